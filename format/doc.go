@@ -1,0 +1,10 @@
+// Package format is the vocabulary every rwkvkit package speaks: element types
+// ([DType]) with exact conversions, lazily read tensors ([Tensor]), ordered
+// named tensor sets ([Source]), the RWKV model description detected from
+// tensor names and shapes ([ModelInfo]), the web-rwkv layout transform, and
+// the registry that lets [Open] hand a file to the reader of its format.
+//
+// Readers register themselves the way image/png registers with image:
+// importing a reader package for its side effect makes [Open] recognise its
+// files by their first bytes, whatever their extension.
+package format

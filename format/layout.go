@@ -1,0 +1,212 @@
+package format
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"strings"
+)
+
+// renames are web-rwkv's converter substitutions, applied in this order.
+var renames = [][2]string{
+	{"time_faaaa", "time_first"},
+	{"time_maa", "time_mix"},
+	{"lora_A", "lora.0"},
+	{"lora_B", "lora.1"},
+}
+
+// transposed lists the substrings that make web-rwkv's converter swap a
+// tensor's last two dimensions (tested against the new name, plain substring).
+var transposed = []string{
+	"time_mix_w1", "time_mix_w2", "time_decay_w1", "time_decay_w2",
+	"w1", "w2", "a1", "a2", "g1", "g2", "v1", "v2", "time_state", "lora.0",
+}
+
+// WebRWKVName returns the name web-rwkv's converter gives the tensor name,
+// and whether it transposes that tensor's last two dimensions.
+func WebRWKVName(name string) (string, bool) {
+	for _, r := range renames {
+		name = strings.ReplaceAll(name, r[0], r[1])
+	}
+	name = strings.ToLower(name)
+	for _, s := range transposed {
+		if strings.Contains(name, s) {
+			return name, true
+		}
+	}
+	return name, false
+}
+
+// WebRWKV returns src in web-rwkv's layout (docs/web-rwkv-layout.md §1)
+// without changing any dtype: renamed and lower-cased, LoRA-style matrices
+// transposed, and for the gated per-head-decay v5.1 the decay and bonus
+// repeated per channel. A source already in that layout is returned as it is.
+// Tensors stay lazy; a transposed one is read whole when opened.
+func WebRWKV(src *Source) (*Source, error) {
+	info, detectErr := Detect(src)
+	if detectErr != nil && !isLoRAOrState(src) {
+		return nil, detectErr
+	}
+	if detectErr == nil && info.Layout == LayoutWebRWKV {
+		return src, nil
+	}
+	out := &Source{Format: src.Format, Metadata: src.Metadata, Closer: src.Closer}
+	for _, t := range src.Tensors {
+		name, swap := WebRWKVName(t.Name)
+		nt := t
+		var err error
+		if info.Version == V5_1 && len(t.Shape) == 1 &&
+			(strings.HasSuffix(t.Name, ".time_decay") || strings.HasSuffix(t.Name, ".time_faaaa") || strings.HasSuffix(t.Name, ".time_first")) {
+			nt, err = repeatColumns(t, int64(info.HeadSize))
+			if err != nil {
+				return nil, err
+			}
+		}
+		if swap && len(nt.Shape) >= 2 {
+			nt, err = transposeLast2(nt)
+			if err != nil {
+				return nil, err
+			}
+		}
+		if name != t.Name || nt != t {
+			c := *nt
+			c.Name = name
+			nt = &c
+		}
+		out.Tensors = append(out.Tensors, nt)
+	}
+	return out, nil
+}
+
+// isLoRAOrState reports whether src holds a LoRA or a state file, which the
+// converter handles by name alone.
+func isLoRAOrState(src *Source) bool {
+	for _, t := range src.Tensors {
+		if strings.Contains(t.Name, "lora") || strings.Contains(t.Name, "time_state") {
+			return true
+		}
+	}
+	return false
+}
+
+// CastF16 returns src with every floating-point tensor converted to float16
+// (rounded once, to nearest even). Other dtypes are refused: web-rwkv loads
+// F16 only.
+func CastF16(src *Source) (*Source, error) {
+	out := &Source{Format: src.Format, Metadata: src.Metadata, Closer: src.Closer}
+	for _, t := range src.Tensors {
+		if t.DType == F16 {
+			out.Tensors = append(out.Tensors, t)
+			continue
+		}
+		if !t.DType.Float() {
+			return nil, fmt.Errorf("tensor %q: cannot convert %v to F16", t.Name, t.DType)
+		}
+		nt, err := NewTensor(t.Name, F16, t.Shape, castOpener(t))
+		if err != nil {
+			return nil, err
+		}
+		out.Tensors = append(out.Tensors, nt)
+	}
+	return out, nil
+}
+
+// castChunk is the number of elements converted per step, so a cast needs
+// memory for a chunk, not for the tensor.
+const castChunk = 1 << 16
+
+func castOpener(t *Tensor) func() (io.ReadCloser, error) {
+	return func() (io.ReadCloser, error) {
+		r, err := t.Open()
+		if err != nil {
+			return nil, err
+		}
+		return &castReader{r: r, dt: t.DType, left: t.Len(),
+			in: make([]byte, castChunk*t.DType.Size()), out: make([]byte, 0, 2*castChunk)}, nil
+	}
+}
+
+type castReader struct {
+	r       io.ReadCloser
+	dt      DType
+	left    int64
+	in, out []byte
+	pos     int
+}
+
+func (c *castReader) Read(p []byte) (int, error) {
+	if c.pos == len(c.out) {
+		if c.left == 0 {
+			return 0, io.EOF
+		}
+		n := min(c.left, castChunk)
+		in := c.in[:n*int64(c.dt.Size())]
+		if _, err := io.ReadFull(c.r, in); err != nil {
+			if err == io.EOF || err == io.ErrUnexpectedEOF {
+				err = ErrShortData
+			}
+			return 0, err
+		}
+		c.out = c.out[:2*n]
+		if err := ConvertToF16(c.out, in, c.dt); err != nil {
+			return 0, err
+		}
+		c.left -= n
+		c.pos = 0
+	}
+	n := copy(p, c.out[c.pos:])
+	c.pos += n
+	return n, nil
+}
+
+func (c *castReader) Close() error { return c.r.Close() }
+
+// transposeLast2 swaps the last two dimensions, reading the tensor whole.
+func transposeLast2(t *Tensor) (*Tensor, error) {
+	r := len(t.Shape)
+	shape := append([]int64(nil), t.Shape...)
+	rows, cols := shape[r-2], shape[r-1]
+	shape[r-2], shape[r-1] = cols, rows
+	es := int64(t.DType.Size())
+	if es == 0 {
+		return nil, fmt.Errorf("tensor %q: cannot transpose %v", t.Name, t.DType)
+	}
+	return NewTensor(t.Name, t.DType, shape, func() (io.ReadCloser, error) {
+		b, err := t.Bytes()
+		if err != nil {
+			return nil, err
+		}
+		out := make([]byte, len(b))
+		mat := rows * cols * es
+		for base := int64(0); base < int64(len(b)); base += mat {
+			for i := int64(0); i < rows; i++ {
+				for j := int64(0); j < cols; j++ {
+					copy(out[base+(j*rows+i)*es:base+(j*rows+i+1)*es], b[base+(i*cols+j)*es:])
+				}
+			}
+		}
+		return io.NopCloser(bytes.NewReader(out)), nil
+	})
+}
+
+// repeatColumns turns a vector of H values into an [H, n] matrix, each
+// value repeated n times, as web-rwkv does for v5.1's per-head decay.
+func repeatColumns(t *Tensor, n int64) (*Tensor, error) {
+	es := int64(t.DType.Size())
+	if es == 0 || n <= 0 {
+		return nil, fmt.Errorf("tensor %q: cannot repeat %v", t.Name, t.DType)
+	}
+	return NewTensor(t.Name, t.DType, []int64{t.Shape[0], n}, func() (io.ReadCloser, error) {
+		b, err := t.Bytes()
+		if err != nil {
+			return nil, err
+		}
+		out := make([]byte, 0, int64(len(b))*n)
+		for i := int64(0); i < int64(len(b)); i += es {
+			for range n {
+				out = append(out, b[i:i+es]...)
+			}
+		}
+		return io.NopCloser(bytes.NewReader(out)), nil
+	})
+}

@@ -1,0 +1,152 @@
+package format
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+)
+
+// MaxRank bounds the rank a reader accepts; RWKV tensors have rank ≤ 3.
+const MaxRank = 8
+
+// A Tensor describes one named tensor whose bytes are read only when asked
+// for. The bytes are row-major and little-endian, in DType's storage layout.
+type Tensor struct {
+	Name  string
+	DType DType
+	Shape []int64
+
+	size int64
+	open func() (io.ReadCloser, error)
+}
+
+// NewTensor returns a tensor whose bytes come from open. It checks that the
+// shape is valid and computes the byte size with overflow checks, so a reader
+// can call it before trusting any field of its file.
+func NewTensor(name string, dt DType, shape []int64, open func() (io.ReadCloser, error)) (*Tensor, error) {
+	n, err := NumElements(shape)
+	if err != nil {
+		return nil, fmt.Errorf("tensor %q: %w", name, err)
+	}
+	size, err := dt.StorageSize(n)
+	if err != nil {
+		return nil, fmt.Errorf("tensor %q: %w", name, err)
+	}
+	return &Tensor{Name: name, DType: dt, Shape: shape, size: size, open: open}, nil
+}
+
+// NumElements is the product of shape, checked: no negative dimension, no
+// overflow, rank at most MaxRank.
+func NumElements(shape []int64) (int64, error) {
+	if len(shape) > MaxRank {
+		return 0, fmt.Errorf("rank %d exceeds %d", len(shape), MaxRank)
+	}
+	n := int64(1)
+	for _, d := range shape {
+		if d < 0 {
+			return 0, fmt.Errorf("negative dimension in shape %v", shape)
+		}
+		if d != 0 && n > math.MaxInt64/d {
+			return 0, fmt.Errorf("element count of shape %v overflows", shape)
+		}
+		n *= d
+	}
+	return n, nil
+}
+
+// Len is the number of elements.
+func (t *Tensor) Len() int64 {
+	n, _ := NumElements(t.Shape) // checked by NewTensor
+	return n
+}
+
+// Size is the number of stored bytes.
+func (t *Tensor) Size() int64 { return t.size }
+
+// Open returns a reader of exactly Size bytes of the tensor's data.
+func (t *Tensor) Open() (io.ReadCloser, error) {
+	if t.open == nil {
+		return nil, fmt.Errorf("tensor %q: no data", t.Name)
+	}
+	return t.open()
+}
+
+// ErrShortData is returned when a tensor's reader ends before Size bytes.
+var ErrShortData = errors.New("tensor data shorter than its declared size")
+
+// Bytes reads the whole tensor. Its memory is Size bytes, which the reader
+// that made the tensor has checked against the file.
+func (t *Tensor) Bytes() ([]byte, error) {
+	if t.size > math.MaxInt {
+		return nil, fmt.Errorf("tensor %q: %d bytes do not fit in memory", t.Name, t.size)
+	}
+	r, err := t.Open()
+	if err != nil {
+		return nil, err
+	}
+	defer r.Close()
+	buf := make([]byte, t.size)
+	if _, err := io.ReadFull(r, buf); err != nil {
+		if err == io.ErrUnexpectedEOF || err == io.EOF {
+			err = ErrShortData
+		}
+		return nil, fmt.Errorf("tensor %q: %w", t.Name, err)
+	}
+	return buf, nil
+}
+
+// Float32 reads a floating-point tensor and widens it to float32.
+func (t *Tensor) Float32() ([]float32, error) {
+	if !t.DType.Float() {
+		return nil, fmt.Errorf("tensor %q: %v is not a floating-point type", t.Name, t.DType)
+	}
+	b, err := t.Bytes()
+	if err != nil {
+		return nil, err
+	}
+	out := make([]float32, t.Len())
+	if err := DecodeFloat32(out, b, t.DType); err != nil {
+		return nil, fmt.Errorf("tensor %q: %w", t.Name, err)
+	}
+	return out, nil
+}
+
+// A Source is an ordered, named set of tensors with string metadata: what
+// every reader returns and every writer takes.
+type Source struct {
+	// Format is the name the file's format registered with ("pth",
+	// "safetensors", "rkv"); empty for sources built in memory.
+	Format   string
+	Tensors  []*Tensor
+	Metadata map[string]string
+
+	// Closer releases the underlying file, if any.
+	Closer io.Closer
+	index  map[string]*Tensor
+}
+
+// Lookup returns the tensor named name, or nil.
+func (s *Source) Lookup(name string) *Tensor {
+	if s.index == nil || len(s.index) != len(s.Tensors) {
+		s.index = make(map[string]*Tensor, len(s.Tensors))
+		for _, t := range s.Tensors {
+			s.index[t.Name] = t
+		}
+	}
+	return s.index[name]
+}
+
+// Close releases the file behind s.
+func (s *Source) Close() error {
+	if s.Closer == nil {
+		return nil
+	}
+	return s.Closer.Close()
+}
+
+// BytesOpener returns an opener over a fixed byte slice, for tensors made in memory.
+func BytesOpener(b []byte) func() (io.ReadCloser, error) {
+	return func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(b)), nil }
+}
