@@ -1,0 +1,127 @@
+package runner
+
+import (
+	"fmt"
+	"math"
+)
+
+// Metrics compares the logits of a model with those of a reference on the
+// same tokens, the way llama.cpp's perplexity tool reports quantization
+// quality: perplexity of each on the text, KL divergence (reference ‖ model),
+// top-1 agreement and the size of the logit differences.
+type Metrics struct {
+	Positions     int               `json:"positions"`
+	Perplexity    float64           `json:"perplexity"`               // of the model, over positions with a next token
+	RefPerplexity float64           `json:"ref_perplexity,omitempty"` // of the reference, likewise
+	MeanKL        float64           `json:"mean_kl"`
+	MaxKL         float64           `json:"max_kl"`
+	Top1          float64           `json:"top1_agreement"` // fraction of positions whose argmax agrees
+	MaxAbsDiff    float64           `json:"max_abs_dlogit"`
+	RMSDiff       float64           `json:"rms_dlogit"`
+	PerPosition   []PositionMetrics `json:"per_position,omitempty"`
+}
+
+// PositionMetrics is one position's share of Metrics.
+type PositionMetrics struct {
+	KL         float64 `json:"kl"`
+	Top1Model  int     `json:"top1_model"`
+	Top1Ref    int     `json:"top1_ref"`
+	MaxAbsDiff float64 `json:"max_abs_dlogit"`
+}
+
+// Compare computes Metrics for logits of shape [len(tokens)][vocab]: row t
+// is the prediction after tokens[0..t], so row t is scored against
+// tokens[t+1]. ref may be nil, in which case only the perplexity is computed.
+func Compare(model, ref [][]float32, tokens []int, perPosition bool) (Metrics, error) {
+	m := Metrics{Positions: len(model)}
+	if len(model) != len(tokens) || (ref != nil && len(ref) != len(model)) {
+		return m, fmt.Errorf("compare: %d model rows, %d reference rows, %d tokens", len(model), len(ref), len(tokens))
+	}
+	var nll, refNLL, sq float64
+	var top1, scored, cells int
+	lpm, lpr := []float64(nil), []float64(nil)
+	for t, row := range model {
+		lpm = logSoftmax(lpm, row)
+		if t+1 < len(tokens) {
+			next := tokens[t+1]
+			if next < 0 || next >= len(row) {
+				return m, fmt.Errorf("compare: token %d at position %d is outside the vocabulary of %d", next, t+1, len(row))
+			}
+			nll -= lpm[next]
+			scored++
+		}
+		if ref == nil {
+			continue
+		}
+		if len(ref[t]) != len(row) {
+			return m, fmt.Errorf("compare: position %d: vocabulary %d vs reference %d", t, len(row), len(ref[t]))
+		}
+		lpr = logSoftmax(lpr, ref[t])
+		if t+1 < len(tokens) {
+			refNLL -= lpr[tokens[t+1]]
+		}
+		var kl, maxd float64
+		for i, lr := range lpr {
+			kl += math.Exp(lr) * (lr - lpm[i])
+			d := math.Abs(float64(row[i]) - float64(ref[t][i]))
+			maxd = max(maxd, d)
+			sq += d * d
+		}
+		kl = max(kl, 0) // rounding can make an exact match come out at −1e-17
+		cells += len(row)
+		am, ar := argmax(row), argmax(ref[t])
+		if am == ar {
+			top1++
+		}
+		m.MeanKL += kl
+		m.MaxKL = max(m.MaxKL, kl)
+		m.MaxAbsDiff = max(m.MaxAbsDiff, maxd)
+		if perPosition {
+			m.PerPosition = append(m.PerPosition, PositionMetrics{KL: kl, Top1Model: am, Top1Ref: ar, MaxAbsDiff: maxd})
+		}
+	}
+	if scored > 0 {
+		m.Perplexity = math.Exp(nll / float64(scored))
+		if ref != nil {
+			m.RefPerplexity = math.Exp(refNLL / float64(scored))
+		}
+	}
+	if ref != nil && len(model) > 0 {
+		m.MeanKL /= float64(len(model))
+		m.Top1 = float64(top1) / float64(len(model))
+		m.RMSDiff = math.Sqrt(sq / float64(cells))
+	}
+	return m, nil
+}
+
+// logSoftmax writes the log-probabilities of logits into dst (reused when
+// large enough), in float64 so that tiny KL values are not lost.
+func logSoftmax(dst []float64, logits []float32) []float64 {
+	if cap(dst) < len(logits) {
+		dst = make([]float64, len(logits))
+	}
+	dst = dst[:len(logits)]
+	mx := math.Inf(-1)
+	for _, v := range logits {
+		mx = max(mx, float64(v))
+	}
+	var sum float64
+	for _, v := range logits {
+		sum += math.Exp(float64(v) - mx)
+	}
+	lse := mx + math.Log(sum)
+	for i, v := range logits {
+		dst[i] = float64(v) - lse
+	}
+	return dst
+}
+
+func argmax(v []float32) int {
+	best := 0
+	for i, x := range v {
+		if x > v[best] {
+			best = i
+		}
+	}
+	return best
+}
