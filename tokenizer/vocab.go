@@ -1,0 +1,232 @@
+package tokenizer
+
+import (
+	"bytes"
+	"cmp"
+	"fmt"
+	"slices"
+)
+
+// A Vocab is a greedy longest-match tokenizer, the one RWKV World models
+// use: at each position of the text it takes the longest token whose bytes
+// match there. It is immutable and safe for concurrent use.
+type Vocab struct {
+	data []byte   // token bytes, concatenated in id order
+	off  []uint32 // token id i is data[off[i]:off[i+1]]; unassigned ids are empty
+
+	// The trie over all tokens' bytes. Node 0 is the root; its children are
+	// also kept in root, indexed by byte, because every match starts there.
+	nodes  []node
+	labels []byte   // edge bytes; each node's edges are a sorted run
+	child  []uint32 // node each edge leads to
+	root   [256]uint32
+}
+
+type node struct {
+	id    int32  // token ending at this node, -1 if none
+	first uint32 // index of the node's first edge in labels/child
+	n     uint32 // number of edges
+}
+
+// entry is one token while a vocabulary is being built.
+type entry struct {
+	id         int32
+	start, end uint32 // bytes in the shared data buffer
+}
+
+// maxID bounds the ids a vocabulary file may use, so that a corrupt id
+// cannot make the id table huge.
+const maxID = 1<<21 - 1
+
+// newVocab builds a Vocab from tokens whose bytes lie in data. Ids are
+// unique, in [1, maxID], and no token is empty (the parsers check).
+func newVocab(data []byte, es []entry) (*Vocab, error) {
+	if len(es) == 0 {
+		return nil, fmt.Errorf("tokenizer: empty vocabulary")
+	}
+	top := int32(0)
+	for _, e := range es {
+		top = max(top, e.id)
+	}
+	v := &Vocab{off: make([]uint32, top+2)}
+	// Lay the bytes out by id so Decode is a slice per token.
+	slices.SortFunc(es, func(a, b entry) int { return cmp.Compare(a.id, b.id) })
+	size := 0
+	for _, e := range es {
+		size += int(e.end - e.start)
+	}
+	v.data = make([]byte, 0, size)
+	k := 0
+	for id := int32(0); id <= top; id++ {
+		v.off[id] = uint32(len(v.data))
+		if k < len(es) && es[k].id == id {
+			v.data = append(v.data, data[es[k].start:es[k].end]...)
+			k++
+		}
+	}
+	v.off[top+1] = uint32(len(v.data))
+
+	// Sorting by bytes puts every prefix right before the tokens that
+	// extend it, so the trie is built in one pass with each node's edges
+	// contiguous and sorted. Equal byte strings sort by id, and the build
+	// keeps the last, so a duplicated token encodes as its highest id, as
+	// in the reference tokenizer, whose token-to-id dict is filled in id order.
+	slices.SortFunc(es, func(a, b entry) int {
+		if c := bytes.Compare(v.token(a.id), v.token(b.id)); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.id, b.id)
+	})
+	v.nodes = make([]node, 0, len(es)*2)
+	v.build(es, 0)
+	r := v.nodes[0]
+	for i := r.first; i < r.first+r.n; i++ {
+		v.root[v.labels[i]] = v.child[i]
+	}
+	// Every byte must be a token of its own, or some text could not be
+	// encoded.
+	for c := range 256 {
+		if n := v.root[c]; n == 0 || v.nodes[n].id < 0 {
+			return nil, fmt.Errorf("tokenizer: vocabulary has no token for the single byte 0x%02x", c)
+		}
+	}
+	return v, nil
+}
+
+// build adds the node for the common prefix of length depth of es (sorted
+// by bytes) and, recursively, its subtree; it returns the node's index.
+func (v *Vocab) build(es []entry, depth int) uint32 {
+	idx := uint32(len(v.nodes))
+	v.nodes = append(v.nodes, node{id: -1})
+	i := 0
+	for i < len(es) && v.len(es[i].id) == depth {
+		v.nodes[idx].id = es[i].id
+		i++
+	}
+	es = es[i:]
+	groups := 0
+	for j := 0; j < len(es); j++ {
+		if j == 0 || v.at(es[j].id, depth) != v.at(es[j-1].id, depth) {
+			groups++
+		}
+	}
+	first := uint32(len(v.labels))
+	v.nodes[idx].first, v.nodes[idx].n = first, uint32(groups)
+	v.labels = append(v.labels, make([]byte, groups)...)
+	v.child = append(v.child, make([]uint32, groups)...)
+	for j, g := 0, first; j < len(es); g++ {
+		c := v.at(es[j].id, depth)
+		e := j + 1
+		for e < len(es) && v.at(es[e].id, depth) == c {
+			e++
+		}
+		v.labels[g] = c
+		v.child[g] = v.build(es[j:e], depth+1)
+		j = e
+	}
+	return idx
+}
+
+func (v *Vocab) token(id int32) []byte   { return v.data[v.off[id]:v.off[id+1]:v.off[id+1]] }
+func (v *Vocab) len(id int32) int        { return int(v.off[id+1] - v.off[id]) }
+func (v *Vocab) at(id int32, i int) byte { return v.data[int(v.off[id])+i] }
+
+// next returns the node reached from n over byte c, or 0 if there is none.
+func (v *Vocab) next(n uint32, c byte) uint32 {
+	nd := v.nodes[n]
+	labels := v.labels[nd.first : nd.first+nd.n]
+	if len(labels) <= 8 {
+		for i, l := range labels {
+			if l == c {
+				return v.child[nd.first+uint32(i)]
+			}
+		}
+		return 0
+	}
+	lo, hi := 0, len(labels)
+	for lo < hi {
+		m := int(uint(lo+hi) >> 1)
+		if labels[m] < c {
+			lo = m + 1
+		} else {
+			hi = m
+		}
+	}
+	if lo < len(labels) && labels[lo] == c {
+		return v.child[nd.first+uint32(lo)]
+	}
+	return 0
+}
+
+// Encode returns the token ids of text by greedy longest match.
+func (v *Vocab) Encode(text string) []int {
+	ids := make([]int, 0, len(text)/3+1)
+	for i := 0; i < len(text); {
+		n := v.root[text[i]]
+		best, bestLen := v.nodes[n].id, 1 // every byte is a token
+		for j := i + 1; j < len(text); j++ {
+			if n = v.next(n, text[j]); n == 0 {
+				break
+			}
+			if id := v.nodes[n].id; id >= 0 {
+				best, bestLen = id, j+1-i
+			}
+		}
+		ids = append(ids, int(best))
+		i += bestLen
+	}
+	return ids
+}
+
+// Decode returns the concatenated bytes of the tokens. EndOfText decodes
+// to nothing.
+func (v *Vocab) Decode(ids []int) ([]byte, error) {
+	var b []byte
+	for _, id := range ids {
+		t, ok := v.Token(id)
+		if !ok {
+			return nil, fmt.Errorf("tokenizer: id %d: %w (vocabulary of %d)", id, ErrUnknownID, v.VocabSize())
+		}
+		b = append(b, t...)
+	}
+	return b, nil
+}
+
+// Token returns the bytes of token id, which the caller must not modify,
+// and whether the vocabulary has that id. EndOfText has no bytes.
+func (v *Vocab) Token(id int) ([]byte, bool) {
+	if id < 0 || id >= len(v.off)-1 {
+		return nil, false
+	}
+	t := v.token(int32(id))
+	return t, len(t) > 0 || id == EndOfText
+}
+
+// Lookup returns the id of the token whose bytes are exactly s.
+func (v *Vocab) Lookup(s string) (int, bool) {
+	if s == "" {
+		return 0, false
+	}
+	n := v.root[s[0]]
+	for i := 1; i < len(s) && n != 0; i++ {
+		n = v.next(n, s[i])
+	}
+	if n == 0 || v.nodes[n].id < 0 {
+		return 0, false
+	}
+	return int(v.nodes[n].id), true
+}
+
+// VocabSize returns one more than the largest token id.
+func (v *Vocab) VocabSize() int { return len(v.off) - 1 }
+
+// Len returns the number of tokens, not counting EndOfText.
+func (v *Vocab) Len() int {
+	n := 0
+	for id := 1; id < len(v.off)-1; id++ {
+		if v.off[id+1] > v.off[id] {
+			n++
+		}
+	}
+	return n
+}
