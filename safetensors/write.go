@@ -118,7 +118,7 @@ func layout(src *format.Source, metadata map[string]string) ([]byte, []*format.T
 	for _, t := range src.Tensors {
 		switch {
 		case t.DType.Quantized():
-			return nil, nil, fmt.Errorf("safetensors: tensor %q: %w (%v)", t.Name, ErrQuantized, t.DType)
+			return nil, nil, fmt.Errorf("safetensors: tensor %q: %w: %v (save quantized models as .rkv)", t.Name, ErrQuantized, t.DType)
 		case !hasOrder(t.DType):
 			return nil, nil, fmt.Errorf("safetensors: tensor %q: dtype %v cannot be written", t.Name, t.DType)
 		case !utf8.ValidString(t.Name):
