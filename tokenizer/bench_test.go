@@ -41,7 +41,7 @@ func BenchmarkEncode(b *testing.B) {
 func BenchmarkLoadWorld(b *testing.B) {
 	b.SetBytes(int64(len(worldText)))
 	for b.Loop() {
-		if _, err := loadText(strings.NewReader(worldText)); err != nil {
+		if _, err := loadText(strings.NewReader(worldText), len(worldText)); err != nil {
 			b.Fatal(err)
 		}
 	}

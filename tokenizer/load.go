@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strconv"
 	"unicode/utf8"
 )
@@ -73,18 +74,20 @@ func load(r io.Reader) (*Vocab, error) {
 	case trimmed[0] == '{':
 		return loadJSON(br)
 	case '0' <= trimmed[0] && trimmed[0] <= '9':
-		return loadText(br)
+		return loadText(br, 0)
 	}
 	return nil, fmt.Errorf("not a vocabulary: want \"<id> <literal> <length>\" lines or a JSON object, file starts with %q", head[:min(len(head), 16)])
 }
 
-func loadText(r io.Reader) (*Vocab, error) {
+// loadText reads the text form; sizeHint, if known, is the size of the
+// input, which bounds the token bytes and the number of tokens.
+func loadText(r io.Reader, sizeHint int) (*Vocab, error) {
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 4096), maxLine)
 	var (
-		data []byte
-		es   []entry
-		seen = make(map[int32]int) // id -> line
+		data = make([]byte, 0, sizeHint/4)
+		es   = make([]entry, 0, sizeHint/16)
+		seen []int32 // line defining each id, 0 if none yet
 	)
 	line := 0
 	for sc.Scan() {
@@ -101,10 +104,14 @@ func loadText(r io.Reader) (*Vocab, error) {
 		if err != nil {
 			return nil, &SyntaxError{Line: line, Msg: err.Error()}
 		}
-		if prev, dup := seen[id]; dup {
+		if int(id) >= len(seen) {
+			// ids are bounded by maxID, so this stays small.
+			seen = slices.Grow(seen, int(id)+1-len(seen))[:int(id)+1]
+		}
+		if prev := seen[id]; prev != 0 {
 			return nil, &SyntaxError{Line: line, Msg: fmt.Sprintf("id %d already defined on line %d", id, prev)}
 		}
-		seen[id] = line
+		seen[id] = int32(line)
 		data = tok
 		es = append(es, entry{id: id, start: uint32(start), end: uint32(len(data))})
 	}

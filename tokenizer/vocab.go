@@ -31,7 +31,19 @@ type node struct {
 // entry is one token while a vocabulary is being built.
 type entry struct {
 	id         int32
-	start, end uint32 // bytes in the shared data buffer
+	start, end uint32 // bytes in the parser's buffer, then in Vocab.data
+	key        uint64 // first eight bytes, for sorting
+}
+
+func prefixKey(b []byte) uint64 {
+	var k uint64
+	for i := range 8 {
+		k <<= 8
+		if i < len(b) {
+			k |= uint64(b[i])
+		}
+	}
+	return k
 }
 
 // maxID bounds the ids a vocabulary file may use, so that a corrupt id
@@ -60,7 +72,9 @@ func newVocab(data []byte, es []entry) (*Vocab, error) {
 	for id := int32(0); id <= top; id++ {
 		v.off[id] = uint32(len(v.data))
 		if k < len(es) && es[k].id == id {
+			start := uint32(len(v.data))
 			v.data = append(v.data, data[es[k].start:es[k].end]...)
+			es[k].start, es[k].end = start, uint32(len(v.data))
 			k++
 		}
 	}
@@ -71,13 +85,12 @@ func newVocab(data []byte, es []entry) (*Vocab, error) {
 	// contiguous and sorted. Equal byte strings sort by id, and the build
 	// keeps the last, so a duplicated token encodes as its highest id, as
 	// in the reference tokenizer, whose token-to-id dict is filled in id order.
-	slices.SortFunc(es, func(a, b entry) int {
-		if c := bytes.Compare(v.token(a.id), v.token(b.id)); c != 0 {
-			return c
-		}
-		return cmp.Compare(a.id, b.id)
-	})
-	v.nodes = make([]node, 0, len(es)*2)
+	v.sortByBytes(es)
+	// A trie has at most one node per token byte plus the root, and one
+	// edge per node but the root; the World vocabulary has 1.8 nodes a token.
+	v.nodes = make([]node, 0, min(size+1, 2*len(es)))
+	v.labels = make([]byte, 0, cap(v.nodes))
+	v.child = make([]uint32, 0, cap(v.nodes))
 	v.build(es, 0)
 	r := v.nodes[0]
 	for i := r.first; i < r.first+r.n; i++ {
@@ -93,43 +106,83 @@ func newVocab(data []byte, es []entry) (*Vocab, error) {
 	return v, nil
 }
 
+// sortByBytes sorts es, which is in id order, by token bytes and then id.
+// It is a stable radix sort on the first eight bytes, read as a big-endian
+// integer, followed by a comparison sort of the runs that share them: this
+// runs at every program start that needs the World vocabulary, and a plain
+// comparison sort was the larger part of the load time. The zero padding
+// of short tokens can only make keys equal, never misordered.
+func (v *Vocab) sortByBytes(es []entry) {
+	for i := range es {
+		es[i].key = prefixKey(v.data[es[i].start:es[i].end])
+	}
+	tmp := make([]entry, len(es))
+	src, dst := es, tmp
+	for shift := 0; shift < 64; shift += 8 {
+		var count [257]int
+		for _, e := range src {
+			count[int(byte(e.key>>shift))+1]++
+		}
+		if count[int(byte(src[0].key>>shift))+1] == len(src) {
+			continue // every key has the same byte here
+		}
+		for i := 1; i < len(count); i++ {
+			count[i] += count[i-1]
+		}
+		for _, e := range src {
+			d := byte(e.key >> shift)
+			dst[count[d]] = e
+			count[d]++
+		}
+		src, dst = dst, src
+	}
+	copy(es, src)
+	for i := 0; i < len(es); {
+		j := i + 1
+		for j < len(es) && es[j].key == es[i].key {
+			j++
+		}
+		if j-i > 1 {
+			slices.SortStableFunc(es[i:j], func(a, b entry) int {
+				return bytes.Compare(v.data[a.start:a.end], v.data[b.start:b.end])
+			})
+		}
+		i = j
+	}
+}
+
 // build adds the node for the common prefix of length depth of es (sorted
 // by bytes) and, recursively, its subtree; it returns the node's index.
 func (v *Vocab) build(es []entry, depth int) uint32 {
 	idx := uint32(len(v.nodes))
 	v.nodes = append(v.nodes, node{id: -1})
 	i := 0
-	for i < len(es) && v.len(es[i].id) == depth {
+	for i < len(es) && int(es[i].end-es[i].start) == depth {
 		v.nodes[idx].id = es[i].id
 		i++
 	}
 	es = es[i:]
-	groups := 0
-	for j := 0; j < len(es); j++ {
-		if j == 0 || v.at(es[j].id, depth) != v.at(es[j-1].id, depth) {
-			groups++
+	first := len(v.labels)
+	for j, e := range es {
+		if c := v.data[int(e.start)+depth]; j == 0 || c != v.labels[len(v.labels)-1] {
+			v.labels = append(v.labels, c)
 		}
 	}
-	first := uint32(len(v.labels))
-	v.nodes[idx].first, v.nodes[idx].n = first, uint32(groups)
-	v.labels = append(v.labels, make([]byte, groups)...)
-	v.child = append(v.child, make([]uint32, groups)...)
-	for j, g := 0, first; j < len(es); g++ {
-		c := v.at(es[j].id, depth)
-		e := j + 1
-		for e < len(es) && v.at(es[e].id, depth) == c {
+	last := len(v.labels)
+	v.nodes[idx].first, v.nodes[idx].n = uint32(first), uint32(last-first)
+	v.child = append(v.child, make([]uint32, last-first)...)
+	for g, j := first, 0; g < last; g++ {
+		c, e := v.labels[g], j+1
+		for e < len(es) && v.data[int(es[e].start)+depth] == c {
 			e++
 		}
-		v.labels[g] = c
 		v.child[g] = v.build(es[j:e], depth+1)
 		j = e
 	}
 	return idx
 }
 
-func (v *Vocab) token(id int32) []byte   { return v.data[v.off[id]:v.off[id+1]:v.off[id+1]] }
-func (v *Vocab) len(id int32) int        { return int(v.off[id+1] - v.off[id]) }
-func (v *Vocab) at(id int32, i int) byte { return v.data[int(v.off[id])+i] }
+func (v *Vocab) token(id int32) []byte { return v.data[v.off[id]:v.off[id+1]:v.off[id+1]] }
 
 // next returns the node reached from n over byte c, or 0 if there is none.
 func (v *Vocab) next(n uint32, c byte) uint32 {

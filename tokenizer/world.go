@@ -13,7 +13,7 @@ import (
 var worldText string
 
 var world = sync.OnceValue(func() *Vocab {
-	v, err := loadText(strings.NewReader(worldText))
+	v, err := loadText(strings.NewReader(worldText), len(worldText))
 	if err != nil {
 		// The embedded file is fixed at build time and checked by the
 		// tests; failing here is a build defect, not bad input.
