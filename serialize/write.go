@@ -1,0 +1,429 @@
+package serialize
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"maps"
+	"math"
+	"slices"
+	"unicode/utf8"
+
+	"github.com/cespare/xxhash/v2"
+	"github.com/vmihailenco/msgpack/v5"
+
+	"rwkvkit/atomicfile"
+	"rwkvkit/format"
+)
+
+// Options tune Write. A nil *Options means the defaults.
+type Options struct {
+	// Model is recorded as the model description. Nil means the one
+	// format.Detect finds in the source; if it finds none (the source is
+	// not an RWKV model), the artifact records none.
+	Model *format.ModelInfo
+
+	Provenance Provenance
+
+	// Metadata is recorded as the artifact's string metadata; nil means the
+	// source's own metadata.
+	Metadata map[string]string
+
+	// ChunkSize is the largest bin object a payload is split into; 0 means
+	// DefaultChunkSize. It must be at most MaxChunkSize (what bin 32 holds).
+	ChunkSize int64
+
+	// Progress, if set, is called after the header and after every buffer
+	// of payload with the bytes written so far and the file's total size.
+	Progress func(written, total int64)
+}
+
+// copyBufSize is the buffer a payload streams through: memory for writing
+// does not grow with the tensors.
+const copyBufSize = 1 << 20
+
+// A plan is an artifact laid out before any byte is written: the header
+// and the index's size follow from names, dtypes and shapes alone.
+type plan struct {
+	header   []byte
+	tensors  []*format.Tensor
+	offsets  []int64
+	chunk    int64
+	indexOff int64
+	total    int64
+}
+
+// Write writes src to w as an .rkv artifact. It streams: the header is
+// computed from the tensor table, then each tensor is copied through a
+// fixed buffer while its xxhash64 is computed, and the checksums go into the
+// index at the end. A tensor whose reader yields more or fewer bytes than
+// its Size is an error. w needs no Seek: the file is written front to back.
+func Write(w io.Writer, src *format.Source, opts *Options) error {
+	if opts == nil {
+		opts = &Options{}
+	}
+	p, err := layout(src, opts)
+	if err != nil {
+		return err
+	}
+	cw := &countWriter{w: w, total: p.total, progress: opts.Progress}
+	if _, err := cw.Write(p.header); err != nil {
+		return fmt.Errorf("rkv: writing header: %w", err)
+	}
+	sums := make([]uint64, len(p.tensors))
+	buf := make([]byte, copyBufSize)
+	for i, t := range p.tensors {
+		if cw.n != p.offsets[i] {
+			return fmt.Errorf("rkv: tensor %q: at offset %d, planned %d", t.Name, cw.n, p.offsets[i])
+		}
+		if sums[i], err = copyPayload(cw, t, p.chunk, buf); err != nil {
+			return fmt.Errorf("rkv: tensor %q: %w", t.Name, err)
+		}
+	}
+	if cw.n != p.indexOff {
+		return fmt.Errorf("rkv: index at offset %d, planned %d", cw.n, p.indexOff)
+	}
+	tail := encodeIndex(xxhash.Sum64(p.header), sums)
+	tail = binary.BigEndian.AppendUint64(append(tail, 0xcf), uint64(p.indexOff))
+	if _, err := cw.Write(tail); err != nil {
+		return fmt.Errorf("rkv: writing index: %w", err)
+	}
+	return nil
+}
+
+// WriteFile writes src to path through a temporary file in the same folder
+// that is synced and renamed at the end (package atomicfile). An existing
+// file is replaced only if force is set. On any error, or when ctx is
+// cancelled, nothing is left behind and an existing file is untouched.
+func WriteFile(ctx context.Context, path string, src *format.Source, force bool, opts *Options) error {
+	if opts == nil {
+		opts = &Options{}
+	}
+	if _, err := layout(src, opts); err != nil {
+		return err // before creating anything
+	}
+	return atomicfile.WriteFile(ctx, path, force, func(w io.Writer) error {
+		return Write(w, src, opts)
+	})
+}
+
+// copyPayload writes t's bytes as bin 32 objects of at most chunk bytes and
+// returns their xxhash64.
+func copyPayload(w io.Writer, t *format.Tensor, chunk int64, buf []byte) (uint64, error) {
+	r, err := t.Open()
+	if err != nil {
+		return 0, err
+	}
+	defer r.Close()
+	h := xxhash.New()
+	left := t.Size()
+	for c := numChunks(left, chunk); c > 0; c-- {
+		n := min(left, chunk)
+		var bh [binHeaderLen]byte
+		bh[0] = 0xc6
+		binary.BigEndian.PutUint32(bh[1:], uint32(n))
+		if _, err := w.Write(bh[:]); err != nil {
+			return 0, err
+		}
+		for n > 0 {
+			b := buf[:min(n, int64(len(buf)))]
+			if _, err := io.ReadFull(r, b); err != nil {
+				if err == io.EOF || err == io.ErrUnexpectedEOF {
+					err = fmt.Errorf("%w: source ended %d bytes early", format.ErrShortData, left)
+				}
+				return 0, err
+			}
+			h.Write(b)
+			if _, err := w.Write(b); err != nil {
+				return 0, err
+			}
+			n -= int64(len(b))
+			left -= int64(len(b))
+		}
+	}
+	var one [1]byte
+	if k, _ := io.ReadFull(r, one[:]); k > 0 {
+		return 0, fmt.Errorf("source yields more than the %d bytes its dtype and shape call for", t.Size())
+	}
+	return h.Sum64(), nil
+}
+
+// layout checks src against the format's limits and plans the file.
+func layout(src *format.Source, opts *Options) (*plan, error) {
+	if src == nil {
+		return nil, errors.New("rkv: no source")
+	}
+	if len(src.Tensors) > MaxTensors {
+		return nil, fmt.Errorf("rkv: %d tensors, more than the %d an artifact holds", len(src.Tensors), MaxTensors)
+	}
+	chunk := opts.ChunkSize
+	if chunk == 0 {
+		chunk = DefaultChunkSize
+	}
+	if chunk < 1 || chunk > MaxChunkSize {
+		return nil, fmt.Errorf("rkv: chunk size %d outside 1..%d", chunk, int64(MaxChunkSize))
+	}
+	meta := opts.Metadata
+	if meta == nil {
+		meta = src.Metadata
+	}
+	if err := checkMetadata(meta); err != nil {
+		return nil, err
+	}
+	if err := opts.Provenance.validate(); err != nil {
+		return nil, fmt.Errorf("rkv: %w", err)
+	}
+	seen := make(map[string]bool, len(src.Tensors))
+	for _, t := range src.Tensors {
+		if t.Name == "" || len(t.Name) > MaxNameLen || !utf8.ValidString(t.Name) {
+			return nil, fmt.Errorf("rkv: tensor name %.40q is empty, longer than %d bytes or not UTF-8", t.Name, MaxNameLen)
+		}
+		if seen[t.Name] {
+			return nil, fmt.Errorf("rkv: tensor %q appears twice", t.Name)
+		}
+		seen[t.Name] = true
+		if _, err := format.ParseDType(t.DType.String()); err != nil {
+			return nil, fmt.Errorf("rkv: tensor %q: %w", t.Name, err)
+		}
+		want, err := t.DType.StorageSize(t.Len())
+		if err != nil || want != t.Size() || len(t.Shape) > format.MaxRank {
+			return nil, fmt.Errorf("rkv: tensor %q: %v of shape %v is not %d bytes", t.Name, t.DType, t.Shape, t.Size())
+		}
+	}
+	model := opts.Model
+	if model == nil {
+		if info, err := format.Detect(src); err == nil {
+			model = &info
+		}
+	}
+	offsets := make([]int64, len(src.Tensors))
+	// Offsets and lengths are encoded fixed-width, so the header's length
+	// does not depend on them: encode once to measure, once for real.
+	hdr := encodeHeader(chunk, model, &opts.Provenance, meta, src.Tensors, offsets)
+	hdrLen := len(hdr)
+	if hdrLen > MaxHeaderSize {
+		return nil, fmt.Errorf("rkv: header is %d bytes, more than %d", hdrLen, MaxHeaderSize)
+	}
+	pos := int64(hdrLen)
+	for i, t := range src.Tensors {
+		offsets[i] = pos
+		n := encodedLen(t.Size(), chunk)
+		if pos > math.MaxInt64-n-MaxHeaderSize {
+			return nil, errors.New("rkv: total size overflows")
+		}
+		pos += n
+	}
+	hdr = encodeHeader(chunk, model, &opts.Provenance, meta, src.Tensors, offsets)
+	if len(hdr) != hdrLen {
+		return nil, fmt.Errorf("rkv: header length changed from %d to %d bytes", hdrLen, len(hdr))
+	}
+	idx := int64(len(encodeIndex(0, make([]uint64, len(src.Tensors)))))
+	return &plan{header: hdr, tensors: src.Tensors, offsets: offsets, chunk: chunk,
+		indexOff: pos, total: pos + idx + endLen}, nil
+}
+
+func checkMetadata(meta map[string]string) error {
+	if len(meta) > MaxEntries {
+		return fmt.Errorf("rkv: %d metadata entries, more than %d", len(meta), MaxEntries)
+	}
+	for k, v := range meta {
+		if len(k) > MaxNameLen || len(v) > MaxStringLen || !utf8.ValidString(k) || !utf8.ValidString(v) {
+			return fmt.Errorf("rkv: metadata %.40q: key or value too long or not UTF-8", k)
+		}
+	}
+	return nil
+}
+
+// enc is a msgpack encoder into memory, where writes cannot fail.
+type enc struct {
+	buf bytes.Buffer
+	e   *msgpack.Encoder
+}
+
+func newEnc() *enc {
+	x := &enc{}
+	x.e = msgpack.NewEncoder(&x.buf)
+	return x
+}
+
+func (x *enc) str(s string)  { _ = x.e.EncodeString(s) }
+func (x *enc) int(n int64)   { _ = x.e.EncodeInt(n) }
+func (x *enc) u64(n uint64)  { _ = x.e.EncodeUint64(n) } // always 9 bytes
+func (x *enc) mapLen(n int)  { _ = x.e.EncodeMapLen(n) }
+func (x *enc) arrLen(n int)  { _ = x.e.EncodeArrayLen(n) }
+func (x *enc) f32(f float32) { _ = x.e.EncodeFloat32(f) }
+func (x *enc) f64(f float64) { _ = x.e.EncodeFloat64(f) }
+
+func (x *enc) strMap(m map[string]string) {
+	x.mapLen(len(m))
+	for _, k := range slices.Sorted(maps.Keys(m)) {
+		x.str(k)
+		x.str(m[k])
+	}
+}
+
+func encodeHeader(chunk int64, model *format.ModelInfo, prov *Provenance, meta map[string]string,
+	tensors []*format.Tensor, offsets []int64) []byte {
+	x := newEnc()
+	n := 7
+	if model != nil {
+		n++
+	}
+	x.mapLen(n)
+	// format and format_version come first, so that a reader can refuse a
+	// newer major version before it meets fields it cannot parse.
+	x.str("format")
+	x.str(Magic)
+	x.str("format_version")
+	x.int(FormatVersion)
+	x.str("format_minor")
+	x.int(FormatMinor)
+	x.str("chunk_size")
+	x.int(chunk)
+	if model != nil {
+		x.str("model")
+		encodeModel(x, model)
+	}
+	x.str("provenance")
+	encodeProvenance(x, prov)
+	x.str("metadata")
+	x.strMap(meta)
+	x.str("tensors")
+	x.arrLen(len(tensors))
+	for i, t := range tensors {
+		bs := blockSize(t.DType)
+		if bs > 0 {
+			x.mapLen(6)
+		} else {
+			x.mapLen(5)
+		}
+		x.str("name")
+		x.str(t.Name)
+		x.str("dtype")
+		x.str(t.DType.String())
+		x.str("shape")
+		x.arrLen(len(t.Shape))
+		for _, d := range t.Shape {
+			x.int(d)
+		}
+		x.str("offset")
+		x.u64(uint64(offsets[i]))
+		x.str("length")
+		x.u64(uint64(t.Size()))
+		if bs > 0 {
+			x.str("quant")
+			if t.DType == format.NF4Block {
+				x.mapLen(3)
+			} else {
+				x.mapLen(2)
+			}
+			x.str("block_size")
+			x.int(int64(bs))
+			x.str("scale_dtype")
+			x.str(format.F16.String())
+			if t.DType == format.NF4Block {
+				x.str("table")
+				x.arrLen(len(nf4Table))
+				for _, v := range nf4Table {
+					x.f32(v)
+				}
+			}
+		}
+	}
+	return x.buf.Bytes()
+}
+
+func encodeModel(x *enc, m *format.ModelInfo) {
+	ints := []struct {
+		k string
+		v int64
+	}{
+		{"layers", int64(m.Layers)}, {"embed", int64(m.Embed)}, {"heads", int64(m.Heads)},
+		{"head_size", int64(m.HeadSize)}, {"vocab", int64(m.Vocab)}, {"ffn", int64(m.FFN)},
+		{"mix_lora", int64(m.MixLoRA)}, {"decay_lora", int64(m.DecayLoRA)}, {"a_lora", int64(m.ALoRA)},
+		{"v_lora", int64(m.VLoRA)}, {"g_lora", int64(m.GLoRA)}, {"params", m.Params},
+	}
+	x.mapLen(2 + len(ints))
+	x.str("version")
+	x.str(string(m.Version))
+	x.str("layout")
+	x.str(m.Layout.String())
+	for _, f := range ints {
+		x.str(f.k)
+		x.int(f.v)
+	}
+}
+
+func encodeDigest(x *enc, d FileDigest, alpha *float64) {
+	if alpha != nil {
+		x.mapLen(4)
+	} else {
+		x.mapLen(3)
+	}
+	x.str("name")
+	x.str(d.Name)
+	x.str("size")
+	x.int(d.Size)
+	x.str("sha256")
+	x.str(d.SHA256)
+	if alpha != nil {
+		x.str("alpha")
+		x.f64(*alpha)
+	}
+}
+
+func encodeProvenance(x *enc, p *Provenance) {
+	x.mapLen(6)
+	x.str("tool")
+	x.str(p.Tool)
+	x.str("tool_version")
+	x.str(p.ToolVersion)
+	x.str("sources")
+	x.arrLen(len(p.Sources))
+	for _, d := range p.Sources {
+		encodeDigest(x, d, nil)
+	}
+	x.str("loras")
+	x.arrLen(len(p.LoRAs))
+	for _, l := range p.LoRAs {
+		encodeDigest(x, l.FileDigest, &l.Alpha)
+	}
+	x.str("quantization")
+	x.strMap(map[string]string{"int8": p.Quantization.Int8, "nf4": p.Quantization.NF4, "device": p.Quantization.Device})
+	x.str("extra")
+	x.strMap(p.Extra)
+}
+
+// encodeIndex encodes the index object; its checksums are fixed-width, so
+// its length is known before they are.
+func encodeIndex(header uint64, tensors []uint64) []byte {
+	x := newEnc()
+	x.mapLen(2)
+	x.str("header_xxhash64")
+	x.u64(header)
+	x.str("tensor_xxhash64")
+	x.arrLen(len(tensors))
+	for _, s := range tensors {
+		x.u64(s)
+	}
+	return x.buf.Bytes()
+}
+
+// countWriter counts what it writes and reports progress.
+type countWriter struct {
+	w        io.Writer
+	n, total int64
+	progress func(written, total int64)
+}
+
+func (c *countWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	if c.progress != nil {
+		c.progress(c.n, c.total)
+	}
+	return n, err
+}
