@@ -1,0 +1,122 @@
+package lora
+
+import (
+	"encoding/binary"
+	"fmt"
+	"math"
+	"runtime"
+	"sync"
+
+	"rwkvkit/format"
+)
+
+// CPU is the reference [Device]. Every element's sum is taken in the same
+// order, k = 0, 1, …, r−1, each product and sum rounded to float32 (no
+// fused multiply-add), so its results do not depend on the machine or on
+// how the rows are shared among goroutines.
+type CPU struct{}
+
+// AddLowRank implements [Device].
+func (CPU) AddLowRank(w []float32, rows, cols, r int, p, q []float32, s float32) error {
+	if err := checkLowRank(w, rows, cols, r, p, q); err != nil {
+		return err
+	}
+	workers := min(runtime.GOMAXPROCS(0), rows)
+	if rows*cols*r < 1<<16 {
+		workers = 1
+	}
+	var wg sync.WaitGroup
+	for g := range workers {
+		lo, hi := rows*g/workers, rows*(g+1)/workers
+		wg.Go(func() { addLowRankRows(w, lo, hi, cols, r, p, q, s) })
+	}
+	wg.Wait()
+	return nil
+}
+
+func checkLowRank(w []float32, rows, cols, r int, p, q []float32) error {
+	if rows < 0 || cols < 0 || r <= 0 || len(w) != rows*cols || len(p) != rows*r || len(q) != cols*r {
+		return fmt.Errorf("low-rank product: %d×%d of rank %d with %d, %d and %d values", rows, cols, r, len(w), len(p), len(q))
+	}
+	return nil
+}
+
+func addLowRankRows(w []float32, lo, hi, cols, r int, p, q []float32, s float32) {
+	for i := lo; i < hi; i++ {
+		pi := p[i*r : (i+1)*r]
+		wi := w[i*cols : (i+1)*cols]
+		for j := range wi {
+			qj := q[j*r : (j+1)*r]
+			var d float32
+			for k, x := range pi {
+				d += float32(x * qj[k]) // the conversion forbids fusing
+			}
+			wi[j] += float32(s * d)
+		}
+	}
+}
+
+// addScaled sets w += alpha·l.
+func addScaled(w, l []float32, alpha float32) {
+	for i, x := range l {
+		w[i] += float32(alpha * x)
+	}
+}
+
+// interpolate sets w = alpha·l + (1 − alpha)·w.
+func interpolate(w, l []float32, alpha float32) {
+	beta := 1 - alpha
+	for i, x := range l {
+		w[i] = float32(alpha*x) + float32(beta*w[i])
+	}
+}
+
+// transposeLast2 returns x, a stack of rows×cols matrices, with each matrix
+// transposed.
+func transposeLast2(x []float32, rows, cols int) []float32 {
+	out := make([]float32, len(x))
+	mat := rows * cols
+	if mat == 0 {
+		return out
+	}
+	for base := 0; base < len(x); base += mat {
+		for i := range rows {
+			for j := range cols {
+				out[base+j*rows+i] = x[base+i*cols+j]
+			}
+		}
+	}
+	return out
+}
+
+// encode writes w into b as dt (F32, F16 or BF16), rounding each value once
+// to nearest even.
+func encode(b []byte, w []float32, dt format.DType) {
+	switch dt {
+	case format.F32:
+		for i, x := range w {
+			binary.LittleEndian.PutUint32(b[4*i:], math.Float32bits(x))
+		}
+	case format.F16:
+		for i, x := range w {
+			binary.LittleEndian.PutUint16(b[2*i:], format.F32ToF16(x))
+		}
+	case format.BF16:
+		for i, x := range w {
+			binary.LittleEndian.PutUint16(b[2*i:], f32ToBF16(x))
+		}
+	default:
+		panic("lora: encode " + dt.String()) // Merge admits only the three
+	}
+}
+
+// f32ToBF16 rounds f to bfloat16, to nearest even, as torch does; a NaN
+// stays a quiet NaN of the same sign.
+func f32ToBF16(f float32) uint16 {
+	b := math.Float32bits(f)
+	if b&0x7fffffff > 0x7f800000 {
+		return uint16(b>>16) | 0x40
+	}
+	b += 0x7fff + (b>>16)&1
+	return uint16(b >> 16)
+}
