@@ -1,0 +1,250 @@
+package runner
+
+import (
+	"errors"
+	"fmt"
+	"math"
+
+	"rwkvkit/format"
+)
+
+// maxChunk bounds the tokens Forward computes together, and so the memory of
+// its activations; longer inputs are fed in chunks through the state.
+const maxChunk = 512
+
+// ErrToken is wrapped by the error for a token outside the vocabulary.
+var ErrToken = errors.New("token outside the vocabulary")
+
+// Step feeds one token and returns the logits that predict the next one.
+func (m *Model) Step(s *State, token int) ([]float32, error) {
+	return m.Forward(s, []int{token}, false)
+}
+
+// Forward feeds tokens in order and advances s. It returns the logits after
+// every token (len(tokens)×vocab, row-major) when all is set, else only
+// those after the last. The matrix products of a chunk of tokens run as
+// matrix-matrix products; the recurrence runs token by token.
+func (m *Model) Forward(s *State, tokens []int, all bool) ([]float32, error) {
+	if err := s.fits(m); err != nil {
+		return nil, fmt.Errorf("runner: %w", err)
+	}
+	if len(tokens) == 0 {
+		return nil, errors.New("runner: no tokens")
+	}
+	V, C := m.info.Vocab, m.info.Embed
+	for i, t := range tokens {
+		if t < 0 || t >= V {
+			return nil, fmt.Errorf("runner: %w: token %d at position %d (vocabulary %d)", ErrToken, t, i, V)
+		}
+	}
+	var logits []float32
+	if all {
+		logits = make([]float32, len(tokens)*V)
+	} else {
+		logits = make([]float32, V)
+	}
+	a := &arena{}
+	for start := 0; start < len(tokens); start += maxChunk {
+		chunk := tokens[start:min(start+maxChunk, len(tokens))]
+		T := len(chunk)
+		x := make([]float32, T*C)
+		row := make([]float32, C)
+		for t, tok := range chunk {
+			embedRow(m.emb, tok, row)
+			layerNorm(x[t*C:(t+1)*C], row, m.ln0)
+		}
+		var vFirst []float32 // v7: layer 0's values, which later layers mix in
+		if m.info.Version == format.V7 {
+			vFirst = make([]float32, T*C)
+		}
+		for l := range m.layers {
+			a.reset()
+			m.block(l, x, T, s, a, vFirst)
+		}
+		a.reset()
+		if all {
+			m.logits(logits[start*V:(start+T)*V], x, T, a)
+		} else if start+T == len(tokens) {
+			m.logits(logits, x[(T-1)*C:], 1, a)
+		}
+	}
+	return logits, nil
+}
+
+// logits sets out (T×V) to head·LN_out(x) for the T rows of x.
+func (m *Model) logits(out, x []float32, T int, a *arena) {
+	C, V := m.info.Embed, m.info.Vocab
+	xn := a.get(T * C)
+	for t := range T {
+		layerNorm(xn[t*C:(t+1)*C], x[t*C:(t+1)*C], m.lnOut)
+	}
+	run(product{m: m.head, x: xn, ldx: C, out: out, ldo: V, T: T})
+}
+
+func embedRow(emb matrix, tok int, dst []float32) {
+	var sc scratch
+	copy(dst, emb.tile(tok, tok+1, &sc))
+}
+
+// block runs layer l on x (T×C) in place.
+func (m *Model) block(l int, x []float32, T int, s *State, a *arena, vFirst []float32) {
+	C := m.info.Embed
+	ly := &m.layers[l]
+	xa := a.get(T * C)
+	for t := range T {
+		layerNorm(xa[t*C:(t+1)*C], x[t*C:(t+1)*C], ly.ln1)
+	}
+	var out []float32
+	switch m.info.Version {
+	case format.V4:
+		out = m.timeMix4(ly, xa, T, s, l, a)
+	case format.V6:
+		out = m.timeMix6(ly, xa, T, s, l, a)
+	case format.V7:
+		out = m.timeMix7(ly, xa, T, s, l, a, vFirst)
+	default:
+		out = m.timeMix5(ly, xa, T, s, l, a)
+	}
+	copy(s.attShift(l), xa[(T-1)*C:])
+	add(x, out)
+
+	xf := a.get(T * C)
+	for t := range T {
+		layerNorm(xf[t*C:(t+1)*C], x[t*C:(t+1)*C], ly.ln2)
+	}
+	out = m.channelMix(ly, xf, T, s.ffnShift(l), a)
+	copy(s.ffnShift(l), xf[(T-1)*C:])
+	add(x, out)
+}
+
+// prevRow is the input before token t: the state's for t = 0.
+func prevRow(xs, first []float32, t, C int) []float32 {
+	if t == 0 {
+		return first
+	}
+	return xs[(t-1)*C : t*C]
+}
+
+// lerpShift sets dst (T×C) to x⊙m + prev⊙(1−m), the v4/v5 token shift.
+func lerpShift(dst, xs, first, mix []float32, T, C int) {
+	for t := range T {
+		p, x, d := prevRow(xs, first, t, C), xs[t*C:(t+1)*C], dst[t*C:(t+1)*C]
+		for c, mc := range mix[:C] {
+			d[c] = x[c]*mc + p[c]*(1-mc)
+		}
+	}
+}
+
+// addShift sets dst (T×C) to x + (prev−x)⊙m, the v6/v7 token shift.
+func addShift(dst, xs, first, mix []float32, T, C int) {
+	for t := range T {
+		p, x, d := prevRow(xs, first, t, C), xs[t*C:(t+1)*C], dst[t*C:(t+1)*C]
+		for c, mc := range mix[:C] {
+			d[c] = x[c] + (p[c]-x[c])*mc
+		}
+	}
+}
+
+// channelMix is the feed-forward half of every version.
+func (m *Model) channelMix(ly *layer, xf []float32, T int, first []float32, a *arena) []float32 {
+	C := m.info.Embed
+	f := &ly.ffn
+	F := rowsOf(f.wk)
+	shift := addShift
+	if lerpMix(m.info.Version) {
+		shift = lerpShift
+	}
+	xk := a.get(T * C)
+	shift(xk, xf, first, f.mixK, T, C)
+	k := a.get(T * F)
+	var r []float32
+	if f.wr != nil {
+		xr := a.get(T * C)
+		shift(xr, xf, first, f.mixR, T, C)
+		r = a.get(T * C)
+		run(product{m: f.wk, x: xk, ldx: C, out: k, ldo: F, T: T},
+			product{m: f.wr, x: xr, ldx: C, out: r, ldo: C, T: T})
+	} else {
+		run(product{m: f.wk, x: xk, ldx: C, out: k, ldo: F, T: T})
+	}
+	for i, v := range k {
+		v = max(v, 0)
+		k[i] = v * v
+	}
+	out := a.get(T * C)
+	run(product{m: f.wv, x: k, ldx: F, out: out, ldo: C, T: T})
+	if r != nil {
+		for i := range out {
+			out[i] *= sigmoid(r[i])
+		}
+	}
+	return out
+}
+
+// layerNorm sets dst to LN(x)·w + b with eps 1e-5 (biased variance),
+// accumulating in float64.
+func layerNorm(dst, x []float32, n norm) {
+	normalize(dst, x, n.w, n.b, 1e-5)
+}
+
+func normalize(dst, x, w, b []float32, eps float64) {
+	var sum float64
+	for _, v := range x {
+		sum += float64(v)
+	}
+	mean := sum / float64(len(x))
+	var sq float64
+	for _, v := range x {
+		d := float64(v) - mean
+		sq += d * d
+	}
+	inv := 1 / math.Sqrt(sq/float64(len(x))+eps)
+	for i, v := range x {
+		dst[i] = float32((float64(v)-mean)*inv)*w[i] + b[i]
+	}
+}
+
+// groupNorm normalises each head of y (T×C) in place with eps 64e-5 and
+// applies the ln_x weight and bias.
+func groupNorm(y []float32, n norm, T, H, N int) {
+	C := H * N
+	for t := range T {
+		for h := range H {
+			o := t*C + h*N
+			normalize(y[o:o+N], y[o:o+N], n.w[h*N:(h+1)*N], n.b[h*N:(h+1)*N], 64e-5)
+		}
+	}
+}
+
+func add(x, y []float32) {
+	y = y[:len(x)]
+	for i := range x {
+		x[i] += y[i]
+	}
+}
+
+func sigmoid(x float32) float32 { return float32(1 / (1 + math.Exp(-float64(x)))) }
+func exp32(x float32) float32   { return float32(math.Exp(float64(x))) }
+func tanh32(x float32) float32  { return float32(math.Tanh(float64(x))) }
+func silu(x float32) float32    { return x * sigmoid(x) }
+
+// arena hands out zeroed float32 buffers for one layer's temporaries, which
+// live until the next reset; after the first layer it no longer allocates.
+type arena struct {
+	buf []float32
+	off int
+}
+
+func (a *arena) reset() { a.off = 0 }
+
+func (a *arena) get(n int) []float32 {
+	if a.off+n > len(a.buf) {
+		// Slices handed out earlier keep the old buffer alive.
+		a.buf = make([]float32, max(2*len(a.buf), a.off+n, 1<<12))
+		a.off = 0
+	}
+	s := a.buf[a.off : a.off+n : a.off+n]
+	a.off += n
+	clear(s)
+	return s
+}

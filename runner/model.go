@@ -1,0 +1,142 @@
+package runner
+
+import (
+	"errors"
+	"fmt"
+
+	"rwkvkit/format"
+)
+
+// Errors Load wraps, so that callers can tell a broken file from an
+// unsupported one.
+var (
+	ErrMissingTensor = errors.New("missing tensor")
+	ErrShape         = errors.New("tensor has the wrong shape")
+	errDType         = errors.New("unsupported dtype")
+)
+
+// A Model is a loaded RWKV model. It is immutable, so one Model may serve
+// any number of goroutines, each with its own State.
+type Model struct {
+	info   format.ModelInfo
+	emb    matrix // [V, C]; one row is read per token
+	ln0    norm
+	layers []layer
+	lnOut  norm
+	head   matrix // [V, C]
+}
+
+type norm struct{ w, b []float32 }
+
+type layer struct {
+	ln1, ln2 norm
+	att      timeMix
+	ffn      channelMix
+}
+
+// timeMix holds the attention-like half of a layer for every version; a
+// version uses its own subset of the fields.
+type timeMix struct {
+	wr, wk, wv, wo, wg matrix
+	lnx                norm // v5–v7 group norm
+
+	// v4 and v5: x⊙m + prev⊙(1−m).
+	mixK, mixV, mixR, mixG []float32
+	// v4: decay = −exp(time_decay) and bonus u per channel. v5: the decay
+	// factor exp(−exp(time_decay)) and bonus u, expanded to one per channel.
+	decay, first []float32
+
+	// v6: data-dependent token shift and decay.
+	maaX, maaW, maaK, maaV, maaR, maaG []float32
+	maaW1                              matrix    // [5D, C]
+	maaW2                              [5]matrix // each [C, D]
+	decayW1, decayW2                   matrix    // [Dd, C], [C, Dd]
+
+	// v7: x + (prev−x)⊙x_f mixes, LoRA-style matrices ([out, in]) and the
+	// per-channel vectors of the generalised delta rule.
+	xr, xw, xk, xv, xa, xg []float32
+	w0, a0, v0, kk, ka, rk []float32
+	w1, w2, a1, a2         matrix
+	v1, v2, g1, g2         matrix
+}
+
+// channelMix is the feed-forward half: out = σ(Wr·xr) ⊙ Wv·relu(Wk·xk)²
+// (v7 has no receptance).
+type channelMix struct {
+	mixK, mixR []float32
+	wk, wv, wr matrix
+}
+
+// Info describes the model as format.Detect saw it in the file.
+func (m *Model) Info() format.ModelInfo { return m.info }
+
+// lerpMix reports whether the version mixes as x⊙m + prev⊙(1−m) (v4, v5)
+// rather than x + (prev−x)⊙m (v6, v7).
+func lerpMix(v format.Version) bool {
+	return v == format.V4 || v == format.V5_0 || v == format.V5_1 || v == format.V5_2
+}
+
+// Load reads the model in src. It keeps float32 matrices as float32,
+// float16/bfloat16 as 16-bit, Int8/NF4 as blocks; the source may be closed
+// afterwards. Errors name the tensor at fault.
+func Load(src *format.Source) (*Model, error) {
+	info, err := format.Detect(src)
+	if err != nil {
+		return nil, fmt.Errorf("runner: %w", err)
+	}
+	if err := checkInfo(info); err != nil {
+		return nil, err
+	}
+	norm, err := format.WebRWKV(src)
+	if err != nil {
+		return nil, fmt.Errorf("runner: %w", err)
+	}
+	l := &loader{src: norm, info: info}
+	m := &Model{info: info}
+	C, V := info.Embed, info.Vocab
+	m.emb = l.mat("emb.weight", V, C)
+	m.ln0 = l.norm("blocks.0.ln0", C)
+	m.lnOut = l.norm("ln_out", C)
+	m.head = l.mat("head.weight", V, C)
+	m.layers = make([]layer, info.Layers)
+	for i := range m.layers {
+		l.layer(&m.layers[i], i)
+	}
+	if l.err != nil {
+		return nil, l.err
+	}
+	return m, nil
+}
+
+func checkInfo(info format.ModelInfo) error {
+	switch info.Version {
+	case format.V4, format.V5_0, format.V5_1, format.V5_2, format.V6, format.V7:
+	default:
+		return fmt.Errorf("runner: RWKV version %q is not supported", info.Version)
+	}
+	if info.Version != format.V4 && (info.Heads <= 0 || info.Heads*info.HeadSize != info.Embed) {
+		return fmt.Errorf("runner: %d heads of size %d do not make the embedding %d", info.Heads, info.HeadSize, info.Embed)
+	}
+	return nil
+}
+
+// bytesPerToken is the size of the weights one token reads: every matrix
+// except the embedding, of which it reads one row.
+func (m *Model) bytesPerToken() int64 {
+	V, _ := m.emb.dims()
+	n := m.emb.bytes()/int64(V) + m.head.bytes()
+	add := func(ms ...matrix) {
+		for _, x := range ms {
+			if x != nil {
+				n += x.bytes()
+			}
+		}
+	}
+	for i := range m.layers {
+		a, f := &m.layers[i].att, &m.layers[i].ffn
+		add(a.wr, a.wk, a.wv, a.wo, a.wg, a.maaW1, a.decayW1, a.decayW2, a.w1, a.w2, a.a1, a.a2, a.v1, a.v2, a.g1, a.g2)
+		add(a.maaW2[:]...)
+		add(f.wk, f.wv, f.wr)
+	}
+	return n
+}

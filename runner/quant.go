@@ -1,0 +1,158 @@
+package runner
+
+import (
+	"encoding/binary"
+	"fmt"
+
+	"rwkvkit/format"
+)
+
+// nf4Table is the NF4 code book of QLoRA / bitsandbytes, as web-rwkv uses it
+// (docs/web-rwkv-layout.md §2).
+var nf4Table = [16]float32{
+	-1.0, -0.6961928009986877, -0.5250730514526367, -0.39491748809814453,
+	-0.28444138169288635, -0.18477343022823334, -0.09105003625154495, 0.0,
+	0.07958029955625534, 0.16093020141124725, 0.24611230194568634, 0.33791524171829224,
+	0.44070982933044434, 0.5626170039176941, 0.7229568362236023, 1.0,
+}
+
+// nf4Pairs maps a byte to the code-book values of its low and high nibble.
+var nf4Pairs = func() (t [256][2]float32) {
+	for b := range t {
+		t[b] = [2]float32{nf4Table[b&15], nf4Table[b>>4]}
+	}
+	return t
+}()
+
+// quantRows is the number of rows a quantized matrix-vector product decodes
+// at a time, so that the float32 row kernel can share each load of x.
+const quantRows = 4
+
+// int8Matrix is web-rwkv's Int8: per block of 128 consecutive elements of
+// the row-major matrix, w = min + (max − min)·q/255.
+type int8Matrix struct {
+	rows, cols int
+	q          []uint8
+	min, scale []float32 // per block; scale = (max − min)/255
+	size       int64
+}
+
+func newInt8Matrix(b []byte, rows, cols int) (*int8Matrix, error) {
+	n := rows * cols
+	blocks := (n + format.Int8BlockSize - 1) / format.Int8BlockSize
+	if len(b) != n+4*blocks {
+		return nil, fmt.Errorf("%v payload of %d bytes for %d elements", format.Int8Block, len(b), n)
+	}
+	m := &int8Matrix{rows: rows, cols: cols, q: b[:n:n], min: make([]float32, blocks), scale: make([]float32, blocks), size: int64(len(b))}
+	for j := range blocks {
+		lo := format.F16ToF32(binary.LittleEndian.Uint16(b[n+4*j:]))
+		hi := format.F16ToF32(binary.LittleEndian.Uint16(b[n+4*j+2:]))
+		m.min[j], m.scale[j] = lo, (hi-lo)/255
+	}
+	return m, nil
+}
+
+func (m *int8Matrix) dims() (int, int)    { return m.rows, m.cols }
+func (m *int8Matrix) bytes() int64        { return m.size }
+func (m *int8Matrix) dtype() format.DType { return format.Int8Block }
+
+// decode writes the elements [start, start+len(dst)) of the flat matrix.
+func (m *int8Matrix) decode(dst []float32, start int) {
+	const B = format.Int8BlockSize
+	for i := 0; i < len(dst); {
+		e := start + i
+		j := e / B
+		n := min(len(dst)-i, (j+1)*B-e)
+		lo, sc := m.min[j], m.scale[j]
+		q := m.q[e : e+n]
+		d := dst[i : i+n]
+		for k, c := range q {
+			d[k] = lo + sc*float32(c)
+		}
+		i += n
+	}
+}
+
+func (m *int8Matrix) tile(r0, r1 int, sc *scratch) []float32 {
+	dst := sc.floats((r1 - r0) * m.cols)
+	m.decode(dst, r0*m.cols)
+	return dst
+}
+
+func (m *int8Matrix) mulVec(out, x []float32, r0 int, sc *scratch) {
+	quantMulVec(m.decode, m.cols, out, x, r0, sc)
+}
+
+// quantMulVec decodes a few rows at a time into scratch and multiplies them
+// with the float32 kernel, so a matrix is never widened whole.
+func quantMulVec(decode func([]float32, int), cols int, out, x []float32, r0 int, sc *scratch) {
+	buf := sc.floats(quantRows * cols)
+	for i := 0; i < len(out); i += quantRows {
+		n := min(quantRows, len(out)-i)
+		decode(buf[:n*cols], (r0+i)*cols)
+		dotRowsF32(out[i:i+n], buf, cols, x, cols)
+	}
+}
+
+// nf4Matrix is web-rwkv's NF4: per block of 64 consecutive elements,
+// w = table[code]·absmax; element 2i is the low nibble of byte i.
+type nf4Matrix struct {
+	rows, cols int
+	codes      []uint8
+	absmax     []float32
+	size       int64
+}
+
+func newNF4Matrix(b []byte, rows, cols int) (*nf4Matrix, error) {
+	n := rows * cols
+	blocks := (n + format.NF4BlockSize - 1) / format.NF4BlockSize
+	nb := (n + 1) / 2
+	if len(b) != nb+2*blocks {
+		return nil, fmt.Errorf("%v payload of %d bytes for %d elements", format.NF4Block, len(b), n)
+	}
+	m := &nf4Matrix{rows: rows, cols: cols, codes: b[:nb:nb], absmax: make([]float32, blocks), size: int64(len(b))}
+	for j := range blocks {
+		m.absmax[j] = format.F16ToF32(binary.LittleEndian.Uint16(b[nb+2*j:]))
+	}
+	return m, nil
+}
+
+func (m *nf4Matrix) dims() (int, int)    { return m.rows, m.cols }
+func (m *nf4Matrix) bytes() int64        { return m.size }
+func (m *nf4Matrix) dtype() format.DType { return format.NF4Block }
+
+func (m *nf4Matrix) decode(dst []float32, start int) {
+	const B = format.NF4BlockSize
+	for i := 0; i < len(dst); {
+		e := start + i
+		j := e / B
+		n := min(len(dst)-i, (j+1)*B-e)
+		a := m.absmax[j]
+		d := dst[i : i+n]
+		k := 0
+		if e&1 == 1 { // starts on a high nibble
+			d[0] = nf4Table[m.codes[e>>1]>>4] * a
+			k = 1
+		}
+		codes := m.codes[(e+k)>>1:]
+		for ; k+2 <= n; k += 2 {
+			p := &nf4Pairs[codes[0]]
+			d[k], d[k+1] = p[0]*a, p[1]*a
+			codes = codes[1:]
+		}
+		if k < n { // ends on a low nibble
+			d[k] = nf4Table[codes[0]&15] * a
+		}
+		i += n
+	}
+}
+
+func (m *nf4Matrix) tile(r0, r1 int, sc *scratch) []float32 {
+	dst := sc.floats((r1 - r0) * m.cols)
+	m.decode(dst, r0*m.cols)
+	return dst
+}
+
+func (m *nf4Matrix) mulVec(out, x []float32, r0 int, sc *scratch) {
+	quantMulVec(m.decode, m.cols, out, x, r0, sc)
+}

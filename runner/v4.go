@@ -1,0 +1,46 @@
+package runner
+
+// timeMix4 is RWKV-4's time mixing for T tokens (docs/rwkv-math.md, v4),
+// with the recurrence in its numerically stable form: the state keeps
+// aa, bb scaled by exp(−pp), so exp is never taken of a raw key.
+func (m *Model) timeMix4(ly *layer, xa []float32, T int, s *State, l int, a *arena) []float32 {
+	C := m.info.Embed
+	at := &ly.att
+	first := s.attShift(l)
+	xk, xv, xr := a.get(T*C), a.get(T*C), a.get(T*C)
+	lerpShift(xk, xa, first, at.mixK, T, C)
+	lerpShift(xv, xa, first, at.mixV, T, C)
+	lerpShift(xr, xa, first, at.mixR, T, C)
+	k, v, r := a.get(T*C), a.get(T*C), a.get(T*C)
+	run(product{m: at.wk, x: xk, ldx: C, out: k, ldo: C, T: T},
+		product{m: at.wv, x: xv, ldx: C, out: v, ldo: C, T: T},
+		product{m: at.wr, x: xr, ldx: C, out: r, ldo: C, T: T})
+
+	mem := s.mem(l)
+	aa, bb, pp := mem[:C], mem[C:2*C], mem[2*C:3*C]
+	const span = 64 // channels per piece of parallel work
+	forEach((C+span-1)/span, func(i int) {
+		for c := i * span; c < min(C, (i+1)*span); c++ {
+			w, u := at.decay[c], at.first[c]
+			sa, sb, sp := aa[c], bb[c], pp[c]
+			for t := range T {
+				kt, vt := k[t*C+c], v[t*C+c]
+				ww := u + kt
+				q := max(sp, ww)
+				e1, e2 := exp32(sp-q), exp32(ww-q)
+				wkv := (e1*sa + e2*vt) / (e1*sb + e2)
+				r[t*C+c] = sigmoid(r[t*C+c]) * wkv
+				ww = sp + w
+				q = max(ww, kt)
+				e1, e2 = exp32(ww-q), exp32(kt-q)
+				sa = e1*sa + e2*vt
+				sb = e1*sb + e2
+				sp = q
+			}
+			aa[c], bb[c], pp[c] = sa, sb, sp
+		}
+	})
+	out := a.get(T * C)
+	run(product{m: at.wo, x: r, ldx: C, out: out, ldo: C, T: T})
+	return out
+}

@@ -1,0 +1,143 @@
+package runner
+
+import "math"
+
+// expHalf is e^(−0.5): v7's decay is exp(−e^(−0.5)·σ(·)), in (e^(−0.607), 1).
+const expHalf = 0.6065306597126334
+
+// timeMix7 is RWKV-7's time mixing (docs/rwkv-math.md, v7): the generalised
+// delta rule with an in-context learning rate a, a value residual to layer
+// 0's values (vFirst) and a low-rank gate.
+func (m *Model) timeMix7(ly *layer, xa []float32, T int, s *State, l int, a *arena, vFirst []float32) []float32 {
+	C, H, N := m.info.Embed, m.info.Heads, m.info.HeadSize
+	at := &ly.att
+	first := s.attShift(l)
+	mixes := [][]float32{at.xr, at.xw, at.xk, at.xv, at.xa, at.xg}
+	var xs [6][]float32 // r, w, k, v, a, g
+	for f := range xs {
+		xs[f] = a.get(T * C)
+		addShift(xs[f], xa, first, mixes[f], T, C)
+	}
+	xr, xw, xk, xv, xA, xg := xs[0], xs[1], xs[2], xs[3], xs[4], xs[5]
+
+	Dw, Da, Dg, Dv := rowsOf(at.w1), rowsOf(at.a1), rowsOf(at.g1), rowsOf(at.v1)
+	r, k, v := a.get(T*C), a.get(T*C), a.get(T*C)
+	hw, ha, hg := a.get(T*Dw), a.get(T*Da), a.get(T*Dg)
+	ps := []product{
+		{m: at.wr, x: xr, ldx: C, out: r, ldo: C, T: T},
+		{m: at.wk, x: xk, ldx: C, out: k, ldo: C, T: T},
+		{m: at.wv, x: xv, ldx: C, out: v, ldo: C, T: T},
+		{m: at.w1, x: xw, ldx: C, out: hw, ldo: Dw, T: T},
+		{m: at.a1, x: xA, ldx: C, out: ha, ldo: Da, T: T},
+		{m: at.g1, x: xg, ldx: C, out: hg, ldo: Dg, T: T},
+	}
+	var hv []float32
+	if l > 0 {
+		hv = a.get(T * Dv)
+		ps = append(ps, product{m: at.v1, x: xv, ldx: C, out: hv, ldo: Dv, T: T})
+	}
+	run(ps...)
+	for i, x := range hw {
+		hw[i] = tanh32(x)
+	}
+	for i, x := range hg {
+		hg[i] = sigmoid(x)
+	}
+	w, aa, g := a.get(T*C), a.get(T*C), a.get(T*C)
+	ps = append(ps[:0],
+		product{m: at.w2, x: hw, ldx: Dw, out: w, ldo: C, T: T},
+		product{m: at.a2, x: ha, ldx: Da, out: aa, ldo: C, T: T},
+		product{m: at.g2, x: hg, ldx: Dg, out: g, ldo: C, T: T})
+	var vg []float32
+	if l > 0 {
+		vg = a.get(T * C)
+		ps = append(ps, product{m: at.v2, x: hv, ldx: Dv, out: vg, ldo: C, T: T})
+	}
+	run(ps...)
+
+	// Per token: decay, learning rate, normalised removal key kk (stored as
+	// −kk, which is what the state update multiplies by), kk⊙a, the key
+	// scaled by a and the value residual.
+	nkk, kka := a.get(T*C), a.get(T*C)
+	for t := range T {
+		o := t * C
+		for c := range C {
+			i := o + c
+			w[i] = float32(math.Exp(-expHalf * float64(sigmoid(at.w0[c]+w[i]))))
+			aa[i] = sigmoid(at.a0[c] + aa[i])
+			nkk[i] = k[i] * at.kk[c]
+		}
+		for h := range H {
+			q := nkk[o+h*N : o+(h+1)*N]
+			var ss float64
+			for _, x := range q {
+				ss += float64(x) * float64(x)
+			}
+			inv := float32(1 / max(math.Sqrt(ss), 1e-12))
+			for j := range q {
+				q[j] *= inv
+			}
+		}
+		for c := range C {
+			i := o + c
+			kka[i] = nkk[i] * aa[i]
+			nkk[i] = -nkk[i]
+			k[i] *= 1 + (aa[i]-1)*at.ka[c]
+		}
+		if l == 0 {
+			copy(vFirst[o:o+C], v[o:o+C])
+		} else {
+			for c := range C {
+				i := o + c
+				v[i] += (vFirst[i] - v[i]) * sigmoid(at.v0[c]+vg[i])
+			}
+		}
+	}
+
+	y := a.get(T * C)
+	wkv7(y, r, w, k, v, nkk, kka, s.mem(l), T, H, N)
+	groupNorm(y, at.lnx, T, H, N)
+	for t := range T {
+		for h := range H {
+			o := t*C + h*N
+			var b float32
+			for j := range N {
+				b += r[o+j] * k[o+j] * at.rk[h*N+j]
+			}
+			for j := range N {
+				y[o+j] = (y[o+j] + b*v[o+j]) * g[o+j]
+			}
+		}
+	}
+	out := a.get(T * C)
+	run(product{m: at.wo, x: y, ldx: C, out: out, ldo: C, T: T})
+	return out
+}
+
+// wkv7 runs the v7 recurrence over T tokens, one head per piece of parallel
+// work. Per head, S is N×N indexed [value i][key j]:
+//
+//	S[i][j] ← S[i][j]·w_j + (Σ_l S[i][l]·(−kk_l))·kk_j·a_j + v_i·k_j;  y_i = Σ_j S[i][j]·r_j
+func wkv7(y, r, w, k, v, nkk, kka, mem []float32, T, H, N int) {
+	C := H * N
+	forEach(H, func(h int) {
+		S := mem[h*N*N : (h+1)*N*N]
+		for t := range T {
+			o := t*C + h*N
+			rt, wt, kt, vt := r[o:o+N], w[o:o+N], k[o:o+N], v[o:o+N]
+			nk, ka, yt := nkk[o:o+N], kka[o:o+N], y[o:o+N]
+			for i := range N {
+				row := S[i*N : (i+1)*N]
+				sa := dotGo(row, nk)
+				vi := vt[i]
+				var yi float32
+				for j, sij := range row {
+					x := sij*wt[j] + sa*ka[j] + vi*kt[j]
+					row[j] = x
+					yi += x * rt[j]
+				}
+				yt[i] = yi
+			}
+		}
+	})
+}
