@@ -1,0 +1,260 @@
+package pth
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"math"
+
+	"rwkvkit/format"
+)
+
+// A storage is one flat run of elements in the file, shared by the tensors
+// that view it.
+type storage struct {
+	key    string
+	dtype  format.DType // Invalid for an untyped (byte) storage
+	nbytes int64
+
+	// base and baseOff place a legacy storage view inside its root storage;
+	// both are unset for a root.
+	base    *storage
+	baseOff int64
+
+	// off is the file offset of the storage's first byte; -1 until known
+	// (a legacy checkpoint places its storages after the pickles).
+	off int64
+}
+
+// fileOffset is where the storage's bytes start in the file.
+func (s *storage) fileOffset() int64 {
+	if s.base != nil {
+		return s.base.off + s.baseOff
+	}
+	return s.off
+}
+
+// A tensorRef is a tensor as the pickle describes it: a view of a storage.
+type tensorRef struct {
+	st     *storage
+	dtype  format.DType
+	offset int64 // in elements of dtype
+	shape  []int64
+	stride []int64 // in elements of dtype
+	numel  int64
+	maxIdx int64 // largest element index the view touches; offset-1 if empty
+}
+
+// newTensorRef checks a view against its storage: every element it touches
+// must lie inside the storage, and it may not have more elements than the
+// storage (which rules out expanded views, whose size is not bounded by the
+// file).
+func newTensorRef(st *storage, dt format.DType, offset int64, shape, stride []int64) (*tensorRef, error) {
+	es := int64(dt.Size())
+	if es == 0 {
+		return nil, fmt.Errorf("tensor of unsupported dtype %v", dt)
+	}
+	if len(shape) != len(stride) {
+		return nil, fmt.Errorf("tensor has shape %v but stride %v", shape, stride)
+	}
+	numel, err := format.NumElements(shape)
+	if err != nil {
+		return nil, fmt.Errorf("tensor: %w", err)
+	}
+	if offset < 0 {
+		return nil, fmt.Errorf("tensor has negative storage offset %d", offset)
+	}
+	avail := st.nbytes / es // whole elements of dt in the storage
+	t := &tensorRef{st: st, dtype: dt, offset: offset, shape: shape, stride: stride, numel: numel}
+	if numel == 0 {
+		if offset > avail {
+			return nil, fmt.Errorf("empty tensor's offset %d is past its storage %q of %d elements", offset, st.key, avail)
+		}
+		t.maxIdx = offset - 1
+		return t, nil
+	}
+	last := offset
+	for i, d := range shape {
+		s := stride[i]
+		if s < 0 {
+			return nil, fmt.Errorf("tensor has negative stride %v", stride)
+		}
+		if d > 1 && s > (math.MaxInt64-last)/(d-1) {
+			return nil, fmt.Errorf("tensor of shape %v and stride %v overflows", shape, stride)
+		}
+		last += (d - 1) * s
+	}
+	if last >= avail {
+		return nil, fmt.Errorf("tensor of shape %v, stride %v, offset %d reaches element %d of storage %q, which has %d",
+			shape, stride, offset, last, st.key, avail)
+	}
+	if numel > avail {
+		return nil, fmt.Errorf("tensor of shape %v has %d elements but its storage %q only %d: expanded or overlapping views are not supported",
+			shape, numel, st.key, avail)
+	}
+	t.maxIdx = last
+	return t, nil
+}
+
+// contiguous reports whether the view is one row-major run of its storage.
+func (t *tensorRef) contiguous() bool {
+	if t.numel == 0 {
+		return true
+	}
+	want := int64(1)
+	for i := len(t.shape) - 1; i >= 0; i-- {
+		if t.shape[i] == 1 {
+			continue
+		}
+		if t.stride[i] != want {
+			return false
+		}
+		want *= t.shape[i]
+	}
+	return true
+}
+
+// opener returns the function that reads the tensor's bytes from r in
+// row-major order, little-endian.
+func (t *tensorRef) opener(r io.ReaderAt, bigEndian bool) func() (io.ReadCloser, error) {
+	es := int64(t.dtype.Size())
+	swap := bigEndian && es > 1
+	return func() (io.ReadCloser, error) {
+		base := t.st.fileOffset()
+		if base < 0 {
+			return nil, fmt.Errorf("storage %q has no data", t.st.key)
+		}
+		start := base + t.offset*es
+		if t.contiguous() {
+			sec := io.NewSectionReader(r, start, t.numel*es)
+			if swap {
+				return io.NopCloser(&swapReader{r: sec, es: int(es)}), nil
+			}
+			return io.NopCloser(sec), nil
+		}
+		buf := make([]byte, t.numel*es)
+		if err := t.gather(buf, r, start); err != nil {
+			return nil, err
+		}
+		if swap {
+			swapBytes(buf, int(es))
+		}
+		return io.NopCloser(bytes.NewReader(buf)), nil
+	}
+}
+
+// gatherWindow is the least number of bytes gather reads at a time.
+const gatherWindow = 1 << 20
+
+// gather fills dst with the view's elements in row-major order. The storage
+// span the view covers is read in windows of at least the tensor's size, and
+// each window is scattered into dst, so a transposed matrix is read once, in
+// order, and a sparse slice costs reads of its span, not one read per element.
+func (t *tensorRef) gather(dst []byte, r io.ReaderAt, start int64) error {
+	es := int64(t.dtype.Size())
+	shape, stride := collapse(t.shape, t.stride)
+	run := int64(1) // elements copied as one piece
+	if n := len(shape); n > 0 && stride[n-1] == 1 {
+		run = shape[n-1]
+		shape, stride = shape[:n-1], stride[:n-1]
+	}
+	span := t.maxIdx - t.offset + 1
+	win := min(span, max(t.numel, gatherWindow/es))
+	buf := make([]byte, win*es)
+	idx := make([]int64, len(shape))
+	for lo := int64(0); lo < span; lo += win {
+		n := min(win, span-lo)
+		if m, err := r.ReadAt(buf[:n*es], start+lo*es); m < int(n*es) {
+			if err == nil || err == io.EOF {
+				err = format.ErrShortData
+			}
+			return err
+		}
+		clear(idx)
+		src, out := int64(0), int64(0)
+		for {
+			// Copy the part of the run [src, src+run) inside [lo, lo+n).
+			a, b := max(src, lo), min(src+run, lo+n)
+			if a < b {
+				copy(dst[(out+a-src)*es:(out+b-src)*es], buf[(a-lo)*es:(b-lo)*es])
+			}
+			out += run
+			k := len(shape) - 1
+			for ; k >= 0; k-- {
+				idx[k]++
+				src += stride[k]
+				if idx[k] < shape[k] {
+					break
+				}
+				src -= idx[k] * stride[k]
+				idx[k] = 0
+			}
+			if k < 0 {
+				break
+			}
+		}
+	}
+	return nil
+}
+
+// collapse drops dimensions of size 1 and merges neighbours that are
+// contiguous with each other, so a view has as few and as long runs as it can.
+func collapse(shape, stride []int64) ([]int64, []int64) {
+	var sh, st []int64
+	for i, d := range shape {
+		if d == 1 {
+			continue
+		}
+		if n := len(sh); n > 0 && st[n-1] == d*stride[i] {
+			sh[n-1] *= d
+			st[n-1] = stride[i]
+			continue
+		}
+		sh = append(sh, d)
+		st = append(st, stride[i])
+	}
+	return sh, st
+}
+
+// swapBytes reverses the bytes of every es-byte element of b.
+func swapBytes(b []byte, es int) {
+	for i := 0; i+es <= len(b); i += es {
+		e := b[i : i+es]
+		for j, k := 0, es-1; j < k; j, k = j+1, k-1 {
+			e[j], e[k] = e[k], e[j]
+		}
+	}
+}
+
+// swapReader byte-swaps the elements it reads. Its source holds whole
+// elements, so reading in chunks that are a multiple of the element size
+// never splits one.
+type swapReader struct {
+	r       *io.SectionReader
+	es      int
+	buf     []byte
+	pending []byte
+}
+
+func (s *swapReader) Read(p []byte) (int, error) {
+	if len(s.pending) == 0 {
+		if s.buf == nil {
+			s.buf = make([]byte, min(s.r.Size(), 64<<10))
+		}
+		n, err := io.ReadFull(s.r, s.buf)
+		if n == 0 {
+			if err == nil || err == io.ErrUnexpectedEOF {
+				err = io.EOF
+			}
+			return 0, err
+		}
+		if n%s.es != 0 {
+			return 0, format.ErrShortData
+		}
+		s.pending = s.buf[:n]
+		swapBytes(s.pending, s.es)
+	}
+	n := copy(p, s.pending)
+	s.pending = s.pending[n:]
+	return n, nil
+}
