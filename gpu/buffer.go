@@ -1,0 +1,239 @@
+package gpu
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/cogentcore/webgpu/wgpu"
+)
+
+// NewBuffer creates a buffer of size bytes (rounded up to a multiple of 4),
+// checking the size against the device's limit first so that the error says
+// what was asked for.
+func (d *Device) NewBuffer(label string, size uint64, usage wgpu.BufferUsage) (*wgpu.Buffer, error) {
+	size = max(align4(size), 4)
+	if size > d.limits.MaxBufferSize {
+		return nil, fmt.Errorf("gpu: buffer %q of %d bytes exceeds the device's maximum buffer size %d", label, size, d.limits.MaxBufferSize)
+	}
+	b, err := d.dev.CreateBuffer(&wgpu.BufferDescriptor{Label: label, Size: size, Usage: usage})
+	if err != nil {
+		return nil, fmt.Errorf("gpu: buffer %q of %d bytes: %w", label, size, err)
+	}
+	return b, nil
+}
+
+// Storage creates a storage buffer that can also be copied to and from.
+func (d *Device) Storage(label string, size uint64) (*wgpu.Buffer, error) {
+	return d.NewBuffer(label, size, wgpu.BufferUsageStorage|wgpu.BufferUsageCopySrc|wgpu.BufferUsageCopyDst)
+}
+
+func align4(n uint64) uint64 { return (n + 3) &^ 3 }
+
+// A Staging buffer is host-visible memory that is mapped for writing (an
+// upload buffer, copied from) or for reading (a download buffer, copied to),
+// and reused: mapping a fresh buffer for every transfer is slow. The cycle is
+// Bytes (fill or read) → Unmap → use in a copy → submit → Map → Bytes …
+type Staging struct {
+	d       *Device
+	buf     *wgpu.Buffer
+	size    uint64
+	write   bool
+	mapped  bool
+	pending bool
+	status  wgpu.BufferMapAsyncStatus
+}
+
+// NewUpload creates an upload staging buffer of size bytes, mapped and ready
+// to be filled.
+func (d *Device) NewUpload(size uint64) (*Staging, error) {
+	size = max(align4(size), 4)
+	if size > d.limits.MaxBufferSize {
+		return nil, fmt.Errorf("gpu: upload buffer of %d bytes exceeds the device's maximum buffer size %d", size, d.limits.MaxBufferSize)
+	}
+	b, err := d.dev.CreateBuffer(&wgpu.BufferDescriptor{
+		Label: "upload", Size: size,
+		Usage:            wgpu.BufferUsageMapWrite | wgpu.BufferUsageCopySrc,
+		MappedAtCreation: true,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("gpu: upload buffer of %d bytes: %w", size, err)
+	}
+	return &Staging{d: d, buf: b, size: size, write: true, mapped: true}, nil
+}
+
+// NewDownload creates a download staging buffer of size bytes. It is not
+// mapped until Map is called after a copy into it has been submitted.
+func (d *Device) NewDownload(size uint64) (*Staging, error) {
+	b, err := d.NewBuffer("download", size, wgpu.BufferUsageMapRead|wgpu.BufferUsageCopyDst)
+	if err != nil {
+		return nil, err
+	}
+	return &Staging{d: d, buf: b, size: max(align4(size), 4)}, nil
+}
+
+// Buffer is the staging buffer, for use in copies while it is unmapped.
+func (s *Staging) Buffer() *wgpu.Buffer { return s.buf }
+
+// Size is the buffer's byte size.
+func (s *Staging) Size() uint64 { return s.size }
+
+// Map requests the buffer to be mapped again once the GPU is done with it.
+// It returns at once; Bytes waits for the mapping.
+func (s *Staging) Map() error {
+	if s.mapped || s.pending {
+		return nil
+	}
+	mode := wgpu.MapModeRead
+	if s.write {
+		mode = wgpu.MapModeWrite
+	}
+	s.pending = true
+	err := s.buf.MapAsync(mode, 0, s.size, func(st wgpu.BufferMapAsyncStatus) {
+		s.status = st
+		s.pending = false
+		s.mapped = st == wgpu.BufferMapAsyncStatusSuccess
+	})
+	if err != nil {
+		s.pending = false
+		return fmt.Errorf("gpu: map staging buffer: %w", err)
+	}
+	return nil
+}
+
+// Bytes returns the mapped memory, waiting (and requesting the mapping) if
+// needed. The slice is valid until Unmap.
+func (s *Staging) Bytes() ([]byte, error) {
+	if !s.mapped {
+		if err := s.Map(); err != nil {
+			return nil, err
+		}
+		for s.pending {
+			s.d.dev.Poll(true, nil)
+		}
+		if !s.mapped {
+			return nil, fmt.Errorf("gpu: mapping a staging buffer failed: %v", s.status)
+		}
+	}
+	return s.buf.GetMappedRange(0, uint(s.size)), nil
+}
+
+// Unmap hands the buffer back to the GPU.
+func (s *Staging) Unmap() error {
+	if !s.mapped {
+		return nil
+	}
+	s.mapped = false
+	if err := s.buf.Unmap(); err != nil {
+		return fmt.Errorf("gpu: unmap staging buffer: %w", err)
+	}
+	return nil
+}
+
+// Release frees the buffer.
+func (s *Staging) Release() {
+	if s.buf != nil {
+		s.buf.Release()
+		s.buf = nil
+	}
+}
+
+// stagingChunk bounds the staging memory that Upload and Download keep.
+const stagingChunk = 64 << 20
+
+var errAlign = errors.New("gpu: offsets and lengths of transfers must be multiples of 4 bytes")
+
+// Upload copies data into dst at byte offset off through a reused upload
+// staging buffer, and waits until it is there. off and len(data) must be
+// multiples of 4.
+func (d *Device) Upload(dst *wgpu.Buffer, off uint64, data []byte) error {
+	if off%4 != 0 || len(data)%4 != 0 {
+		return errAlign
+	}
+	up, err := d.stagingFor(&d.upload, true, uint64(len(data)))
+	if err != nil {
+		return err
+	}
+	for len(data) > 0 {
+		n := min(uint64(len(data)), up.size)
+		b, err := up.Bytes()
+		if err != nil {
+			return err
+		}
+		copy(b, data[:n])
+		if err := up.Unmap(); err != nil {
+			return err
+		}
+		err = d.Submit(func(enc *wgpu.CommandEncoder) error {
+			return enc.CopyBufferToBuffer(up.buf, 0, dst, off, n)
+		})
+		if err != nil {
+			return err
+		}
+		if err := up.Map(); err != nil {
+			return err
+		}
+		data, off = data[n:], off+n
+	}
+	d.Wait()
+	return nil
+}
+
+// Download copies len(dst) bytes from src at byte offset off into dst
+// through a reused download staging buffer. off and len(dst) must be
+// multiples of 4.
+func (d *Device) Download(dst []byte, src *wgpu.Buffer, off uint64) error {
+	if off%4 != 0 || len(dst)%4 != 0 {
+		return errAlign
+	}
+	var down *Staging
+	for len(dst) > 0 {
+		var err error
+		if down == nil {
+			if down, err = d.stagingFor(&d.download, false, uint64(len(dst))); err != nil {
+				return err
+			}
+		}
+		n := min(uint64(len(dst)), down.size)
+		if err := down.Unmap(); err != nil {
+			return err
+		}
+		err = d.Submit(func(enc *wgpu.CommandEncoder) error {
+			return enc.CopyBufferToBuffer(src, off, down.buf, 0, n)
+		})
+		if err != nil {
+			return err
+		}
+		b, err := down.Bytes()
+		if err != nil {
+			return err
+		}
+		copy(dst, b[:n])
+		dst, off = dst[n:], off+n
+	}
+	return nil
+}
+
+// stagingFor returns the staging buffer kept in *slot, replaced by a larger
+// one (up to stagingChunk) when need exceeds it.
+func (d *Device) stagingFor(slot **Staging, write bool, need uint64) (*Staging, error) {
+	want := min(max(align4(need), 4), stagingChunk)
+	if s := *slot; s != nil && s.size >= want {
+		return s, nil
+	}
+	if *slot != nil {
+		(*slot).Release()
+		*slot = nil
+	}
+	var s *Staging
+	var err error
+	if write {
+		s, err = d.NewUpload(want)
+	} else {
+		s, err = d.NewDownload(want)
+	}
+	if err != nil {
+		return nil, err
+	}
+	*slot = s
+	return s, nil
+}

@@ -1,0 +1,334 @@
+package gpu_test
+
+import (
+	"bytes"
+	"encoding/binary"
+	"flag"
+	"fmt"
+	"math/rand/v2"
+	"strings"
+	"testing"
+
+	"github.com/cogentcore/webgpu/wgpu"
+
+	"rwkvkit/gpu"
+	"rwkvkit/internal/gputest"
+)
+
+var benchMB = flag.Int("gpu.mb", 64, "buffer size in MiB for the gpu benchmarks")
+
+func TestOpen(t *testing.T) {
+	d := gputest.Device(t)
+	info := d.Info()
+	t.Logf("adapter %s; vendor %q driver %q", info, info.Vendor, info.Driver)
+	if info.Backend != "vulkan" {
+		t.Errorf("backend %q, want vulkan", info.Backend)
+	}
+	if info.Name == "" || strings.HasPrefix(info.Name, "0x") {
+		t.Errorf("name %q is not a name", info.Name)
+	}
+	l := d.Limits()
+	t.Logf("max buffer %d, max storage binding %d, workgroup storage %d", l.MaxBufferSize, l.MaxStorageBufferBindingSize, l.MaxComputeWorkgroupStorageSize)
+	// WebGPU's default binding limit is 128 MiB; Open asks for the adapter's,
+	// which is never smaller.
+	if l.MaxStorageBufferBindingSize < 128<<20 {
+		t.Errorf("storage binding limit %d below the WebGPU default", l.MaxStorageBufferBindingSize)
+	}
+	if mb := d.MaxBinding(); mb%256 != 0 || mb > l.MaxStorageBufferBindingSize || mb > l.MaxBufferSize || mb == 0 {
+		t.Errorf("MaxBinding %d inconsistent with limits", mb)
+	}
+}
+
+func TestGrid(t *testing.T) {
+	for _, n := range []uint32{0, 1, 65535, 65536, 131071, 200000, 1 << 31} {
+		x, y := gpu.Grid(n)
+		if x > gpu.MaxWorkgroupsPerDim || y > gpu.MaxWorkgroupsPerDim || uint64(x)*uint64(y) < uint64(n) || x == 0 || y == 0 {
+			t.Errorf("Grid(%d) = %d×%d", n, x, y)
+		}
+		if uint64(x)*uint64(y)-uint64(n) >= uint64(y) && n > 0 {
+			t.Errorf("Grid(%d) = %d×%d wastes %d workgroups", n, x, y, uint64(x)*uint64(y)-uint64(n))
+		}
+	}
+}
+
+const indexKernel = `
+@group(0) @binding(0) var<storage, read> n: array<u32>;
+@group(0) @binding(1) var<storage, read_write> out: array<u32>;
+
+@compute @workgroup_size(4)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+        @builtin(local_invocation_index) lid: u32) {
+	let w = wid.x + wid.y * nwg.x;
+	if w >= n[0] {
+		return;
+	}
+	out[w * 4u + lid] = w * 4u + lid + 1u;
+}
+`
+
+// TestDispatch2D runs more workgroups than one dimension allows and checks
+// that every invocation ran exactly where it should and nothing beyond.
+func TestDispatch2D(t *testing.T) {
+	d := gputest.Device(t)
+	k, err := d.NewKernel("index", indexKernel, "main")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer k.Release()
+	const n = 150001 // > 2 × 65535, and not a multiple of the grid's width
+	const extra = 64 // words after the last workgroup that must stay 0
+	nbuf, _ := d.Storage("n", 4)
+	out, err := d.Storage("out", (n*4+extra)*4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nbuf.Release()
+	defer out.Release()
+	if err := d.Upload(nbuf, 0, binary.LittleEndian.AppendUint32(nil, n)); err != nil {
+		t.Fatal(err)
+	}
+	g, err := k.Bind(gpu.Binding{Buffer: nbuf}, gpu.Binding{Buffer: out})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Release()
+	err = d.Submit(func(enc *wgpu.CommandEncoder) error {
+		if err := enc.ClearBuffer(out, 0, out.GetSize()); err != nil {
+			return err
+		}
+		return gpu.Dispatch(enc, k, g, n)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := make([]byte, (n*4+extra)*4)
+	if err := d.Download(got, out, 0); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < n*4+extra; i++ {
+		want := uint32(i + 1)
+		if i >= n*4 {
+			want = 0
+		}
+		if v := binary.LittleEndian.Uint32(got[4*i:]); v != want {
+			t.Fatalf("word %d = %d, want %d", i, v, want)
+		}
+	}
+}
+
+func TestKernelCompileError(t *testing.T) {
+	d := gputest.Device(t)
+	_, err := d.NewKernel("broken", "@compute @workgroup_size(1) fn main() { let x: u32 = 1.5; }", "main")
+	if err == nil || !strings.Contains(err.Error(), "broken") {
+		t.Fatalf("error %v, want one naming the kernel", err)
+	}
+}
+
+func TestBindTooLarge(t *testing.T) {
+	d := gputest.Device(t)
+	k, err := d.NewKernel("index", indexKernel, "main")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer k.Release()
+	limit := d.Limits().MaxStorageBufferBindingSize
+	if limit+256 > d.Limits().MaxBufferSize {
+		t.Skip("no buffer larger than a binding on this device")
+	}
+	big, err := d.Storage("big", limit+256)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer big.Release()
+	small, _ := d.Storage("n", 4)
+	defer small.Release()
+	if _, err := k.Bind(gpu.Binding{Buffer: small}, gpu.Binding{Buffer: big}); err == nil || !strings.Contains(err.Error(), "binding limit") {
+		t.Fatalf("error %v, want the binding limit", err)
+	}
+	// The same buffer bound in pieces no larger than the limit works.
+	chunks, err := gpu.Split(limit+256, 256, d.MaxBinding())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range chunks {
+		g, err := k.Bind(gpu.Binding{Buffer: small}, gpu.Binding{Buffer: big, Offset: c.Off, Size: c.Len})
+		if err != nil {
+			t.Fatalf("chunk %+v: %v", c, err)
+		}
+		g.Release()
+	}
+}
+
+func TestSplit(t *testing.T) {
+	tests := []struct {
+		total, unit, limit uint64
+		want               []gpu.Chunk
+		err                bool
+	}{
+		{0, 4, 16, nil, false},
+		{10, 4, 16, []gpu.Chunk{{0, 10}}, false},
+		{40, 4, 16, []gpu.Chunk{{0, 16}, {16, 16}, {32, 8}}, false},
+		{40, 6, 16, []gpu.Chunk{{0, 12}, {12, 12}, {24, 12}, {36, 4}}, false},
+		{40, 32, 16, nil, true},
+		{40, 0, 16, nil, true},
+	}
+	for _, tt := range tests {
+		got, err := gpu.Split(tt.total, tt.unit, tt.limit)
+		if (err != nil) != tt.err || fmt.Sprint(got) != fmt.Sprint(tt.want) {
+			t.Errorf("Split(%d, %d, %d) = %v, %v; want %v (error %v)", tt.total, tt.unit, tt.limit, got, err, tt.want, tt.err)
+		}
+	}
+}
+
+// TestUploadDownload round-trips data larger than the staging buffers, so
+// that they are reused across pieces.
+func TestUploadDownload(t *testing.T) {
+	d := gputest.Device(t)
+	n := 64<<20 + 1028
+	data := make([]byte, n)
+	r := rand.New(rand.NewPCG(1, 2))
+	for i := range data {
+		data[i] = byte(r.Uint32())
+	}
+	buf, err := d.Storage("rt", uint64(n)+8)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer buf.Release()
+	if err := d.Upload(buf, 8, data); err != nil {
+		t.Fatal(err)
+	}
+	got := make([]byte, n)
+	if err := d.Download(got, buf, 8); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, data) {
+		t.Fatal("round trip changed the data")
+	}
+	if err := d.Upload(buf, 2, data[:4]); err == nil {
+		t.Error("unaligned upload accepted")
+	}
+}
+
+// TestStagingCycle fills, sends, remaps and refills one upload buffer and
+// reads through one download buffer several times.
+func TestStagingCycle(t *testing.T) {
+	d := gputest.Device(t)
+	const size = 4096
+	up, err := d.NewUpload(size)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer up.Release()
+	down, err := d.NewDownload(size)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer down.Release()
+	dev, err := d.Storage("mid", size)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dev.Release()
+	for round := range 3 {
+		b, err := up.Bytes()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range b {
+			b[i] = byte(i*7 + round)
+		}
+		if err := up.Unmap(); err != nil {
+			t.Fatal(err)
+		}
+		if err := down.Unmap(); err != nil {
+			t.Fatal(err)
+		}
+		err = d.Submit(func(enc *wgpu.CommandEncoder) error {
+			if err := enc.CopyBufferToBuffer(up.Buffer(), 0, dev, 0, size); err != nil {
+				return err
+			}
+			return enc.CopyBufferToBuffer(dev, 0, down.Buffer(), 0, size)
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := up.Map(); err != nil {
+			t.Fatal(err)
+		}
+		got, err := down.Bytes()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range got {
+			if got[i] != byte(i*7+round) {
+				t.Fatalf("round %d: byte %d = %d", round, i, got[i])
+			}
+		}
+	}
+}
+
+// BenchmarkCopy measures the device's own buffer-to-buffer copy bandwidth
+// (bytes copied per second; the memory traffic is twice that). Run with
+// -gpu.mb to change the size.
+func BenchmarkCopy(b *testing.B) {
+	d := gputest.Device(b)
+	size := uint64(*benchMB) << 20
+	src, err := d.Storage("src", size)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer src.Release()
+	dst, err := d.Storage("dst", size)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer dst.Release()
+	b.SetBytes(int64(size))
+	for b.Loop() {
+		err := d.Submit(func(enc *wgpu.CommandEncoder) error {
+			return enc.CopyBufferToBuffer(src, 0, dst, 0, size)
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+		d.Wait()
+	}
+}
+
+// BenchmarkUpload measures host→device transfer through Upload (a reused
+// mapped staging buffer and a copy).
+func BenchmarkUpload(b *testing.B) {
+	d := gputest.Device(b)
+	size := uint64(*benchMB) << 20
+	dst, err := d.Storage("dst", size)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer dst.Release()
+	data := make([]byte, size)
+	b.SetBytes(int64(size))
+	for b.Loop() {
+		if err := d.Upload(dst, 0, data); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkDownload measures device→host transfer through Download.
+func BenchmarkDownload(b *testing.B) {
+	d := gputest.Device(b)
+	size := uint64(*benchMB) << 20
+	src, err := d.Storage("src", size)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer src.Release()
+	data := make([]byte, size)
+	b.SetBytes(int64(size))
+	for b.Loop() {
+		if err := d.Download(data, src, 0); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

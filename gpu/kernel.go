@@ -1,0 +1,150 @@
+package gpu
+
+import (
+	"fmt"
+
+	"github.com/cogentcore/webgpu/wgpu"
+)
+
+// A Kernel is a compute pipeline made from one WGSL entry point, with the
+// layout of its bind group 0 inferred from the shader.
+type Kernel struct {
+	name     string
+	module   *wgpu.ShaderModule
+	pipeline *wgpu.ComputePipeline
+	layout   *wgpu.BindGroupLayout
+	d        *Device
+}
+
+// NewKernel compiles source and makes a compute pipeline of its entry point.
+// Compilation errors carry the compiler's message.
+func (d *Device) NewKernel(label, source, entry string) (*Kernel, error) {
+	mod, err := d.dev.CreateShaderModule(&wgpu.ShaderModuleDescriptor{
+		Label:          label,
+		WGSLDescriptor: &wgpu.ShaderModuleWGSLDescriptor{Code: source},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("gpu: kernel %s: %w", label, err)
+	}
+	p, err := d.dev.CreateComputePipeline(&wgpu.ComputePipelineDescriptor{
+		Label:   label + "." + entry,
+		Compute: wgpu.ProgrammableStageDescriptor{Module: mod, EntryPoint: entry},
+	})
+	if err != nil {
+		mod.Release()
+		return nil, fmt.Errorf("gpu: kernel %s.%s: %w", label, entry, err)
+	}
+	return &Kernel{name: label + "." + entry, module: mod, pipeline: p, layout: p.GetBindGroupLayout(0), d: d}, nil
+}
+
+// Release frees the kernel.
+func (k *Kernel) Release() {
+	if k.pipeline == nil {
+		return
+	}
+	k.layout.Release()
+	k.pipeline.Release()
+	k.module.Release()
+	k.pipeline = nil
+}
+
+// A Binding is a byte range of a buffer bound to one @binding slot. Size 0
+// binds from Offset to the end of the buffer. Offsets of storage bindings
+// must be multiples of 256 (the default MinStorageBufferOffsetAlignment).
+type Binding struct {
+	Buffer       *wgpu.Buffer
+	Offset, Size uint64
+}
+
+// Bind makes a bind group for group 0 in which @binding(i) is b[i].
+func (k *Kernel) Bind(b ...Binding) (*wgpu.BindGroup, error) {
+	entries := make([]wgpu.BindGroupEntry, len(b))
+	for i, x := range b {
+		size := x.Size
+		if size == 0 {
+			size = x.Buffer.GetSize() - x.Offset
+		}
+		if size > k.d.limits.MaxStorageBufferBindingSize {
+			return nil, fmt.Errorf("gpu: kernel %s: binding %d of %d bytes exceeds the device's binding limit %d", k.name, i, size, k.d.limits.MaxStorageBufferBindingSize)
+		}
+		entries[i] = wgpu.BindGroupEntry{Binding: uint32(i), Buffer: x.Buffer, Offset: x.Offset, Size: size}
+	}
+	g, err := k.d.dev.CreateBindGroup(&wgpu.BindGroupDescriptor{Label: k.name, Layout: k.layout, Entries: entries})
+	if err != nil {
+		return nil, fmt.Errorf("gpu: kernel %s: %w", k.name, err)
+	}
+	return g, nil
+}
+
+// MaxWorkgroupsPerDim is WebGPU's default limit on one dimension of a dispatch.
+const MaxWorkgroupsPerDim = 65535
+
+// Grid lays n workgroups out as x × y with x ≤ MaxWorkgroupsPerDim and
+// x·y ≥ n, wasting fewer than y. Kernels compute their linear index as
+// wid.x + wid.y * nwg.x and do nothing when it is ≥ n.
+func Grid(n uint32) (x, y uint32) {
+	if n <= MaxWorkgroupsPerDim {
+		return max(n, 1), 1
+	}
+	y = (n + MaxWorkgroupsPerDim - 1) / MaxWorkgroupsPerDim
+	x = (n + y - 1) / y
+	return x, y
+}
+
+// Dispatch records a compute pass that runs k over n workgroups laid out by
+// Grid. The pass is ended and released before Dispatch returns, as it must
+// be before the encoder is finished.
+func Dispatch(enc *wgpu.CommandEncoder, k *Kernel, group *wgpu.BindGroup, n uint32) error {
+	pass := enc.BeginComputePass(nil)
+	defer pass.Release()
+	pass.SetPipeline(k.pipeline)
+	pass.SetBindGroup(0, group, nil)
+	x, y := Grid(n)
+	pass.DispatchWorkgroups(x, y, 1)
+	if err := pass.End(); err != nil {
+		return fmt.Errorf("gpu: kernel %s: %w", k.name, err)
+	}
+	return nil
+}
+
+// Submit records commands with fn into a new encoder and submits them. It
+// does not wait for them to finish (see Device.Wait and Staging.Bytes).
+func (d *Device) Submit(fn func(enc *wgpu.CommandEncoder) error) error {
+	enc, err := d.dev.CreateCommandEncoder(nil)
+	if err != nil {
+		return fmt.Errorf("gpu: %w", err)
+	}
+	defer enc.Release()
+	if err := fn(enc); err != nil {
+		return err
+	}
+	cmd, err := enc.Finish(nil)
+	if err != nil {
+		return fmt.Errorf("gpu: %w", err)
+	}
+	defer cmd.Release()
+	d.queue.Submit(cmd)
+	return nil
+}
+
+// A Chunk is a byte range [Off, Off+Len).
+type Chunk struct{ Off, Len uint64 }
+
+// Split cuts total bytes into consecutive chunks of at most limit bytes,
+// each starting at a multiple of unit (a block of data that must not be cut,
+// for example a quantization block or a workgroup's share). Every chunk but
+// the last is a multiple of unit long.
+func Split(total, unit, limit uint64) ([]Chunk, error) {
+	if unit == 0 {
+		return nil, fmt.Errorf("gpu: split: zero unit")
+	}
+	step := limit / unit * unit
+	if step == 0 {
+		return nil, fmt.Errorf("gpu: split: unit of %d bytes exceeds the limit of %d bytes", unit, limit)
+	}
+	var out []Chunk
+	for off := uint64(0); off < total; off += step {
+		out = append(out, Chunk{off, min(step, total-off)})
+	}
+	return out, nil
+}
