@@ -8,7 +8,7 @@ import (
 
 // benchText is about 1 MB: the reference cases repeated (mostly English and
 // code), and random multilingual text.
-func benchText(b *testing.B, multilingual bool) string {
+func benchText(b testing.TB, multilingual bool) string {
 	if multilingual {
 		return randomText(rand.New(rand.NewPCG(5, 6)), 1<<20, false)
 	}

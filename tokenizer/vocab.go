@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"cmp"
 	"fmt"
+	"math/bits"
 	"slices"
 )
 
@@ -20,12 +21,26 @@ type Vocab struct {
 	labels []byte   // edge bytes; each node's edges are a sorted run
 	child  []uint32 // node each edge leads to
 	root   [256]uint32
+	sets   []byteSet // edge sets of nodes with many edges
 }
+
+// A byteSet is the set of a node's edge bytes, so that finding an edge
+// is a rank query instead of a search; a few hundred nodes near the root
+// have dozens to hundreds of edges and are visited most.
+type byteSet struct {
+	bits   [4]uint64
+	before [4]uint32 // edges in the words before each word
+}
+
+// manyEdges is the edge count above which a node gets a byteSet; below
+// it a linear scan is as fast.
+const manyEdges = 8
 
 type node struct {
 	id    int32  // token ending at this node, -1 if none
 	first uint32 // index of the node's first edge in labels/child
 	n     uint32 // number of edges
+	set   uint32 // 1 + index in sets, or 0 for a node with few edges
 }
 
 // entry is one token while a vocabulary is being built.
@@ -95,6 +110,21 @@ func newVocab(data []byte, es []entry) (*Vocab, error) {
 	r := v.nodes[0]
 	for i := r.first; i < r.first+r.n; i++ {
 		v.root[v.labels[i]] = v.child[i]
+	}
+	for i := range v.nodes {
+		nd := &v.nodes[i]
+		if nd.n <= manyEdges {
+			continue
+		}
+		var set byteSet
+		for _, c := range v.labels[nd.first : nd.first+nd.n] {
+			set.bits[c>>6] |= 1 << (c & 63)
+		}
+		for w := 1; w < 4; w++ {
+			set.before[w] = set.before[w-1] + uint32(bits.OnesCount64(set.bits[w-1]))
+		}
+		v.sets = append(v.sets, set)
+		nd.set = uint32(len(v.sets))
 	}
 	// Every byte must be a token of its own, or some text could not be
 	// encoded.
@@ -186,27 +216,19 @@ func (v *Vocab) token(id int32) []byte { return v.data[v.off[id]:v.off[id+1]:v.o
 
 // next returns the node reached from n over byte c, or 0 if there is none.
 func (v *Vocab) next(n uint32, c byte) uint32 {
-	nd := v.nodes[n]
-	labels := v.labels[nd.first : nd.first+nd.n]
-	if len(labels) <= 8 {
-		for i, l := range labels {
-			if l == c {
-				return v.child[nd.first+uint32(i)]
-			}
+	nd := &v.nodes[n]
+	if nd.set != 0 {
+		set := &v.sets[nd.set-1]
+		w, bit := set.bits[c>>6], uint64(1)<<(c&63)
+		if w&bit == 0 {
+			return 0
 		}
-		return 0
+		return v.child[nd.first+set.before[c>>6]+uint32(bits.OnesCount64(w&(bit-1)))]
 	}
-	lo, hi := 0, len(labels)
-	for lo < hi {
-		m := int(uint(lo+hi) >> 1)
-		if labels[m] < c {
-			lo = m + 1
-		} else {
-			hi = m
+	for i, l := range v.labels[nd.first : nd.first+nd.n] {
+		if l == c {
+			return v.child[nd.first+uint32(i)]
 		}
-	}
-	if lo < len(labels) && labels[lo] == c {
-		return v.child[nd.first+uint32(lo)]
 	}
 	return 0
 }

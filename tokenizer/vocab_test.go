@@ -273,3 +273,91 @@ func TestBytes(t *testing.T) {
 		t.Errorf("VocabSize = %d", tok.VocabSize())
 	}
 }
+
+// TestRandomVocab builds vocabularies of random byte tokens, listed out of
+// id order and with duplicates and long shared prefixes, and checks Encode
+// against the naive longest match, in both file forms.
+func TestRandomVocab(t *testing.T) {
+	r := rand.New(rand.NewPCG(7, 8))
+	narrow := []byte{0x00, 0x01, 'a', 'b', 0x7f, 0x80, 0xfe, 0xff}
+	for round := range 5 {
+		var tokens [][]byte
+		for range 2000 {
+			var tok []byte
+			switch r.IntN(4) {
+			case 0: // a long shared prefix, past the eight-byte sort key
+				tok = append([]byte("abababab\xff\xff"), narrow[r.IntN(len(narrow))])
+			case 1: // many edges from one node
+				tok = []byte{'a', byte(r.IntN(256))}
+			case 2:
+				if len(tokens) > 0 { // the same bytes under another id
+					tok = bytes.Clone(tokens[r.IntN(len(tokens))])
+					break
+				}
+				fallthrough
+			default:
+				for range 2 + r.IntN(12) {
+					tok = append(tok, narrow[r.IntN(len(narrow))])
+				}
+			}
+			tokens = append(tokens, tok)
+		}
+		ids := r.Perm(len(tokens))
+		var txt, js strings.Builder
+		txt.WriteString(byteLines())
+		js.WriteString("{" + strings.TrimPrefix(jsonBytes(1), ", "))
+		for i, tok := range tokens {
+			id := 300 + ids[i]
+			fmt.Fprintf(&txt, "%d b'", id)
+			for _, c := range tok {
+				fmt.Fprintf(&txt, "\\x%02x", c)
+			}
+			fmt.Fprintf(&txt, "' %d\n", len(tok))
+			fmt.Fprintf(&js, `, "%d": [`, id)
+			for j, c := range tok {
+				if j > 0 {
+					js.WriteString(",")
+				}
+				fmt.Fprint(&js, c)
+			}
+			js.WriteString("]")
+		}
+		js.WriteString("}")
+		v, err := Load(strings.NewReader(txt.String()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		vj, err := Load(strings.NewReader(js.String()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for id := range v.VocabSize() {
+			a, okA := v.Token(id)
+			b, okB := vj.Token(id)
+			if !bytes.Equal(a, b) || okA != okB {
+				t.Fatalf("round %d: token %d: text form %q, JSON form %q", round, id, a, b)
+			}
+		}
+		naive := naiveEncoder(v)
+		for range 50 {
+			text := make([]byte, r.IntN(200))
+			for i := range text {
+				if r.IntN(10) == 0 {
+					text[i] = byte(r.IntN(256))
+				} else {
+					text[i] = narrow[r.IntN(len(narrow))]
+				}
+			}
+			got, want := v.Encode(string(text)), naive(string(text))
+			if !slices.Equal(got, want) {
+				t.Fatalf("round %d: Encode(%q) = %v, naive %v", round, text, got, want)
+			}
+			if !slices.Equal(vj.Encode(string(text)), want) {
+				t.Fatalf("round %d: JSON-loaded Encode(%q) differs", round, text)
+			}
+			if dec, err := v.Decode(got); err != nil || !bytes.Equal(dec, text) {
+				t.Fatalf("round %d: Decode = %q, %v; want %q", round, dec, err, text)
+			}
+		}
+	}
+}
