@@ -45,6 +45,9 @@ func loadJSON(r io.Reader) (*Vocab, error) {
 		if data, err = appendJSONToken(data, raw); err != nil {
 			return nil, &SyntaxError{Msg: fmt.Sprintf("json: id %d: %v", id, err)}
 		}
+		if len(data) > maxBytes {
+			return nil, &SyntaxError{Msg: fmt.Sprintf("json: tokens exceed %d bytes in all", maxBytes)}
+		}
 		if len(data) == start {
 			return nil, &SyntaxError{Msg: fmt.Sprintf("json: id %d: empty token", id)}
 		}

@@ -67,7 +67,11 @@ func load(r io.Reader) (*Vocab, error) {
 	if err != nil && err != io.EOF {
 		return nil, err
 	}
-	trimmed := bytes.TrimLeft(bytes.TrimPrefix(head, []byte("\xef\xbb\xbf")), " \t\r\n")
+	if bytes.HasPrefix(head, []byte("\xef\xbb\xbf")) { // a UTF-8 byte order mark
+		br.Discard(3)
+		head = head[3:]
+	}
+	trimmed := bytes.TrimLeft(head, " \t\r\n")
 	switch {
 	case len(trimmed) == 0:
 		return nil, errors.New("empty vocabulary file")
@@ -93,9 +97,6 @@ func loadText(r io.Reader, sizeHint int) (*Vocab, error) {
 	for sc.Scan() {
 		line++
 		b := bytes.TrimSuffix(sc.Bytes(), []byte("\r"))
-		if line == 1 {
-			b = bytes.TrimPrefix(b, []byte("\xef\xbb\xbf"))
-		}
 		if len(bytes.TrimSpace(b)) == 0 {
 			continue
 		}
@@ -112,6 +113,9 @@ func loadText(r io.Reader, sizeHint int) (*Vocab, error) {
 			return nil, &SyntaxError{Line: line, Msg: fmt.Sprintf("id %d already defined on line %d", id, prev)}
 		}
 		seen[id] = int32(line)
+		if len(tok) > maxBytes {
+			return nil, &SyntaxError{Line: line, Msg: fmt.Sprintf("tokens exceed %d bytes in all", maxBytes)}
+		}
 		data = tok
 		es = append(es, entry{id: id, start: uint32(start), end: uint32(len(data))})
 	}

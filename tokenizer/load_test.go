@@ -95,6 +95,20 @@ func TestMalformed(t *testing.T) {
 	}
 }
 
+func TestLoadBOMAndCRLF(t *testing.T) {
+	text := strings.ReplaceAll(byteLines(), "\n", "\r\n") + "300 'ab' 2\r\n"
+	js := `{` + strings.TrimPrefix(jsonBytes(1), ", ") + `, "300": "ab"}`
+	for _, vocab := range []string{"\ufeff" + text, "\ufeff" + js} {
+		v, err := Load(strings.NewReader(vocab))
+		if err != nil {
+			t.Fatalf("%.20q: %v", vocab, err)
+		}
+		if b, _ := v.Token(300); string(b) != "ab" {
+			t.Errorf("%.20q: Token(300) = %q", vocab, b)
+		}
+	}
+}
+
 func TestLoadFileNamesFile(t *testing.T) {
 	_, err := LoadFile("../fixtures/vocab/tokenizer-cases.jsonl")
 	if err == nil || !strings.Contains(err.Error(), "tokenizer-cases.jsonl") {

@@ -62,8 +62,12 @@ func prefixKey(b []byte) uint64 {
 }
 
 // maxID bounds the ids a vocabulary file may use, so that a corrupt id
-// cannot make the id table huge.
-const maxID = 1<<21 - 1
+// cannot make the id table huge; maxBytes bounds the total token bytes,
+// which offsets hold as uint32.
+const (
+	maxID    = 1<<21 - 1
+	maxBytes = 1 << 30
+)
 
 // newVocab builds a Vocab from tokens whose bytes lie in data. Ids are
 // unique, in [1, maxID], and no token is empty (the parsers check).
