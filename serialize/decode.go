@@ -95,8 +95,11 @@ func (x *dec) mapLen(what string, limit int) (int, error) {
 	if err != nil {
 		return 0, x.fail(what, err)
 	}
-	if n > limit || n > x.left()/2 {
-		return 0, fmt.Errorf("%w: %s: %d entries (at most %d, and %d bytes left)", ErrCorrupt, what, n, limit, x.left())
+	if n > limit {
+		return 0, fmt.Errorf("%w: %s: %d entries (at most %d)", ErrCorrupt, what, n, limit)
+	}
+	if n > x.left()/2 {
+		return 0, fmt.Errorf("%w: %s: %d entries, %d bytes left", ErrTruncated, what, n, x.left())
 	}
 	return n, nil
 }
@@ -110,8 +113,11 @@ func (x *dec) arrLen(what string, limit int) (int, error) {
 	if err != nil {
 		return 0, x.fail(what, err)
 	}
-	if n > limit || n > x.left() {
-		return 0, fmt.Errorf("%w: %s: %d elements (at most %d, and %d bytes left)", ErrCorrupt, what, n, limit, x.left())
+	if n > limit {
+		return 0, fmt.Errorf("%w: %s: %d elements (at most %d)", ErrCorrupt, what, n, limit)
+	}
+	if n > x.left() {
+		return 0, fmt.Errorf("%w: %s: %d elements, %d bytes left", ErrTruncated, what, n, x.left())
 	}
 	return n, nil
 }

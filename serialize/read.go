@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 
 	"github.com/cespare/xxhash/v2"
@@ -23,8 +24,9 @@ func init() {
 // is "rwkvkit". Keys before it are skipped, so the match does not depend
 // on the order a writer chose.
 func match(head []byte) bool {
-	br := bytes.NewReader(head)
-	x := &dec{d: msgpack.NewDecoder(br), left: br.Len}
+	// No count is checked against the bytes left: head is a prefix of
+	// the header, and reading past it just fails.
+	x := &dec{d: msgpack.NewDecoder(bytes.NewReader(head)), left: func() int { return math.MaxInt32 }}
 	found := false
 	errStop := errors.New("stop")
 	err := x.fields("header", func(key string) error {
@@ -127,6 +129,12 @@ func scanHeader(r io.ReaderAt, size int64) (int64, error) {
 	}
 	var magic string
 	major, minor := int64(-1), int64(0)
+	newer := func() error {
+		if magic == Magic && major > FormatVersion {
+			return &VersionError{Major: major, Minor: minor}
+		}
+		return nil
+	}
 	err = x.fields("header", func(key string) error {
 		var err error
 		switch key {
@@ -140,13 +148,18 @@ func scanHeader(r io.ReaderAt, size int64) (int64, error) {
 		case "format_minor":
 			minor, err = x.int("format_minor")
 		default:
+			// The version keys come first; a newer major version may have
+			// changed everything after them.
+			if err := newer(); err != nil {
+				return err
+			}
 			return errUnknown
-		}
-		if err == nil && magic == Magic && major > FormatVersion {
-			return &VersionError{Major: major, Minor: minor}
 		}
 		return err
 	})
+	if err == nil {
+		err = newer()
+	}
 	if err != nil {
 		var ve *VersionError
 		if errors.As(err, &ve) || errors.Is(err, ErrNotArtifact) {
