@@ -3,6 +3,7 @@ package tokenizer
 import (
 	"bytes"
 	"cmp"
+	"errors"
 	"fmt"
 	"math/bits"
 	"slices"
@@ -73,7 +74,7 @@ const (
 // unique, in [1, maxID], and no token is empty (the parsers check).
 func newVocab(data []byte, es []entry) (*Vocab, error) {
 	if len(es) == 0 {
-		return nil, fmt.Errorf("tokenizer: empty vocabulary")
+		return nil, errors.New("empty vocabulary")
 	}
 	top := int32(0)
 	for _, e := range es {
@@ -134,7 +135,7 @@ func newVocab(data []byte, es []entry) (*Vocab, error) {
 	// encoded.
 	for c := range 256 {
 		if n := v.root[c]; n == 0 || v.nodes[n].id < 0 {
-			return nil, fmt.Errorf("tokenizer: vocabulary has no token for the single byte 0x%02x", c)
+			return nil, fmt.Errorf("vocabulary has no token for the single byte 0x%02x", c)
 		}
 	}
 	return v, nil
