@@ -38,9 +38,9 @@ type denseF32 struct {
 	w          []float32
 }
 
-func (m *denseF32) dims() (int, int)     { return m.rows, m.cols }
-func (m *denseF32) bytes() int64         { return int64(len(m.w)) * 4 }
-func (m *denseF32) dtype() format.DType  { return format.F32 }
+func (m *denseF32) dims() (int, int)                      { return m.rows, m.cols }
+func (m *denseF32) bytes() int64                          { return int64(len(m.w)) * 4 }
+func (m *denseF32) dtype() format.DType                   { return format.F32 }
 func (m *denseF32) tile(r0, r1 int, _ *scratch) []float32 { return m.w[r0*m.cols : r1*m.cols] }
 func (m *denseF32) mulVec(out, x []float32, r0 int, _ *scratch) {
 	dotRowsF32(out, m.w[r0*m.cols:], m.cols, x, m.cols)

@@ -108,7 +108,7 @@ func (h *probHeapOf) Less(i, j int) bool {
 	return h.p[a] > h.p[b] || (h.p[a] == h.p[b] && a < b)
 }
 func (h *probHeapOf) Swap(i, j int) { h.ids[i], h.ids[j] = h.ids[j], h.ids[i] }
-func (h *probHeapOf) Push(x any)   { h.ids = append(h.ids, x.(int)) }
+func (h *probHeapOf) Push(x any)    { h.ids = append(h.ids, x.(int)) }
 func (h *probHeapOf) Pop() any {
 	n := len(h.ids) - 1
 	x := h.ids[n]

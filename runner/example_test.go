@@ -1,0 +1,80 @@
+package runner_test
+
+import (
+	"fmt"
+	"log"
+
+	"rwkvkit/format"
+	_ "rwkvkit/pth" // registers the .pth reader with format.Open
+	"rwkvkit/runner"
+)
+
+// Load a checkpoint, feed a prompt (a byte-level model: token = byte) and
+// continue it greedily.
+func Example() {
+	src, err := format.Open("../fixtures/rwkv-tiny/tiny-rwkv-7v0-834K.pth")
+	if err != nil {
+		log.Fatal(err)
+	}
+	m, err := runner.Load(src)
+	src.Close()
+	if err != nil {
+		log.Fatal(err)
+	}
+	info := m.Info()
+	fmt.Printf("RWKV %s, %d layers, embedding %d, vocabulary %d\n", info.Version, info.Layers, info.Embed, info.Vocab)
+
+	state := m.NewState()
+	prompt := `"in`
+	logits, err := m.Forward(state, byte2tokens(prompt), true) // one row per prompt token
+	if err != nil {
+		log.Fatal(err)
+	}
+	greedy := runner.Sampler{Temperature: 0}
+	for t := range prompt {
+		next := greedy.Sample(logits[t*info.Vocab : (t+1)*info.Vocab])
+		fmt.Printf("after %-5q the most likely next byte is %q\n", prompt[:t+1], rune(next))
+	}
+	// Output:
+	// RWKV 7, 12 layers, embedding 64, vocabulary 256
+	// after "\""  the most likely next byte is ' '
+	// after "\"i" the most likely next byte is 'n'
+	// after "\"in" the most likely next byte is ' '
+}
+
+// Generate with a state that advances one token at a time.
+func ExampleModel_Step() {
+	src, err := format.Open("../fixtures/rwkv-tiny/tiny-rwkv-7v0-834K.pth")
+	if err != nil {
+		log.Fatal(err)
+	}
+	m, err := runner.Load(src)
+	src.Close()
+	if err != nil {
+		log.Fatal(err)
+	}
+	state := m.NewState()
+	logits, err := m.Forward(state, byte2tokens("The "), false)
+	if err != nil {
+		log.Fatal(err)
+	}
+	s := runner.Sampler{Temperature: 0.8, TopP: 0.9, Seed: 42}
+	var out []byte
+	for range 20 {
+		tok := s.Sample(logits)
+		out = append(out, byte(tok))
+		if logits, err = m.Step(state, tok); err != nil {
+			log.Fatal(err)
+		}
+	}
+	fmt.Println(len(out))
+	// Output: 20
+}
+
+func byte2tokens(s string) []int {
+	var t []int
+	for _, b := range []byte(s) {
+		t = append(t, int(b))
+	}
+	return t
+}

@@ -1,0 +1,143 @@
+package runner
+
+import (
+	"errors"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"rwkvkit/format"
+)
+
+func openTiny(t *testing.T, name string) *format.Source {
+	t.Helper()
+	src, err := format.Open(filepath.Join(tinyDir, name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { src.Close() })
+	return src
+}
+
+// edited returns src with f applied to its tensor list.
+func edited(src *format.Source, f func([]*format.Tensor) []*format.Tensor) *format.Source {
+	return &format.Source{Format: src.Format, Metadata: src.Metadata, Tensors: f(slices.Clone(src.Tensors))}
+}
+
+func TestLoadErrorsNameTheTensor(t *testing.T) {
+	src := openTiny(t, "tiny-rwkv-7v0-834K.pth")
+	const victim = "blocks.3.att.key.weight"
+	missing := edited(src, func(ts []*format.Tensor) []*format.Tensor {
+		return slices.DeleteFunc(ts, func(t *format.Tensor) bool { return t.Name == victim })
+	})
+	if _, err := Load(missing); !errors.Is(err, ErrMissingTensor) || !strings.Contains(err.Error(), victim) {
+		t.Errorf("missing tensor: %v", err)
+	}
+	reshaped := edited(src, func(ts []*format.Tensor) []*format.Tensor {
+		for i, x := range ts {
+			if x.Name == victim {
+				n, _ := format.NewTensor(x.Name, x.DType, []int64{32, 128}, x.Open)
+				ts[i] = n
+			}
+		}
+		return ts
+	})
+	if _, err := Load(reshaped); !errors.Is(err, ErrShape) || !strings.Contains(err.Error(), victim) {
+		t.Errorf("ill-shaped tensor: %v", err)
+	}
+	const vec = "blocks.2.att.k_k"
+	short := edited(src, func(ts []*format.Tensor) []*format.Tensor {
+		for i, x := range ts {
+			if x.Name == vec {
+				n, _ := format.NewTensor(x.Name, x.DType, []int64{1, 1, 32}, x.Open)
+				ts[i] = n
+			}
+		}
+		return ts
+	})
+	if _, err := Load(short); !errors.Is(err, ErrShape) || !strings.Contains(err.Error(), vec) {
+		t.Errorf("short vector: %v", err)
+	}
+	if _, err := Load(&format.Source{}); !errors.Is(err, format.ErrNotModel) {
+		t.Errorf("empty source: %v", err)
+	}
+}
+
+func TestForwardRejectsBadTokens(t *testing.T) {
+	m := loadFile(t, filepath.Join(tinyDir, "tiny-rwkv-4v0-660K.pth"))
+	for _, toks := range [][]int{{256}, {1, -1}, nil} {
+		if _, err := m.Forward(m.NewState(), toks, false); err == nil {
+			t.Errorf("Forward(%v) succeeded", toks)
+		}
+	}
+	if _, err := m.Step(m.NewState(), 300); !errors.Is(err, ErrToken) {
+		t.Errorf("Step(300): %v, want ErrToken", err)
+	}
+}
+
+// The gated v5 with one decay per head (ChatRWKV's "5.1") computes what v5.2
+// computes with that decay and bonus repeated over each head's channels,
+// which is what web-rwkv's converter makes of it. Built from the tiny v5.2
+// model by keeping each head's first decay and bonus.
+func TestV51IsV52WithRepeatedDecay(t *testing.T) {
+	src := openTiny(t, "tiny-rwkv-5v2-730K.pth")
+	const H, N = 8, 8
+	perHead := func(x *format.Tensor, repeat bool) *format.Tensor {
+		v, err := x.Float32()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []float32
+		for h := range H {
+			if repeat {
+				for range N {
+					out = append(out, v[h*N])
+				}
+			} else {
+				out = append(out, v[h*N])
+			}
+		}
+		shape := []int64{H}
+		if repeat {
+			shape = []int64{H, N}
+		}
+		return f32Tensor(t, x.Name, shape, out)
+	}
+	build := func(v51 bool) *Model {
+		s := edited(src, func(ts []*format.Tensor) []*format.Tensor {
+			for i, x := range ts {
+				switch {
+				case strings.HasSuffix(x.Name, ".time_decay"):
+					ts[i] = perHead(x, !v51)
+				case strings.HasSuffix(x.Name, ".time_faaaa"):
+					ts[i] = perHead(x, !v51)
+					if v51 {
+						ts[i].Name = strings.Replace(x.Name, "time_faaaa", "time_first", 1)
+					}
+				}
+			}
+			return ts
+		})
+		m, err := Load(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return m
+	}
+	m51, m52 := build(true), build(false)
+	if v := m51.Info().Version; v != format.V5_1 {
+		t.Fatalf("detected %s, want 5.1", v)
+	}
+	toks := []int{34, 105, 110}
+	a, _ := m51.Forward(m51.NewState(), toks, true)
+	b, _ := m52.Forward(m52.NewState(), toks, true)
+	if !slices.Equal(a, b) {
+		t.Errorf("v5.1 and repeated v5.2 differ by %g", maxAbsDiff(a, b))
+	}
+	orig := loadFile(t, filepath.Join(tinyDir, "tiny-rwkv-5v2-730K.pth"))
+	c, _ := orig.Forward(orig.NewState(), toks, true)
+	if maxAbsDiff(a, c) < 1e-3 {
+		t.Error("per-head decay changed nothing: the test does not test")
+	}
+}
