@@ -41,59 +41,61 @@ type tensorRef struct {
 	offset int64 // in elements of dtype
 	shape  []int64
 	stride []int64 // in elements of dtype
+	// Set by check:
 	numel  int64
 	maxIdx int64 // largest element index the view touches; offset-1 if empty
 }
 
-// newTensorRef checks a view against its storage: every element it touches
-// must lie inside the storage, and it may not have more elements than the
+// check tests a view against its storage: every element it touches must
+// lie inside the storage, and it may not have more elements than the
 // storage (which rules out expanded views, whose size is not bounded by the
-// file).
-func newTensorRef(st *storage, dt format.DType, offset int64, shape, stride []int64) (*tensorRef, error) {
-	es := int64(dt.Size())
+// file). It fills in numel and maxIdx.
+func (t *tensorRef) check() error {
+	es := int64(t.dtype.Size())
 	if es == 0 {
-		return nil, fmt.Errorf("tensor of unsupported dtype %v", dt)
+		return fmt.Errorf("unsupported dtype %v", t.dtype)
 	}
-	if len(shape) != len(stride) {
-		return nil, fmt.Errorf("tensor has shape %v but stride %v", shape, stride)
+	if len(t.shape) != len(t.stride) {
+		return fmt.Errorf("shape %v but stride %v", t.shape, t.stride)
 	}
-	numel, err := format.NumElements(shape)
+	numel, err := format.NumElements(t.shape)
 	if err != nil {
-		return nil, fmt.Errorf("tensor: %w", err)
+		return err
 	}
-	if offset < 0 {
-		return nil, fmt.Errorf("tensor has negative storage offset %d", offset)
+	if t.offset < 0 {
+		return fmt.Errorf("negative storage offset %d", t.offset)
 	}
-	avail := st.nbytes / es // whole elements of dt in the storage
-	t := &tensorRef{st: st, dtype: dt, offset: offset, shape: shape, stride: stride, numel: numel}
+	st := t.st
+	avail := st.nbytes / es // whole elements of dtype in the storage
+	t.numel = numel
 	if numel == 0 {
-		if offset > avail {
-			return nil, fmt.Errorf("empty tensor's offset %d is past its storage %q of %d elements", offset, st.key, avail)
+		if t.offset > avail {
+			return fmt.Errorf("empty tensor's offset %d is past its storage %q of %d elements", t.offset, st.key, avail)
 		}
-		t.maxIdx = offset - 1
-		return t, nil
+		t.maxIdx = t.offset - 1
+		return nil
 	}
-	last := offset
-	for i, d := range shape {
-		s := stride[i]
+	last := t.offset
+	for i, d := range t.shape {
+		s := t.stride[i]
 		if s < 0 {
-			return nil, fmt.Errorf("tensor has negative stride %v", stride)
+			return fmt.Errorf("negative stride %v", t.stride)
 		}
 		if d > 1 && s > (math.MaxInt64-last)/(d-1) {
-			return nil, fmt.Errorf("tensor of shape %v and stride %v overflows", shape, stride)
+			return fmt.Errorf("shape %v and stride %v overflow", t.shape, t.stride)
 		}
 		last += (d - 1) * s
 	}
 	if last >= avail {
-		return nil, fmt.Errorf("tensor of shape %v, stride %v, offset %d reaches element %d of storage %q, which has %d",
-			shape, stride, offset, last, st.key, avail)
+		return fmt.Errorf("shape %v, stride %v, offset %d reaches element %d of storage %q, which has %d",
+			t.shape, t.stride, t.offset, last, st.key, avail)
 	}
 	if numel > avail {
-		return nil, fmt.Errorf("tensor of shape %v has %d elements but its storage %q only %d: expanded or overlapping views are not supported",
-			shape, numel, st.key, avail)
+		return fmt.Errorf("shape %v has %d elements but its storage %q only %d: expanded or overlapping views are not supported",
+			t.shape, numel, st.key, avail)
 	}
 	t.maxIdx = last
-	return t, nil
+	return nil
 }
 
 // contiguous reports whether the view is one row-major run of its storage.

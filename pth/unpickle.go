@@ -299,7 +299,8 @@ func tensorArgs(st *storage, dt format.DType, args []any) (any, error) {
 	if err != nil {
 		return nil, fmt.Errorf("stride: %w", err)
 	}
-	return newTensorRef(st, dt, offset, shape, stride)
+	// Checked by source, which knows the tensor's name.
+	return &tensorRef{st: st, dtype: dt, offset: offset, shape: shape, stride: stride}, nil
 }
 
 // rebuildParameter is torch._utils._rebuild_parameter(data, requires_grad,
@@ -442,6 +443,9 @@ func source(top any, r io.ReaderAt, bigEndian bool) (*format.Source, error) {
 		name, ok := e.key.(string)
 		if !ok {
 			return nil, fmt.Errorf("tensor under a key that is %s, not a string", typeName(e.key))
+		}
+		if err := t.check(); err != nil {
+			return nil, fmt.Errorf("tensor %q: %w", name, err)
 		}
 		ft, err := format.NewTensor(name, t.dtype, t.shape, t.opener(r, bigEndian))
 		if err != nil {
