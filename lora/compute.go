@@ -10,13 +10,13 @@ import (
 	"rwkvkit/format"
 )
 
-// CPU is the reference [Device]. Every element's sum is taken in the same
+// CPU is the reference [Backend]. Every element's sum is taken in the same
 // order, k = 0, 1, …, r−1, each product and sum rounded to float32 (no
 // fused multiply-add), so its results do not depend on the machine or on
 // how the rows are shared among goroutines.
 type CPU struct{}
 
-// AddLowRank implements [Device].
+// AddLowRank implements [Backend].
 func (CPU) AddLowRank(w []float32, rows, cols, r int, p, q []float32, s float32) error {
 	if err := checkLowRank(w, rows, cols, r, p, q); err != nil {
 		return err

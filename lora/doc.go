@@ -29,7 +29,7 @@
 // [Merge] checks every adapter against the base at once, then returns a lazy
 // source: a merged tensor is computed in float32 when it is opened and
 // rounded once to the base tensor's dtype; other tensors are the base's own.
-// The low-rank products run on the GPU when [Options] has a device.
+// The low-rank products run on the GPU when [Options] name one ([NewGPU]).
 //
 // emb.weight is never merged: an adapter that has a tensor for it is
 // refused ([ErrEmbedding]), because web-rwkv ignores such a tensor and

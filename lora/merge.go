@@ -45,13 +45,13 @@ func (b *Blend) AlphaFor(name string) float32 {
 
 // Options tune Merge. A nil *Options means the defaults.
 type Options struct {
-	// Device, if not nil, computes the low-rank products. Nil means the CPU.
-	Device Device
+	// Backend computes the low-rank products; nil means [CPU].
+	Backend Backend
 }
 
-// A Device computes the low-rank part of a merge. [CPU] is the reference;
+// A Backend computes the low-rank part of a merge. [CPU] is the reference;
 // [NewGPU] returns one that runs on a GPU.
-type Device interface {
+type Backend interface {
 	// AddLowRank sets w[i·cols+j] += s·Σₖ p[i·r+k]·q[j·r+k] for every i <
 	// rows, j < cols; len(w) = rows·cols, len(p) = rows·r, len(q) = cols·r.
 	AddLowRank(w []float32, rows, cols, r int, p, q []float32, s float32) error
@@ -81,7 +81,7 @@ func Merge(base *format.Source, blends []Blend, opts *Options) (*format.Source, 
 	if opts == nil {
 		opts = &Options{}
 	}
-	dev := opts.Device
+	dev := opts.Backend
 	if dev == nil {
 		dev = CPU{}
 	}
@@ -236,7 +236,7 @@ func isMatrix(name string, shape []int64) bool {
 type merged struct {
 	base    *format.Tensor
 	changes []change
-	dev     Device
+	dev     Backend
 }
 
 func (m *merged) open() (io.ReadCloser, error) {
@@ -258,7 +258,7 @@ func (m *merged) open() (io.ReadCloser, error) {
 }
 
 // apply adds the change to w, the base tensor (of shape shape) in float32.
-func (c *change) apply(w []float32, shape []int64, dev Device) error {
+func (c *change) apply(w []float32, shape []int64, dev Backend) error {
 	e := c.entry
 	if e.full != nil {
 		l, err := e.full.Float32()
