@@ -44,13 +44,13 @@ func Open(r io.ReaderAt, size int64) (*format.Source, error) {
 		return nil, fmt.Errorf("safetensors: %w (%d bytes)", ErrTooShort, max(size, 0))
 	}
 	var lenBuf [8]byte
-	if _, err := r.ReadAt(lenBuf[:], 0); err != nil {
+	if err := readFull(r, lenBuf[:], 0); err != nil {
 		return nil, fmt.Errorf("safetensors: reading header length: %w", err)
 	}
 	n := binary.LittleEndian.Uint64(lenBuf[:])
 	if n > MaxHeaderSize {
 		head := make([]byte, min(size, format.SniffLen))
-		if _, err := r.ReadAt(head, 0); err != nil && err != io.EOF {
+		if err := readFull(r, head, 0); err != nil {
 			return nil, fmt.Errorf("safetensors: %w: %d bytes declared, at most %d allowed", ErrHeaderTooLarge, n, MaxHeaderSize)
 		}
 		return nil, fmt.Errorf("safetensors: %w: %d bytes declared, at most %d allowed; the file is probably not safetensors: %s",
@@ -60,7 +60,7 @@ func Open(r io.ReaderAt, size int64) (*format.Source, error) {
 		return nil, fmt.Errorf("safetensors: %w: %d-byte header in a %d-byte file (truncated?)", ErrHeaderPastEOF, n, size)
 	}
 	header := make([]byte, n)
-	if _, err := r.ReadAt(header, 8); err != nil && !(err == io.EOF && n == 0) {
+	if err := readFull(r, header, 8); err != nil {
 		return nil, fmt.Errorf("safetensors: reading header: %w", err)
 	}
 	metadata, entries, err := parseHeader(header)
@@ -83,6 +83,20 @@ func Open(r io.ReaderAt, size int64) (*format.Source, error) {
 		src.Tensors = append(src.Tensors, t)
 	}
 	return src, nil
+}
+
+// readFull fills p from r at off. A ReaderAt may report io.EOF along with
+// a full read that ends at the end of its data; only a short read is an
+// error.
+func readFull(r io.ReaderAt, p []byte, off int64) error {
+	n, err := r.ReadAt(p, off)
+	if n == len(p) {
+		return nil
+	}
+	if err == nil || err == io.EOF {
+		err = io.ErrUnexpectedEOF
+	}
+	return err
 }
 
 // checkCover sorts entries by data offset (stably, so zero-sized tensors

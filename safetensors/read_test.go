@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -300,5 +301,45 @@ func TestFixtures(t *testing.T) {
 				t.Errorf("Detect: %v", err)
 			}
 		})
+	}
+}
+
+// eofAtEnd is a ReaderAt that reports io.EOF along with a full read that
+// reaches the end of its data, as io.ReaderAt allows.
+type eofAtEnd []byte
+
+func (b eofAtEnd) ReadAt(p []byte, off int64) (int, error) {
+	n, err := bytes.NewReader(b).ReadAt(p, off)
+	if err == nil && off+int64(n) == int64(len(b)) {
+		err = io.EOF
+	}
+	return n, err
+}
+
+func TestReaderAtEdges(t *testing.T) {
+	onlyHeader := file(`{}      `, nil)
+	withData := file(`{"a":{"dtype":"U8","shape":[3],"data_offsets":[0,3]}}`, []byte{1, 2, 3})
+	for _, b := range [][]byte{onlyHeader, withData} {
+		src, err := Open(eofAtEnd(b), int64(len(b)))
+		if err != nil {
+			t.Fatalf("%q: %v", b, err)
+		}
+		for _, tt := range src.Tensors {
+			if got, err := tt.Bytes(); err != nil || !bytes.Equal(got, []byte{1, 2, 3}) {
+				t.Errorf("%s: % x, %v", tt.Name, got, err)
+			}
+		}
+	}
+	// A size larger than the data: reported as an I/O error, not a panic.
+	if _, err := Open(bytes.NewReader(withData[:20]), int64(len(withData))); !errors.Is(err, io.ErrUnexpectedEOF) {
+		t.Errorf("short reader: err = %v, want io.ErrUnexpectedEOF", err)
+	}
+	// A reader that ends early inside a tensor's data: reading it fails.
+	src, err := Open(bytes.NewReader(withData[:len(withData)-1]), int64(len(withData)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := src.Tensors[0].Bytes(); !errors.Is(err, format.ErrShortData) {
+		t.Errorf("truncated tensor: err = %v, want format.ErrShortData", err)
 	}
 }
