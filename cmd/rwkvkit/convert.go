@@ -1,0 +1,57 @@
+package main
+
+import (
+	"fmt"
+
+	"github.com/spf13/cobra"
+
+	"rwkvkit/format"
+	"rwkvkit/safetensors"
+)
+
+func newConvert() *cobra.Command {
+	var force bool
+	cmd := &cobra.Command{
+		Use:   "convert IN OUT",
+		Short: "Convert a model, LoRA or state file to web-rwkv's float16 safetensors layout",
+		Long: `Convert reads any model file rwkvkit knows (.pth zip or legacy, .st, .rkv) and writes
+the float16 safetensors file web-rwkv loads, exactly as web-rwkv's convert_safetensors.py
+would: renamed, lower-cased, low-rank matrices transposed, every tensor rounded once to float16.`,
+		Args: cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			in, out := args[0], args[1]
+			src, err := openModel(in)
+			if err != nil {
+				return err
+			}
+			defer src.Close()
+			conv, err := toWebRWKVF16(src)
+			if err != nil {
+				return fmt.Errorf("%s: %w", in, err)
+			}
+			var bar = newProgress(0, "convert")
+			opts := &safetensors.Options{Progress: func(written, total int64) {
+				bar.ChangeMax64(total)
+				bar.Set64(written)
+			}}
+			if err := safetensors.WriteFile(cmd.Context(), out, conv, force, opts); err != nil {
+				return fmt.Errorf("%s: %w", out, err)
+			}
+			bar.Finish()
+			fmt.Fprintf(cmd.ErrOrStderr(), "wrote %s (%d tensors, float16, web-rwkv layout)\n", out, len(conv.Tensors))
+			return nil
+		},
+	}
+	cmd.Flags().BoolVarP(&force, "force", "f", false, "replace OUT if it exists")
+	return cmd
+}
+
+// toWebRWKVF16 is the converter: web-rwkv's names and orientation, then a
+// single rounding of every tensor to float16.
+func toWebRWKVF16(src *format.Source) (*format.Source, error) {
+	s, err := format.WebRWKV(src)
+	if err != nil {
+		return nil, err
+	}
+	return format.CastF16(s)
+}

@@ -1,0 +1,29 @@
+package main
+
+import (
+	"maps"
+	"os"
+	"slices"
+	"time"
+
+	"github.com/schollz/progressbar/v3"
+)
+
+// newProgress returns a byte progress bar on stderr, drawn only when stderr
+// is a terminal (an invisible bar otherwise, so callers need no checks).
+func newProgress(total int64, what string) *progressbar.ProgressBar {
+	fi, err := os.Stderr.Stat()
+	tty := err == nil && fi.Mode()&os.ModeCharDevice != 0
+	return progressbar.NewOptions64(total,
+		progressbar.OptionSetWriter(os.Stderr),
+		progressbar.OptionSetVisibility(tty),
+		progressbar.OptionSetDescription(what),
+		progressbar.OptionShowBytes(true),
+		progressbar.OptionThrottle(100*time.Millisecond),
+		progressbar.OptionClearOnFinish(),
+	)
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	return slices.Sorted(maps.Keys(m))
+}
