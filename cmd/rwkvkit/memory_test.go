@@ -1,0 +1,61 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"syscall"
+	"testing"
+
+	"rwkvkit/format"
+	"rwkvkit/internal/synth"
+)
+
+// Converting never holds the model in memory: the peak resident memory of
+// the convert process stays within 2 × the largest tensor + 100 MB while the
+// model is more than twice that bound.
+func TestConvertMemoryFollowsLargestTensor(t *testing.T) {
+	if testing.Short() {
+		t.Skip("writes a 370 MB checkpoint")
+	}
+	cfg := synth.Config{Layers: 12, Embed: 1024, Vocab: 16384, HeadSize: 64, DecayLoRA: 64, ALoRA: 64, VLoRA: 32, GLoRA: 128}
+	src, err := synth.RWKV7(cfg, format.BF16, 7)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var largest, total int64
+	for _, tn := range src.Tensors {
+		largest = max(largest, tn.Size())
+		total += tn.Size()
+	}
+	bound := 2*largest + 100<<20
+	if total < 2*bound {
+		t.Fatalf("test model too small to tell: %d bytes vs bound %d", total, bound)
+	}
+	dir := t.TempDir()
+	in := filepath.Join(dir, "in.pth")
+	f, err := os.Create(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := synth.WritePTH(f, src); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	_, stderr, code := rwkvkit(t, "convert", in, filepath.Join(dir, "out.st"))
+	if code != 0 {
+		t.Fatalf("convert: exit %d: %s", code, stderr)
+	}
+	// The test binary's only large child is the convert just run, so the
+	// children's peak is its peak.
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_CHILDREN, &ru); err != nil {
+		t.Fatal(err)
+	}
+	peak := ru.Maxrss * 1024
+	t.Logf("model %d MB, largest tensor %d MB, peak RSS %d MB, bound %d MB", total>>20, largest>>20, peak>>20, bound>>20)
+	if peak > bound {
+		t.Errorf("peak RSS %d MB exceeds 2 × largest tensor + 100 MB = %d MB", peak>>20, bound>>20)
+	}
+}
