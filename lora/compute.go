@@ -45,11 +45,32 @@ func addLowRankRows(w []float32, lo, hi, cols, r int, p, q []float32, s float32)
 	for i := lo; i < hi; i++ {
 		pi := p[i*r : (i+1)*r]
 		wi := w[i*cols : (i+1)*cols]
-		for j := range wi {
+		j := 0
+		// Four columns at a time: four independent sums, each still in k
+		// order, so the additions do not wait on one another.
+		for ; j+4 <= cols; j += 4 {
+			q0 := q[j*r : (j+1)*r]
+			q1 := q[(j+1)*r : (j+2)*r]
+			q2 := q[(j+2)*r : (j+3)*r]
+			q3 := q[(j+3)*r : (j+4)*r]
+			q0, q1, q2, q3 = q0[:len(pi)], q1[:len(pi)], q2[:len(pi)], q3[:len(pi)]
+			var d0, d1, d2, d3 float32
+			for k, x := range pi {
+				d0 += float32(x * q0[k]) // the conversions forbid fusing
+				d1 += float32(x * q1[k])
+				d2 += float32(x * q2[k])
+				d3 += float32(x * q3[k])
+			}
+			wi[j] += float32(s * d0)
+			wi[j+1] += float32(s * d1)
+			wi[j+2] += float32(s * d2)
+			wi[j+3] += float32(s * d3)
+		}
+		for ; j < cols; j++ {
 			qj := q[j*r : (j+1)*r]
 			var d float32
 			for k, x := range pi {
-				d += float32(x * qj[k]) // the conversion forbids fusing
+				d += float32(x * qj[k])
 			}
 			wi[j] += float32(s * d)
 		}
