@@ -292,13 +292,13 @@ func (x *dec) fields(what string, field func(key string) error) error {
 
 var errUnknown = errors.New("unknown field")
 
-// strMap decodes a map of strings to strings.
+// strMap decodes a map of strings to strings; an empty one is nil.
 func (x *dec) strMap(what string) (map[string]string, error) {
 	if x.null() {
 		return nil, nil
 	}
 	n, err := x.mapLen(what, MaxEntries)
-	if err != nil {
+	if err != nil || n == 0 {
 		return nil, err
 	}
 	m := make(map[string]string, n)
