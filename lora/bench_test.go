@@ -33,3 +33,22 @@ func BenchmarkMerge2048Rank64(b *testing.B) {
 	b.Run("CPU", func(b *testing.B) { benchMerge(b, nil) })
 	b.Run("GPU", func(b *testing.B) { benchMerge(b, &Options{Backend: newGPU(b)}) })
 }
+
+// BenchmarkAddLowRank measures the product alone, float32 in and out
+// (for the GPU: upload, kernel, download).
+func BenchmarkAddLowRank(b *testing.B) {
+	const n, r = 2048, 64
+	rng := rand.New(rand.NewPCG(2, 2))
+	w, p, q := randVals(rng, n*n, F32), randVals(rng, n*r, F32), randVals(rng, n*r, F32)
+	run := func(b *testing.B, be Backend) {
+		b.SetBytes(4 * n * n)
+		for b.Loop() {
+			if err := be.AddLowRank(w, n, n, r, p, q, 1e-3); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.ReportMetric(float64(2*n*n*r)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+	}
+	b.Run("CPU", func(b *testing.B) { run(b, CPU{}) })
+	b.Run("GPU", func(b *testing.B) { run(b, newGPU(b)) })
+}

@@ -77,6 +77,22 @@ func addLowRankRows(w []float32, lo, hi, cols, r int, p, q []float32, s float32)
 	}
 }
 
+// parallel calls fn on consecutive parts of [0, n), at once on as many
+// goroutines as there are processors, each part at least 64Ki long.
+func parallel(n int, fn func(lo, hi int)) {
+	const least = 1 << 16
+	parts := min(runtime.GOMAXPROCS(0), (n+least-1)/least)
+	if parts <= 1 {
+		fn(0, n)
+		return
+	}
+	var wg sync.WaitGroup
+	for g := range parts {
+		wg.Go(func() { fn(n*g/parts, n*(g+1)/parts) })
+	}
+	wg.Wait()
+}
+
 // addScaled sets w += alpha·l.
 func addScaled(w, l []float32, alpha float32) {
 	for i, x := range l {

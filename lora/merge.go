@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 
 	"rwkvkit/format"
 )
@@ -245,15 +246,23 @@ func (m *merged) open() (io.ReadCloser, error) {
 		return nil, err
 	}
 	w := make([]float32, m.base.Len())
-	if err := format.DecodeFloat32(w, b, m.base.DType); err != nil {
-		return nil, fmt.Errorf("lora: tensor %q: %w", m.base.Name, err)
+	es := m.base.DType.Size()
+	var decodeErr error
+	var once sync.Once
+	parallel(len(w), func(lo, hi int) {
+		if err := format.DecodeFloat32(w[lo:hi], b[lo*es:hi*es], m.base.DType); err != nil {
+			once.Do(func() { decodeErr = err })
+		}
+	})
+	if decodeErr != nil {
+		return nil, fmt.Errorf("lora: tensor %q: %w", m.base.Name, decodeErr)
 	}
 	for _, c := range m.changes {
 		if err := c.apply(w, m.base.Shape, m.dev); err != nil {
 			return nil, fmt.Errorf("lora: merging %s into %q: %w", c.entry.label(), m.base.Name, err)
 		}
 	}
-	encode(b, w, m.base.DType)
+	parallel(len(w), func(lo, hi int) { encode(b[lo*es:hi*es], w[lo:hi], m.base.DType) })
 	return io.NopCloser(bytes.NewReader(b)), nil
 }
 
