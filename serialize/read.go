@@ -187,8 +187,11 @@ func readIndex(r io.ReaderAt, size, hdrLen int64) (off int64, sums []uint64, hdr
 		return 0, nil, 0, fmt.Errorf("rkv: reading end marker: %w", err)
 	}
 	u := binary.BigEndian.Uint64(end[1:])
+	if end[0] != 0xcf || u < uint64(hdrLen) || u >= uint64(size-endLen) {
+		return 0, nil, 0, unfinished
+	}
 	idxLen := size - endLen - int64(u)
-	if end[0] != 0xcf || u < uint64(hdrLen) || idxLen < 1 || idxLen > MaxHeaderSize {
+	if idxLen > MaxHeaderSize {
 		return 0, nil, 0, unfinished
 	}
 	off = int64(u)
