@@ -1,0 +1,138 @@
+package quantize
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"runtime"
+	"sync"
+
+	"rwkvkit/format"
+)
+
+// A Quantizer turns float16 values (their bits) into kind's storage bytes.
+// The CPU and the GPU quantizers return identical bytes.
+type Quantizer interface {
+	// Quantize quantizes data, the flat values of the tensor called name
+	// (used in errors), to kind.
+	Quantize(ctx context.Context, kind format.DType, name string, data []uint16) ([]byte, error)
+	// String names the device ("CPU, 16 threads").
+	String() string
+}
+
+// CPU quantizes on the processor, over Workers goroutines (0: GOMAXPROCS).
+type CPU struct {
+	Workers int
+}
+
+// Quantize implements Quantizer.
+func (c CPU) Quantize(ctx context.Context, kind format.DType, name string, data []uint16) ([]byte, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	l, err := layoutOf(kind, len(data))
+	if err != nil {
+		return nil, fmt.Errorf("quantize: tensor %q: %w", name, err)
+	}
+	dst := make([]byte, l.size)
+	if err := encode(dst, kind, data, l, c.Workers); err != nil {
+		return nil, fmt.Errorf("quantize: tensor %q: %w", name, err)
+	}
+	return dst, nil
+}
+
+func (c CPU) String() string {
+	w := c.Workers
+	if w <= 0 {
+		w = runtime.GOMAXPROCS(0)
+	}
+	return fmt.Sprintf("CPU, %d threads", w)
+}
+
+// Apply returns src with every tensor that plan quantizes replaced by a lazy
+// tensor of the planned kind (same name and shape); the others are src's own.
+// A planned tensor is read, rounded to float16 if it is not, and quantized by
+// q when it is opened, one at a time, so a writer that opens the tensors in
+// order streams the model. While one tensor is being quantized, the next
+// planned one is read in the background. ctx cancels the quantization of
+// tensors opened later.
+func Apply(ctx context.Context, src *format.Source, plan *Plan, q Quantizer) (*format.Source, error) {
+	out := &format.Source{Format: src.Format, Metadata: src.Metadata, Closer: src.Closer}
+	a := &applier{ctx: ctx, q: q}
+	for _, t := range src.Tensors {
+		kind, ok := plan.Kind(t.Name)
+		if !ok {
+			out.Tensors = append(out.Tensors, t)
+			continue
+		}
+		if len(t.Shape) != 2 || !t.DType.Float() {
+			return nil, fmt.Errorf("quantize: tensor %q: want a floating-point matrix, have %v %v", t.Name, t.DType, t.Shape)
+		}
+		idx := len(a.planned)
+		a.planned = append(a.planned, t)
+		qt, err := format.NewTensor(t.Name, kind, t.Shape, func() (io.ReadCloser, error) {
+			b, err := a.quantize(idx, kind)
+			if err != nil {
+				return nil, err
+			}
+			return io.NopCloser(bytes.NewReader(b)), nil
+		})
+		if err != nil {
+			return nil, err
+		}
+		out.Tensors = append(out.Tensors, qt)
+	}
+	return out, nil
+}
+
+type applier struct {
+	ctx     context.Context
+	q       Quantizer
+	planned []*format.Tensor
+
+	mu      sync.Mutex
+	ahead   int // index of the tensor being read ahead, −1 when none
+	aheadCh chan readResult
+}
+
+type readResult struct {
+	data []uint16
+	err  error
+}
+
+func (a *applier) quantize(idx int, kind format.DType) ([]byte, error) {
+	if err := a.ctx.Err(); err != nil {
+		return nil, err
+	}
+	data, err := a.read(idx)
+	if err != nil {
+		return nil, fmt.Errorf("quantize: %w", err)
+	}
+	return a.q.Quantize(a.ctx, kind, a.planned[idx].Name, data)
+}
+
+// read returns tensor idx as float16, taking it from the read-ahead when it
+// is the one being read, and starts reading idx+1.
+func (a *applier) read(idx int) ([]uint16, error) {
+	a.mu.Lock()
+	var ch chan readResult
+	if a.aheadCh != nil && a.ahead == idx {
+		ch = a.aheadCh
+	}
+	a.aheadCh, a.ahead = nil, -1
+	if next := idx + 1; next < len(a.planned) {
+		c := make(chan readResult, 1)
+		a.aheadCh, a.ahead = c, next
+		go func(t *format.Tensor) {
+			d, err := Float16(t)
+			c <- readResult{d, err}
+		}(a.planned[next])
+	}
+	a.mu.Unlock()
+	if ch != nil {
+		r := <-ch
+		return r.data, r.err
+	}
+	return Float16(a.planned[idx])
+}

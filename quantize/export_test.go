@@ -1,0 +1,65 @@
+package quantize
+
+import (
+	"unsafe"
+
+	"github.com/cogentcore/webgpu/wgpu"
+
+	"rwkvkit/format"
+	"rwkvkit/gpu"
+)
+
+// FillInput uploads data (at most one chunk) into g's input buffer.
+func FillInput(g *GPU, data []uint16) error {
+	b := unsafe.Slice((*byte)(unsafe.Pointer(&data[0])), 2*len(data))
+	return g.d.Upload(g.in, 0, b[:len(b)&^3])
+}
+
+// RunKernel runs the kind kernel over the first n elements of the input
+// buffer and waits for it.
+func RunKernel(g *GPU, kind format.DType, n int) error {
+	k, group, wg := g.int8k, g.int8g, int8WGElems
+	if kind == format.NF4Block {
+		k, group, wg = g.nf4k, g.nf4g, nf4WGElems
+	}
+	_, queue := g.d.WGPU()
+	if err := queue.WriteBuffer(g.meta, 0, []byte{byte(n), byte(n >> 8), byte(n >> 16), byte(n >> 24)}); err != nil {
+		return err
+	}
+	err := g.d.Submit(func(enc *wgpu.CommandEncoder) error {
+		return gpu.Dispatch(enc, k, group, uint32((n+wg-1)/wg))
+	})
+	g.d.Wait()
+	return err
+}
+
+// CopyInput copies the first n elements of the input buffer on the device
+// and waits for it.
+func CopyInput(g *GPU, n int) error {
+	size := uint64(2*n) &^ 3
+	err := g.d.Submit(func(enc *wgpu.CommandEncoder) error {
+		return enc.CopyBufferToBuffer(g.in, 0, g.scratch(size), 0, size)
+	})
+	g.d.Wait()
+	return err
+}
+
+func (g *GPU) scratch(size uint64) *wgpu.Buffer {
+	for _, b := range g.bufs {
+		if b.GetSize() >= size && b != g.in {
+			return b
+		}
+	}
+	b, _ := g.d.Storage("scratch", size)
+	g.bufs = append(g.bufs, b)
+	return b
+}
+
+// EncodeWorkers is EncodeTo on a given number of goroutines.
+func EncodeWorkers(dst []byte, kind format.DType, src []uint16, workers int) error {
+	l, err := layoutOf(kind, len(src))
+	if err != nil {
+		return err
+	}
+	return encode(dst, kind, src, l, workers)
+}
