@@ -55,6 +55,9 @@ func newRoot() *cobra.Command {
 		newInspect(),
 		newConvert(),
 		newTokenize(),
+		newRun(),
+		newLogits(),
+		newVerify(),
 	)
 	return root
 }

@@ -6,6 +6,7 @@ import (
 	// The readers register their formats with format.Open.
 	_ "rwkvkit/pth"
 	_ "rwkvkit/safetensors"
+	_ "rwkvkit/serialize"
 )
 
 // openModel opens any model file rwkvkit reads; the error names the file.
