@@ -203,6 +203,7 @@ func TestBadArchives(t *testing.T) {
 		{"byteorder middle", withRecord("archive/byteorder", []byte("middle")), `byteorder record says "middle"`, nil},
 		{"top level list", checkpoint(t, newPickle().op(']', '.').bytes(), nil), "checkpoint holds a list, not a dict of tensors", nil},
 		{"only nested dicts", checkpoint(t, newPickle().op('}').str("model").op('}', 's', '.').bytes(), nil), "nested containers", nil},
+		{"dict holding itself", checkpoint(t, newPickle().op('}', '2', '2', 's', '.').bytes(), nil), "nested containers under a dict are not read", nil},
 		{"odd SETITEMS", checkpoint(t, newPickle().op('}', '(').str("k").op('u', '.').bytes(), nil), "malformed pickle", nil},
 		{"unhashable key", checkpoint(t, newPickle().global("collections", "OrderedDict").op(')', 'R', '(', 'C', 1, 'k', 'N', 'u', '.').bytes(), nil), "malformed pickle", nil},
 		{"string past the end", checkpoint(t, huge.bytes(), nil), "needing 4294967280 more bytes", ErrTruncated},
@@ -364,4 +365,42 @@ func equalF32(a, b []float32) bool {
 		}
 	}
 	return true
+}
+
+// TestUnpickleMemory runs pickles made of long runs of one cheap opcode,
+// the most memory per byte a pickle can ask of the unpickler. Each must be
+// refused by the scanner or unpickle within the scanner's budget, 128 bytes
+// per byte plus 1 MiB (twice the bound of checkAlloc, which the other tests
+// use; real pickles are charged up to 65 bytes per byte).
+func TestUnpickleMemory(t *testing.T) {
+	for _, tc := range []struct{ name, prefix, run string }{
+		{"EMPTY_DICT", "", "}"},
+		{"EMPTY_LIST", "", "]"},
+		{"EMPTY_TUPLE", "", ")"},
+		{"MARK TUPLE", "", "(t"},
+		{"NONE", "", "N"},
+		{"DUP", "N", "2"},
+		{"BININT1", "", "K\x01"},
+		{"BINPUT", "", "Nq\x01"},
+		{"LONG_BINPUT", "", "Nr\x01\x02\x03\x04"},
+		{"OrderedDict()", "ccollections\nOrderedDict\nq\x00", "h\x00)R"},
+		{"list APPEND", "]", "2Na0"},
+		{"dict SETITEM", "}", "2NNs0"},
+		{"strings", "", "X\x04\x00\x00\x00abcd"},
+	} {
+		pkl := append([]byte{0x80, 2}, tc.prefix...)
+		for len(pkl) < 512<<10 {
+			pkl = append(pkl, tc.run...)
+		}
+		pkl = append(pkl, '.')
+		var err error
+		checkAlloc(t, tc.name, 2*len(pkl), func() {
+			var sc []byte
+			sc, err = scanPickle(bufio.NewReader(bytes.NewReader(pkl)), int64(len(pkl)))
+			if err == nil {
+				_, err = (&loader{storages: map[string]*storage{}}).unpickle(sc)
+			}
+		})
+		t.Logf("%s: %v", tc.name, err)
+	}
 }

@@ -45,13 +45,13 @@ func openLegacy(r io.ReaderAt, size int64) (*format.Source, error) {
 		return nil, err
 	}
 	if m, ok := v.(*big.Int); !ok || m.Cmp(legacyMagicValue) != 0 {
-		return nil, fmt.Errorf("legacy magic number is %v: %w", v, ErrNotCheckpoint)
+		return nil, fmt.Errorf("legacy magic number is %s: %w", typeName(v), ErrNotCheckpoint)
 	}
 	if v, err = next("protocol", plain); err != nil {
 		return nil, err
 	}
 	if p, ok := v.(int); !ok || p != legacyProtocol {
-		return nil, fmt.Errorf("legacy protocol version %v, want %d", v, legacyProtocol)
+		return nil, fmt.Errorf("legacy protocol version is %s, want %d", typeName(v), legacyProtocol)
 	}
 	// The system info says whether the writer was little-endian, but the
 	// storages are written little-endian whatever the machine.

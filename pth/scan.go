@@ -12,8 +12,9 @@ import (
 // per tensor and nests marks a handful deep (a rebuild call's argument tuple
 // inside the dict's SETITEMS).
 const (
-	// MaxPickleSize bounds the pickle of a checkpoint, which is read into memory.
-	MaxPickleSize = 256 << 20
+	// MaxPickleSize bounds the pickle of a checkpoint, which is read into
+	// memory. A state dict's pickle is about 150 bytes per tensor.
+	MaxPickleSize = 64 << 20
 	// MaxNesting bounds how deep pickle marks may nest.
 	MaxNesting = 64
 	// maxGlobalName bounds each of the two lines of a GLOBAL opcode.
@@ -47,7 +48,23 @@ type opcode struct {
 	arg  uint8
 	n    int // bytes of a fixed argument
 	mark int // +1 pushes a mark, -1 pops one
+	cost int // bytes gopickle allocates for it beyond opCost (measured)
 }
+
+// Memory budget of the unpickler. Every opcode is charged opCost bytes plus
+// its own cost plus the length of any string it carries; these are what
+// gopickle v0.3.0 was measured to allocate in total (TotalAlloc) on long
+// runs of each opcode, rounded up, so the charge bounds the allocation. A
+// pickle is refused when its charge exceeds memPerByte bytes per pickle
+// byte plus memSlack: unpickling then allocates at most that, where a
+// pickle of nothing but EMPTY_DICTs would otherwise take 240 bytes per
+// byte. torch's state-dict pickles are charged 45 to 65 bytes per byte
+// (and allocate about 25), so they stay well inside the budget.
+const (
+	opCost     = 96
+	memPerByte = 128
+	memSlack   = 1 << 20
+)
 
 // opcodes lists what the scanner accepts: the binary opcodes of protocol 2
 // that torch.save emits for state dicts (the set torch's own weights_only
@@ -55,23 +72,23 @@ type opcode struct {
 // Text opcodes, INST/OBJ/NEWOBJ, extensions, frames and STACK_GLOBAL are left
 // out: torch does not write them and they widen what a pickle can do.
 var opcodes = [256]opcode{
-	'(':  {name: "MARK", mark: +1},
+	'(':  {name: "MARK", mark: +1, cost: 288},
 	'.':  {name: "STOP"},
 	'0':  {name: "POP"},
 	'1':  {name: "POP_MARK", mark: -1},
 	'2':  {name: "DUP"},
 	'N':  {name: "NONE"},
-	'Q':  {name: "BINPERSID"},
-	'R':  {name: "REDUCE"},
+	'Q':  {name: "BINPERSID", cost: 256},
+	'R':  {name: "REDUCE", cost: 224},
 	'a':  {name: "APPEND"},
 	'b':  {name: "BUILD"},
 	's':  {name: "SETITEM"},
 	'u':  {name: "SETITEMS", mark: -1},
 	'e':  {name: "APPENDS", mark: -1},
 	't':  {name: "TUPLE", mark: -1},
-	')':  {name: "EMPTY_TUPLE"},
-	']':  {name: "EMPTY_LIST"},
-	'}':  {name: "EMPTY_DICT"},
+	')':  {name: "EMPTY_TUPLE", cost: 32},
+	']':  {name: "EMPTY_LIST", cost: 96},
+	'}':  {name: "EMPTY_DICT", cost: 160},
 	0x85: {name: "TUPLE1"},
 	0x86: {name: "TUPLE2"},
 	0x87: {name: "TUPLE3"},
@@ -80,11 +97,11 @@ var opcodes = [256]opcode{
 	0x80: {name: "PROTO", arg: argFixed, n: 1},
 	'K':  {name: "BININT1", arg: argFixed, n: 1},
 	'h':  {name: "BINGET", arg: argFixed, n: 1},
-	'q':  {name: "BINPUT", arg: argFixed, n: 1},
+	'q':  {name: "BINPUT", arg: argFixed, n: 1, cost: 48},
 	'M':  {name: "BININT2", arg: argFixed, n: 2},
 	'J':  {name: "BININT", arg: argFixed, n: 4},
 	'j':  {name: "LONG_BINGET", arg: argFixed, n: 4},
-	'r':  {name: "LONG_BINPUT", arg: argFixed, n: 4},
+	'r':  {name: "LONG_BINPUT", arg: argFixed, n: 4, cost: 48},
 	'G':  {name: "BINFLOAT", arg: argFixed, n: 8},
 	'U':  {name: "SHORT_BINSTRING", arg: argLen1},
 	'C':  {name: "SHORT_BINBYTES", arg: argLen1},
@@ -92,7 +109,7 @@ var opcodes = [256]opcode{
 	0x8a: {name: "LONG1", arg: argLen1},
 	'X':  {name: "BINUNICODE", arg: argLen4},
 	'B':  {name: "BINBYTES", arg: argLen4},
-	'c':  {name: "GLOBAL", arg: argLines},
+	'c':  {name: "GLOBAL", arg: argLines, cost: 256},
 }
 
 // scanPickle reads one pickle from r, up to and including its STOP opcode,
@@ -104,6 +121,7 @@ func scanPickle(r *bufio.Reader, limit int64) ([]byte, error) {
 	limit = min(limit, MaxPickleSize+1)
 	var buf []byte
 	depth := 0
+	charge := int64(0)
 	// take appends the next n bytes of r to buf.
 	take := func(n int64) ([]byte, error) {
 		if n > limit-int64(len(buf)) {
@@ -132,6 +150,7 @@ func scanPickle(r *bufio.Reader, limit int64) ([]byte, error) {
 		if op.name == "" {
 			return nil, fmt.Errorf("unsupported pickle opcode 0x%02x at byte %d", b[0], pos)
 		}
+		charge += opCost + int64(op.cost)
 		depth += op.mark
 		if depth < 0 {
 			return nil, fmt.Errorf("pickle %s at byte %d without a mark", op.name, pos)
@@ -160,14 +179,17 @@ func scanPickle(r *bufio.Reader, limit int64) ([]byte, error) {
 			if _, err := take(int64(n[0])); err != nil {
 				return nil, err
 			}
+			charge += int64(n[0])
 		case argLen4:
 			n, err := take(4)
 			if err != nil {
 				return nil, err
 			}
-			if _, err := take(int64(binary.LittleEndian.Uint32(n))); err != nil {
+			size := int64(binary.LittleEndian.Uint32(n))
+			if _, err := take(size); err != nil {
 				return nil, err
 			}
+			charge += size
 		case argLines:
 			module, err := line(take)
 			if err != nil {
@@ -184,6 +206,9 @@ func scanPickle(r *bufio.Reader, limit int64) ([]byte, error) {
 		if b[0] == '.' {
 			if depth != 0 {
 				return nil, fmt.Errorf("pickle stops with %d marks open", depth)
+			}
+			if budget := memPerByte*int64(len(buf)) + memSlack; charge > budget {
+				return nil, fmt.Errorf("pickle of %d bytes would take about %d bytes of memory to unpickle (limit %d): not a state dict", len(buf), charge, budget)
 			}
 			return buf, nil
 		}

@@ -7,6 +7,7 @@ import (
 	"math"
 	"math/big"
 	"strconv"
+	"strings"
 
 	"github.com/nlpodyssey/gopickle/pickle"
 	"github.com/nlpodyssey/gopickle/types"
@@ -147,7 +148,10 @@ func (l *loader) findClass(module, name string) (any, error) {
 			if len(args) == 0 {
 				return nil, fmt.Errorf("no arguments")
 			}
-			return fmt.Sprint(args[0]), nil
+			if s, ok := args[0].(string); ok {
+				return s, nil
+			}
+			return nil, fmt.Errorf("argument is %s, not a string", typeName(args[0]))
 		}}, nil
 	case gStorage:
 		return &storageType{g.dtype}, nil
@@ -185,7 +189,7 @@ func (l *loader) persistentLoad(pid any) (any, error) {
 	}
 	numel, err := toInt(t.Get(4))
 	if err != nil || numel < 0 {
-		return nil, fmt.Errorf("storage %q: bad element count %v", key, t.Get(4))
+		return nil, fmt.Errorf("storage %q: element count is %s", key, typeName(t.Get(4)))
 	}
 	es := int64(max(typ.dtype.Size(), 1)) // untyped storages count bytes
 	if numel > math.MaxInt64/es {
@@ -229,7 +233,8 @@ func (l *loader) view(root *storage, meta any, es int64) (*storage, error) {
 	off, err1 := toInt(t.Get(1))
 	size, err2 := toInt(t.Get(2))
 	if !ok || err1 != nil || err2 != nil {
-		return nil, fmt.Errorf("storage %q: bad view metadata %v", root.key, t)
+		return nil, fmt.Errorf("storage %q: view metadata (%s, %s, %s) is not (key, offset, size)",
+			root.key, typeName(t.Get(0)), typeName(t.Get(1)), typeName(t.Get(2)))
 	}
 	if key == root.key {
 		return root, nil
@@ -347,7 +352,9 @@ func toInts(v any) ([]int64, error) {
 	return out, nil
 }
 
-// typeName names the Python type of an unpickled value, for errors.
+// typeName names the Python type of an unpickled value, for errors. It
+// never formats a container: a pickle can make a dict that holds itself, and
+// printing one would recurse without end.
 func typeName(v any) string {
 	switch v := v.(type) {
 	case nil:
@@ -364,8 +371,10 @@ func typeName(v any) string {
 		return "a tuple"
 	case string:
 		return strconv.Quote(v[:min(len(v), 40)])
-	case int, *big.Int:
-		return "an int"
+	case int:
+		return "the int " + strconv.Itoa(v)
+	case *big.Int:
+		return fmt.Sprintf("an int of %d bits", v.BitLen())
 	case float64:
 		return "a float"
 	case bool:
@@ -435,7 +444,7 @@ func source(top any, r io.ReaderAt, bigEndian bool) (*format.Source, error) {
 		if !ok {
 			if !addMetadata(src.Metadata, e) {
 				if isContainer(e.value) {
-					skipped = append(skipped, fmt.Sprint(e.key))
+					skipped = append(skipped, typeName(e.key))
 				}
 			}
 			continue
@@ -454,7 +463,7 @@ func source(top any, r io.ReaderAt, bigEndian bool) (*format.Source, error) {
 		src.Tensors = append(src.Tensors, ft)
 	}
 	if len(src.Tensors) == 0 && len(skipped) > 0 {
-		return nil, fmt.Errorf("no tensors at the top level of the checkpoint; nested containers under %q are not read", skipped)
+		return nil, fmt.Errorf("no tensors at the top level of the checkpoint; nested containers under %s are not read", strings.Join(skipped, ", "))
 	}
 	return src, nil
 }

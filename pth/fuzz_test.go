@@ -1,0 +1,106 @@
+package pth
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// FuzzOpen opens arbitrary bytes and reads every tensor. It must never
+// panic, every error must be this package's, and every tensor it returns
+// must be readable in full and no larger than the input (the reader's
+// memory bound: numel ≤ storage ≤ file).
+func FuzzOpen(f *testing.F) {
+	files, _ := filepath.Glob(filepath.Join(edgeDir, "*.pt*"))
+	for _, name := range files {
+		if b, err := os.ReadFile(name); err == nil && len(b) <= 8<<10 {
+			f.Add(b)
+		}
+	}
+	f.Add(checkpoint(f, stateDict(
+		tensorSpec{name: "w", key: "0", storageType: "FloatStorage", numel: 6, shape: []int64{2, 3}, stride: []int64{1, 2}},
+		tensorSpec{name: "b", key: "0", storageType: "FloatStorage", numel: 6, offset: 2, shape: []int64{3}, stride: []int64{1}},
+	), map[string][]byte{"0": f32(6)}))
+	f.Add(legacyFile(stateDict(), nil))
+	f.Add(checkpoint(f, newPickle().global("os", "system").str("id").op(0x85, 'R', '.').bytes(), nil))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		src, err := Open(bytes.NewReader(data), int64(len(data)))
+		if err != nil {
+			if !strings.HasPrefix(err.Error(), "pth: ") {
+				t.Errorf("error %q lacks the package prefix", err)
+			}
+			return
+		}
+		for _, tn := range src.Tensors {
+			if tn.Size() > int64(len(data)) {
+				t.Fatalf("tensor %q of %d bytes from %d input bytes", tn.Name, tn.Size(), len(data))
+			}
+			b, err := tn.Bytes()
+			if err != nil {
+				t.Fatalf("tensor %q passed the checks of Open but does not read: %v", tn.Name, err)
+			}
+			if int64(len(b)) != tn.Size() {
+				t.Fatalf("tensor %q: %d bytes, want %d", tn.Name, len(b), tn.Size())
+			}
+		}
+	})
+}
+
+// FuzzPickle feeds arbitrary bytes to the pickle path alone (scanner,
+// unpickler, tensor checks, reads) against storages of 1 KiB each: through
+// FuzzOpen most mutations of data.pkl stop at the zip's CRC-32.
+func FuzzPickle(f *testing.F) {
+	files, _ := filepath.Glob(filepath.Join(edgeDir, "*.pth"))
+	for _, name := range files {
+		fh, err := os.Open(name)
+		if err != nil {
+			continue
+		}
+		fi, _ := fh.Stat()
+		if z, err := openZipDir(fh, fi.Size()); err == nil {
+			off, n, _ := z.record(z.records["data.pkl"])
+			pkl := make([]byte, n)
+			fh.ReadAt(pkl, off)
+			f.Add(pkl)
+		}
+		fh.Close()
+	}
+	f.Add(stateDict(tensorSpec{name: "w", key: "0", storageType: "HalfStorage", numel: 6, shape: []int64{2, 3}, stride: []int64{1, 2}}))
+	store := make([]byte, 64<<10)
+	for i := range store {
+		store[i] = byte(i * 7)
+	}
+	f.Fuzz(func(t *testing.T, pkl []byte) {
+		l := &loader{legacy: len(pkl)%2 == 1, storages: map[string]*storage{}, views: map[string]*storage{},
+			resolve: func(key string, nbytes int64) (*storage, error) {
+				if nbytes > 1024 {
+					return nil, fmt.Errorf("storage of %d bytes", nbytes)
+				}
+				return &storage{off: int64(len(key)%64) * 1024}, nil
+			}}
+		p, err := scanPickle(bufio.NewReader(bytes.NewReader(pkl)), int64(len(pkl)))
+		if err != nil {
+			return
+		}
+		obj, err := l.unpickle(p)
+		if err != nil {
+			return
+		}
+		src, err := source(obj, bytes.NewReader(store), len(pkl)%3 == 0)
+		if err != nil {
+			return
+		}
+		for _, tn := range src.Tensors {
+			if tn.Size() > 1024 {
+				t.Fatalf("tensor %q of %d bytes from a 1 KiB storage", tn.Name, tn.Size())
+			}
+			if _, err := tn.Bytes(); err != nil {
+				t.Fatalf("tensor %q: %v", tn.Name, err)
+			}
+		}
+	})
+}
