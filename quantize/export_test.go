@@ -54,12 +54,3 @@ func (g *GPU) scratch(size uint64) *wgpu.Buffer {
 	g.bufs = append(g.bufs, b)
 	return b
 }
-
-// EncodeWorkers is EncodeTo on a given number of goroutines.
-func EncodeWorkers(dst []byte, kind format.DType, src []uint16, workers int) error {
-	l, err := layoutOf(kind, len(src))
-	if err != nil {
-		return err
-	}
-	return encode(dst, kind, src, l, workers)
-}

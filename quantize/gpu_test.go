@@ -79,7 +79,20 @@ func TestGPULargerThanBinding(t *testing.T) {
 	}
 	g := newGPU(t, quantize.GPUOptions{ChunkBytes: limit, Slots: 2})
 	n := int(limit/2) + 12345
-	src := awkward(77, n)
+	// Tiles of awkward data, a tile's length off the block grid so that
+	// blocks differ; odd tiles flip the last mantissa bit (never making a
+	// value non-finite).
+	tile := awkward(77, 1<<20+3)
+	src := make([]uint16, n)
+	for i := 0; i < n; i += len(tile) {
+		c := src[i:min(i+len(tile), n)]
+		copy(c, tile)
+		if i/len(tile)%2 == 1 {
+			for j := range c {
+				c[j] ^= 1
+			}
+		}
+	}
 	ctx := context.Background()
 	for _, kind := range kinds {
 		want, err := quantize.CPU{}.Quantize(ctx, kind, "big", src)

@@ -1,0 +1,221 @@
+package quantize_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"errors"
+	"io"
+	"math"
+	"strings"
+	"testing"
+
+	"rwkvkit/format"
+	"rwkvkit/quantize"
+	_ "rwkvkit/safetensors"
+)
+
+func readAll(t *testing.T, tn *format.Tensor) []byte {
+	t.Helper()
+	b, err := tn.Bytes()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// TestApplyTinyModels quantizes web-rwkv's converted tiny models: exactly
+// the tensors web-rwkv quantizes change, to the planned kind, with the bytes
+// of quantizing their float16 data.
+func TestApplyTinyModels(t *testing.T) {
+	// Per layer: att key/value/receptance/output (+gate from v5.2 on) and
+	// ffn key/value (+receptance before v7).
+	tests := []struct {
+		file   string
+		layers int
+		count  int
+	}{
+		{"tiny-rwkv-4v0-660K.st", 4, 4 * 7},
+		{"tiny-rwkv-5v1-730K.st", 12, 12 * 7},
+		{"tiny-rwkv-5v2-730K.st", 12, 12 * 8},
+		{"tiny-rwkv-6v0-1m.st", 12, 12 * 8},
+		{"tiny-rwkv-7v0-834K.st", 12, 12 * 6},
+	}
+	ctx := context.Background()
+	for _, tt := range tests {
+		t.Run(tt.file, func(t *testing.T) {
+			src, err := format.Open("../fixtures/rwkv-tiny/st/" + tt.file)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer src.Close()
+			info, err := format.Detect(src)
+			if err != nil || info.Layers != tt.layers {
+				t.Fatalf("detect: %+v, %v", info, err)
+			}
+			plan, err := quantize.NewPlan(info.Layers,
+				quantize.Rule{Kind: format.Int8Block, Layers: "all"},
+				quantize.Rule{Kind: format.NF4Block, Layers: "2"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			out, err := quantize.Apply(ctx, src, plan, quantize.CPU{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(out.Tensors) != len(src.Tensors) {
+				t.Fatalf("%d tensors, want %d", len(out.Tensors), len(src.Tensors))
+			}
+			count := 0
+			for i, qt := range out.Tensors {
+				orig := src.Tensors[i]
+				kind, planned := plan.Kind(orig.Name)
+				if !planned {
+					if qt != orig {
+						t.Errorf("%s changed though not planned", orig.Name)
+					}
+					continue
+				}
+				count++
+				layer, _ := quantize.QuantizableLayer(orig.Name)
+				if want := map[bool]format.DType{true: format.NF4Block, false: format.Int8Block}[layer < 2]; kind != want {
+					t.Errorf("%s: planned %v, want %v", orig.Name, kind, want)
+				}
+				if qt.Name != orig.Name || qt.DType != kind || len(qt.Shape) != 2 || qt.Shape[0] != orig.Shape[0] || qt.Shape[1] != orig.Shape[1] {
+					t.Errorf("%s: %v %v, want %v %v", qt.Name, qt.DType, qt.Shape, kind, orig.Shape)
+				}
+				h, err := quantize.Float16(orig)
+				if err != nil {
+					t.Fatal(err)
+				}
+				want, _ := quantize.Encode(kind, h)
+				if got := readAll(t, qt); !bytes.Equal(got, want) || int64(len(got)) != qt.Size() {
+					t.Errorf("%s: bytes differ from Encode", qt.Name)
+				}
+			}
+			if count != tt.count {
+				t.Errorf("%d tensors quantized, want %d", count, tt.count)
+			}
+		})
+	}
+}
+
+// TestApplyOutOfOrder opens planned tensors in an order the read-ahead does
+// not expect, and twice.
+func TestApplyOutOfOrder(t *testing.T) {
+	src, err := format.Open("../fixtures/rwkv-tiny/st/tiny-rwkv-7v0-834K.st")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	plan, _ := quantize.NewPlan(12, quantize.Rule{Kind: format.NF4Block, Layers: "all"})
+	out, err := quantize.Apply(context.Background(), src, plan, quantize.CPU{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var planned []*format.Tensor
+	for _, qt := range out.Tensors {
+		if qt.DType == format.NF4Block {
+			planned = append(planned, qt)
+		}
+	}
+	first := make(map[string][]byte)
+	for _, i := range []int{5, 3, 4, 4, 0, len(planned) - 1, 1} {
+		b := readAll(t, planned[i])
+		if prev, ok := first[planned[i].Name]; ok && !bytes.Equal(prev, b) {
+			t.Errorf("%s: second read differs", planned[i].Name)
+		}
+		first[planned[i].Name] = b
+		h, _ := quantize.Float16(src.Lookup(planned[i].Name))
+		if want, _ := quantize.Encode(format.NF4Block, h); !bytes.Equal(b, want) {
+			t.Errorf("%s: bytes differ from Encode", planned[i].Name)
+		}
+	}
+}
+
+func f32Tensor(t *testing.T, name string, shape []int64, vals []float32) *format.Tensor {
+	var b []byte
+	for _, v := range vals {
+		b = binary.LittleEndian.AppendUint32(b, math.Float32bits(v))
+	}
+	tn, err := format.NewTensor(name, format.F32, shape, format.BytesOpener(b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tn
+}
+
+// TestApplyConvertsAndRefuses: float32 weights are rounded to float16 before
+// quantization; values beyond float16 are refused naming the tensor.
+func TestApplyConvertsAndRefuses(t *testing.T) {
+	vals := []float32{0.1, -0.25, 1.0 / 3, 7}
+	good := f32Tensor(t, "blocks.0.att.key.weight", []int64{2, 2}, vals)
+	bad := f32Tensor(t, "blocks.0.ffn.key.weight", []int64{2, 2}, []float32{1, 2, 1e6, 4})
+	vec := f32Tensor(t, "blocks.0.ln1.weight", []int64{4}, vals)
+	src := &format.Source{Tensors: []*format.Tensor{good, vec, bad}}
+	plan, _ := quantize.NewPlan(1, quantize.Rule{Kind: format.Int8Block, Layers: "all"})
+	out, err := quantize.Apply(context.Background(), src, plan, quantize.CPU{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := make([]uint16, len(vals))
+	for i, v := range vals {
+		h[i] = format.F32ToF16(v)
+	}
+	want, _ := quantize.Encode(format.Int8Block, h)
+	if got := readAll(t, out.Tensors[0]); !bytes.Equal(got, want) {
+		t.Errorf("converted: % x, want % x", got, want)
+	}
+	if out.Tensors[1] != vec {
+		t.Error("vector replaced")
+	}
+	_, err = out.Tensors[2].Open()
+	if !errors.Is(err, quantize.ErrOutOfRange) || !strings.Contains(err.Error(), "blocks.0.ffn.key.weight") || !strings.Contains(err.Error(), "element 2") {
+		t.Errorf("out of range: %v", err)
+	}
+
+	// A planned name that is not a matrix is refused up front.
+	odd := f32Tensor(t, "blocks.0.att.value.weight", []int64{4}, vals)
+	if _, err := quantize.Apply(context.Background(), &format.Source{Tensors: []*format.Tensor{odd}}, plan, quantize.CPU{}); err == nil {
+		t.Error("vector named like a matrix accepted")
+	}
+
+	// Cancellation stops later tensors.
+	ctx, cancel := context.WithCancel(context.Background())
+	out, _ = quantize.Apply(ctx, src, plan, quantize.CPU{})
+	cancel()
+	if _, err := out.Tensors[0].Open(); !errors.Is(err, context.Canceled) {
+		t.Errorf("cancelled: %v", err)
+	}
+}
+
+// TestApplyGPU quantizes a whole tiny model on the GPU and wants the CPU's
+// bytes for every tensor.
+func TestApplyGPU(t *testing.T) {
+	g := newGPU(t, quantize.GPUOptions{ChunkBytes: 8 << 10})
+	src, err := format.Open("../fixtures/rwkv-tiny/st/tiny-rwkv-6v0-1m.st")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	plan, _ := quantize.NewPlan(12,
+		quantize.Rule{Kind: format.Int8Block, Layers: "0-5"},
+		quantize.Rule{Kind: format.NF4Block, Layers: "6-11"})
+	ctx := context.Background()
+	onGPU, err := quantize.Apply(ctx, src, plan, g)
+	if err != nil {
+		t.Fatal(err)
+	}
+	onCPU, _ := quantize.Apply(ctx, src, plan, quantize.CPU{})
+	for i, gt := range onGPU.Tensors {
+		r, err := gt.Open()
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, _ := io.ReadAll(r)
+		r.Close()
+		if want := readAll(t, onCPU.Tensors[i]); !bytes.Equal(got, want) {
+			t.Errorf("%s (%v): GPU bytes differ from CPU", gt.Name, gt.DType)
+		}
+	}
+}
