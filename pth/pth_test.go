@@ -286,3 +286,54 @@ func compareST(t *testing.T, src *format.Source, path string) {
 		t.Errorf("%d tensors, converter wrote %d", len(web.Tensors), seen)
 	}
 }
+
+// TestGatherPaths reads strided views that take each of gather's paths:
+// run by run (sparse), one window (dense), several windows (a span larger
+// than the tensor and than the 1 MiB window). Storage element i holds the
+// float32 i, so element (i, j) of a view must hold offset + i*stride0 +
+// j*stride1, computed here independently of the reader.
+func TestGatherPaths(t *testing.T) {
+	const n = 1 << 20 // storage elements: 4 MiB
+	for _, tc := range []struct {
+		name          string
+		offset        int64
+		shape, stride []int64
+	}{
+		{"sparse elements", 7, []int64{5}, []int64{2000}},
+		{"sparse rows", 11, []int64{3, 4}, []int64{3000, 1}},
+		{"transposed", 0, []int64{64, 32}, []int64{1, 64}},
+		{"every third, several windows", 1, []int64{(n - 2) / 3}, []int64{3}},
+		{"columns, several windows", 2, []int64{n / 1024, 2}, []int64{1024, 1}},
+		// A window of 300006 elements (the tensor's size) ends inside the
+		// run of row 75001, elements 300004 to 300006.
+		{"run across a window edge", 5, []int64{100002, 3}, []int64{4, 1}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			spec := tensorSpec{name: "v", key: "0", storageType: "FloatStorage", numel: n, offset: tc.offset, shape: tc.shape, stride: tc.stride}
+			src, err := Open(bytesReaderOf(checkpoint(t, stateDict(spec), map[string][]byte{"0": f32(n)})))
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := src.Tensors[0].Float32()
+			if err != nil {
+				t.Fatal(err)
+			}
+			cols := int64(1)
+			if len(tc.shape) == 2 {
+				cols = tc.shape[1]
+			}
+			for k, v := range got {
+				i, j := int64(k)/cols, int64(k)%cols
+				want := tc.offset + i*tc.stride[0]
+				if len(tc.shape) == 2 {
+					want += j * tc.stride[1]
+				}
+				if v != float32(want) {
+					t.Fatalf("element %d = %v, want %d", k, v, want)
+				}
+			}
+		})
+	}
+}
+
+func bytesReaderOf(b []byte) (*bytes.Reader, int64) { return bytes.NewReader(b), int64(len(b)) }

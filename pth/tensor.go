@@ -145,13 +145,19 @@ func (t *tensorRef) opener(r io.ReaderAt, bigEndian bool) func() (io.ReadCloser,
 	}
 }
 
-// gatherWindow is the least number of bytes gather reads at a time.
+// gatherWindow is the least number of bytes a windowed gather reads at a time.
 const gatherWindow = 1 << 20
 
-// gather fills dst with the view's elements in row-major order. The storage
-// span the view covers is read in windows of at least the tensor's size, and
-// each window is scattered into dst, so a transposed matrix is read once, in
-// order, and a sparse slice costs reads of its span, not one read per element.
+// runCost is what one read call is taken to cost, in bytes read: a gather
+// reads run by run when that is cheaper than reading the whole span.
+const runCost = 4096
+
+// gather fills dst with the view's elements in row-major order. A dense
+// view (a transposed matrix, a column slice) is read through windows of at
+// least the tensor's size that are scattered into dst, so its span is read
+// once, in order. A sparse one (every 1000th element) is read run by run.
+// Either way the bytes read are at most runCost per run, so no view makes a
+// read cost more than a constant times the tensor.
 func (t *tensorRef) gather(dst []byte, r io.ReaderAt, start int64) error {
 	es := int64(t.dtype.Size())
 	shape, stride := collapse(t.shape, t.stride)
@@ -161,40 +167,63 @@ func (t *tensorRef) gather(dst []byte, r io.ReaderAt, start int64) error {
 		shape, stride = shape[:n-1], stride[:n-1]
 	}
 	span := t.maxIdx - t.offset + 1
+	if runs := t.numel / run; runs <= span*es/runCost {
+		return eachRun(shape, stride, run, func(src, out int64) error {
+			return readFull(r, dst[out*es:(out+run)*es], start+src*es)
+		})
+	}
 	win := min(span, max(t.numel, gatherWindow/es))
 	buf := make([]byte, win*es)
-	idx := make([]int64, len(shape))
 	for lo := int64(0); lo < span; lo += win {
 		n := min(win, span-lo)
-		if m, err := r.ReadAt(buf[:n*es], start+lo*es); m < int(n*es) {
-			if err == nil || err == io.EOF {
-				err = format.ErrShortData
-			}
+		if err := readFull(r, buf[:n*es], start+lo*es); err != nil {
 			return err
 		}
-		clear(idx)
-		src, out := int64(0), int64(0)
-		for {
+		eachRun(shape, stride, run, func(src, out int64) error {
 			// Copy the part of the run [src, src+run) inside [lo, lo+n).
-			a, b := max(src, lo), min(src+run, lo+n)
-			if a < b {
+			if a, b := max(src, lo), min(src+run, lo+n); a < b {
 				copy(dst[(out+a-src)*es:(out+b-src)*es], buf[(a-lo)*es:(b-lo)*es])
 			}
-			out += run
-			k := len(shape) - 1
-			for ; k >= 0; k-- {
-				idx[k]++
-				src += stride[k]
-				if idx[k] < shape[k] {
-					break
-				}
-				src -= idx[k] * stride[k]
-				idx[k] = 0
-			}
-			if k < 0 {
+			return nil
+		})
+	}
+	return nil
+}
+
+// eachRun calls f for every run of run elements of a view with the given
+// outer shape and stride: src is the run's first element in the storage,
+// counted from the view's offset, and out its place in the row-major result.
+func eachRun(shape, stride []int64, run int64, f func(src, out int64) error) error {
+	idx := make([]int64, len(shape))
+	src, out := int64(0), int64(0)
+	for {
+		if err := f(src, out); err != nil {
+			return err
+		}
+		out += run
+		k := len(shape) - 1
+		for ; k >= 0; k-- {
+			idx[k]++
+			src += stride[k]
+			if idx[k] < shape[k] {
 				break
 			}
+			src -= idx[k] * stride[k]
+			idx[k] = 0
 		}
+		if k < 0 {
+			return nil
+		}
+	}
+}
+
+// readFull reads len(b) bytes at off.
+func readFull(r io.ReaderAt, b []byte, off int64) error {
+	if n, err := r.ReadAt(b, off); n < len(b) {
+		if err == nil || err == io.EOF {
+			err = format.ErrShortData
+		}
+		return err
 	}
 	return nil
 }
