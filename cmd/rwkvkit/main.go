@@ -58,6 +58,9 @@ func newRoot() *cobra.Command {
 		newRun(),
 		newLogits(),
 		newVerify(),
+		newQuantize(),
+		newMerge(),
+		newDemo(),
 	)
 	return root
 }

@@ -1,0 +1,258 @@
+package main
+
+import (
+	"context"
+	"encoding/binary"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"rwkvkit/fixtures"
+	"rwkvkit/format"
+	"rwkvkit/quantize"
+	"rwkvkit/runner"
+	"rwkvkit/safetensors"
+	"rwkvkit/tokenizer"
+)
+
+func newDemo() *cobra.Command {
+	var keep, device string
+	cmd := &cobra.Command{
+		Use:   "demo",
+		Short: "Run the whole pipeline on the embedded tiny RWKV-7 model",
+		Long: `Demo converts the embedded tiny RWKV-7 checkpoint to web-rwkv's .st, makes a small LoRA and
+merges it, quantizes the merged model to Int8 and NF4 (on a GPU when one answers), saves each as a
+.rkv artifact, loads them back, and prints how close each one stays to the float model and a few
+bytes of text from each. Its files go to a temporary folder that is removed at the end, or to
+--keep DIR.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return demo(cmd.Context(), cmd.OutOrStdout(), cmd.ErrOrStderr(), keep, device)
+		},
+	}
+	cmd.Flags().StringVar(&keep, "keep", "", "write the files into DIR (created if needed) and keep them")
+	cmd.Flags().StringVar(&device, "device", "auto", "where to merge and quantize: auto, cpu or gpu")
+	return cmd
+}
+
+// demoRow is one artifact of the demo, judged against the merged float model.
+type demoRow struct {
+	label, file string
+	metrics     runner.Metrics
+	text        string
+	load        time.Duration
+}
+
+func demo(ctx context.Context, out, log io.Writer, keep, device string) error {
+	dir := keep
+	if dir == "" {
+		tmp, err := os.MkdirTemp("", "rwkvkit-demo-")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(tmp)
+		dir = tmp
+	} else if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	path := func(name string) string { return filepath.Join(dir, name) }
+	step := func(format string, a ...any) { fmt.Fprintf(out, "• "+format+"\n", a...) }
+
+	pth := path(fixtures.TinyRWKV7Name)
+	if err := os.WriteFile(pth, fixtures.TinyRWKV7, 0o644); err != nil {
+		return err
+	}
+	src, err := openModel(pth)
+	if err != nil {
+		return err
+	}
+	info, err := format.Detect(src)
+	src.Close()
+	if err != nil {
+		return err
+	}
+	step("model: %s — RWKV v%s, %d layers, embedding %d, %d×%d heads, vocabulary %d, %s parameters",
+		fixtures.TinyRWKV7Name, info.Version, info.Layers, info.Embed, info.Heads, info.HeadSize, info.Vocab, humanCount(info.Params))
+
+	st := path("tiny-rwkv7.st")
+	if err := convertFile(ctx, pth, st); err != nil {
+		return err
+	}
+	step("converted to web-rwkv's float16 layout: %s", filepath.Base(st))
+
+	loraFile := path("demo-lora.st")
+	if err := writeDemoLoRA(ctx, loraFile, info); err != nil {
+		return err
+	}
+	step("made a rank-4 LoRA for every layer's att.key and att.value: %s", filepath.Base(loraFile))
+
+	dev, err := openDevice(device, io.Discard)
+	if err != nil {
+		return err
+	}
+	where := "CPU"
+	if dev != nil {
+		defer dev.Close()
+		where = "GPU " + dev.Info().String()
+	}
+	jobs := []struct {
+		label, file string
+		int8, nf4   string
+	}{
+		{"float16", "merged-f16.rkv", "", ""},
+		{"Int8", "merged-int8.rkv", "all", ""},
+		{"NF4", "merged-nf4.rkv", "", "all"},
+	}
+	for _, j := range jobs {
+		q := &quantFlags{device: device}
+		if j.int8 != "" {
+			q.rules = append(q.rules, quantRule(format.Int8Block, j.int8))
+		}
+		if j.nf4 != "" {
+			q.rules = append(q.rules, quantRule(format.NF4Block, j.nf4))
+		}
+		job := artifactJob{base: st, out: path(j.file), blends: []blendSpec{{loraFile, 1}}, quant: q, force: true}
+		if err := buildArtifact(ctx, io.Discard, job, dev); err != nil {
+			return err
+		}
+	}
+	step("merged the LoRA and saved float16, Int8 and NF4 artifacts (merge and quantization on the %s)", where)
+
+	// The reference: the LoRA merged into the float16 model in memory.
+	ref, err := mergedInMemory(st, loraFile)
+	if err != nil {
+		return err
+	}
+	ids := tokenizer.Bytes{}.Encode(sampleText)
+	refRows, err := allLogits(ref, ids)
+	if err != nil {
+		return err
+	}
+	base, err := loadModel(st)
+	if err != nil {
+		return err
+	}
+	baseRows, err := allLogits(base, ids)
+	if err != nil {
+		return err
+	}
+	baseMetrics, err := runner.Compare(baseRows, refRows, ids, false)
+	if err != nil {
+		return err
+	}
+	rows := []demoRow{{label: "base .st (no LoRA)", file: filepath.Base(st), metrics: baseMetrics}}
+	for _, j := range jobs {
+		start := time.Now()
+		m, err := loadModel(path(j.file))
+		if err != nil {
+			return err
+		}
+		r := demoRow{label: "merged " + j.label, file: j.file, load: time.Since(start)}
+		mr, err := allLogits(m, ids)
+		if err != nil {
+			return err
+		}
+		if r.metrics, err = runner.Compare(mr, refRows, ids, false); err != nil {
+			return err
+		}
+		gen, err := generate(m, tokenizer.Bytes{}, tokenizer.Bytes{}.Encode("The "), 48, &runner.Sampler{Temperature: 0.7, TopP: 0.85, Seed: 42}, io.Discard)
+		if err != nil {
+			return err
+		}
+		text, _ := tokenizer.Bytes{}.Decode(gen)
+		r.text = "The " + printable(string(text))
+		rows = append(rows, r)
+	}
+	step("loaded each artifact back and ran it on %d bytes of English text against the merged float16 model:", len(ids))
+	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "model\tfile\tperplexity\tmean KL\tmax KL\ttop-1 agreement\tmax |Δlogit|\t")
+	for _, r := range rows {
+		m := r.metrics
+		fmt.Fprintf(tw, "%s\t%s\t%.3f\t%.3g\t%.3g\t%.1f%%\t%.3g\t\n", r.label, r.file, m.Perplexity, m.MeanKL, m.MaxKL, 100*m.Top1, m.MaxAbsDiff)
+	}
+	tw.Flush()
+	step("generated (seed 42, temperature 0.7) — a tiny byte-level model, so expect English-shaped noise:")
+	for _, r := range rows[1:] {
+		fmt.Fprintf(out, "  %-15s %q\n", r.label+":", r.text)
+	}
+	if keep != "" {
+		step("kept in %s: %s, %s, %s, %s, %s, %s", dir, filepath.Base(pth), filepath.Base(st), filepath.Base(loraFile), jobs[0].file, jobs[1].file, jobs[2].file)
+	} else {
+		step("all files were written to a temporary folder, now removed (use --keep DIR to keep them)")
+	}
+	return nil
+}
+
+func quantRule(kind format.DType, spec string) quantize.Rule {
+	return quantize.Rule{Kind: kind, Layers: spec}
+}
+
+func convertFile(ctx context.Context, in, out string) error {
+	src, err := openModel(in)
+	if err != nil {
+		return err
+	}
+	defer src.Close()
+	conv, err := toWebRWKVF16(src)
+	if err != nil {
+		return fmt.Errorf("%s: %w", in, err)
+	}
+	return safetensors.WriteFile(ctx, out, conv, true, nil)
+}
+
+// writeDemoLoRA writes a rank-4 LoRA in web-rwkv's naming for att.key and
+// att.value of every layer, with small deterministic random factors.
+func writeDemoLoRA(ctx context.Context, path string, info format.ModelInfo) error {
+	const rank = 4
+	rng := rand.New(rand.NewPCG(1, 2))
+	C := int64(info.Embed)
+	src := &format.Source{}
+	for l := 0; l < info.Layers; l++ {
+		for _, m := range []string{"key", "value"} {
+			for _, f := range []string{"0", "1"} {
+				b := make([]byte, 2*C*rank)
+				for i := int64(0); i < C*rank; i++ {
+					binary.LittleEndian.PutUint16(b[2*i:], format.F32ToF16(float32(rng.NormFloat64()*0.5)))
+				}
+				t, err := format.NewTensor(fmt.Sprintf("blocks.%d.att.%s.lora.%s", l, m, f), format.F16, []int64{C, rank}, format.BytesOpener(b))
+				if err != nil {
+					return err
+				}
+				src.Tensors = append(src.Tensors, t)
+			}
+		}
+	}
+	return safetensors.WriteFile(ctx, path, src, true, nil)
+}
+
+func mergedInMemory(base, loraPath string) (*runner.Model, error) {
+	src, err := openModel(base)
+	if err != nil {
+		return nil, err
+	}
+	defer src.Close()
+	merged, _, err := mergeLoRAs(src, artifactJob{base: base, blends: []blendSpec{{loraPath, 1}}}, nil)
+	if err != nil {
+		return nil, err
+	}
+	defer merged.Close()
+	return runner.Load(merged)
+}
+
+// printable keeps a byte model's output readable on a terminal.
+func printable(s string) string {
+	s = strings.ToValidUTF8(s, "·")
+	return strings.Map(func(r rune) rune {
+		if r < ' ' && r != '\n' {
+			return '·'
+		}
+		return r
+	}, s)
+}
