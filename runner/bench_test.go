@@ -1,0 +1,171 @@
+package runner
+
+import (
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"rwkvkit/format"
+	"rwkvkit/internal/synth"
+)
+
+// Benchmarks run synthetic RWKV-7 models of the official 0.1B and 1.5B
+// shapes (random weights: speed does not depend on the values).
+//
+//	go test ./runner -run - -bench . -benchtime 20x        # all, 1.5B needs ~10 GB
+//	go test ./runner -run - -bench . -short                # 0.1B only
+
+type benchModel struct {
+	name string
+	cfg  synth.Config
+	dt   format.DType
+	big  bool
+}
+
+var benchModels = []benchModel{
+	{"0.1B-F16", synth.RWKV7_0_1B, format.F16, false},
+	{"0.1B-F32", synth.RWKV7_0_1B, format.F32, false},
+	{"1.5B-F16", synth.RWKV7_1_5B, format.F16, true},
+	{"1.5B-F32", synth.RWKV7_1_5B, format.F32, true},
+}
+
+// synthModel loads a synthetic model; the last one loaded is kept, so the
+// Step and Prompt benchmarks of one model share a load.
+func synthModel(b *testing.B, bm benchModel) *Model {
+	b.Helper()
+	if bm.big && testing.Short() {
+		b.Skip("1.5B models skipped in -short mode")
+	}
+	cache.Lock()
+	defer cache.Unlock()
+	if cache.name == bm.name {
+		return cache.m
+	}
+	cache.m, cache.name = nil, ""
+	src, err := synth.RWKV7(bm.cfg, bm.dt, 1)
+	if err != nil {
+		b.Fatal(err)
+	}
+	m, err := Load(src)
+	if err != nil {
+		b.Fatal(err)
+	}
+	cache.m, cache.name = m, bm.name
+	return m
+}
+
+var cache struct {
+	sync.Mutex
+	name string
+	m    *Model
+}
+
+func BenchmarkStep(b *testing.B) {
+	for _, bm := range benchModels {
+		b.Run(bm.name, func(b *testing.B) {
+			m := synthModel(b, bm)
+			s := m.NewState()
+			if _, err := m.Forward(s, promptTokens(16), false); err != nil {
+				b.Fatal(err)
+			}
+			bw := memoryBandwidth()
+			tok := 0
+			start := time.Now()
+			for b.Loop() {
+				if _, err := m.Step(s, tok); err != nil {
+					b.Fatal(err)
+				}
+				tok = (tok + 7919) % m.info.Vocab
+			}
+			tps := float64(b.N) / time.Since(start).Seconds()
+			weights := float64(m.bytesPerToken()) * tps / 1e9
+			b.ReportMetric(tps, "tokens/s")
+			b.ReportMetric(weights, "weightGB/s")
+			b.ReportMetric(weights/bw, "ofBandwidth")
+		})
+	}
+}
+
+func BenchmarkPrompt(b *testing.B) {
+	const n = 512
+	for _, bm := range benchModels {
+		b.Run(bm.name, func(b *testing.B) {
+			m := synthModel(b, bm)
+			toks := promptTokens(n)
+			start := time.Now()
+			for b.Loop() {
+				if _, err := m.Forward(m.NewState(), toks, false); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(n*b.N)/time.Since(start).Seconds(), "tokens/s")
+		})
+	}
+}
+
+func promptTokens(n int) []int {
+	t := make([]int, n)
+	for i := range t {
+		t[i] = (i*2654435761 + 17) % 65536
+	}
+	return t
+}
+
+// BenchmarkMemoryBandwidth sums 1 GiB of float32 on every core.
+func BenchmarkMemoryBandwidth(b *testing.B) {
+	buf := bandwidthBuffer()
+	b.SetBytes(int64(len(buf)) * 4)
+	start := time.Now()
+	for b.Loop() {
+		sumParallel(buf)
+	}
+	b.ReportMetric(float64(len(buf))*4*float64(b.N)/time.Since(start).Seconds()/1e9, "GB/s")
+}
+
+var bandwidth struct {
+	once sync.Once
+	gbs  float64
+	buf  []float32
+}
+
+func bandwidthBuffer() []float32 {
+	if bandwidth.buf == nil {
+		bandwidth.buf = make([]float32, 1<<28)
+		for i := range bandwidth.buf {
+			bandwidth.buf[i] = 1
+		}
+	}
+	return bandwidth.buf
+}
+
+// memoryBandwidth is the best of five 1 GiB parallel sums, in GB/s.
+func memoryBandwidth() float64 {
+	bandwidth.once.Do(func() {
+		buf := bandwidthBuffer()
+		for range 5 {
+			start := time.Now()
+			sumParallel(buf)
+			bandwidth.gbs = max(bandwidth.gbs, float64(len(buf))*4/time.Since(start).Seconds()/1e9)
+		}
+		fmt.Printf("measured memory bandwidth: %.1f GB/s\n", bandwidth.gbs)
+		bandwidth.buf = nil
+	})
+	return bandwidth.gbs
+}
+
+var sumSink float32
+
+func sumParallel(buf []float32) {
+	n := workers()
+	part := len(buf) / n
+	sums := make([]float32, n)
+	var wg sync.WaitGroup
+	for w := range n {
+		wg.Go(func() { sums[w] = sumF32(buf[w*part : (w+1)*part]) })
+	}
+	wg.Wait()
+	for _, s := range sums {
+		sumSink += s
+	}
+}

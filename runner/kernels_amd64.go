@@ -1,0 +1,211 @@
+package runner
+
+// Assembly kernels for x86-64 CPUs with AVX2, FMA and F16C (Intel Haswell,
+// AMD Zen and later), and an AVX-512 matrix-matrix kernel where AVX-512F is
+// available. Each is a plain loop over a multiple of the vector width; the Go
+// wrappers below handle the edges and check bounds before passing pointers.
+
+//go:noescape
+func cpuid(leaf, sub uint32) (eax, ebx, ecx, edx uint32)
+
+//go:noescape
+func xgetbv0() (eax uint32)
+
+//go:noescape
+func dot4F32AVX2(w *float32, ldw int, x *float32, k int, out *float32)
+
+//go:noescape
+func dot4F16AVX2(w *uint16, ldw int, x *float32, k int, out *float32)
+
+//go:noescape
+func dot4BF16AVX2(w *uint16, ldw int, x *float32, k int, out *float32)
+
+//go:noescape
+func gemm4x3F32AVX2(w *float32, ldw int, x *float32, ldx int, k int, out *float32, ldo int)
+
+//go:noescape
+func gemm4x6F32AVX512(w *float32, ldw int, x *float32, ldx int, k int, out *float32, ldo int)
+
+//go:noescape
+func widenF16AVX2(dst *float32, src *uint16, n int)
+
+//go:noescape
+func widenBF16AVX2(dst *float32, src *uint16, n int)
+
+//go:noescape
+func sumF32AVX2(x *float32, n int) float32
+
+var hasAVX2, hasAVX512 = detectCPU()
+
+func detectCPU() (avx2, avx512 bool) {
+	maxLeaf, _, _, _ := cpuid(0, 0)
+	if maxLeaf < 7 {
+		return false, false
+	}
+	_, _, ecx1, _ := cpuid(1, 0)
+	const fma, osxsave, avx, f16c = 1 << 12, 1 << 27, 1 << 28, 1 << 29
+	if ecx1&(fma|osxsave|avx|f16c) != fma|osxsave|avx|f16c {
+		return false, false
+	}
+	xcr0 := xgetbv0()
+	if xcr0&6 != 6 { // the OS saves SSE and AVX state
+		return false, false
+	}
+	_, ebx7, _, _ := cpuid(7, 0)
+	avx2 = ebx7&(1<<5) != 0
+	avx512 = avx2 && ebx7&(1<<16) != 0 && xcr0&0xe0 == 0xe0 // AVX-512F and its register state
+	return avx2, avx512
+}
+
+func init() { useAssembly(hasAVX2, hasAVX512) }
+
+// useAssembly switches the kernels between assembly and portable Go (tests
+// run both).
+func useAssembly(avx2, avx512 bool) {
+	if !avx2 {
+		dotRowsF32, dotRowsF16, dotRowsBF16 = dotRowsF32Go, dotRowsF16Go, dotRowsBF16Go
+		gemmF32, widenF16, widenBF16, sumF32 = gemmF32Go, widenF16Go, widenBF16Go, sumF32Go
+		return
+	}
+	dotRowsF32, dotRowsF16, dotRowsBF16 = dotRowsF32AVX2, dotRowsF16AVX2, dotRowsBF16AVX2
+	gemmF32, widenF16, widenBF16, sumF32 = gemmF32AVX2, widenF16AVX2Go, widenBF16AVX2Go, sumF32AVX2Go
+	if avx512 {
+		gemmF32 = gemmF32AVX512
+	}
+}
+
+func dotRowsF32AVX2(out, w []float32, ldw int, x []float32, k int) {
+	n, kv := len(out), k&^7
+	if n == 0 || kv == 0 {
+		dotRowsF32Go(out, w, ldw, x, k)
+		return
+	}
+	_, _ = w[(n-1)*ldw+k-1], x[k-1]
+	i := 0
+	for ; i+4 <= n; i += 4 {
+		dot4F32AVX2(&w[i*ldw], ldw, &x[0], kv, &out[i])
+	}
+	for ; i < n; i++ {
+		out[i] = dotGo(w[i*ldw:i*ldw+kv], x[:kv])
+	}
+	if kv < k {
+		for i := range out {
+			out[i] += dotGo(w[i*ldw+kv:i*ldw+k], x[kv:k])
+		}
+	}
+}
+
+func dotRowsF16AVX2(out []float32, w []uint16, ldw int, x []float32, k int) {
+	n, kv := len(out), k&^7
+	if n == 0 || kv == 0 {
+		dotRowsF16Go(out, w, ldw, x, k)
+		return
+	}
+	_, _ = w[(n-1)*ldw+k-1], x[k-1]
+	i := 0
+	for ; i+4 <= n; i += 4 {
+		dot4F16AVX2(&w[i*ldw], ldw, &x[0], kv, &out[i])
+	}
+	for ; i < n; i++ {
+		out[i] = dotF16Go(w[i*ldw:i*ldw+kv], x[:kv])
+	}
+	if kv < k {
+		for i := range out {
+			out[i] += dotF16Go(w[i*ldw+kv:i*ldw+k], x[kv:k])
+		}
+	}
+}
+
+func dotRowsBF16AVX2(out []float32, w []uint16, ldw int, x []float32, k int) {
+	n, kv := len(out), k&^7
+	if n == 0 || kv == 0 {
+		dotRowsBF16Go(out, w, ldw, x, k)
+		return
+	}
+	_, _ = w[(n-1)*ldw+k-1], x[k-1]
+	i := 0
+	for ; i+4 <= n; i += 4 {
+		dot4BF16AVX2(&w[i*ldw], ldw, &x[0], kv, &out[i])
+	}
+	for ; i < n; i++ {
+		out[i] = dotBF16Go(w[i*ldw:i*ldw+kv], x[:kv])
+	}
+	if kv < k {
+		for i := range out {
+			out[i] += dotBF16Go(w[i*ldw+kv:i*ldw+k], x[kv:k])
+		}
+	}
+}
+
+func gemmF32AVX2(out []float32, ldo int, w []float32, ldw, rows int, x []float32, ldx, T, k int) {
+	gemmBlocked(out, ldo, w, ldw, rows, x, ldx, T, k, 8, 3, gemm4x3F32AVX2)
+}
+
+func gemmF32AVX512(out []float32, ldo int, w []float32, ldw, rows int, x []float32, ldx, T, k int) {
+	gemmBlocked(out, ldo, w, ldw, rows, x, ldx, T, k, 16, 6, gemm4x6F32AVX512)
+}
+
+// gemmBlocked covers the product with kernel calls of 4 rows × tt tokens
+// over the first kv = k − k mod width columns, taking the tokens in the
+// outer loop so that tt input rows stay in L1 while the weight tile (sized
+// for L2 by the caller) passes. Leftover tokens use the 4-row dot kernel;
+// leftover rows and columns are added in Go.
+func gemmBlocked(out []float32, ldo int, w []float32, ldw, rows int, x []float32, ldx, T, k, width, tt int,
+	kernel func(w *float32, ldw int, x *float32, ldx int, k int, out *float32, ldo int)) {
+	kv := k &^ (width - 1)
+	r4 := rows &^ 3
+	if kv == 0 || r4 == 0 || T == 0 {
+		gemmF32Go(out, ldo, w, ldw, rows, x, ldx, T, k)
+		return
+	}
+	_, _, _ = w[(rows-1)*ldw+k-1], x[(T-1)*ldx+k-1], out[(T-1)*ldo+rows-1]
+	t := 0
+	for ; t+tt <= T; t += tt {
+		for r := 0; r < r4; r += 4 {
+			kernel(&w[r*ldw], ldw, &x[t*ldx], ldx, kv, &out[t*ldo+r], ldo)
+		}
+	}
+	for ; t < T; t++ {
+		for r := 0; r < r4; r += 4 {
+			dot4F32AVX2(&w[r*ldw], ldw, &x[t*ldx], kv, &out[t*ldo+r])
+		}
+	}
+	for t := range T {
+		xt := x[t*ldx : t*ldx+k]
+		if kv < k {
+			for r := range r4 {
+				out[t*ldo+r] += dotGo(w[r*ldw+kv:r*ldw+k], xt[kv:])
+			}
+		}
+		for r := r4; r < rows; r++ {
+			out[t*ldo+r] = dotGo(w[r*ldw:r*ldw+k], xt)
+		}
+	}
+}
+
+func widenF16AVX2Go(dst []float32, src []uint16) {
+	n := len(dst) &^ 7
+	if n > 0 {
+		_ = src[len(dst)-1]
+		widenF16AVX2(&dst[0], &src[0], n)
+	}
+	widenF16Go(dst[n:], src[n:len(dst)])
+}
+
+func widenBF16AVX2Go(dst []float32, src []uint16) {
+	n := len(dst) &^ 7
+	if n > 0 {
+		_ = src[len(dst)-1]
+		widenBF16AVX2(&dst[0], &src[0], n)
+	}
+	widenBF16Go(dst[n:], src[n:len(dst)])
+}
+
+func sumF32AVX2Go(x []float32) float32 {
+	n := len(x) &^ 31
+	var s float32
+	if n > 0 {
+		s = sumF32AVX2(&x[0], n)
+	}
+	return s + sumF32Go(x[n:])
+}

@@ -1,0 +1,141 @@
+package runner
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"path/filepath"
+	"testing"
+
+	"rwkvkit/format"
+)
+
+// kernelForms lists the matrix-matrix kernels this CPU can run, the
+// portable one first.
+func gemmForms() map[string]func([]float32, int, []float32, int, int, []float32, int, int, int) {
+	forms := map[string]func([]float32, int, []float32, int, int, []float32, int, int, int){"go": gemmF32Go}
+	addGemmForms(forms)
+	return forms
+}
+
+func randFloats(rng *rand.Rand, n int) []float32 {
+	v := make([]float32, n)
+	for i := range v {
+		v[i] = rng.Float32()*2 - 1
+	}
+	return v
+}
+
+// checkDot compares got with Σ w·x in float64; float32 sums in any order
+// stay within 1e-5·Σ|w·x| for these lengths.
+func checkDot(t *testing.T, what string, got float32, w func(c int) float32, x []float32) {
+	t.Helper()
+	var want, scale float64
+	for c := range x {
+		p := float64(w(c)) * float64(x[c])
+		want += p
+		scale += math.Abs(p)
+	}
+	if d := math.Abs(float64(got) - want); d > 1e-5*scale+1e-30 {
+		t.Errorf("%s: got %g, want %g (|diff| %.3g, scale %.3g)", what, got, want, d, scale)
+	}
+}
+
+func TestRowKernels(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	for _, rows := range []int{1, 3, 4, 5, 8, 13} {
+		for _, k := range []int{1, 7, 8, 9, 15, 16, 17, 64, 200} {
+			ldw := k + 3
+			w := randFloats(rng, rows*ldw)
+			x := randFloats(rng, k)
+			h := make([]uint16, len(w))
+			bf := make([]uint16, len(w))
+			for i, v := range w {
+				h[i] = format.F32ToF16(v)
+				bf[i] = uint16(math.Float32bits(v) >> 16)
+			}
+			out := make([]float32, rows)
+			dotRowsF32(out, w, ldw, x, k)
+			for r := range rows {
+				checkDot(t, fmt.Sprintf("f32 %dx%d row %d", rows, k, r), out[r], func(c int) float32 { return w[r*ldw+c] }, x)
+			}
+			dotRowsF16(out, h, ldw, x, k)
+			for r := range rows {
+				checkDot(t, fmt.Sprintf("f16 %dx%d row %d", rows, k, r), out[r], func(c int) float32 { return format.F16ToF32(h[r*ldw+c]) }, x)
+			}
+			dotRowsBF16(out, bf, ldw, x, k)
+			for r := range rows {
+				checkDot(t, fmt.Sprintf("bf16 %dx%d row %d", rows, k, r), out[r], func(c int) float32 { return math.Float32frombits(uint32(bf[r*ldw+c]) << 16) }, x)
+			}
+			wide := make([]float32, len(h))
+			widenF16(wide, h)
+			for i := range wide {
+				if wide[i] != format.F16ToF32(h[i]) {
+					t.Fatalf("widenF16 element %d: %g, want %g", i, wide[i], format.F16ToF32(h[i]))
+				}
+			}
+			widenBF16(wide, bf)
+			for i := range wide {
+				if want := math.Float32frombits(uint32(bf[i]) << 16); wide[i] != want {
+					t.Fatalf("widenBF16 element %d: %g, want %g", i, wide[i], want)
+				}
+			}
+		}
+	}
+}
+
+func TestGemmKernels(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	for name, gemm := range gemmForms() {
+		for _, rows := range []int{1, 4, 6, 8, 13} {
+			for _, k := range []int{5, 8, 16, 24, 33, 64, 96} {
+				for _, T := range []int{1, 2, 3, 5, 6, 7, 13} {
+					ldw, ldx, ldo := k+1, k+5, rows+2
+					w := randFloats(rng, rows*ldw)
+					x := randFloats(rng, T*ldx)
+					out := randFloats(rng, T*ldo) // garbage the kernel must overwrite
+					gemm(out, ldo, w, ldw, rows, x, ldx, T, k)
+					for tt := range T {
+						for r := range rows {
+							checkDot(t, fmt.Sprintf("%s rows %d k %d T %d: token %d row %d", name, rows, k, T, tt, r),
+								out[tt*ldo+r], func(c int) float32 { return w[r*ldw+c] }, x[tt*ldx:tt*ldx+k])
+						}
+					}
+				}
+			}
+		}
+	}
+}
+
+func TestSumKernel(t *testing.T) {
+	for _, n := range []int{0, 1, 31, 32, 33, 1000} {
+		x := make([]float32, n)
+		for i := range x {
+			x[i] = float32(i%7) - 3
+		}
+		var want float32
+		for _, v := range x {
+			want += v
+		}
+		if got := sumF32(x); got != want { // small integers: exact in any order
+			t.Errorf("sum of %d: %g, want %g", n, got, want)
+		}
+	}
+}
+
+// The portable kernels reproduce the tiny models as well as the assembly.
+func TestTinyModelsPortable(t *testing.T) {
+	useAssembly(false, false)
+	defer useAssembly(hasAVX2, hasAVX512)
+	idx := readTinyIndex(t)
+	for _, tm := range idx.Models {
+		m := loadFile(t, filepath.Join(tinyDir, tm.Pth))
+		ref := readLogits(t, filepath.Join(tinyDir, tm.Logits), tm.Vocab)
+		rows := forwardRows(t, m, idx.Tokens)
+		for i := range ref {
+			if d := maxAbsDiff(rows[i], ref[i]); d > 1e-4 {
+				t.Errorf("%s position %d: max |error| %.3g > 1e-4", tm.Pth, i, d)
+			}
+		}
+	}
+}
