@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -25,6 +26,9 @@ var tinyModels = []string{
 func TestMain(m *testing.M) {
 	if os.Getenv("RWKVKIT_RUN_MAIN") == "1" {
 		main()
+		if f := os.Getenv("RWKVKIT_PEAK_FILE"); f != "" {
+			writePeak(f)
+		}
 		os.Exit(0)
 	}
 	os.Exit(m.Run())
@@ -47,6 +51,43 @@ func rwkvkit(t *testing.T, args ...string) (string, string, int) {
 		t.Fatal(err)
 	}
 	return stdout.String(), stderr.String(), code
+}
+
+// writePeak records the process's peak resident memory (VmHWM) in path.
+// The child's rusage cannot be used: ru_maxrss keeps the high-water mark of
+// the test process it was forked from.
+func writePeak(path string) {
+	status, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return
+	}
+	for _, line := range strings.Split(string(status), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			os.WriteFile(path, []byte(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB"))), 0o644)
+		}
+	}
+}
+
+// peakOf runs the command in a child process and returns its peak resident
+// memory in bytes.
+func peakOf(t testing.TB, args ...string) int64 {
+	t.Helper()
+	f := filepath.Join(t.TempDir(), "peak")
+	cmd := exec.Command(os.Args[0], args...)
+	cmd.Env = append(os.Environ(), "RWKVKIT_RUN_MAIN=1", "RWKVKIT_PEAK_FILE="+f)
+	cmd.Stderr = os.Stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("%v: %v", args, err)
+	}
+	b, err := os.ReadFile(f)
+	if err != nil {
+		t.Fatalf("no peak memory reported: %v", err)
+	}
+	kb, err := strconv.ParseInt(string(b), 10, 64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return kb << 10
 }
 
 // run executes the command in-process.

@@ -3,7 +3,6 @@ package main
 import (
 	"os"
 	"path/filepath"
-	"syscall"
 	"testing"
 
 	"rwkvkit/format"
@@ -43,17 +42,7 @@ func TestConvertMemoryFollowsLargestTensor(t *testing.T) {
 	if err := f.Close(); err != nil {
 		t.Fatal(err)
 	}
-	_, stderr, code := rwkvkit(t, "convert", in, filepath.Join(dir, "out.st"))
-	if code != 0 {
-		t.Fatalf("convert: exit %d: %s", code, stderr)
-	}
-	// The test binary's only large child is the convert just run, so the
-	// children's peak is its peak.
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_CHILDREN, &ru); err != nil {
-		t.Fatal(err)
-	}
-	peak := ru.Maxrss * 1024
+	peak := peakOf(t, "convert", in, filepath.Join(dir, "out.st"))
 	t.Logf("model %d MB, largest tensor %d MB, peak RSS %d MB, bound %d MB", total>>20, largest>>20, peak>>20, bound>>20)
 	if peak > bound {
 		t.Errorf("peak RSS %d MB exceeds 2 × largest tensor + 100 MB = %d MB", peak>>20, bound>>20)
