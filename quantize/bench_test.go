@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"testing"
 
-	"rwkvkit/format"
 	"rwkvkit/quantize"
 )
 
@@ -68,6 +67,16 @@ func BenchmarkGPUKernel(b *testing.B) {
 	if err := quantize.FillInput(g, normalF16(n)); err != nil {
 		b.Fatal(err)
 	}
+	// Warm up: the first dispatch may compile the pipeline, the first copy
+	// allocates its destination.
+	for _, kind := range kinds {
+		if err := quantize.RunKernel(g, kind, n); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if err := quantize.CopyInput(g, n); err != nil {
+		b.Fatal(err)
+	}
 	for _, kind := range kinds {
 		b.Run(kind.String(), func(b *testing.B) {
 			b.SetBytes(int64(2 * n))
@@ -95,6 +104,9 @@ func BenchmarkGPUQuantize(b *testing.B) {
 	src := benchInput(b)
 	g := newGPU(b, quantize.GPUOptions{})
 	for _, kind := range kinds {
+		if _, err := g.Quantize(context.Background(), kind, "warm-up", src[:1<<20]); err != nil {
+			b.Fatal(err)
+		}
 		b.Run(kind.String(), func(b *testing.B) {
 			b.SetBytes(int64(2 * len(src)))
 			for b.Loop() {
@@ -105,5 +117,3 @@ func BenchmarkGPUQuantize(b *testing.B) {
 		})
 	}
 }
-
-var _ = format.F16

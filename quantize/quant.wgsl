@@ -14,7 +14,7 @@
 @group(0) @binding(4) var<storage, read_write> status: atomic<u32>;   // 0, or ~(first non-finite index)
 @group(0) @binding(5) var<storage, read> mids: array<f32>;            // NF4 midpoints (15)
 
-var<workgroup> red_lo: array<i32, 256>;
+var<workgroup> red_lo: array<i32, 256>;  // per-thread partial results
 var<workgroup> red_hi: array<i32, 256>;
 
 // f16_to_f32 widens float16 bits exactly using integer operations only, so
@@ -116,18 +116,19 @@ fn int8(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
             hi = max(hi, k);
         }
     }
+    // One barrier, then every thread combines its block's 32 partial
+    // results itself: barriers are what software Vulkan is slow at, and
+    // reading the same shared word from all threads is cheap on GPUs.
     red_lo[lid] = lo;
     red_hi[lid] = hi;
     workgroupBarrier();
-    for (var s = 16u; s > 0u; s = s >> 1u) {
-        if j < s {
-            red_lo[lid] = min(red_lo[lid], red_lo[lid + s]);
-            red_hi[lid] = max(red_hi[lid], red_hi[lid + s]);
-        }
-        workgroupBarrier();
+    let base = lid - j;
+    for (var i = 0u; i < 32u; i++) {
+        lo = min(lo, red_lo[base + i]);
+        hi = max(hi, red_hi[base + i]);
     }
-    let min_h = unkey(red_lo[lid - j]);
-    let max_h = unkey(red_hi[lid - j]);
+    let min_h = unkey(lo);
+    let max_h = unkey(hi);
     if blk >= nb {
         return;
     }
@@ -174,17 +175,23 @@ fn nf4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3
     }
     red_hi[lid] = amax;
     workgroupBarrier();
-    for (var s = 4u; s > 0u; s = s >> 1u) {
-        if j < s {
-            red_hi[lid] = max(red_hi[lid], red_hi[lid + s]);
+    let base = lid - j;
+    var amax_next = 0; // the next block's, for the shared parameter word
+    for (var i = 0u; i < 8u; i++) {
+        amax = max(amax, red_hi[base + i]);
+        if base + 8u + i < 256u {
+            amax_next = max(amax_next, red_hi[base + 8u + i]);
         }
-        workgroupBarrier();
     }
-    let a_h = u32(red_hi[lid - j]);
+    let a_h = u32(amax);
     if blk >= nb {
         return;
     }
     let a = f16_to_f32(a_h);
+    var t: array<f32, 15>;
+    for (var k = 0u; k < 15u; k++) {
+        t[k] = mids[k] * a;
+    }
     var word = 0u;
     for (var i = 0u; i < 8u; i++) {
         if e0 + i < n {
@@ -193,7 +200,7 @@ fn nf4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3
                 let v = f16_to_f32(h[i]);
                 c = 0u;
                 for (var k = 0u; k < 15u; k++) {
-                    c = c + select(0u, 1u, v >= mids[k] * a);
+                    c = c + select(0u, 1u, v >= t[k]);
                 }
             }
             word = word | (c << (4u * i));
@@ -203,6 +210,6 @@ fn nf4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3
     // Two blocks share a parameter word: the even block's first thread
     // writes both (the odd block's absmax is 0 when it does not exist).
     if j == 0u && blk % 2u == 0u {
-        params[blk / 2u] = a_h | (u32(red_hi[lid + 8u]) << 16u);
+        params[blk / 2u] = a_h | (u32(amax_next) << 16u);
     }
 }
