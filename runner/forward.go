@@ -75,9 +75,7 @@ func (m *Model) Forward(s *State, tokens []int, all bool) ([]float32, error) {
 func (m *Model) logits(out, x []float32, T int, a *arena) {
 	C, V := m.info.Embed, m.info.Vocab
 	xn := a.get(T * C)
-	for t := range T {
-		layerNorm(xn[t*C:(t+1)*C], x[t*C:(t+1)*C], m.lnOut)
-	}
+	layerNorms(xn, x, m.lnOut, T, C)
 	run(product{m: m.head, x: xn, ldx: C, out: out, ldo: V, T: T})
 }
 
@@ -91,9 +89,7 @@ func (m *Model) block(l int, x []float32, T int, s *State, a *arena, vFirst []fl
 	C := m.info.Embed
 	ly := &m.layers[l]
 	xa := a.get(T * C)
-	for t := range T {
-		layerNorm(xa[t*C:(t+1)*C], x[t*C:(t+1)*C], ly.ln1)
-	}
+	layerNorms(xa, x, ly.ln1, T, C)
 	var out []float32
 	switch m.info.Version {
 	case format.V4:
@@ -109,9 +105,7 @@ func (m *Model) block(l int, x []float32, T int, s *State, a *arena, vFirst []fl
 	add(x, out)
 
 	xf := a.get(T * C)
-	for t := range T {
-		layerNorm(xf[t*C:(t+1)*C], x[t*C:(t+1)*C], ly.ln2)
-	}
+	layerNorms(xf, x, ly.ln2, T, C)
 	out = m.channelMix(ly, xf, T, s.ffnShift(l), a)
 	copy(s.ffnShift(l), xf[(T-1)*C:])
 	add(x, out)
@@ -127,7 +121,11 @@ func prevRow(xs, first []float32, t, C int) []float32 {
 
 // lerpShift sets dst (T×C) to x⊙m + prev⊙(1−m), the v4/v5 token shift.
 func lerpShift(dst, xs, first, mix []float32, T, C int) {
-	for t := range T {
+	forRows(T, C, func(t0, t1 int) { lerpShiftRows(dst, xs, first, mix, t0, t1, C) })
+}
+
+func lerpShiftRows(dst, xs, first, mix []float32, t0, t1, C int) {
+	for t := t0; t < t1; t++ {
 		p, x, d := prevRow(xs, first, t, C), xs[t*C:(t+1)*C], dst[t*C:(t+1)*C]
 		for c, mc := range mix[:C] {
 			d[c] = x[c]*mc + p[c]*(1-mc)
@@ -137,7 +135,11 @@ func lerpShift(dst, xs, first, mix []float32, T, C int) {
 
 // addShift sets dst (T×C) to x + (prev−x)⊙m, the v6/v7 token shift.
 func addShift(dst, xs, first, mix []float32, T, C int) {
-	for t := range T {
+	forRows(T, C, func(t0, t1 int) { addShiftRows(dst, xs, first, mix, t0, t1, C) })
+}
+
+func addShiftRows(dst, xs, first, mix []float32, t0, t1, C int) {
+	for t := t0; t < t1; t++ {
 		p, x, d := prevRow(xs, first, t, C), xs[t*C:(t+1)*C], dst[t*C:(t+1)*C]
 		for c, mc := range mix[:C] {
 			d[c] = x[c] + (p[c]-x[c])*mc
@@ -174,11 +176,22 @@ func (m *Model) channelMix(ly *layer, xf []float32, T int, first []float32, a *a
 	out := a.get(T * C)
 	run(product{m: f.wv, x: k, ldx: F, out: out, ldo: C, T: T})
 	if r != nil {
-		for i := range out {
-			out[i] *= sigmoid(r[i])
-		}
+		forRows(T, C, func(t0, t1 int) {
+			for i := t0 * C; i < t1*C; i++ {
+				out[i] *= sigmoid(r[i])
+			}
+		})
 	}
 	return out
+}
+
+// layerNorms applies layerNorm to each of the T rows of x.
+func layerNorms(dst, x []float32, n norm, T, C int) {
+	forRows(T, C, func(t0, t1 int) {
+		for t := t0; t < t1; t++ {
+			layerNorm(dst[t*C:(t+1)*C], x[t*C:(t+1)*C], n)
+		}
+	})
 }
 
 // layerNorm sets dst to LN(x)·w + b with eps 1e-5 (biased variance),
@@ -208,12 +221,14 @@ func normalize(dst, x, w, b []float32, eps float64) {
 // applies the ln_x weight and bias.
 func groupNorm(y []float32, n norm, T, H, N int) {
 	C := H * N
-	for t := range T {
-		for h := range H {
-			o := t*C + h*N
-			normalize(y[o:o+N], y[o:o+N], n.w[h*N:(h+1)*N], n.b[h*N:(h+1)*N], 64e-5)
+	forRows(T, C, func(t0, t1 int) {
+		for t := t0; t < t1; t++ {
+			for h := range H {
+				o := t*C + h*N
+				normalize(y[o:o+N], y[o:o+N], n.w[h*N:(h+1)*N], n.b[h*N:(h+1)*N], 64e-5)
+			}
 		}
-	}
+	})
 }
 
 func add(x, y []float32) {
@@ -228,8 +243,8 @@ func exp32(x float32) float32   { return float32(math.Exp(float64(x))) }
 func tanh32(x float32) float32  { return float32(math.Tanh(float64(x))) }
 func silu(x float32) float32    { return x * sigmoid(x) }
 
-// arena hands out zeroed float32 buffers for one layer's temporaries, which
-// live until the next reset; after the first layer it no longer allocates.
+// arena hands out float32 buffers for one layer's temporaries, which live
+// until the next reset; after the first layer it no longer allocates.
 type arena struct {
 	buf []float32
 	off int
@@ -237,6 +252,7 @@ type arena struct {
 
 func (a *arena) reset() { a.off = 0 }
 
+// get returns n floats of unspecified content, for outputs written whole.
 func (a *arena) get(n int) []float32 {
 	if a.off+n > len(a.buf) {
 		// Slices handed out earlier keep the old buffer alive.
@@ -245,6 +261,25 @@ func (a *arena) get(n int) []float32 {
 	}
 	s := a.buf[a.off : a.off+n : a.off+n]
 	a.off += n
+	return s
+}
+
+// zeros returns n zeroed floats, for outputs that are accumulated.
+func (a *arena) zeros(n int) []float32 {
+	s := a.get(n)
 	clear(s)
 	return s
+}
+
+// forRows calls f on pieces [t0, t1) of T rows of width elements, spread
+// over the workers when there is enough work to pay for waking them.
+func forRows(T, width int, f func(t0, t1 int)) {
+	w := workers()
+	if T < 2 || w < 2 || T*width < 1<<14 {
+		f(0, T)
+		return
+	}
+	pieces := min(T, 4*w)
+	chunk := (T + pieces - 1) / pieces
+	forEach((T+chunk-1)/chunk, func(i int) { f(i*chunk, min(T, (i+1)*chunk)) })
 }

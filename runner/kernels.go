@@ -24,6 +24,8 @@ var (
 	widenBF16 = widenBF16Go
 	// sumF32 returns Σ x[i].
 	sumF32 = sumF32Go
+	// wkv7Head advances one v7 head by one token (see wkv7HeadGo).
+	wkv7Head = wkv7HeadGo
 )
 
 func dotGo(w, x []float32) float32 {

@@ -35,6 +35,9 @@ func widenBF16AVX2(dst *float32, src *uint16, n int)
 //go:noescape
 func sumF32AVX2(x *float32, n int) float32
 
+//go:noescape
+func wkv7HeadAVX2(S *float32, n int, r, w, k, v, nkk, kka, y *float32)
+
 var hasAVX2, hasAVX512 = detectCPU()
 
 func detectCPU() (avx2, avx512 bool) {
@@ -65,8 +68,10 @@ func useAssembly(avx2, avx512 bool) {
 	if !avx2 {
 		dotRowsF32, dotRowsF16, dotRowsBF16 = dotRowsF32Go, dotRowsF16Go, dotRowsBF16Go
 		gemmF32, widenF16, widenBF16, sumF32 = gemmF32Go, widenF16Go, widenBF16Go, sumF32Go
+		wkv7Head = wkv7HeadGo
 		return
 	}
+	wkv7Head = wkv7HeadAVX2Go
 	dotRowsF32, dotRowsF16, dotRowsBF16 = dotRowsF32AVX2, dotRowsF16AVX2, dotRowsBF16AVX2
 	gemmF32, widenF16, widenBF16, sumF32 = gemmF32AVX2, widenF16AVX2Go, widenBF16AVX2Go, sumF32AVX2Go
 	if avx512 {
@@ -208,4 +213,14 @@ func sumF32AVX2Go(x []float32) float32 {
 		s = sumF32AVX2(&x[0], n)
 	}
 	return s + sumF32Go(x[n:])
+}
+
+func wkv7HeadAVX2Go(S, r, w, k, v, nkk, kka, y []float32) {
+	n := len(y)
+	if n == 0 || n%16 != 0 {
+		wkv7HeadGo(S, r, w, k, v, nkk, kka, y)
+		return
+	}
+	_, _, _, _, _, _, _ = S[n*n-1], r[n-1], w[n-1], k[n-1], v[n-1], nkk[n-1], kka[n-1]
+	wkv7HeadAVX2(&S[0], n, &r[0], &w[0], &k[0], &v[0], &nkk[0], &kka[0], &y[0])
 }

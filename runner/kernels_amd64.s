@@ -465,3 +465,76 @@ sumloop:
 	MOVSS X0, ret+16(FP)
 	VZEROUPPER
 	RET
+
+// func wkv7HeadAVX2(S *float32, n int, r, w, k, v, nkk, kka, y *float32)
+// One token of one RWKV-7 head (wkv7HeadGo); n is a positive multiple of 16.
+// Per row i of S: sa = Σ_j S[i][j]·nkk[j]; S[i][j] = S[i][j]·w[j] +
+// sa·kka[j] + v[i]·k[j]; y[i] = Σ_j S[i][j]·r[j].
+TEXT ·wkv7HeadAVX2(SB), NOSPLIT, $0-72
+	MOVQ S+0(FP), SI
+	MOVQ n+8(FP), CX
+	MOVQ r+16(FP), R12
+	MOVQ w+24(FP), R8
+	MOVQ k+32(FP), R9
+	MOVQ v+40(FP), R13
+	MOVQ nkk+48(FP), R10
+	MOVQ kka+56(FP), R11
+	MOVQ y+64(FP), DI
+	MOVQ CX, BX
+	SHLQ $2, BX                  // bytes per row
+	XORQ DX, DX                  // row i
+
+wrow:
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	XORQ AX, AX
+
+wpass1:
+	VMOVUPS (SI)(AX*1), Y5
+	VMOVUPS 32(SI)(AX*1), Y6
+	VFMADD231PS (R10)(AX*1), Y5, Y0
+	VFMADD231PS 32(R10)(AX*1), Y6, Y1
+	ADDQ $64, AX
+	CMPQ AX, BX
+	JLT  wpass1
+
+	VADDPS Y1, Y0, Y0
+	VEXTRACTF128 $1, Y0, X1
+	VADDPS X1, X0, X0
+	VHADDPS X0, X0, X0
+	VHADDPS X0, X0, X0
+	VBROADCASTSS X0, Y2          // sa
+	VBROADCASTSS (R13)(DX*4), Y3 // v[i]
+	VXORPS Y4, Y4, Y4
+	VXORPS Y7, Y7, Y7
+	XORQ AX, AX
+
+wpass2:
+	VMOVUPS (SI)(AX*1), Y5
+	VMOVUPS 32(SI)(AX*1), Y6
+	VMULPS (R8)(AX*1), Y5, Y5
+	VMULPS 32(R8)(AX*1), Y6, Y6
+	VFMADD231PS (R11)(AX*1), Y2, Y5
+	VFMADD231PS 32(R11)(AX*1), Y2, Y6
+	VFMADD231PS (R9)(AX*1), Y3, Y5
+	VFMADD231PS 32(R9)(AX*1), Y3, Y6
+	VMOVUPS Y5, (SI)(AX*1)
+	VMOVUPS Y6, 32(SI)(AX*1)
+	VFMADD231PS (R12)(AX*1), Y5, Y4
+	VFMADD231PS 32(R12)(AX*1), Y6, Y7
+	ADDQ $64, AX
+	CMPQ AX, BX
+	JLT  wpass2
+
+	VADDPS Y7, Y4, Y4
+	VEXTRACTF128 $1, Y4, X1
+	VADDPS X1, X4, X4
+	VHADDPS X4, X4, X4
+	VHADDPS X4, X4, X4
+	VMOVSS X4, (DI)(DX*4)
+	ADDQ BX, SI
+	INCQ DX
+	CMPQ DX, CX
+	JLT  wrow
+	VZEROUPPER
+	RET

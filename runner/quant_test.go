@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"path/filepath"
+	"strings"
 	"testing"
 
 	"rwkvkit/format"
@@ -126,5 +128,132 @@ func TestQuantizedPayloadSize(t *testing.T) {
 		if _, err := newMatrix(tn, 4, 64); err == nil {
 			t.Errorf("%v: a short payload was accepted", kind)
 		}
+	}
+}
+
+// quantizeInt8 and quantizeNF4 quantize plainly as docs/web-rwkv-layout.md
+// §2 describes; they return the payload and the dequantized values.
+func quantizeInt8(v []float32) ([]byte, []float32) {
+	n := len(v)
+	blocks := (n + 127) / 128
+	b := make([]byte, n+4*blocks)
+	deq := make([]float32, n)
+	for j := range blocks {
+		blk := v[j*128 : min(n, (j+1)*128)]
+		lo, hi := blk[0], blk[0]
+		for _, x := range blk {
+			lo, hi = min(lo, x), max(hi, x)
+		}
+		l16, h16 := format.F32ToF16(lo), format.F32ToF16(hi)
+		binary.LittleEndian.PutUint16(b[n+4*j:], l16)
+		binary.LittleEndian.PutUint16(b[n+4*j+2:], h16)
+		lo, hi = format.F16ToF32(l16), format.F16ToF32(h16)
+		for i, x := range blk {
+			q := 0.0
+			if hi > lo {
+				q = math.Round(255 * math.Min(math.Max(float64((x-lo)/(hi-lo)), 0), 1))
+			}
+			b[j*128+i] = byte(q)
+			deq[j*128+i] = lo + (hi-lo)*float32(q)/255
+		}
+	}
+	return b, deq
+}
+
+func quantizeNF4(v []float32) ([]byte, []float32) {
+	n := len(v)
+	blocks := (n + 63) / 64
+	nb := (n + 1) / 2
+	b := make([]byte, nb+2*blocks)
+	deq := make([]float32, n)
+	for j := range blocks {
+		blk := v[j*64 : min(n, (j+1)*64)]
+		var am float32
+		for _, x := range blk {
+			am = max(am, float32(math.Abs(float64(x))))
+		}
+		a16 := format.F32ToF16(am)
+		binary.LittleEndian.PutUint16(b[nb+2*j:], a16)
+		am = format.F16ToF32(a16)
+		for i, x := range blk {
+			code := 7
+			if am > 0 {
+				best := math.Inf(1)
+				for c, t := range nf4Table {
+					if d := math.Abs(float64(x/am - t)); d <= best {
+						best, code = d, c
+					}
+				}
+			}
+			e := j*64 + i
+			b[e/2] |= byte(code) << (4 * (e % 2))
+			deq[e] = nf4Table[code] * am
+		}
+	}
+	return b, deq
+}
+
+// A model whose matrices are Int8 and NF4 blocks computes what the same model
+// with those matrices dequantized to float32 computes (to 1e-4, float32
+// rounding in a different order), so Load reads quantized tensors and every
+// product path uses them right; and quantization changed the logits.
+func TestQuantizedModel(t *testing.T) {
+	src := openTiny(t, "tiny-rwkv-7v0-834K.pth")
+	var quant, deq []*format.Tensor
+	for _, x := range src.Tensors {
+		kind := format.Invalid
+		if strings.HasSuffix(x.Name, "key.weight") || strings.HasSuffix(x.Name, "value.weight") ||
+			strings.HasSuffix(x.Name, "receptance.weight") || strings.HasSuffix(x.Name, "output.weight") {
+			kind = format.Int8Block
+			if strings.Contains(x.Name, "ffn.") || strings.HasPrefix(x.Name, "blocks.1.") {
+				kind = format.NF4Block
+			}
+		}
+		if kind == format.Invalid {
+			quant, deq = append(quant, x), append(deq, x)
+			continue
+		}
+		v, err := x.Float32()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var payload []byte
+		var d []float32
+		if kind == format.Int8Block {
+			payload, d = quantizeInt8(v)
+		} else {
+			payload, d = quantizeNF4(v)
+		}
+		q, err := format.NewTensor(x.Name, kind, x.Shape, format.BytesOpener(payload))
+		if err != nil {
+			t.Fatal(err)
+		}
+		quant, deq = append(quant, q), append(deq, f32Tensor(t, x.Name, x.Shape, d))
+	}
+	mq, err := Load(&format.Source{Format: src.Format, Tensors: quant})
+	if err != nil {
+		t.Fatal(err)
+	}
+	md, err := Load(&format.Source{Format: src.Format, Tensors: deq})
+	if err != nil {
+		t.Fatal(err)
+	}
+	toks := []int{34, 105, 110, 32, 116, 104, 101}
+	for _, step := range []bool{true, false} {
+		var a, b [][]float32
+		if step {
+			a, b = stepRows(t, mq, toks), stepRows(t, md, toks)
+		} else {
+			a, b = forwardRows(t, mq, toks), forwardRows(t, md, toks)
+		}
+		for i := range a {
+			if d := maxAbsDiff(a[i], b[i]); d > 1e-4 {
+				t.Errorf("step=%v position %d: quantized and dequantized differ by %.3g", step, i, d)
+			}
+		}
+	}
+	orig := loadFile(t, filepath.Join(tinyDir, "tiny-rwkv-7v0-834K.pth"))
+	if d := maxAbsDiff(forwardRows(t, orig, toks)[6], forwardRows(t, mq, toks)[6]); d < 1e-3 {
+		t.Errorf("quantization changed the logits by only %g: the weights were not quantized", d)
 	}
 }

@@ -28,7 +28,7 @@ func (m *Model) timeMix5(ly *layer, xa []float32, T int, s *State, l int, a *are
 	}
 	run(ps...)
 
-	y := a.get(T * C)
+	y := a.zeros(T * C)
 	wkv5(y, r, k, v, nil, at.decay, at.first, s.mem(l), T, H, N)
 	groupNorm(y, at.lnx, T, H, N)
 	if g != nil {

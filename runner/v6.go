@@ -64,7 +64,7 @@ func (m *Model) timeMix6(ly *layer, xa []float32, T int, s *State, l int, a *are
 		}
 	}
 
-	y := a.get(T * C)
+	y := a.zeros(T * C)
 	wkv5(y, r, k, v, w, nil, at.first, s.mem(l), T, H, N)
 	groupNorm(y, at.lnx, T, H, N)
 	for i := range y {

@@ -37,12 +37,14 @@ func (m *Model) timeMix7(ly *layer, xa []float32, T int, s *State, l int, a *are
 		ps = append(ps, product{m: at.v1, x: xv, ldx: C, out: hv, ldo: Dv, T: T})
 	}
 	run(ps...)
-	for i, x := range hw {
-		hw[i] = tanh32(x)
-	}
-	for i, x := range hg {
-		hg[i] = sigmoid(x)
-	}
+	forRows(T, C, func(t0, t1 int) {
+		for i := t0 * Dw; i < t1*Dw; i++ {
+			hw[i] = tanh32(hw[i])
+		}
+		for i := t0 * Dg; i < t1*Dg; i++ {
+			hg[i] = sigmoid(hg[i])
+		}
+	})
 	w, aa, g := a.get(T*C), a.get(T*C), a.get(T*C)
 	ps = append(ps[:0],
 		product{m: at.w2, x: hw, ldx: Dw, out: w, ldo: C, T: T},
@@ -55,63 +57,72 @@ func (m *Model) timeMix7(ly *layer, xa []float32, T int, s *State, l int, a *are
 	}
 	run(ps...)
 
-	// Per token: decay, learning rate, normalised removal key kk (stored as
-	// −kk, which is what the state update multiplies by), kk⊙a, the key
-	// scaled by a and the value residual.
 	nkk, kka := a.get(T*C), a.get(T*C)
-	for t := range T {
-		o := t * C
-		for c := range C {
-			i := o + c
-			w[i] = float32(math.Exp(-expHalf * float64(sigmoid(at.w0[c]+w[i]))))
-			aa[i] = sigmoid(at.a0[c] + aa[i])
-			nkk[i] = k[i] * at.kk[c]
+	forRows(T, C, func(t0, t1 int) {
+		for t := t0; t < t1; t++ {
+			at.prepare7(t*C, H, N, l, w, aa, k, v, nkk, kka, vg, vFirst)
 		}
-		for h := range H {
-			q := nkk[o+h*N : o+(h+1)*N]
-			var ss float64
-			for _, x := range q {
-				ss += float64(x) * float64(x)
-			}
-			inv := float32(1 / max(math.Sqrt(ss), 1e-12))
-			for j := range q {
-				q[j] *= inv
-			}
-		}
-		for c := range C {
-			i := o + c
-			kka[i] = nkk[i] * aa[i]
-			nkk[i] = -nkk[i]
-			k[i] *= 1 + (aa[i]-1)*at.ka[c]
-		}
-		if l == 0 {
-			copy(vFirst[o:o+C], v[o:o+C])
-		} else {
-			for c := range C {
-				i := o + c
-				v[i] += (vFirst[i] - v[i]) * sigmoid(at.v0[c]+vg[i])
-			}
-		}
-	}
+	})
 
 	y := a.get(T * C)
 	wkv7(y, r, w, k, v, nkk, kka, s.mem(l), T, H, N)
 	groupNorm(y, at.lnx, T, H, N)
-	for t := range T {
-		for h := range H {
-			o := t*C + h*N
-			var b float32
-			for j := range N {
-				b += r[o+j] * k[o+j] * at.rk[h*N+j]
-			}
-			for j := range N {
-				y[o+j] = (y[o+j] + b*v[o+j]) * g[o+j]
+	forRows(T, C, func(t0, t1 int) {
+		for t := t0; t < t1; t++ {
+			for h := range H {
+				o := t*C + h*N
+				var b float32
+				for j := range N {
+					b += r[o+j] * k[o+j] * at.rk[h*N+j]
+				}
+				for j := range N {
+					y[o+j] = (y[o+j] + b*v[o+j]) * g[o+j]
+				}
 			}
 		}
-	}
+	})
 	out := a.get(T * C)
 	run(product{m: at.wo, x: y, ldx: C, out: out, ldo: C, T: T})
 	return out
+}
+
+// prepare7 computes, for the token whose row starts at o, the decay, the
+// learning rate, the normalised removal key kk (stored as −kk, which is what
+// the state update multiplies by), kk⊙a, the key scaled by a and the value
+// residual; layer 0 records its values in vFirst instead.
+func (at *timeMix) prepare7(o, H, N, l int, w, aa, k, v, nkk, kka, vg, vFirst []float32) {
+	C := H * N
+	for c := range C {
+		i := o + c
+		w[i] = float32(math.Exp(-expHalf * float64(sigmoid(at.w0[c]+w[i]))))
+		aa[i] = sigmoid(at.a0[c] + aa[i])
+		nkk[i] = k[i] * at.kk[c]
+	}
+	for h := range H {
+		q := nkk[o+h*N : o+(h+1)*N]
+		var ss float64
+		for _, x := range q {
+			ss += float64(x) * float64(x)
+		}
+		inv := float32(1 / max(math.Sqrt(ss), 1e-12))
+		for j := range q {
+			q[j] *= inv
+		}
+	}
+	for c := range C {
+		i := o + c
+		kka[i] = nkk[i] * aa[i]
+		nkk[i] = -nkk[i]
+		k[i] *= 1 + (aa[i]-1)*at.ka[c]
+	}
+	if l == 0 {
+		copy(vFirst[o:o+C], v[o:o+C])
+		return
+	}
+	for c := range C {
+		i := o + c
+		v[i] += (vFirst[i] - v[i]) * sigmoid(at.v0[c]+vg[i])
+	}
 }
 
 // wkv7 runs the v7 recurrence over T tokens, one head per piece of parallel
@@ -124,20 +135,25 @@ func wkv7(y, r, w, k, v, nkk, kka, mem []float32, T, H, N int) {
 		S := mem[h*N*N : (h+1)*N*N]
 		for t := range T {
 			o := t*C + h*N
-			rt, wt, kt, vt := r[o:o+N], w[o:o+N], k[o:o+N], v[o:o+N]
-			nk, ka, yt := nkk[o:o+N], kka[o:o+N], y[o:o+N]
-			for i := range N {
-				row := S[i*N : (i+1)*N]
-				sa := dotGo(row, nk)
-				vi := vt[i]
-				var yi float32
-				for j, sij := range row {
-					x := sij*wt[j] + sa*ka[j] + vi*kt[j]
-					row[j] = x
-					yi += x * rt[j]
-				}
-				yt[i] = yi
-			}
+			wkv7Head(S, r[o:o+N], w[o:o+N], k[o:o+N], v[o:o+N], nkk[o:o+N], kka[o:o+N], y[o:o+N])
 		}
 	})
+}
+
+// wkv7HeadGo advances one head's state S (N×N) by one token and writes its
+// output to y.
+func wkv7HeadGo(S, r, w, k, v, nkk, kka, y []float32) {
+	N := len(y)
+	for i := range N {
+		row := S[i*N : (i+1)*N]
+		sa := dotGo(row, nkk)
+		vi := v[i]
+		var yi float32
+		for j, sij := range row {
+			x := sij*w[j] + sa*kka[j] + vi*k[j]
+			row[j] = x
+			yi += x * r[j]
+		}
+		y[i] = yi
+	}
 }
