@@ -6,6 +6,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"rwkvkit/format"
+	"rwkvkit/quantize"
 	"rwkvkit/safetensors"
 )
 
@@ -46,10 +47,14 @@ would: renamed, lower-cased, low-rank matrices transposed, every tensor rounded 
 	return cmd
 }
 
-// toWebRWKVF16 is the converter: web-rwkv's names and orientation, then a
-// single rounding of every tensor to float16.
+// toWebRWKVF16 is the converter: quantized tensors dequantized, web-rwkv's
+// names and orientation, then a single rounding of every tensor to float16.
 func toWebRWKVF16(src *format.Source) (*format.Source, error) {
-	s, err := format.WebRWKV(src)
+	s, err := quantize.Dequantized(src)
+	if err != nil {
+		return nil, err
+	}
+	s, err = format.WebRWKV(s)
 	if err != nil {
 		return nil, err
 	}

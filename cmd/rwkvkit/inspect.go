@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"rwkvkit/format"
+	"rwkvkit/serialize"
 )
 
 func newInspect() *cobra.Command {
@@ -46,19 +47,15 @@ type inspectTensor struct {
 }
 
 type inspectReport struct {
-	File     string            `json:"file"`
-	Kind     string            `json:"kind"`
-	Model    *format.ModelInfo `json:"model,omitempty"`
-	Layout   string            `json:"layout,omitempty"`
-	NotModel string            `json:"not_model,omitempty"`
-	Metadata map[string]string `json:"metadata,omitempty"`
-	Extra    map[string]any    `json:"extra,omitempty"`
-	Tensors  []inspectTensor   `json:"tensors"`
+	File       string                `json:"file"`
+	Kind       string                `json:"kind"`
+	Model      *format.ModelInfo     `json:"model,omitempty"`
+	Layout     string                `json:"layout,omitempty"`
+	NotModel   string                `json:"not_model,omitempty"`
+	Metadata   map[string]string     `json:"metadata,omitempty"`
+	Provenance *serialize.Provenance `json:"provenance,omitempty"`
+	Tensors    []inspectTensor       `json:"tensors"`
 }
-
-// describers add format-specific detail (an artifact's provenance, say) to
-// inspect's report; packages of the command register them.
-var describers = map[string]func(src *format.Source) map[string]any{}
 
 func inspectSource(path string, src *format.Source) inspectReport {
 	rep := inspectReport{File: path, Kind: src.Format, Metadata: src.Metadata}
@@ -68,8 +65,10 @@ func inspectSource(path string, src *format.Source) inspectReport {
 	} else {
 		rep.NotModel = err.Error()
 	}
-	if d := describers[src.Format]; d != nil {
-		rep.Extra = d(src)
+	if src.Format == "rkv" {
+		if h, err := serialize.ReadHeaderFile(path); err == nil {
+			rep.Provenance = &h.Provenance
+		}
 	}
 	for _, t := range src.Tensors {
 		rep.Tensors = append(rep.Tensors, inspectTensor{t.Name, t.DType.String(), t.Shape, t.Size()})
@@ -105,8 +104,17 @@ func (r inspectReport) print(w io.Writer) {
 	for _, k := range sortedKeys(r.Metadata) {
 		fmt.Fprintf(w, "metadata:   %s = %s\n", k, r.Metadata[k])
 	}
-	for _, k := range sortedKeys(r.Extra) {
-		fmt.Fprintf(w, "%-11s %v\n", k+":", r.Extra[k])
+	if p := r.Provenance; p != nil {
+		fmt.Fprintf(w, "made by:    %s %s\n", p.Tool, p.ToolVersion)
+		for _, s := range p.Sources {
+			fmt.Fprintf(w, "source:     %s (%d bytes, sha256 %s)\n", s.Name, s.Size, s.SHA256)
+		}
+		for _, l := range p.LoRAs {
+			fmt.Fprintf(w, "LoRA:       %s at alpha %g (%d bytes, sha256 %s)\n", l.Name, l.Alpha, l.Size, l.SHA256)
+		}
+		if q := p.Quantization; q.Int8 != "" || q.NF4 != "" {
+			fmt.Fprintf(w, "quantized:  Int8 layers %q, NF4 layers %q, on %s\n", q.Int8, q.NF4, q.Device)
+		}
 	}
 	fmt.Fprintf(w, "tensors:    %d\n", len(r.Tensors))
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
