@@ -40,6 +40,7 @@ type Staging struct {
 	write   bool
 	mapped  bool
 	pending bool
+	after   wgpu.SubmissionIndex // the submission the mapping waits for
 	status  wgpu.BufferMapAsyncStatus
 }
 
@@ -77,12 +78,14 @@ func (s *Staging) Buffer() *wgpu.Buffer { return s.buf }
 // Size is the buffer's byte size.
 func (s *Staging) Size() uint64 { return s.size }
 
-// Map requests the buffer to be mapped again once the GPU is done with it.
-// It returns at once; Bytes waits for the mapping.
+// Map requests the buffer to be mapped again once the GPU is done with it
+// (call it after submitting the work that uses the buffer). It returns at
+// once; Bytes waits for the mapping, and for no later submission.
 func (s *Staging) Map() error {
 	if s.mapped || s.pending {
 		return nil
 	}
+	s.after = s.d.last
 	mode := wgpu.MapModeRead
 	if s.write {
 		mode = wgpu.MapModeWrite
@@ -107,8 +110,12 @@ func (s *Staging) Bytes() ([]byte, error) {
 		if err := s.Map(); err != nil {
 			return nil, err
 		}
-		for s.pending {
-			s.d.dev.Poll(true, nil)
+		for i := 0; s.pending; i++ {
+			if i == 0 {
+				s.d.waitFor(s.after)
+			} else {
+				s.d.Wait()
+			}
 		}
 		if !s.mapped {
 			return nil, fmt.Errorf("gpu: mapping a staging buffer failed: %v", s.status)

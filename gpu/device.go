@@ -53,6 +53,7 @@ type Device struct {
 	limits   wgpu.Limits
 
 	upload, download *Staging // reused by Upload and Download
+	last             wgpu.SubmissionIndex
 }
 
 // Open opens the first high-performance Vulkan adapter. It requests the
@@ -141,3 +142,9 @@ func (d *Device) WGPU() (*wgpu.Device, *wgpu.Queue) { return d.dev, d.queue }
 // Wait blocks until all submitted work has finished and runs pending
 // callbacks (buffer mappings).
 func (d *Device) Wait() { d.dev.Poll(true, nil) }
+
+// waitFor blocks until submission idx has finished, leaving later
+// submissions running, and runs pending callbacks.
+func (d *Device) waitFor(idx wgpu.SubmissionIndex) {
+	d.dev.Poll(true, &wgpu.WrappedSubmissionIndex{Queue: d.queue, SubmissionIndex: idx})
+}

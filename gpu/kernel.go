@@ -123,7 +123,7 @@ func (d *Device) Submit(fn func(enc *wgpu.CommandEncoder) error) error {
 		return fmt.Errorf("gpu: %w", err)
 	}
 	defer cmd.Release()
-	d.queue.Submit(cmd)
+	d.last = d.queue.Submit(cmd)
 	return nil
 }
 
