@@ -11,12 +11,6 @@ import (
 	"rwkvkit/format"
 )
 
-// Block sizes, as format defines them.
-const (
-	Int8Block = format.Int8BlockSize
-	NF4Block  = format.NF4BlockSize
-)
-
 // NF4Table is the 4-bit NormalFloat code book of QLoRA (bitsandbytes'
 // create_normal_map), as float32.
 var NF4Table = [16]float32{
@@ -62,9 +56,9 @@ func notFinite(i int64, h uint16) error {
 func BlockSize(kind format.DType) (int, error) {
 	switch kind {
 	case format.Int8Block:
-		return Int8Block, nil
+		return format.Int8BlockSize, nil
 	case format.NF4Block:
-		return NF4Block, nil
+		return format.NF4BlockSize, nil
 	}
 	return 0, fmt.Errorf("quantize: %v is not a quantized kind", kind)
 }
@@ -121,9 +115,9 @@ func EncodeTo(dst []byte, kind format.DType, src []uint16) error {
 
 func encode(dst []byte, kind format.DType, src []uint16, l layout, workers int) error {
 	codes, params := dst[:l.codeBytes], dst[l.codeBytes:]
-	bs := Int8Block
+	bs := format.Int8BlockSize
 	if kind == format.NF4Block {
-		bs = NF4Block
+		bs = format.NF4BlockSize
 	}
 	return parallelBlocks(l.blocks, workers, func(b0, b1 int) error {
 		for b := b0; b < b1; b++ {
@@ -155,10 +149,10 @@ func Decode(dst []float32, kind format.DType, src []byte) error {
 	return parallelBlocks(l.blocks, 0, func(b0, b1 int) error {
 		for b := b0; b < b1; b++ {
 			if kind == format.Int8Block {
-				lo, hi := b*Int8Block, min((b+1)*Int8Block, len(dst))
+				lo, hi := b*format.Int8BlockSize, min((b+1)*format.Int8BlockSize, len(dst))
 				decodeInt8Block(dst[lo:hi], codes[lo:hi], params[4*b:])
 			} else {
-				lo, hi := b*NF4Block, min((b+1)*NF4Block, len(dst))
+				lo, hi := b*format.NF4BlockSize, min((b+1)*format.NF4BlockSize, len(dst))
 				decodeNF4Block(dst[lo:hi], codes[lo/2:], params[2*b:])
 			}
 		}

@@ -111,9 +111,9 @@ func TestNF4Midpoints(t *testing.T) {
 // comparisons, math.RoundToEven, a linear count), independent of the
 // codec's integer keys, magic-number rounding and binary search.
 func refEncode(kind format.DType, src []uint16) []byte {
-	bs := quantize.Int8Block
+	bs := format.Int8BlockSize
 	if kind == format.NF4Block {
-		bs = quantize.NF4Block
+		bs = format.NF4BlockSize
 	}
 	var codes, params []byte
 	var mids [15]float32
@@ -246,10 +246,10 @@ func TestEncodeExhaustive(t *testing.T) {
 				vals = append(vals, uint16(h))
 			}
 		}
-		for i := 0; i < len(vals); i += quantize.NF4Block - 1 {
+		for i := 0; i < len(vals); i += format.NF4BlockSize - 1 {
 			src = append(src, a)
-			src = append(src, vals[i:min(i+quantize.NF4Block-1, len(vals))]...)
-			for len(src)%quantize.NF4Block != 0 {
+			src = append(src, vals[i:min(i+format.NF4BlockSize-1, len(vals))]...)
+			for len(src)%format.NF4BlockSize != 0 {
 				src = append(src, 0)
 			}
 		}
@@ -270,10 +270,10 @@ func TestEncodeExhaustive(t *testing.T) {
 				}
 			}
 		}
-		for i := 0; i < len(vals); i += quantize.Int8Block - 2 {
+		for i := 0; i < len(vals); i += format.Int8BlockSize - 2 {
 			src = append(src, lo, hi)
-			src = append(src, vals[i:min(i+quantize.Int8Block-2, len(vals))]...)
-			for len(src)%quantize.Int8Block != 0 {
+			src = append(src, vals[i:min(i+format.Int8BlockSize-2, len(vals))]...)
+			for len(src)%format.Int8BlockSize != 0 {
 				src = append(src, lo)
 			}
 		}

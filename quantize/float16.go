@@ -47,8 +47,8 @@ func ToFloat16(b []byte, dt format.DType, n int64) ([]uint16, error) {
 		return out, nil
 	}
 	out := make([]uint16, n)
-	err := parallelBlocks(int((n+Int8Block-1)/Int8Block), 0, func(b0, b1 int) error {
-		lo, hi := int64(b0)*Int8Block, min(int64(b1)*Int8Block, n)
+	err := parallelBlocks(int((n+format.Int8BlockSize-1)/format.Int8BlockSize), 0, func(b0, b1 int) error {
+		lo, hi := int64(b0)*format.Int8BlockSize, min(int64(b1)*format.Int8BlockSize, n)
 		for i := lo; i < hi; i++ {
 			var f float64
 			switch dt {

@@ -23,8 +23,8 @@ var quantWGSL string
 // Chunks are multiples of both, so that every chunk starts on a whole
 // parameter word.
 const (
-	int8WGElems = 8 * Int8Block
-	nf4WGElems  = 32 * NF4Block
+	int8WGElems = 8 * format.Int8BlockSize
+	nf4WGElems  = 32 * format.NF4BlockSize
 	chunkUnit   = nf4WGElems
 )
 
