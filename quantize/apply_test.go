@@ -219,3 +219,68 @@ func TestApplyGPU(t *testing.T) {
 		}
 	}
 }
+
+// TestDequantizedModel turns a quantized model back into float32: quantized
+// tensors decode to Decode's values, close to the originals; the others
+// stay as they are.
+func TestDequantizedModel(t *testing.T) {
+	src, err := format.Open("../fixtures/rwkv-tiny/st/tiny-rwkv-5v2-730K.st")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	plan, _ := quantize.NewPlan(12,
+		quantize.Rule{Kind: format.Int8Block, Layers: "0-5"},
+		quantize.Rule{Kind: format.NF4Block, Layers: "6-11"})
+	q, err := quantize.Apply(context.Background(), src, plan, quantize.CPU{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	deq, err := quantize.Dequantized(q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, dt := range deq.Tensors {
+		qt := q.Tensors[i]
+		if !qt.DType.Quantized() {
+			if dt != qt {
+				t.Errorf("%s replaced", qt.Name)
+			}
+			continue
+		}
+		if dt.DType != format.F32 || dt.Len() != qt.Len() {
+			t.Fatalf("%s: %v %v", dt.Name, dt.DType, dt.Shape)
+		}
+		got, err := dt.Float32()
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := make([]float32, qt.Len())
+		if err := quantize.Decode(want, qt.DType, readAll(t, qt)); err != nil {
+			t.Fatal(err)
+		}
+		orig, _ := src.Tensors[i].Float32()
+		bs, _ := quantize.BlockSize(qt.DType)
+		for lo := 0; lo < len(got); lo += bs {
+			blk := orig[lo:min(lo+bs, len(orig))]
+			mn, mx, amax := blk[0], blk[0], float32(0)
+			for _, v := range blk {
+				mn, mx, amax = min(mn, v), max(mx, v), max(amax, float32(math.Abs(float64(v))))
+			}
+			// Int8: half a step (max−min)/255, NF4: half the widest gap of
+			// the table (0.3038/2) times absmax; plus float16 rounding.
+			tol := 0.5*float64(mx-mn)/255 + 1e-3*float64(amax)
+			if qt.DType == format.NF4Block {
+				tol = 0.152*float64(amax) + 1e-3*float64(amax)
+			}
+			for j := range blk {
+				if got[lo+j] != want[lo+j] {
+					t.Fatalf("%s[%d] = %v, Decode gives %v", dt.Name, lo+j, got[lo+j], want[lo+j])
+				}
+				if d := math.Abs(float64(got[lo+j] - blk[j])); d > tol {
+					t.Fatalf("%s[%d] = %v, original %v (tolerance %v)", dt.Name, lo+j, got[lo+j], blk[j], tol)
+				}
+			}
+		}
+	}
+}
