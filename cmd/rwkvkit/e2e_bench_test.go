@@ -1,0 +1,172 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"rwkvkit/format"
+	"rwkvkit/internal/synth"
+	"rwkvkit/safetensors"
+)
+
+// The end-to-end benchmarks run the real command in a child process on the
+// synthetic RWKV-7 "1.5B" (C 2048, 24 layers, vocabulary 65536) in float16,
+// file to file, and report seconds and the child's peak resident memory.
+// RWKVKIT_BENCH_DIR keeps the generated inputs between runs.
+
+var benchFiles struct {
+	once sync.Once
+	dir  string
+	err  error
+}
+
+// benchInputs writes (once) the synthetic model as .st and .pth, its .rkv,
+// and a rank-64 LoRA for every att and ffn matrix.
+func benchInputs(b *testing.B) string {
+	b.Helper()
+	benchFiles.once.Do(func() {
+		dir := os.Getenv("RWKVKIT_BENCH_DIR")
+		if dir == "" {
+			dir, benchFiles.err = os.MkdirTemp("", "rwkvkit-bench-")
+			if benchFiles.err != nil {
+				return
+			}
+		}
+		benchFiles.dir = dir
+		benchFiles.err = writeBenchInputs(dir)
+	})
+	if benchFiles.err != nil {
+		b.Fatal(benchFiles.err)
+	}
+	return benchFiles.dir
+}
+
+func writeBenchInputs(dir string) error {
+	ctx := context.Background()
+	st := filepath.Join(dir, "rwkv7-1.5b.st")
+	if _, err := os.Stat(st); err == nil {
+		return nil
+	}
+	src, err := synth.RWKV7(synth.RWKV7_1_5B, format.F16, 1)
+	if err != nil {
+		return err
+	}
+	f, err := os.Create(filepath.Join(dir, "rwkv7-1.5b.pth"))
+	if err != nil {
+		return err
+	}
+	if err := synth.WritePTH(f, src); err != nil {
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	web, err := format.WebRWKV(src)
+	if err != nil {
+		return err
+	}
+	if err := safetensors.WriteFile(ctx, filepath.Join(dir, "rwkv7-1.5b.rkv.st"), web, true, nil); err != nil {
+		return err
+	}
+	if err := convertFile(ctx, filepath.Join(dir, "rwkv7-1.5b.rkv.st"), st); err != nil {
+		return err
+	}
+	os.Remove(filepath.Join(dir, "rwkv7-1.5b.rkv.st"))
+	if code := runMainChild("quantize", st, filepath.Join(dir, "rwkv7-1.5b.rkv"), "--int8", "0", "--device", "cpu", "--force"); code != 0 {
+		return fmt.Errorf("writing the .rkv: exit %d", code)
+	}
+	// A rank-64 LoRA on every att and ffn matrix.
+	rng := rand.New(rand.NewPCG(9, 9))
+	lora := &format.Source{}
+	C := int64(synth.RWKV7_1_5B.Embed)
+	const r = 64
+	for l := range synth.RWKV7_1_5B.Layers {
+		for _, m := range []struct {
+			name    string
+			out, in int64
+		}{{"att.receptance", C, C}, {"att.key", C, C}, {"att.value", C, C}, {"att.output", C, C}, {"ffn.key", 4 * C, C}, {"ffn.value", C, 4 * C}} {
+			p := fmt.Sprintf("blocks.%d.%s", l, m.name)
+			for _, f := range []struct {
+				suffix string
+				rows   int64
+			}{{".lora.0", m.in}, {".lora.1", m.out}} {
+				vals := make([]byte, 2*f.rows*r)
+				for i := range f.rows * r {
+					h := format.F32ToF16(float32(rng.NormFloat64() * 0.01))
+					vals[2*i], vals[2*i+1] = byte(h), byte(h>>8)
+				}
+				t, err := format.NewTensor(p+f.suffix, format.F16, []int64{f.rows, r}, format.BytesOpener(vals))
+				if err != nil {
+					return err
+				}
+				lora.Tensors = append(lora.Tensors, t)
+			}
+		}
+	}
+	return safetensors.WriteFile(ctx, filepath.Join(dir, "lora-r64.st"), lora, true, nil)
+}
+
+// runMainChild runs the command in this process.
+func runMainChild(args ...string) int {
+	cmd := newRoot()
+	cmd.SetArgs(args)
+	if err := cmd.Execute(); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 2
+	}
+	return 0
+}
+
+// benchChild times one child run of the command and reports it.
+func benchChild(b *testing.B, args ...string) {
+	b.Helper()
+	var total time.Duration
+	var peak int64
+	for range b.N {
+		start := time.Now()
+		peak = max(peak, peakOf(b, args...))
+		total += time.Since(start)
+	}
+	b.ReportMetric(total.Seconds()/float64(b.N), "s/op")
+	b.ReportMetric(float64(peak)/1e6, "peak-RSS-MB")
+}
+
+func BenchmarkQuantizeFile(b *testing.B) {
+	dir := benchInputs(b)
+	st := filepath.Join(dir, "rwkv7-1.5b.st")
+	fi, _ := os.Stat(st)
+	for _, dev := range []string{"cpu", "gpu"} {
+		for _, kind := range []string{"int8", "nf4"} {
+			b.Run(dev+"/"+kind, func(b *testing.B) {
+				b.SetBytes(fi.Size())
+				benchChild(b, "quantize", st, filepath.Join(dir, "out.rkv"), "--"+kind, "all", "--device", dev, "--force")
+			})
+		}
+	}
+}
+
+// BenchmarkLoad loads the model from each file kind and feeds it one token.
+func BenchmarkLoad(b *testing.B) {
+	dir := benchInputs(b)
+	for _, f := range []string{"rwkv7-1.5b.rkv", "rwkv7-1.5b.st", "rwkv7-1.5b.pth"} {
+		b.Run(filepath.Ext(f)[1:], func(b *testing.B) {
+			benchChild(b, "run", filepath.Join(dir, f), "--prompt", "a", "-n", "0")
+		})
+	}
+}
+
+func BenchmarkMergeFile(b *testing.B) {
+	dir := benchInputs(b)
+	for _, dev := range []string{"cpu", "gpu"} {
+		b.Run(dev, func(b *testing.B) {
+			benchChild(b, "merge", filepath.Join(dir, "rwkv7-1.5b.st"), filepath.Join(dir, "merged.rkv"),
+				"--lora", filepath.Join(dir, "lora-r64.st"), "--device", dev, "--force")
+		})
+	}
+}
