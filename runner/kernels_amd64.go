@@ -15,10 +15,13 @@ func xgetbv0() (eax uint32)
 func dot4F32AVX2(w *float32, ldw int, x *float32, k int, out *float32)
 
 //go:noescape
-func dot4F16AVX2(w *uint16, ldw int, x *float32, k int, out *float32)
+func rowsF32AVX2(w *float32, ldw int, x *float32, k int, out *float32, n int)
 
 //go:noescape
-func dot4BF16AVX2(w *uint16, ldw int, x *float32, k int, out *float32)
+func rowsF16AVX2(w *uint16, ldw int, x *float32, k int, out *float32, n int)
+
+//go:noescape
+func rowsBF16AVX2(w *uint16, ldw int, x *float32, k int, out *float32, n int)
 
 //go:noescape
 func gemm4x3F32AVX2(w *float32, ldw int, x *float32, ldx int, k int, out *float32, ldo int)
@@ -86,13 +89,7 @@ func dotRowsF32AVX2(out, w []float32, ldw int, x []float32, k int) {
 		return
 	}
 	_, _ = w[(n-1)*ldw+k-1], x[k-1]
-	i := 0
-	for ; i+4 <= n; i += 4 {
-		dot4F32AVX2(&w[i*ldw], ldw, &x[0], kv, &out[i])
-	}
-	for ; i < n; i++ {
-		out[i] = dotGo(w[i*ldw:i*ldw+kv], x[:kv])
-	}
+	rowsF32AVX2(&w[0], ldw, &x[0], kv, &out[0], n)
 	if kv < k {
 		for i := range out {
 			out[i] += dotGo(w[i*ldw+kv:i*ldw+k], x[kv:k])
@@ -107,13 +104,7 @@ func dotRowsF16AVX2(out []float32, w []uint16, ldw int, x []float32, k int) {
 		return
 	}
 	_, _ = w[(n-1)*ldw+k-1], x[k-1]
-	i := 0
-	for ; i+4 <= n; i += 4 {
-		dot4F16AVX2(&w[i*ldw], ldw, &x[0], kv, &out[i])
-	}
-	for ; i < n; i++ {
-		out[i] = dotF16Go(w[i*ldw:i*ldw+kv], x[:kv])
-	}
+	rowsF16AVX2(&w[0], ldw, &x[0], kv, &out[0], n)
 	if kv < k {
 		for i := range out {
 			out[i] += dotF16Go(w[i*ldw+kv:i*ldw+k], x[kv:k])
@@ -128,13 +119,7 @@ func dotRowsBF16AVX2(out []float32, w []uint16, ldw int, x []float32, k int) {
 		return
 	}
 	_, _ = w[(n-1)*ldw+k-1], x[k-1]
-	i := 0
-	for ; i+4 <= n; i += 4 {
-		dot4BF16AVX2(&w[i*ldw], ldw, &x[0], kv, &out[i])
-	}
-	for ; i < n; i++ {
-		out[i] = dotBF16Go(w[i*ldw:i*ldw+kv], x[:kv])
-	}
+	rowsBF16AVX2(&w[0], ldw, &x[0], kv, &out[0], n)
 	if kv < k {
 		for i := range out {
 			out[i] += dotBF16Go(w[i*ldw+kv:i*ldw+k], x[kv:k])

@@ -27,6 +27,183 @@ TEXT ·xgetbv0(SB), NOSPLIT, $0-4
 	VEXTRACTF128 $1, a, xb \
 	VADDPS xb, xa, xa
 
+// HSUM1 reduces the accumulators a, b, c, d (YMM) to Σ in the low element of
+// a (X register xa), using xb (b's X register) as a temporary.
+#define HSUM1(a, b, c, d, xa, xb) \
+	VADDPS b, a, a \
+	VADDPS d, c, c \
+	VADDPS c, a, a \
+	VEXTRACTF128 $1, a, xb \
+	VADDPS xb, xa, xa \
+	VHADDPS xa, xa, xa \
+	VHADDPS xa, xa, xa
+
+// The rows kernels compute out[i] = Σ_{c<k} w[i·ldw+c]·x[c] for i < n, one
+// row after the other, so that the weights stream through memory in order
+// (interleaving rows defeats the hardware prefetcher on short rows and
+// costs about half the bandwidth). k is a positive multiple of 8.
+
+// func rowsF32AVX2(w *float32, ldw int, x *float32, k int, out *float32, n int)
+TEXT ·rowsF32AVX2(SB), NOSPLIT, $0-48
+	MOVQ w+0(FP), SI
+	MOVQ ldw+8(FP), BX
+	SHLQ $2, BX
+	MOVQ x+16(FP), DI
+	MOVQ k+24(FP), CX
+	MOVQ out+32(FP), DX
+	MOVQ n+40(FP), R8
+	SHLQ $2, CX                  // bytes per row used
+
+r32row:
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	XORQ AX, AX
+	CMPQ CX, $128
+	JLT  r32tail
+
+r32loop:
+	VMOVUPS (SI)(AX*1), Y4
+	VMOVUPS 32(SI)(AX*1), Y5
+	VMOVUPS 64(SI)(AX*1), Y6
+	VMOVUPS 96(SI)(AX*1), Y7
+	VFMADD231PS (DI)(AX*1), Y4, Y0
+	VFMADD231PS 32(DI)(AX*1), Y5, Y1
+	VFMADD231PS 64(DI)(AX*1), Y6, Y2
+	VFMADD231PS 96(DI)(AX*1), Y7, Y3
+	ADDQ $128, AX
+	LEAQ 128(AX), R9
+	CMPQ R9, CX
+	JLE  r32loop
+
+r32tail:
+	CMPQ AX, CX
+	JGE  r32done
+	VMOVUPS (SI)(AX*1), Y4
+	VFMADD231PS (DI)(AX*1), Y4, Y0
+	ADDQ $32, AX
+	JMP  r32tail
+
+r32done:
+	HSUM1(Y0, Y1, Y2, Y3, X0, X1)
+	VMOVSS X0, (DX)
+	ADDQ BX, SI
+	ADDQ $4, DX
+	DECQ R8
+	JNZ  r32row
+	VZEROUPPER
+	RET
+
+// func rowsF16AVX2(w *uint16, ldw int, x *float32, k int, out *float32, n int)
+TEXT ·rowsF16AVX2(SB), NOSPLIT, $0-48
+	MOVQ w+0(FP), SI
+	MOVQ ldw+8(FP), BX
+	SHLQ $1, BX
+	MOVQ x+16(FP), DI
+	MOVQ k+24(FP), CX
+	MOVQ out+32(FP), DX
+	MOVQ n+40(FP), R8
+	SHLQ $1, CX                  // weight bytes per row used
+
+r16row:
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	XORQ AX, AX
+	CMPQ CX, $64
+	JLT  r16tail
+
+r16loop:
+	VCVTPH2PS (SI)(AX*1), Y4
+	VCVTPH2PS 16(SI)(AX*1), Y5
+	VCVTPH2PS 32(SI)(AX*1), Y6
+	VCVTPH2PS 48(SI)(AX*1), Y7
+	VFMADD231PS (DI)(AX*2), Y4, Y0
+	VFMADD231PS 32(DI)(AX*2), Y5, Y1
+	VFMADD231PS 64(DI)(AX*2), Y6, Y2
+	VFMADD231PS 96(DI)(AX*2), Y7, Y3
+	ADDQ $64, AX
+	LEAQ 64(AX), R9
+	CMPQ R9, CX
+	JLE  r16loop
+
+r16tail:
+	CMPQ AX, CX
+	JGE  r16done
+	VCVTPH2PS (SI)(AX*1), Y4
+	VFMADD231PS (DI)(AX*2), Y4, Y0
+	ADDQ $16, AX
+	JMP  r16tail
+
+r16done:
+	HSUM1(Y0, Y1, Y2, Y3, X0, X1)
+	VMOVSS X0, (DX)
+	ADDQ BX, SI
+	ADDQ $4, DX
+	DECQ R8
+	JNZ  r16row
+	VZEROUPPER
+	RET
+
+// func rowsBF16AVX2(w *uint16, ldw int, x *float32, k int, out *float32, n int)
+TEXT ·rowsBF16AVX2(SB), NOSPLIT, $0-48
+	MOVQ w+0(FP), SI
+	MOVQ ldw+8(FP), BX
+	SHLQ $1, BX
+	MOVQ x+16(FP), DI
+	MOVQ k+24(FP), CX
+	MOVQ out+32(FP), DX
+	MOVQ n+40(FP), R8
+	SHLQ $1, CX
+
+rbrow:
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	XORQ AX, AX
+	CMPQ CX, $64
+	JLT  rbtail
+
+rbloop:
+	VPMOVZXWD (SI)(AX*1), Y4
+	VPMOVZXWD 16(SI)(AX*1), Y5
+	VPMOVZXWD 32(SI)(AX*1), Y6
+	VPMOVZXWD 48(SI)(AX*1), Y7
+	VPSLLD $16, Y4, Y4
+	VPSLLD $16, Y5, Y5
+	VPSLLD $16, Y6, Y6
+	VPSLLD $16, Y7, Y7
+	VFMADD231PS (DI)(AX*2), Y4, Y0
+	VFMADD231PS 32(DI)(AX*2), Y5, Y1
+	VFMADD231PS 64(DI)(AX*2), Y6, Y2
+	VFMADD231PS 96(DI)(AX*2), Y7, Y3
+	ADDQ $64, AX
+	LEAQ 64(AX), R9
+	CMPQ R9, CX
+	JLE  rbloop
+
+rbtail:
+	CMPQ AX, CX
+	JGE  rbdone
+	VPMOVZXWD (SI)(AX*1), Y4
+	VPSLLD $16, Y4, Y4
+	VFMADD231PS (DI)(AX*2), Y4, Y0
+	ADDQ $16, AX
+	JMP  rbtail
+
+rbdone:
+	HSUM1(Y0, Y1, Y2, Y3, X0, X1)
+	VMOVSS X0, (DX)
+	ADDQ BX, SI
+	ADDQ $4, DX
+	DECQ R8
+	JNZ  rbrow
+	VZEROUPPER
+	RET
+
 // func dot4F32AVX2(w *float32, ldw int, x *float32, k int, out *float32)
 // out[i] = Σ_{c<k} w[i·ldw+c]·x[c] for i < 4; k is a positive multiple of 8.
 TEXT ·dot4F32AVX2(SB), NOSPLIT, $0-40
@@ -79,116 +256,6 @@ f32done:
 	VADDPS Y5, Y1, Y1
 	VADDPS Y6, Y2, Y2
 	VADDPS Y7, Y3, Y3
-	HSUM4(Y0, Y1, Y2, Y3, X0, X1)
-	MOVQ out+32(FP), DX
-	VMOVUPS X0, (DX)
-	VZEROUPPER
-	RET
-
-// func dot4F16AVX2(w *uint16, ldw int, x *float32, k int, out *float32)
-// dot4F32AVX2 for float16 weights, widened with VCVTPH2PS.
-TEXT ·dot4F16AVX2(SB), NOSPLIT, $0-40
-	MOVQ w+0(FP), SI
-	MOVQ ldw+8(FP), BX
-	SHLQ $1, BX
-	MOVQ x+16(FP), DI
-	MOVQ k+24(FP), CX
-	LEAQ (SI)(BX*2), R8
-	VXORPS Y0, Y0, Y0
-	VXORPS Y1, Y1, Y1
-	VXORPS Y2, Y2, Y2
-	VXORPS Y3, Y3, Y3
-	VXORPS Y4, Y4, Y4
-	VXORPS Y5, Y5, Y5
-	VXORPS Y6, Y6, Y6
-	VXORPS Y7, Y7, Y7
-	CMPQ CX, $16
-	JLT  f16tail
-
-f16loop:
-	VMOVUPS (DI), Y8
-	VMOVUPS 32(DI), Y9
-	VCVTPH2PS (SI), Y10
-	VCVTPH2PS 16(SI), Y11
-	VCVTPH2PS (SI)(BX*1), Y12
-	VCVTPH2PS 16(SI)(BX*1), Y13
-	VFMADD231PS Y10, Y8, Y0
-	VFMADD231PS Y11, Y9, Y4
-	VFMADD231PS Y12, Y8, Y1
-	VFMADD231PS Y13, Y9, Y5
-	VCVTPH2PS (R8), Y10
-	VCVTPH2PS 16(R8), Y11
-	VCVTPH2PS (R8)(BX*1), Y12
-	VCVTPH2PS 16(R8)(BX*1), Y13
-	VFMADD231PS Y10, Y8, Y2
-	VFMADD231PS Y11, Y9, Y6
-	VFMADD231PS Y12, Y8, Y3
-	VFMADD231PS Y13, Y9, Y7
-	ADDQ $32, SI
-	ADDQ $32, R8
-	ADDQ $64, DI
-	SUBQ $16, CX
-	CMPQ CX, $16
-	JGE  f16loop
-
-f16tail:
-	CMPQ CX, $0
-	JEQ  f16done
-	VMOVUPS (DI), Y8
-	VCVTPH2PS (SI), Y10
-	VCVTPH2PS (SI)(BX*1), Y12
-	VFMADD231PS Y10, Y8, Y0
-	VFMADD231PS Y12, Y8, Y1
-	VCVTPH2PS (R8), Y10
-	VCVTPH2PS (R8)(BX*1), Y12
-	VFMADD231PS Y10, Y8, Y2
-	VFMADD231PS Y12, Y8, Y3
-
-f16done:
-	VADDPS Y4, Y0, Y0
-	VADDPS Y5, Y1, Y1
-	VADDPS Y6, Y2, Y2
-	VADDPS Y7, Y3, Y3
-	HSUM4(Y0, Y1, Y2, Y3, X0, X1)
-	MOVQ out+32(FP), DX
-	VMOVUPS X0, (DX)
-	VZEROUPPER
-	RET
-
-// func dot4BF16AVX2(w *uint16, ldw int, x *float32, k int, out *float32)
-// dot4F32AVX2 for bfloat16 weights: zero-extend to 32 bits, shift left 16.
-TEXT ·dot4BF16AVX2(SB), NOSPLIT, $0-40
-	MOVQ w+0(FP), SI
-	MOVQ ldw+8(FP), BX
-	SHLQ $1, BX
-	MOVQ x+16(FP), DI
-	MOVQ k+24(FP), CX
-	LEAQ (SI)(BX*2), R8
-	VXORPS Y0, Y0, Y0
-	VXORPS Y1, Y1, Y1
-	VXORPS Y2, Y2, Y2
-	VXORPS Y3, Y3, Y3
-
-bf16loop:
-	VMOVUPS (DI), Y8
-	VPMOVZXWD (SI), Y10
-	VPMOVZXWD (SI)(BX*1), Y11
-	VPMOVZXWD (R8), Y12
-	VPMOVZXWD (R8)(BX*1), Y13
-	VPSLLD $16, Y10, Y10
-	VPSLLD $16, Y11, Y11
-	VPSLLD $16, Y12, Y12
-	VPSLLD $16, Y13, Y13
-	VFMADD231PS Y10, Y8, Y0
-	VFMADD231PS Y11, Y8, Y1
-	VFMADD231PS Y12, Y8, Y2
-	VFMADD231PS Y13, Y8, Y3
-	ADDQ $16, SI
-	ADDQ $16, R8
-	ADDQ $32, DI
-	SUBQ $8, CX
-	JNZ  bf16loop
-
 	HSUM4(Y0, Y1, Y2, Y3, X0, X1)
 	MOVQ out+32(FP), DX
 	VMOVUPS X0, (DX)
