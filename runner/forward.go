@@ -102,13 +102,13 @@ func (m *Model) block(l int, x []float32, T int, s *State, a *arena, vFirst []fl
 		out = m.timeMix5(ly, xa, T, s, l, a)
 	}
 	copy(s.attShift(l), xa[(T-1)*C:])
-	add(x, out)
+	addRows(x, out, T, C)
 
 	xf := a.get(T * C)
 	layerNorms(xf, x, ly.ln2, T, C)
 	out = m.channelMix(ly, xf, T, s.ffnShift(l), a)
 	copy(s.ffnShift(l), xf[(T-1)*C:])
-	add(x, out)
+	addRows(x, out, T, C)
 }
 
 // prevRow is the input before token t: the state's for t = 0.
@@ -169,16 +169,19 @@ func (m *Model) channelMix(ly *layer, xf []float32, T int, first []float32, a *a
 	} else {
 		run(product{m: f.wk, x: xk, ldx: C, out: k, ldo: F, T: T})
 	}
-	for i, v := range k {
-		v = max(v, 0)
-		k[i] = v * v
-	}
+	forRows(T, F, func(t0, t1 int) {
+		for i := t0 * F; i < t1*F; i++ {
+			v := max(k[i], 0)
+			k[i] = v * v
+		}
+	})
 	out := a.get(T * C)
 	run(product{m: f.wv, x: k, ldx: F, out: out, ldo: C, T: T})
 	if r != nil {
 		forRows(T, C, func(t0, t1 int) {
+			sigmoidVec(r[t0*C:t1*C], r[t0*C:t1*C])
 			for i := t0 * C; i < t1*C; i++ {
-				out[i] *= sigmoid(r[i])
+				out[i] *= r[i]
 			}
 		})
 	}
@@ -231,6 +234,26 @@ func groupNorm(y []float32, n norm, T, H, N int) {
 	})
 }
 
+// addRows adds y to x, both T×C.
+func addRows(x, y []float32, T, C int) {
+	forRows(T, C, func(t0, t1 int) { add(x[t0*C:t1*C], y[t0*C:t1*C]) })
+}
+
+// silus sets g to g⊙σ(g) (SiLU) over T rows of C.
+func silus(g []float32, T, C int) {
+	forRows(T, C, func(t0, t1 int) {
+		var s [256]float32
+		for x := g[t0*C : t1*C]; len(x) > 0; {
+			n := min(len(x), len(s))
+			sigmoidVec(s[:n], x[:n])
+			for i := range n {
+				x[i] *= s[i]
+			}
+			x = x[n:]
+		}
+	})
+}
+
 func add(x, y []float32) {
 	y = y[:len(x)]
 	for i := range x {
@@ -241,7 +264,6 @@ func add(x, y []float32) {
 func sigmoid(x float32) float32 { return float32(1 / (1 + math.Exp(-float64(x)))) }
 func exp32(x float32) float32   { return float32(math.Exp(float64(x))) }
 func tanh32(x float32) float32  { return float32(math.Tanh(float64(x))) }
-func silu(x float32) float32    { return x * sigmoid(x) }
 
 // arena hands out float32 buffers for one layer's temporaries, which live
 // until the next reset; after the first layer it no longer allocates.

@@ -26,7 +26,25 @@ var (
 	sumF32 = sumF32Go
 	// wkv7Head advances one v7 head by one token (see wkv7HeadGo).
 	wkv7Head = wkv7HeadGo
+	// expVec sets dst[i] = e^src[i]; sigmoidVec sets dst[i] = σ(src[i]).
+	// The assembly forms are within a few float32 ulps of these.
+	expVec     = expVecGo
+	sigmoidVec = sigmoidVecGo
 )
+
+func expVecGo(dst, src []float32) {
+	src = src[:len(dst)]
+	for i, x := range src {
+		dst[i] = float32(math.Exp(float64(x)))
+	}
+}
+
+func sigmoidVecGo(dst, src []float32) {
+	src = src[:len(dst)]
+	for i, x := range src {
+		dst[i] = float32(1 / (1 + math.Exp(-float64(x))))
+	}
+}
 
 func dotGo(w, x []float32) float32 {
 	x = x[:len(w)]

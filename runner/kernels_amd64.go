@@ -39,6 +39,12 @@ func widenBF16AVX2(dst *float32, src *uint16, n int)
 func sumF32AVX2(x *float32, n int) float32
 
 //go:noescape
+func expAVX2(dst, src *float32, n int)
+
+//go:noescape
+func sigmoidAVX2(dst, src *float32, n int)
+
+//go:noescape
 func wkv7HeadAVX2(S *float32, n int, r, w, k, v, nkk, kka, y *float32)
 
 var hasAVX2, hasAVX512 = detectCPU()
@@ -71,10 +77,10 @@ func useAssembly(avx2, avx512 bool) {
 	if !avx2 {
 		dotRowsF32, dotRowsF16, dotRowsBF16 = dotRowsF32Go, dotRowsF16Go, dotRowsBF16Go
 		gemmF32, widenF16, widenBF16, sumF32 = gemmF32Go, widenF16Go, widenBF16Go, sumF32Go
-		wkv7Head = wkv7HeadGo
+		wkv7Head, expVec, sigmoidVec = wkv7HeadGo, expVecGo, sigmoidVecGo
 		return
 	}
-	wkv7Head = wkv7HeadAVX2Go
+	wkv7Head, expVec, sigmoidVec = wkv7HeadAVX2Go, expVecAVX2, sigmoidVecAVX2
 	dotRowsF32, dotRowsF16, dotRowsBF16 = dotRowsF32AVX2, dotRowsF16AVX2, dotRowsBF16AVX2
 	gemmF32, widenF16, widenBF16, sumF32 = gemmF32AVX2, widenF16AVX2Go, widenBF16AVX2Go, sumF32AVX2Go
 	if avx512 {
@@ -208,4 +214,22 @@ func wkv7HeadAVX2Go(S, r, w, k, v, nkk, kka, y []float32) {
 	}
 	_, _, _, _, _, _, _ = S[n*n-1], r[n-1], w[n-1], k[n-1], v[n-1], nkk[n-1], kka[n-1]
 	wkv7HeadAVX2(&S[0], n, &r[0], &w[0], &k[0], &v[0], &nkk[0], &kka[0], &y[0])
+}
+
+func expVecAVX2(dst, src []float32) {
+	n := len(dst) &^ 7
+	if n > 0 {
+		_ = src[len(dst)-1]
+		expAVX2(&dst[0], &src[0], n)
+	}
+	expVecGo(dst[n:], src[n:len(dst)])
+}
+
+func sigmoidVecAVX2(dst, src []float32) {
+	n := len(dst) &^ 7
+	if n > 0 {
+		_ = src[len(dst)-1]
+		sigmoidAVX2(&dst[0], &src[0], n)
+	}
+	sigmoidVecGo(dst[n:], src[n:len(dst)])
 }

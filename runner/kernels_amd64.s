@@ -605,3 +605,92 @@ wpass2:
 	JLT  wrow
 	VZEROUPPER
 	RET
+
+// Constants of the float32 exponential (Cephes expf: the argument is clamped
+// to [−87, 88.376] so that every result is a normal float, split as
+// n·ln2 + r with ln2 in two parts, and e^r is a degree-7 polynomial), each
+// repeated over eight lanes.
+#define EXPC(off, v) \
+	DATA expc<>+(off+0)(SB)/4, v \
+	DATA expc<>+(off+4)(SB)/4, v \
+	DATA expc<>+(off+8)(SB)/4, v \
+	DATA expc<>+(off+12)(SB)/4, v \
+	DATA expc<>+(off+16)(SB)/4, v \
+	DATA expc<>+(off+20)(SB)/4, v \
+	DATA expc<>+(off+24)(SB)/4, v \
+	DATA expc<>+(off+28)(SB)/4, v
+
+EXPC(0, $88.37626)               // largest argument
+EXPC(32, $-87.0)                 // smallest argument
+EXPC(64, $1.44269504088896341)   // log2(e)
+EXPC(96, $0.693359375)           // ln2, high part
+EXPC(128, $-2.12194440e-4)       // ln2, low part (negated remainder)
+EXPC(160, $1.9875691500e-4)
+EXPC(192, $1.3981999507e-3)
+EXPC(224, $8.3334519073e-3)
+EXPC(256, $4.1665795894e-2)
+EXPC(288, $1.6666665459e-1)
+EXPC(320, $5.0000001201e-1)
+EXPC(352, $1.0)
+GLOBL expc<>(SB), RODATA|NOPTR, $384
+
+// EXP sets Y0 = e^Y0, using Y1–Y3.
+#define EXP \
+	VMINPS expc<>+0(SB), Y0, Y0 \
+	VMAXPS expc<>+32(SB), Y0, Y0 \
+	VMULPS expc<>+64(SB), Y0, Y1 \
+	VROUNDPS $0, Y1, Y1 \
+	VFNMADD231PS expc<>+96(SB), Y1, Y0 \
+	VFNMADD231PS expc<>+128(SB), Y1, Y0 \
+	VMOVUPS expc<>+160(SB), Y2 \
+	VFMADD213PS expc<>+192(SB), Y0, Y2 \
+	VFMADD213PS expc<>+224(SB), Y0, Y2 \
+	VFMADD213PS expc<>+256(SB), Y0, Y2 \
+	VFMADD213PS expc<>+288(SB), Y0, Y2 \
+	VFMADD213PS expc<>+320(SB), Y0, Y2 \
+	VMULPS Y0, Y0, Y3 \
+	VFMADD213PS Y0, Y3, Y2 \
+	VADDPS expc<>+352(SB), Y2, Y2 \
+	VCVTPS2DQ Y1, Y1 \
+	VPSLLD $23, Y1, Y1 \
+	VPADDD Y1, Y2, Y0
+
+// func expAVX2(dst, src *float32, n int)
+// dst[i] = e^src[i]; n is a positive multiple of 8.
+TEXT ·expAVX2(SB), NOSPLIT, $0-24
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ n+16(FP), CX
+
+exploop:
+	VMOVUPS (SI), Y0
+	EXP
+	VMOVUPS Y0, (DI)
+	ADDQ $32, SI
+	ADDQ $32, DI
+	SUBQ $8, CX
+	JNZ  exploop
+	VZEROUPPER
+	RET
+
+// func sigmoidAVX2(dst, src *float32, n int)
+// dst[i] = 1/(1 + e^−src[i]); n is a positive multiple of 8.
+TEXT ·sigmoidAVX2(SB), NOSPLIT, $0-24
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ n+16(FP), CX
+	VMOVUPS expc<>+352(SB), Y5   // 1
+	VXORPS Y4, Y4, Y4
+
+sigloop:
+	VSUBPS (SI), Y4, Y0
+	EXP
+	VADDPS Y5, Y0, Y0
+	VDIVPS Y0, Y5, Y0
+	VMOVUPS Y0, (DI)
+	ADDQ $32, SI
+	ADDQ $32, DI
+	SUBQ $8, CX
+	JNZ  sigloop
+	VZEROUPPER
+	RET

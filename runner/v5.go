@@ -32,8 +32,9 @@ func (m *Model) timeMix5(ly *layer, xa []float32, T int, s *State, l int, a *are
 	wkv5(y, r, k, v, nil, at.decay, at.first, s.mem(l), T, H, N)
 	groupNorm(y, at.lnx, T, H, N)
 	if g != nil {
+		silus(g, T, C)
 		for i := range y {
-			y[i] *= silu(g[i])
+			y[i] *= g[i]
 		}
 	}
 	out := a.get(T * C)

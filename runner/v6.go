@@ -57,18 +57,21 @@ func (m *Model) timeMix6(ly *layer, xa []float32, T int, s *State, l int, a *are
 	}
 	w := a.get(T * C)
 	run(product{m: at.decayW2, x: dh, ldx: Dd, out: w, ldo: C, T: T})
-	for t := range T {
-		wt := w[t*C : (t+1)*C]
-		for c := range C {
-			wt[c] = float32(math.Exp(-math.Exp(float64(at.decay[c] + wt[c]))))
+	forRows(T, C, func(t0, t1 int) {
+		for t := t0; t < t1; t++ {
+			wt := w[t*C : (t+1)*C]
+			for c := range C {
+				wt[c] = float32(math.Exp(-math.Exp(float64(at.decay[c] + wt[c]))))
+			}
 		}
-	}
+	})
 
 	y := a.zeros(T * C)
 	wkv5(y, r, k, v, w, nil, at.first, s.mem(l), T, H, N)
 	groupNorm(y, at.lnx, T, H, N)
+	silus(g, T, C)
 	for i := range y {
-		y[i] *= silu(g[i])
+		y[i] *= g[i]
 	}
 	out := a.get(T * C)
 	run(product{m: at.wo, x: y, ldx: C, out: out, ldo: C, T: T})

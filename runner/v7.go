@@ -58,11 +58,7 @@ func (m *Model) timeMix7(ly *layer, xa []float32, T int, s *State, l int, a *are
 	run(ps...)
 
 	nkk, kka := a.get(T*C), a.get(T*C)
-	forRows(T, C, func(t0, t1 int) {
-		for t := t0; t < t1; t++ {
-			at.prepare7(t*C, H, N, l, w, aa, k, v, nkk, kka, vg, vFirst)
-		}
-	})
+	forRows(T, C, func(t0, t1 int) { at.prepare7(t0, t1, H, N, l, w, aa, k, v, nkk, kka, vg, vFirst) })
 
 	y := a.get(T * C)
 	wkv7(y, r, w, k, v, nkk, kka, s.mem(l), T, H, N)
@@ -86,42 +82,57 @@ func (m *Model) timeMix7(ly *layer, xa []float32, T int, s *State, l int, a *are
 	return out
 }
 
-// prepare7 computes, for the token whose row starts at o, the decay, the
-// learning rate, the normalised removal key kk (stored as −kk, which is what
-// the state update multiplies by), kk⊙a, the key scaled by a and the value
-// residual; layer 0 records its values in vFirst instead.
-func (at *timeMix) prepare7(o, H, N, l int, w, aa, k, v, nkk, kka, vg, vFirst []float32) {
+// prepare7 computes, for tokens [t0, t1), the decay, the learning rate,
+// the normalised removal key kk (stored as −kk, which is what the state
+// update multiplies by), kk⊙a, the key scaled by a and the value residual;
+// layer 0 records its values in vFirst instead.
+func (at *timeMix) prepare7(t0, t1, H, N, l int, w, aa, k, v, nkk, kka, vg, vFirst []float32) {
 	C := H * N
-	for c := range C {
-		i := o + c
-		w[i] = float32(math.Exp(-expHalf * float64(sigmoid(at.w0[c]+w[i]))))
-		aa[i] = sigmoid(at.a0[c] + aa[i])
-		nkk[i] = k[i] * at.kk[c]
-	}
-	for h := range H {
-		q := nkk[o+h*N : o+(h+1)*N]
-		var ss float64
-		for _, x := range q {
-			ss += float64(x) * float64(x)
-		}
-		inv := float32(1 / max(math.Sqrt(ss), 1e-12))
-		for j := range q {
-			q[j] *= inv
+	lo, hi := t0*C, t1*C
+	for o := lo; o < hi; o += C {
+		add(w[o:o+C], at.w0)
+		add(aa[o:o+C], at.a0)
+		if l > 0 {
+			add(vg[o:o+C], at.v0)
 		}
 	}
-	for c := range C {
-		i := o + c
-		kka[i] = nkk[i] * aa[i]
-		nkk[i] = -nkk[i]
-		k[i] *= 1 + (aa[i]-1)*at.ka[c]
+	sigmoidVec(w[lo:hi], w[lo:hi])
+	for i := lo; i < hi; i++ {
+		w[i] *= -expHalf
+	}
+	expVec(w[lo:hi], w[lo:hi])
+	sigmoidVec(aa[lo:hi], aa[lo:hi])
+	if l > 0 {
+		sigmoidVec(vg[lo:hi], vg[lo:hi])
+	}
+	for o := lo; o < hi; o += C {
+		for c := range C {
+			nkk[o+c] = k[o+c] * at.kk[c]
+		}
+		for h := range H {
+			q := nkk[o+h*N : o+(h+1)*N]
+			var ss float64
+			for _, x := range q {
+				ss += float64(x) * float64(x)
+			}
+			inv := float32(1 / max(math.Sqrt(ss), 1e-12))
+			for j := range q {
+				q[j] *= inv
+			}
+		}
+		for c := range C {
+			i := o + c
+			kka[i] = nkk[i] * aa[i]
+			nkk[i] = -nkk[i]
+			k[i] *= 1 + (aa[i]-1)*at.ka[c]
+		}
 	}
 	if l == 0 {
-		copy(vFirst[o:o+C], v[o:o+C])
+		copy(vFirst[lo:hi], v[lo:hi])
 		return
 	}
-	for c := range C {
-		i := o + c
-		v[i] += (vFirst[i] - v[i]) * sigmoid(at.v0[c]+vg[i])
+	for i := lo; i < hi; i++ {
+		v[i] += (vFirst[i] - v[i]) * vg[i]
 	}
 }
 
