@@ -39,7 +39,9 @@ func benchInputs(b *testing.B) string {
 			}
 		}
 		benchFiles.dir = dir
-		benchFiles.err = writeBenchInputs(dir)
+		if benchFiles.err = os.MkdirAll(dir, 0o755); benchFiles.err == nil {
+			benchFiles.err = writeBenchInputs(dir)
+		}
 	})
 	if benchFiles.err != nil {
 		b.Fatal(benchFiles.err)
