@@ -4,6 +4,7 @@ import (
 	"runtime"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // A product is out = W·x for T inputs: out[t·ldo+r] = Σ_c W[r][c]·x[t·ldx+c].
@@ -17,25 +18,29 @@ type product struct {
 }
 
 // Work sizes, in multiply-adds: below serialWork a product set runs on the
-// calling goroutine (waking workers costs more than it saves); a unit of
-// matrix-vector work covers about vecUnitWork; a matrix-matrix tile holds
-// about tileBytes of float32 weights, which stay in cache while every token
-// passes over them.
+// calling goroutine (waking workers costs more than it saves). A
+// matrix-vector product is cut into vecUnits pieces per worker, no smaller
+// than minVecUnit: few and long, because each piece is a run of memory the
+// prefetcher must first lock onto, and a few per worker, so that a worker
+// slowed by something else on its core leaves its share to the others. A
+// matrix-matrix tile holds about tileBytes of float32 weights, which stay in
+// cache while every token passes over them.
 const (
-	serialWork  = 1 << 15
-	vecUnitWork = 1 << 15
-	tileBytes   = 96 << 10
+	serialWork = 1 << 15
+	vecUnits   = 4
+	minVecUnit = 1 << 14
+	tileBytes  = 96 << 10
 )
 
 func (p *product) unitRows() int {
 	rows, cols := p.m.dims()
 	var u int
 	if p.T == 1 {
-		u = vecUnitWork / max(cols, 1)
+		u = max((rows+vecUnits*workers()-1)/(vecUnits*workers()), minVecUnit/max(cols, 1))
+		u = (u + 3) &^ 3
 	} else {
-		u = tileBytes / 4 / max(cols, 1)
+		u = max(8, (tileBytes/4/max(cols, 1))&^3)
 	}
-	u = max(8, u&^3)
 	return min(u, rows)
 }
 
@@ -103,14 +108,117 @@ func run(ps ...product) {
 	parallel(n, worker)
 }
 
-// parallel runs f on n goroutines (the caller's among them) and waits.
+// parallel runs f on n goroutines (the caller's among them) and waits. f
+// must share its work out itself (every copy pulls pieces from a counter),
+// so that copies that start late or find nothing left cost nothing.
 func parallel(n int, f func()) {
+	if n <= 1 {
+		f()
+		return
+	}
+	if p := sharedPool(); p != nil && p.mu.TryLock() {
+		p.do(f)
+		p.mu.Unlock()
+		return
+	}
+	// The pool is busy with another caller's work (or GOMAXPROCS changed):
+	// fresh goroutines.
 	var wg sync.WaitGroup
 	for range n - 1 {
 		wg.Go(f)
 	}
 	f()
 	wg.Wait()
+}
+
+// A pool keeps GOMAXPROCS−1 helper goroutines that spin for a short while
+// after each job before they park. Token-by-token generation issues a few
+// products every hundred microseconds, each too short to wait for a parked
+// goroutine to be woken and scheduled (a fresh goroutine often arrives after
+// the caller has done all the work), so spinning helpers are what lets a
+// matrix-vector product use more than one core.
+type pool struct {
+	mu      sync.Mutex // one job at a time
+	helpers int
+	job     func()
+	seq     atomic.Uint64 // job generation; written after job
+	pending atomic.Int64  // helpers still in the current job
+	parked  []atomic.Bool
+	wake    []chan struct{}
+}
+
+// spinTime is how long an idle helper spins before it parks.
+const spinTime = 200 * time.Microsecond
+
+var (
+	poolOnce sync.Once
+	thePool  *pool
+)
+
+// sharedPool returns the process-wide pool, or nil when GOMAXPROCS has
+// changed since it was made or is 1.
+func sharedPool() *pool {
+	poolOnce.Do(func() {
+		n := runtime.GOMAXPROCS(0) - 1
+		if n < 1 {
+			return
+		}
+		thePool = &pool{helpers: n, parked: make([]atomic.Bool, n), wake: make([]chan struct{}, n)}
+		for i := range n {
+			thePool.wake[i] = make(chan struct{}, 1)
+			go thePool.helper(i)
+		}
+	})
+	if thePool == nil || thePool.helpers != runtime.GOMAXPROCS(0)-1 {
+		return nil
+	}
+	return thePool
+}
+
+// do runs f on the caller and on every helper, and waits for all of them.
+// The caller holds p.mu.
+func (p *pool) do(f func()) {
+	p.job = f
+	p.pending.Store(int64(p.helpers))
+	p.seq.Add(1)
+	for i := range p.parked {
+		if p.parked[i].Load() {
+			select {
+			case p.wake[i] <- struct{}{}:
+			default:
+			}
+		}
+	}
+	f()
+	for spins := 0; p.pending.Load() != 0; spins++ {
+		if spins%256 == 255 {
+			runtime.Gosched()
+		}
+	}
+	p.job = nil
+}
+
+func (p *pool) helper(i int) {
+	var last uint64
+	for {
+		start := time.Now()
+		for spins := 0; p.seq.Load() == last; spins++ {
+			if spins%1024 == 1023 && time.Since(start) > spinTime {
+				// Park. The store before the second look at seq pairs with
+				// do's store of seq before its look at parked: one of the two
+				// sees the other, so a job is never missed.
+				p.parked[i].Store(true)
+				if p.seq.Load() == last {
+					<-p.wake[i]
+				}
+				p.parked[i].Store(false)
+				start = time.Now()
+			}
+		}
+		last = p.seq.Load()
+		p.job()
+		p.pending.Add(-1)
+	}
 }
 
 // forEach calls f(i) for i in [0, n) on up to workers() goroutines; it is
