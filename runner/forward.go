@@ -170,9 +170,11 @@ func (m *Model) channelMix(ly *layer, xf []float32, T int, first []float32, a *a
 		run(product{m: f.wk, x: xk, ldx: C, out: k, ldo: F, T: T})
 	}
 	forRows(T, F, func(t0, t1 int) {
-		for i := t0 * F; i < t1*F; i++ {
-			v := max(k[i], 0)
-			k[i] = v * v
+		for i, v := range k[t0*F : t1*F] {
+			if v < 0 { // not max(v, 0): its NaN and −0 rules cost a branch maze
+				v = 0
+			}
+			k[t0*F+i] = v * v
 		}
 	})
 	out := a.get(T * C)
@@ -204,19 +206,29 @@ func layerNorm(dst, x []float32, n norm) {
 }
 
 func normalize(dst, x, w, b []float32, eps float64) {
-	var sum float64
-	for _, v := range x {
-		sum += float64(v)
+	// One pass for both moments: in float64, E[x²] − E[x]² loses nothing
+	// that float32 activations hold.
+	var s0, s1, q0, q1 float64
+	i := 0
+	for ; i+2 <= len(x); i += 2 {
+		a, c := float64(x[i]), float64(x[i+1])
+		s0 += a
+		s1 += c
+		q0 += a * a
+		q1 += c * c
 	}
-	mean := sum / float64(len(x))
-	var sq float64
-	for _, v := range x {
-		d := float64(v) - mean
-		sq += d * d
+	if i < len(x) {
+		a := float64(x[i])
+		s0 += a
+		q0 += a * a
 	}
-	inv := 1 / math.Sqrt(sq/float64(len(x))+eps)
+	n := float64(len(x))
+	mean := (s0 + s1) / n
+	inv := float32(1 / math.Sqrt(max((q0+q1)/n-mean*mean, 0)+eps))
+	m := float32(mean)
+	w, b = w[:len(x)], b[:len(x)]
 	for i, v := range x {
-		dst[i] = float32((float64(v)-mean)*inv)*w[i] + b[i]
+		dst[i] = (v-m)*inv*w[i] + b[i]
 	}
 }
 

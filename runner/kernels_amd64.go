@@ -208,7 +208,7 @@ func sumF32AVX2Go(x []float32) float32 {
 
 func wkv7HeadAVX2Go(S, r, w, k, v, nkk, kka, y []float32) {
 	n := len(y)
-	if n == 0 || n%16 != 0 {
+	if n == 0 || n%8 != 0 {
 		wkv7HeadGo(S, r, w, k, v, nkk, kka, y)
 		return
 	}

@@ -569,9 +569,10 @@ sumloop:
 	RET
 
 // func wkv7HeadAVX2(S *float32, n int, r, w, k, v, nkk, kka, y *float32)
-// One token of one RWKV-7 head (wkv7HeadGo); n is a positive multiple of 16.
+// One token of one RWKV-7 head (wkv7HeadGo); n is a positive multiple of 8.
 // Per row i of S: sa = Σ_j S[i][j]·nkk[j]; S[i][j] = S[i][j]·w[j] +
-// sa·kka[j] + v[i]·k[j]; y[i] = Σ_j S[i][j]·r[j].
+// sa·kka[j] + v[i]·k[j]; y[i] = Σ_j S[i][j]·r[j]. Rows go four at a time,
+// so that the loads of the shared vectors and the horizontal sums serve four.
 TEXT ·wkv7HeadAVX2(SB), NOSPLIT, $0-72
 	MOVQ S+0(FP), SI
 	MOVQ n+8(FP), CX
@@ -584,60 +585,87 @@ TEXT ·wkv7HeadAVX2(SB), NOSPLIT, $0-72
 	MOVQ y+64(FP), DI
 	MOVQ CX, BX
 	SHLQ $2, BX                  // bytes per row
+	LEAQ (SI)(BX*2), R14         // row i+2
 	XORQ DX, DX                  // row i
 
-wrow:
+w4rows:
 	VXORPS Y0, Y0, Y0
 	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
 	XORQ AX, AX
 
-wpass1:
-	VMOVUPS (SI)(AX*1), Y5
-	VMOVUPS 32(SI)(AX*1), Y6
-	VFMADD231PS (R10)(AX*1), Y5, Y0
-	VFMADD231PS 32(R10)(AX*1), Y6, Y1
-	ADDQ $64, AX
+w4pass1:
+	VMOVUPS (R10)(AX*1), Y4
+	VFMADD231PS (SI), Y4, Y0
+	VFMADD231PS (SI)(BX*1), Y4, Y1
+	VFMADD231PS (R14), Y4, Y2
+	VFMADD231PS (R14)(BX*1), Y4, Y3
+	ADDQ $32, AX
+	ADDQ $32, SI
+	ADDQ $32, R14
 	CMPQ AX, BX
-	JLT  wpass1
+	JLT  w4pass1
+	SUBQ BX, SI
+	SUBQ BX, R14
 
-	VADDPS Y1, Y0, Y0
-	VEXTRACTF128 $1, Y0, X1
-	VADDPS X1, X0, X0
-	VHADDPS X0, X0, X0
-	VHADDPS X0, X0, X0
-	VBROADCASTSS X0, Y2          // sa
-	VBROADCASTSS (R13)(DX*4), Y3 // v[i]
-	VXORPS Y4, Y4, Y4
-	VXORPS Y7, Y7, Y7
+	HSUM4(Y0, Y1, Y2, Y3, X0, X1)  // X0 = sa of the four rows
+	VBROADCASTSS X0, Y4
+	VPERMILPS $0x55, X0, X5
+	VBROADCASTSS X5, Y5
+	VPERMILPS $0xaa, X0, X6
+	VBROADCASTSS X6, Y6
+	VPERMILPS $0xff, X0, X7
+	VBROADCASTSS X7, Y7
+	VBROADCASTSS (R13)(DX*4), Y8
+	VBROADCASTSS 4(R13)(DX*4), Y9
+	VBROADCASTSS 8(R13)(DX*4), Y10
+	VBROADCASTSS 12(R13)(DX*4), Y11
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
 	XORQ AX, AX
 
-wpass2:
-	VMOVUPS (SI)(AX*1), Y5
-	VMOVUPS 32(SI)(AX*1), Y6
-	VMULPS (R8)(AX*1), Y5, Y5
-	VMULPS 32(R8)(AX*1), Y6, Y6
-	VFMADD231PS (R11)(AX*1), Y2, Y5
-	VFMADD231PS 32(R11)(AX*1), Y2, Y6
-	VFMADD231PS (R9)(AX*1), Y3, Y5
-	VFMADD231PS 32(R9)(AX*1), Y3, Y6
-	VMOVUPS Y5, (SI)(AX*1)
-	VMOVUPS Y6, 32(SI)(AX*1)
-	VFMADD231PS (R12)(AX*1), Y5, Y4
-	VFMADD231PS 32(R12)(AX*1), Y6, Y7
-	ADDQ $64, AX
+w4pass2:
+	VMOVUPS (R8)(AX*1), Y12      // w
+	VMOVUPS (R11)(AX*1), Y13     // kka
+	VMULPS (SI), Y12, Y14
+	VFMADD231PS Y13, Y4, Y14
+	VFMADD231PS (R9)(AX*1), Y8, Y14
+	VMOVUPS Y14, (SI)
+	VFMADD231PS (R12)(AX*1), Y14, Y0
+	VMULPS (SI)(BX*1), Y12, Y14
+	VFMADD231PS Y13, Y5, Y14
+	VFMADD231PS (R9)(AX*1), Y9, Y14
+	VMOVUPS Y14, (SI)(BX*1)
+	VFMADD231PS (R12)(AX*1), Y14, Y1
+	VMULPS (R14), Y12, Y14
+	VFMADD231PS Y13, Y6, Y14
+	VFMADD231PS (R9)(AX*1), Y10, Y14
+	VMOVUPS Y14, (R14)
+	VFMADD231PS (R12)(AX*1), Y14, Y2
+	VMULPS (R14)(BX*1), Y12, Y14
+	VFMADD231PS Y13, Y7, Y14
+	VFMADD231PS (R9)(AX*1), Y11, Y14
+	VMOVUPS Y14, (R14)(BX*1)
+	VFMADD231PS (R12)(AX*1), Y14, Y3
+	ADDQ $32, AX
+	ADDQ $32, SI
+	ADDQ $32, R14
 	CMPQ AX, BX
-	JLT  wpass2
+	JLT  w4pass2
 
-	VADDPS Y7, Y4, Y4
-	VEXTRACTF128 $1, Y4, X1
-	VADDPS X1, X4, X4
-	VHADDPS X4, X4, X4
-	VHADDPS X4, X4, X4
-	VMOVSS X4, (DI)(DX*4)
+	HSUM4(Y0, Y1, Y2, Y3, X0, X1)
+	VMOVUPS X0, (DI)(DX*4)
+	// SI and R14 stand at the end of rows i and i+2: move to rows i+4, i+6.
+	LEAQ (SI)(BX*2), SI
 	ADDQ BX, SI
-	INCQ DX
+	LEAQ (R14)(BX*2), R14
+	ADDQ BX, R14
+	ADDQ $4, DX
 	CMPQ DX, CX
-	JLT  wrow
+	JLT  w4rows
 	VZEROUPPER
 	RET
 
