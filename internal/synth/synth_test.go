@@ -1,29 +1,46 @@
-package synth
+package synth_test
 
 import (
-	"os"
+	"bytes"
 	"testing"
 
 	"rwkvkit/format"
+	"rwkvkit/internal/synth"
+	_ "rwkvkit/pth"
 )
 
-// TestWritePTHEnv writes a synthetic model when RWKVKIT_SYNTH_OUT names a
-// file; it is a tool for measurements, not a check.
-func TestWritePTHEnv(t *testing.T) {
-	out := os.Getenv("RWKVKIT_SYNTH_OUT")
-	if out == "" {
-		t.Skip("RWKVKIT_SYNTH_OUT not set")
-	}
-	src, err := RWKV7(RWKV7_0_1B, format.F16, 1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	f, err := os.Create(out)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	if err := WritePTH(f, src); err != nil {
-		t.Fatal(err)
+// A synthetic model written as a .pth reads back, through the real reader,
+// with every tensor's name, dtype, shape and bytes intact, and is detected
+// as the RWKV-7 of its configuration.
+func TestWritePTHReadsBack(t *testing.T) {
+	cfg := synth.Config{Layers: 2, Embed: 128, Vocab: 300, HeadSize: 64, DecayLoRA: 16, ALoRA: 16, VLoRA: 8, GLoRA: 32}
+	for _, dt := range []format.DType{format.F32, format.F16, format.BF16} {
+		src, err := synth.RWKV7(cfg, dt, 5)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var buf bytes.Buffer
+		if err := synth.WritePTH(&buf, src); err != nil {
+			t.Fatal(err)
+		}
+		back, err := format.OpenReaderAt(bytes.NewReader(buf.Bytes()), "synthetic.pth")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(back.Tensors) != len(src.Tensors) {
+			t.Fatalf("%v: %d tensors back, wrote %d", dt, len(back.Tensors), len(src.Tensors))
+		}
+		for i, want := range src.Tensors {
+			got := back.Tensors[i]
+			wb, _ := want.Bytes()
+			gb, err := got.Bytes()
+			if err != nil || got.Name != want.Name || got.DType != dt || !bytes.Equal(gb, wb) {
+				t.Fatalf("%v: tensor %d: %s %v %v (%v), wrote %s", dt, i, got.Name, got.DType, got.Shape, err, want.Name)
+			}
+		}
+		info, err := format.Detect(back)
+		if err != nil || info.Version != format.V7 || info.Embed != 128 || info.Heads != 2 || info.DecayLoRA != 16 || info.VLoRA != 8 {
+			t.Errorf("%v: detected %+v, %v", dt, info, err)
+		}
 	}
 }
