@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 
 	"github.com/spf13/cobra"
@@ -21,25 +22,16 @@ would: renamed, lower-cased, low-rank matrices transposed, every tensor rounded 
 		Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			in, out := args[0], args[1]
-			src, err := openModel(in)
+			bar := newProgress(0, "convert")
+			n, err := convertFile(cmd.Context(), in, out, force, func(written, total int64) {
+				bar.ChangeMax64(total)
+				bar.Set64(written)
+			})
 			if err != nil {
 				return err
 			}
-			defer src.Close()
-			conv, err := toWebRWKVF16(src)
-			if err != nil {
-				return fmt.Errorf("%s: %w", in, err)
-			}
-			var bar = newProgress(0, "convert")
-			opts := &safetensors.Options{Progress: func(written, total int64) {
-				bar.ChangeMax64(total)
-				bar.Set64(written)
-			}}
-			if err := safetensors.WriteFile(cmd.Context(), out, conv, force, opts); err != nil {
-				return fmt.Errorf("%s: %w", out, err)
-			}
 			bar.Finish()
-			fmt.Fprintf(cmd.ErrOrStderr(), "wrote %s (%d tensors, float16, web-rwkv layout)\n", out, len(conv.Tensors))
+			fmt.Fprintf(cmd.ErrOrStderr(), "wrote %s (%d tensors, float16, web-rwkv layout)\n", out, n)
 			return nil
 		},
 	}
@@ -59,4 +51,22 @@ func toWebRWKVF16(src *format.Source) (*format.Source, error) {
 		return nil, err
 	}
 	return format.CastF16(s)
+}
+
+// convertFile converts the model file in to web-rwkv's float16 .st at out
+// and returns the number of tensors written. Errors name the file at fault.
+func convertFile(ctx context.Context, in, out string, force bool, progress func(written, total int64)) (int, error) {
+	src, err := openModel(in)
+	if err != nil {
+		return 0, err
+	}
+	defer src.Close()
+	conv, err := toWebRWKVF16(src)
+	if err != nil {
+		return 0, fmt.Errorf("%s: %w", in, err)
+	}
+	if err := safetensors.WriteFile(ctx, out, conv, force, &safetensors.Options{Progress: progress}); err != nil {
+		return 0, fmt.Errorf("%s: %w", out, err)
+	}
+	return len(conv.Tensors), nil
 }

@@ -82,7 +82,7 @@ func demo(ctx context.Context, out, log io.Writer, keep, device string) error {
 		fixtures.TinyRWKV7Name, info.Version, info.Layers, info.Embed, info.Heads, info.HeadSize, info.Vocab, humanCount(info.Params))
 
 	st := path("tiny-rwkv7.st")
-	if err := convertFile(ctx, pth, st); err != nil {
+	if _, err := convertFile(ctx, pth, st, true, nil); err != nil {
 		return err
 	}
 	step("converted to web-rwkv's float16 layout: %s", filepath.Base(st))
@@ -192,19 +192,6 @@ func demo(ctx context.Context, out, log io.Writer, keep, device string) error {
 
 func quantRule(kind format.DType, spec string) quantize.Rule {
 	return quantize.Rule{Kind: kind, Layers: spec}
-}
-
-func convertFile(ctx context.Context, in, out string) error {
-	src, err := openModel(in)
-	if err != nil {
-		return err
-	}
-	defer src.Close()
-	conv, err := toWebRWKVF16(src)
-	if err != nil {
-		return fmt.Errorf("%s: %w", in, err)
-	}
-	return safetensors.WriteFile(ctx, out, conv, true, nil)
 }
 
 // writeDemoLoRA writes a rank-4 LoRA in web-rwkv's naming for att.key and

@@ -76,7 +76,7 @@ func writeBenchInputs(dir string) error {
 	if err := safetensors.WriteFile(ctx, filepath.Join(dir, "rwkv7-1.5b.rkv.st"), web, true, nil); err != nil {
 		return err
 	}
-	if err := convertFile(ctx, filepath.Join(dir, "rwkv7-1.5b.rkv.st"), st); err != nil {
+	if _, err := convertFile(ctx, filepath.Join(dir, "rwkv7-1.5b.rkv.st"), st, true, nil); err != nil {
 		return err
 	}
 	os.Remove(filepath.Join(dir, "rwkv7-1.5b.rkv.st"))
