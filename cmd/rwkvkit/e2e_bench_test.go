@@ -69,17 +69,9 @@ func writeBenchInputs(dir string) error {
 	if err := f.Close(); err != nil {
 		return err
 	}
-	web, err := format.WebRWKV(src)
-	if err != nil {
+	if _, err := convertFile(ctx, filepath.Join(dir, "rwkv7-1.5b.pth"), st, true, nil); err != nil {
 		return err
 	}
-	if err := safetensors.WriteFile(ctx, filepath.Join(dir, "rwkv7-1.5b.rkv.st"), web, true, nil); err != nil {
-		return err
-	}
-	if _, err := convertFile(ctx, filepath.Join(dir, "rwkv7-1.5b.rkv.st"), st, true, nil); err != nil {
-		return err
-	}
-	os.Remove(filepath.Join(dir, "rwkv7-1.5b.rkv.st"))
 	if code := runMainChild("quantize", st, filepath.Join(dir, "rwkv7-1.5b.rkv"), "--int8", "0", "--device", "cpu", "--force"); code != 0 {
 		return fmt.Errorf("writing the .rkv: exit %d", code)
 	}
