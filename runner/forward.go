@@ -169,14 +169,7 @@ func (m *Model) channelMix(ly *layer, xf []float32, T int, first []float32, a *a
 	} else {
 		run(product{m: f.wk, x: xk, ldx: C, out: k, ldo: F, T: T})
 	}
-	forRows(T, F, func(t0, t1 int) {
-		for i, v := range k[t0*F : t1*F] {
-			if v < 0 { // not max(v, 0): its NaN and −0 rules cost a branch maze
-				v = 0
-			}
-			k[t0*F+i] = v * v
-		}
-	})
+	forRows(T, F, func(t0, t1 int) { reluSquare(k[t0*F : t1*F]) })
 	out := a.get(T * C)
 	run(product{m: f.wv, x: k, ldx: F, out: out, ldo: C, T: T})
 	if r != nil {

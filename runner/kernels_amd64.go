@@ -45,6 +45,9 @@ func expAVX2(dst, src *float32, n int)
 func sigmoidAVX2(dst, src *float32, n int)
 
 //go:noescape
+func reluSquareAVX2(x *float32, n int)
+
+//go:noescape
 func wkv7HeadAVX2(S *float32, n int, r, w, k, v, nkk, kka, y *float32)
 
 var hasAVX2, hasAVX512 = detectCPU()
@@ -77,10 +80,10 @@ func useAssembly(avx2, avx512 bool) {
 	if !avx2 {
 		dotRowsF32, dotRowsF16, dotRowsBF16 = dotRowsF32Go, dotRowsF16Go, dotRowsBF16Go
 		gemmF32, widenF16, widenBF16, sumF32 = gemmF32Go, widenF16Go, widenBF16Go, sumF32Go
-		wkv7Head, expVec, sigmoidVec = wkv7HeadGo, expVecGo, sigmoidVecGo
+		wkv7Head, expVec, sigmoidVec, reluSquare = wkv7HeadGo, expVecGo, sigmoidVecGo, reluSquareGo
 		return
 	}
-	wkv7Head, expVec, sigmoidVec = wkv7HeadAVX2Go, expVecAVX2, sigmoidVecAVX2
+	wkv7Head, expVec, sigmoidVec, reluSquare = wkv7HeadAVX2Go, expVecAVX2, sigmoidVecAVX2, reluSquareAVX2Go
 	dotRowsF32, dotRowsF16, dotRowsBF16 = dotRowsF32AVX2, dotRowsF16AVX2, dotRowsBF16AVX2
 	gemmF32, widenF16, widenBF16, sumF32 = gemmF32AVX2, widenF16AVX2Go, widenBF16AVX2Go, sumF32AVX2Go
 	if avx512 {
@@ -232,4 +235,12 @@ func sigmoidVecAVX2(dst, src []float32) {
 		sigmoidAVX2(&dst[0], &src[0], n)
 	}
 	sigmoidVecGo(dst[n:], src[n:len(dst)])
+}
+
+func reluSquareAVX2Go(x []float32) {
+	n := len(x) &^ 7
+	if n > 0 {
+		reluSquareAVX2(&x[0], n)
+	}
+	reluSquareGo(x[n:])
 }

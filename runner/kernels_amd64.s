@@ -757,3 +757,20 @@ sigloop:
 	JNZ  sigloop
 	VZEROUPPER
 	RET
+
+// func reluSquareAVX2(x *float32, n int)
+// x[i] = max(x[i], 0)²; n is a positive multiple of 8.
+TEXT ·reluSquareAVX2(SB), NOSPLIT, $0-16
+	MOVQ x+0(FP), DI
+	MOVQ n+8(FP), CX
+	VXORPS Y1, Y1, Y1
+
+reluloop:
+	VMAXPS (DI), Y1, Y0
+	VMULPS Y0, Y0, Y0
+	VMOVUPS Y0, (DI)
+	ADDQ $32, DI
+	SUBQ $8, CX
+	JNZ  reluloop
+	VZEROUPPER
+	RET

@@ -208,3 +208,20 @@ func TestExpSigmoidKernels(t *testing.T) {
 		}
 	}
 }
+
+func TestReluSquareKernel(t *testing.T) {
+	x := []float32{-2, -0.0, 0, 0.5, 3, -1e-30, 1e-20, -7, 2, 1, -1, 4, 5}
+	want := make([]float32, len(x))
+	for i, v := range x {
+		if v > 0 {
+			want[i] = v * v
+		}
+	}
+	got := append([]float32(nil), x...)
+	reluSquare(got)
+	for i := range got {
+		if got[i] != want[i] || math.Signbit(float64(got[i])) {
+			t.Errorf("relu²(%g) = %g, want %g", x[i], got[i], want[i])
+		}
+	}
+}
