@@ -59,6 +59,10 @@ func sigmoidVecGo(dst, src []float32) {
 	}
 }
 
+// kBlockGo is the depth of one pass over the weights in the assembly
+// matrix-matrix product; tiles are sized for it.
+const kBlockGo = 768
+
 func dotGo(w, x []float32) float32 {
 	x = x[:len(w)]
 	var s0, s1, s2, s3, s4, s5, s6, s7 float32

@@ -24,10 +24,10 @@ func rowsF16AVX2(w *uint16, ldw int, x *float32, k int, out *float32, n int)
 func rowsBF16AVX2(w *uint16, ldw int, x *float32, k int, out *float32, n int)
 
 //go:noescape
-func gemm4x3F32AVX2(w *float32, ldw int, x *float32, ldx int, k int, out *float32, ldo int)
+func gemm4x3F32AVX2(w *float32, ldw int, x *float32, ldx int, k int, out *float32, ldo int, acc int)
 
 //go:noescape
-func gemm4x6F32AVX512(w *float32, ldw int, x *float32, ldx int, k int, out *float32, ldo int)
+func gemm4x6F32AVX512(w *float32, ldw int, x *float32, ldx int, k int, out *float32, ldo int, acc int)
 
 //go:noescape
 func widenF16AVX2(dst *float32, src *uint16, n int)
@@ -144,13 +144,19 @@ func gemmF32AVX512(out []float32, ldo int, w []float32, ldw, rows int, x []float
 	gemmBlocked(out, ldo, w, ldw, rows, x, ldx, T, k, 16, 6, gemm4x6F32AVX512)
 }
 
+// kBlock is the depth of one pass of gemmBlocked: 6 input rows of this many
+// floats stay in L1 while the weight tile passes (measured on AMD Zen 5 at
+// k = 3072: 512 gives 102, 768 gives 107, one pass 67 GMAC/s per core).
+const kBlock = kBlockGo
+
 // gemmBlocked covers the product with kernel calls of 4 rows × tt tokens
-// over the first kv = k − k mod width columns, taking the tokens in the
-// outer loop so that tt input rows stay in L1 while the weight tile (sized
-// for L2 by the caller) passes. Leftover tokens use the 4-row dot kernel;
-// leftover rows and columns are added in Go.
+// over the first kv = k − k mod width columns, in passes of at most kBlock
+// columns (later passes add to out). Tokens are the outer loop, so that tt
+// input rows stay in L1 while the weight tile (sized for L2 by the caller)
+// passes. Leftover tokens use the 4-row dot kernel; leftover rows and
+// columns are added in Go.
 func gemmBlocked(out []float32, ldo int, w []float32, ldw, rows int, x []float32, ldx, T, k, width, tt int,
-	kernel func(w *float32, ldw int, x *float32, ldx int, k int, out *float32, ldo int)) {
+	kernel func(w *float32, ldw int, x *float32, ldx int, k int, out *float32, ldo int, acc int)) {
 	kv := k &^ (width - 1)
 	r4 := rows &^ 3
 	if kv == 0 || r4 == 0 || T == 0 {
@@ -158,13 +164,17 @@ func gemmBlocked(out []float32, ldo int, w []float32, ldw, rows int, x []float32
 		return
 	}
 	_, _, _ = w[(rows-1)*ldw+k-1], x[(T-1)*ldx+k-1], out[(T-1)*ldo+rows-1]
-	t := 0
-	for ; t+tt <= T; t += tt {
-		for r := 0; r < r4; r += 4 {
-			kernel(&w[r*ldw], ldw, &x[t*ldx], ldx, kv, &out[t*ldo+r], ldo)
+	tfull := T - T%tt
+	for kb := 0; kb < kv; kb += kBlock {
+		kn := min(kBlock, kv-kb)
+		acc := min(kb, 1)
+		for t := 0; t < tfull; t += tt {
+			for r := 0; r < r4; r += 4 {
+				kernel(&w[r*ldw+kb], ldw, &x[t*ldx+kb], ldx, kn, &out[t*ldo+r], ldo, acc)
+			}
 		}
 	}
-	for ; t < T; t++ {
+	for t := tfull; t < T; t++ {
 		for r := 0; r < r4; r += 4 {
 			dot4F32AVX2(&w[r*ldw], ldw, &x[t*ldx], kv, &out[t*ldo+r])
 		}

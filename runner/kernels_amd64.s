@@ -239,6 +239,14 @@ rbdone:
 	VZEROUPPER
 	RET
 
+// STORE writes the four sums in x to m, adding what m holds when R12 ≠ 0
+// (a later block of a product split along k).
+#define STORE(x, m) \
+	TESTQ R12, R12 \
+	JEQ 2(PC) \
+	VADDPS m, x, x \
+	VMOVUPS x, m
+
 // func dot4F32AVX2(w *float32, ldw int, x *float32, k int, out *float32)
 // out[i] = Σ_{c<k} w[i·ldw+c]·x[c] for i < 4; k is a positive multiple of 8.
 TEXT ·dot4F32AVX2(SB), NOSPLIT, $0-40
@@ -297,11 +305,11 @@ f32done:
 	VZEROUPPER
 	RET
 
-// func gemm4x3F32AVX2(w *float32, ldw int, x *float32, ldx int, k int, out *float32, ldo int)
+// func gemm4x3F32AVX2(w *float32, ldw int, x *float32, ldx int, k int, out *float32, ldo int, acc int)
 // out[t·ldo+r] = Σ_{c<k} w[r·ldw+c]·x[t·ldx+c] for r < 4, t < 3; k is a
-// positive multiple of 8. Twelve accumulators, each 8-element step loads
+// positive multiple of 8; acc ≠ 0 adds to out instead. Twelve accumulators, each 8-element step loads
 // three inputs and four weight rows for twelve FMAs.
-TEXT ·gemm4x3F32AVX2(SB), NOSPLIT, $0-56
+TEXT ·gemm4x3F32AVX2(SB), NOSPLIT, $0-64
 	MOVQ w+0(FP), SI
 	MOVQ ldw+8(FP), BX
 	SHLQ $2, BX
@@ -353,12 +361,13 @@ g3loop:
 	MOVQ out+40(FP), SI
 	MOVQ ldo+48(FP), BX
 	SHLQ $2, BX
+	MOVQ acc+56(FP), R12
 	HSUM4(Y0, Y3, Y6, Y9, X0, X3)
-	VMOVUPS X0, (SI)
+	STORE(X0, (SI))
 	HSUM4(Y1, Y4, Y7, Y10, X1, X4)
-	VMOVUPS X1, (SI)(BX*1)
+	STORE(X1, (SI)(BX*1))
 	HSUM4(Y2, Y5, Y8, Y11, X2, X5)
-	VMOVUPS X2, (SI)(BX*2)
+	STORE(X2, (SI)(BX*2))
 	VZEROUPPER
 	RET
 
@@ -369,11 +378,11 @@ g3loop:
 	VEXTRACTF64X4 $1, z, yt \
 	VADDPS t, z, z
 
-// func gemm4x6F32AVX512(w *float32, ldw int, x *float32, ldx int, k int, out *float32, ldo int)
+// func gemm4x6F32AVX512(w *float32, ldw int, x *float32, ldx int, k int, out *float32, ldo int, acc int)
 // gemm4x3F32AVX2 for 4 rows and 6 tokens with 16-wide vectors; k is a
 // positive multiple of 16. The accumulator of row r, token t is Z(4t+r), so
 // that each token's four sums reduce in registers VEX instructions reach.
-TEXT ·gemm4x6F32AVX512(SB), NOSPLIT, $0-56
+TEXT ·gemm4x6F32AVX512(SB), NOSPLIT, $0-64
 	MOVQ w+0(FP), SI
 	MOVQ ldw+8(FP), BX
 	SHLQ $2, BX
@@ -454,6 +463,7 @@ g6loop:
 	MOVQ out+40(FP), SI
 	MOVQ ldo+48(FP), BX
 	SHLQ $2, BX
+	MOVQ acc+56(FP), R12
 	LEAQ (BX)(BX*2), AX
 	LEAQ (SI)(AX*1), R9          // token 3's outputs
 	FOLD(Z0, Z24, Y24)
@@ -461,25 +471,25 @@ g6loop:
 	FOLD(Z2, Z24, Y24)
 	FOLD(Z3, Z24, Y24)
 	HSUM4(Y0, Y1, Y2, Y3, X0, X1)
-	VMOVUPS X0, (SI)
+	STORE(X0, (SI))
 	FOLD(Z4, Z24, Y24)
 	FOLD(Z5, Z24, Y24)
 	FOLD(Z6, Z24, Y24)
 	FOLD(Z7, Z24, Y24)
 	HSUM4(Y4, Y5, Y6, Y7, X4, X5)
-	VMOVUPS X4, (SI)(BX*1)
+	STORE(X4, (SI)(BX*1))
 	FOLD(Z8, Z24, Y24)
 	FOLD(Z9, Z24, Y24)
 	FOLD(Z10, Z24, Y24)
 	FOLD(Z11, Z24, Y24)
 	HSUM4(Y8, Y9, Y10, Y11, X8, X9)
-	VMOVUPS X8, (SI)(BX*2)
+	STORE(X8, (SI)(BX*2))
 	FOLD(Z12, Z24, Y24)
 	FOLD(Z13, Z24, Y24)
 	FOLD(Z14, Z24, Y24)
 	FOLD(Z15, Z24, Y24)
 	HSUM4(Y12, Y13, Y14, Y15, X12, X13)
-	VMOVUPS X12, (R9)
+	STORE(X12, (R9))
 	VMOVAPS Z16, Z0
 	VMOVAPS Z17, Z1
 	VMOVAPS Z18, Z2
@@ -493,13 +503,13 @@ g6loop:
 	FOLD(Z2, Z24, Y24)
 	FOLD(Z3, Z24, Y24)
 	HSUM4(Y0, Y1, Y2, Y3, X0, X1)
-	VMOVUPS X0, (R9)(BX*1)
+	STORE(X0, (R9)(BX*1))
 	FOLD(Z4, Z24, Y24)
 	FOLD(Z5, Z24, Y24)
 	FOLD(Z6, Z24, Y24)
 	FOLD(Z7, Z24, Y24)
 	HSUM4(Y4, Y5, Y6, Y7, X4, X5)
-	VMOVUPS X4, (R9)(BX*2)
+	STORE(X4, (R9)(BX*2))
 	VZEROUPPER
 	RET
 

@@ -88,7 +88,7 @@ func TestGemmKernels(t *testing.T) {
 	rng := rand.New(rand.NewPCG(5, 6))
 	for name, gemm := range gemmForms() {
 		for _, rows := range []int{1, 4, 6, 8, 13} {
-			for _, k := range []int{5, 8, 16, 24, 33, 64, 96} {
+			for _, k := range []int{5, 8, 16, 24, 33, 64, 96, 800, 1552} { // > kBlock: passes that add
 				for _, T := range []int{1, 2, 3, 5, 6, 7, 13} {
 					ldw, ldx, ldo := k+1, k+5, rows+2
 					w := randFloats(rng, rows*ldw)

@@ -22,14 +22,17 @@ type product struct {
 // matrix-vector product is cut into vecUnits pieces per worker, no smaller
 // than minVecUnit: few and long, because each piece is a run of memory the
 // prefetcher must first lock onto, and a few per worker, so that a worker
-// slowed by something else on its core leaves its share to the others. A
-// matrix-matrix tile holds about tileBytes of float32 weights, which stay in
-// cache while every token passes over them.
+// slowed by something else on its core leaves its share to the others.
+// A matrix-matrix tile holds about tileBytes of float32 weights per pass of
+// kBlock columns; the larger the tile, the more weight rows each input row
+// loaded into L1 serves (measured on AMD Zen 5: 8 rows 107, 32 rows 117,
+// 128 rows 127 GMAC/s per core at k = 768), up to a share per worker.
 const (
 	serialWork = 1 << 15
 	vecUnits   = 4
 	minVecUnit = 1 << 14
-	tileBytes  = 96 << 10
+	tileBytes  = 384 << 10
+	tileUnits  = 2
 )
 
 func (p *product) unitRows() int {
@@ -37,11 +40,11 @@ func (p *product) unitRows() int {
 	var u int
 	if p.T == 1 {
 		u = max((rows+vecUnits*workers()-1)/(vecUnits*workers()), minVecUnit/max(cols, 1))
-		u = (u + 3) &^ 3
 	} else {
-		u = max(8, (tileBytes/4/max(cols, 1))&^3)
+		u = min(tileBytes/4/max(min(cols, kBlockGo), 1), (rows+tileUnits*workers()-1)/(tileUnits*workers()))
+		u = max(u, 8)
 	}
-	return min(u, rows)
+	return min((u+3)&^3, rows)
 }
 
 func (p *product) compute(r0, r1 int, sc *scratch) {
