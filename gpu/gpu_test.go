@@ -49,6 +49,13 @@ func TestGrid(t *testing.T) {
 			t.Errorf("Grid(%d) = %d×%d wastes %d workgroups", n, x, y, uint64(x)*uint64(y)-uint64(n))
 		}
 	}
+	for _, c := range []struct{ n, limit, x, y uint32 }{
+		{32, 3, 3, 11}, {16, 3, 3, 6}, {9, 3, 3, 3}, {3, 3, 3, 1}, {5, 0, 1, 5},
+	} {
+		if x, y := gpu.GridWithin(c.n, c.limit); x != c.x || y != c.y {
+			t.Errorf("GridWithin(%d, %d) = %d×%d, want %d×%d", c.n, c.limit, x, y, c.x, c.y)
+		}
+	}
 }
 
 const indexKernel = `

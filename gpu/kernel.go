@@ -82,11 +82,16 @@ const MaxWorkgroupsPerDim = 65535
 // Grid lays n workgroups out as x × y with x ≤ MaxWorkgroupsPerDim and
 // x·y ≥ n, wasting fewer than y. Kernels compute their linear index as
 // wid.x + wid.y * nwg.x and do nothing when it is ≥ n.
-func Grid(n uint32) (x, y uint32) {
-	if n <= MaxWorkgroupsPerDim {
+func Grid(n uint32) (x, y uint32) { return GridWithin(n, MaxWorkgroupsPerDim) }
+
+// GridWithin is Grid with x ≤ limit instead of MaxWorkgroupsPerDim (a small
+// limit lets tests exercise 2-D grids cheaply).
+func GridWithin(n, limit uint32) (x, y uint32) {
+	limit = max(limit, 1)
+	if n <= limit {
 		return max(n, 1), 1
 	}
-	y = (n + MaxWorkgroupsPerDim - 1) / MaxWorkgroupsPerDim
+	y = (n + limit - 1) / limit
 	x = (n + y - 1) / y
 	return x, y
 }
@@ -95,11 +100,16 @@ func Grid(n uint32) (x, y uint32) {
 // Grid. The pass is ended and released before Dispatch returns, as it must
 // be before the encoder is finished.
 func Dispatch(enc *wgpu.CommandEncoder, k *Kernel, group *wgpu.BindGroup, n uint32) error {
+	x, y := Grid(n)
+	return DispatchXY(enc, k, group, x, y)
+}
+
+// DispatchXY is Dispatch of an x × y grid of workgroups.
+func DispatchXY(enc *wgpu.CommandEncoder, k *Kernel, group *wgpu.BindGroup, x, y uint32) error {
 	pass := enc.BeginComputePass(nil)
 	defer pass.Release()
 	pass.SetPipeline(k.pipeline)
 	pass.SetBindGroup(0, group, nil)
-	x, y := Grid(n)
 	pass.DispatchWorkgroups(x, y, 1)
 	if err := pass.End(); err != nil {
 		return fmt.Errorf("gpu: kernel %s: %w", k.name, err)

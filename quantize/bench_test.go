@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"testing"
 
+	"rwkvkit/format"
 	"rwkvkit/quantize"
 )
 
@@ -64,6 +65,7 @@ func BenchmarkDecode(b *testing.B) {
 func BenchmarkGPUKernel(b *testing.B) {
 	g := newGPU(b, quantize.GPUOptions{ChunkBytes: int64(*benchMB) << 20, Slots: 1})
 	n := g.ChunkElements()
+	b.Logf("%s: %d MiB of float16 per operation", g, 2*n>>20)
 	if err := quantize.FillInput(g, normalF16(n)); err != nil {
 		b.Fatal(err)
 	}
@@ -91,6 +93,22 @@ func BenchmarkGPUKernel(b *testing.B) {
 		b.SetBytes(int64(2 * n))
 		for b.Loop() {
 			if err := quantize.CopyInput(g, n); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	// The fixed cost of one operation (recording, submission, wait) that
+	// the rates above include: one workgroup's worth of Int8, 4 KiB copied.
+	b.Run("fixed/Q8_128", func(b *testing.B) {
+		for b.Loop() {
+			if err := quantize.RunKernel(g, format.Int8Block, 4096); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("fixed/copy", func(b *testing.B) {
+		for b.Loop() {
+			if err := quantize.CopyInput(g, 2048); err != nil {
 				b.Fatal(err)
 			}
 		}

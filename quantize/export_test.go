@@ -6,7 +6,6 @@ import (
 	"github.com/cogentcore/webgpu/wgpu"
 
 	"rwkvkit/format"
-	"rwkvkit/gpu"
 )
 
 // FillInput uploads data (at most one chunk) into g's input buffer.
@@ -18,20 +17,19 @@ func FillInput(g *GPU, data []uint16) error {
 // RunKernel runs the kind kernel over the first n elements of the input
 // buffer and waits for it.
 func RunKernel(g *GPU, kind format.DType, n int) error {
-	k, group, wg := g.int8k, g.int8g, int8WGElems
-	if kind == format.NF4Block {
-		k, group, wg = g.nf4k, g.nf4g, nf4WGElems
-	}
-	_, queue := g.d.WGPU()
-	if err := queue.WriteBuffer(g.meta, 0, []byte{byte(n), byte(n >> 8), byte(n >> 16), byte(n >> 24)}); err != nil {
+	if err := g.setCount(n); err != nil {
 		return err
 	}
 	err := g.d.Submit(func(enc *wgpu.CommandEncoder) error {
-		return gpu.Dispatch(enc, k, group, uint32((n+wg-1)/wg))
+		return g.dispatch(enc, kind, n)
 	})
 	g.d.Wait()
 	return err
 }
+
+// SetGridLimit makes g lay out dispatches of more than x workgroups in 2-D
+// grids at most x wide.
+func SetGridLimit(g *GPU, x uint32) { g.gridX = x }
 
 // CopyInput copies the first n elements of the input buffer on the device
 // and waits for it.

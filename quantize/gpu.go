@@ -19,13 +19,14 @@ import (
 //go:embed quant.wgsl
 var quantWGSL string
 
-// Elements of one workgroup of the kernels: 8 Int8 blocks or 32 NF4 blocks.
-// Chunks are multiples of both, so that every chunk starts on a whole
+// Elements of one workgroup of the kernels (quant.wgsl): 32 Int8 blocks or
+// 128 NF4 blocks. Chunks are multiples of chunkUnit, a multiple of both
+// block sizes and of two NF4 blocks, so that every chunk starts on a whole
 // parameter word.
 const (
-	int8WGElems = 8 * format.Int8BlockSize
-	nf4WGElems  = 32 * format.NF4BlockSize
-	chunkUnit   = nf4WGElems
+	int8WGElems = 32 * format.Int8BlockSize
+	nf4WGElems  = 128 * format.NF4BlockSize
+	chunkUnit   = 2048
 )
 
 // GPUOptions tune a GPU quantizer; the zero value is the default.
@@ -56,6 +57,8 @@ type GPU struct {
 	status *wgpu.Buffer
 	chunk  int // elements per chunk, a multiple of chunkUnit
 	slots  []*slot
+	metaN  int    // element count in meta, or −1
+	gridX  uint32 // widest grid row (0: gpu.MaxWorkgroupsPerDim)
 
 	mu sync.Mutex
 }
@@ -78,7 +81,7 @@ func NewGPU(d *gpu.Device, opt GPUOptions) (*GPU, error) {
 	if chunk == 0 {
 		return nil, fmt.Errorf("quantize: chunk of %d bytes is smaller than %d elements", cb, chunkUnit)
 	}
-	g := &GPU{d: d, chunk: chunk}
+	g := &GPU{d: d, chunk: chunk, metaN: -1}
 	ok := false
 	defer func() {
 		if !ok {
@@ -245,13 +248,8 @@ func (g *GPU) submit(s *slot, kind format.DType, chunk []uint16, first int) erro
 		return err
 	}
 	m := len(chunk)
-	_, queue := g.d.WGPU()
-	if err := queue.WriteBuffer(g.meta, 0, binary.LittleEndian.AppendUint32(nil, uint32(m))); err != nil {
-		return fmt.Errorf("gpu: %w", err)
-	}
-	k, group, wgElems := g.int8k, g.int8g, int8WGElems
-	if kind == format.NF4Block {
-		k, group, wgElems = g.nf4k, g.nf4g, nf4WGElems
+	if err := g.setCount(m); err != nil {
+		return err
 	}
 	cl, err := layoutOf(kind, m)
 	if err != nil {
@@ -266,7 +264,7 @@ func (g *GPU) submit(s *slot, kind format.DType, chunk []uint16, first int) erro
 		if err := enc.ClearBuffer(g.status, 0, 4); err != nil {
 			return err
 		}
-		if err := gpu.Dispatch(enc, k, group, uint32((m+wgElems-1)/wgElems)); err != nil {
+		if err := g.dispatch(enc, kind, m); err != nil {
 			return err
 		}
 		down := s.down.Buffer()
@@ -289,6 +287,37 @@ func (g *GPU) submit(s *slot, kind format.DType, chunk []uint16, first int) erro
 	}
 	s.busy, s.kind, s.first, s.n = true, kind, first, m
 	return nil
+}
+
+// setCount makes the kernels' element count m. Queue writes are staged and
+// tracked by the driver layer, so an unchanged count (every chunk but a
+// tensor's last) is not written again.
+func (g *GPU) setCount(m int) error {
+	if m == g.metaN {
+		return nil
+	}
+	_, queue := g.d.WGPU()
+	if err := queue.WriteBuffer(g.meta, 0, binary.LittleEndian.AppendUint32(nil, uint32(m))); err != nil {
+		g.metaN = -1
+		return fmt.Errorf("gpu: %w", err)
+	}
+	g.metaN = m
+	return nil
+}
+
+// dispatch records the kind kernel over m elements (the count set by
+// setCount).
+func (g *GPU) dispatch(enc *wgpu.CommandEncoder, kind format.DType, m int) error {
+	k, group, wgElems := g.int8k, g.int8g, int8WGElems
+	if kind == format.NF4Block {
+		k, group, wgElems = g.nf4k, g.nf4g, nf4WGElems
+	}
+	limit := g.gridX
+	if limit == 0 {
+		limit = gpu.MaxWorkgroupsPerDim
+	}
+	x, y := gpu.GridWithin(uint32((m+wgElems-1)/wgElems), limit)
+	return gpu.DispatchXY(enc, k, group, x, y)
 }
 
 // finish waits for s's results and copies them into out.

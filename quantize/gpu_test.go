@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"math"
+	"math/rand/v2"
 	"testing"
 
 	"rwkvkit/format"
@@ -63,9 +65,89 @@ func TestGPUMatchesCPU(t *testing.T) {
 	}
 }
 
+// sameAsCPU quantizes src with g and with the CPU and wants the same bytes.
+func sameAsCPU(t *testing.T, g *quantize.GPU, what string, src []uint16) {
+	t.Helper()
+	ctx := context.Background()
+	for _, kind := range kinds {
+		want, err := quantize.CPU{}.Quantize(ctx, kind, "w", src)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := g.Quantize(ctx, kind, "w", src)
+		if err != nil {
+			t.Fatalf("%v %s: %v", kind, what, err)
+		}
+		if !bytes.Equal(got, want) {
+			j := firstDiff(got, want)
+			t.Fatalf("%v %s (%d elements): byte %d GPU %#x, CPU %#x", kind, what, len(src), j, got[j], want[j])
+		}
+	}
+}
+
+// TestGPUEdgeValues covers every finite float16 (the kernels widen them with
+// integer operations), exact Int8 rounding ties and values next to every
+// NF4 threshold for absmax values across the whole float16 range, where the
+// kernel compares float16 keys with thresholds rounded to float16.
+func TestGPUEdgeValues(t *testing.T) {
+	g := newGPU(t, quantize.GPUOptions{ChunkBytes: 1 << 20})
+	var all []uint16
+	for h := range 1 << 16 {
+		if h&0x7C00 != 0x7C00 {
+			all = append(all, uint16(h))
+		}
+	}
+	shuffled := append([]uint16(nil), all...)
+	rand.New(rand.NewPCG(5, 6)).Shuffle(len(shuffled), func(i, j int) {
+		shuffled[i], shuffled[j] = shuffled[j], shuffled[i]
+	})
+	// Int8 blocks with min 0 and max 2^e·510: s = 2^-e/2, so odd multiples
+	// of 2^e quantize to exact halves (q = roundHalfEven).
+	var ties []uint16
+	for e := -14; e <= 6; e++ {
+		scale := float32(math.Ldexp(1, e))
+		block := []uint16{0, format.F32ToF16(510 * scale)}
+		for v := 1; len(block) < format.Int8BlockSize; v += 2 {
+			block = append(block, format.F32ToF16(float32(v)*scale))
+		}
+		ties = append(ties, block...)
+	}
+	// NF4 blocks of absmax a (first value, either sign) and the float16
+	// values nearest to each threshold m_k·a and their neighbours.
+	var near []uint16
+	for ah := uint16(1); ah < 0x7C00; ah += 7 {
+		a := format.F16ToF32(ah)
+		block := []uint16{ah | (ah%2)<<15}
+		for _, m := range quantize.NF4Midpoints {
+			h := format.F32ToF16(m * a)
+			sign, mag := h&0x8000, h&0x7FFF
+			block = append(block, sign|max(mag, 1)-1, h, sign|min(mag+1, ah), h^0x8000)
+		}
+		for len(block) < format.NF4BlockSize {
+			block = append(block, block[len(block)%61])
+		}
+		near = append(near, block...)
+	}
+	for _, c := range []struct {
+		what string
+		src  []uint16
+	}{{"every float16 in order", all}, {"every float16 shuffled", shuffled}, {"Int8 ties", ties}, {"NF4 thresholds", near}} {
+		sameAsCPU(t, g, c.what, c.src)
+	}
+}
+
+// TestGPU2DGrid lays dispatches out in 2-D grids at most 3 workgroups wide
+// (Int8 32 workgroups per chunk as 3×11, NF4 16 as 3×6: both with
+// workgroups past the end) and wants the same bytes as the CPU.
+func TestGPU2DGrid(t *testing.T) {
+	g := newGPU(t, quantize.GPUOptions{ChunkBytes: 256 << 10})
+	quantize.SetGridLimit(g, 3)
+	sameAsCPU(t, g, "2-D grid", awkward(8, 2*g.ChunkElements()+4097))
+}
+
 // TestGPULargerThanBinding quantizes a tensor larger than the device's
 // storage binding limit with chunks as large as the limit allows (on lavapipe
-// 128 MiB: the first chunk fills a binding and needs a 2-D grid for Int8).
+// 128 MiB: the first chunk fills a binding).
 func TestGPULargerThanBinding(t *testing.T) {
 	if testing.Short() {
 		t.Skip("allocates about a gigabyte")
