@@ -32,6 +32,11 @@ var (
 	sigmoidVec = sigmoidVecGo
 	// reluSquare sets x[i] = max(x[i], 0)².
 	reluSquare = reluSquareGo
+	// int8Rows and nf4Rows, where the CPU has them, compute the block-scaled
+	// code sums of quantized rows whose blocks start at the row start (see
+	// int8Matrix.mulVec and nf4Matrix.mulVec); nil elsewhere.
+	int8Rows func(q []uint8, cols int, x, scale, out []float32)
+	nf4Rows  func(codes []uint8, cols int, xp, absmax, out []float32)
 )
 
 // reluSquareGo clears the sign-bit-set values without a branch: activations

@@ -48,6 +48,12 @@ func sigmoidAVX2(dst, src *float32, n int)
 func reluSquareAVX2(x *float32, n int)
 
 //go:noescape
+func int8RowsAVX2(q *uint8, ldq int, x *float32, k int, scale *float32, out *float32, n int)
+
+//go:noescape
+func nf4RowsAVX2(codes *uint8, ldc int, xp *float32, k int, absmax *float32, out *float32, n int)
+
+//go:noescape
 func wkv7HeadAVX2(S *float32, n int, r, w, k, v, nkk, kka, y *float32)
 
 var hasAVX2, hasAVX512 = detectCPU()
@@ -81,8 +87,10 @@ func useAssembly(avx2, avx512 bool) {
 		dotRowsF32, dotRowsF16, dotRowsBF16 = dotRowsF32Go, dotRowsF16Go, dotRowsBF16Go
 		gemmF32, widenF16, widenBF16, sumF32 = gemmF32Go, widenF16Go, widenBF16Go, sumF32Go
 		wkv7Head, expVec, sigmoidVec, reluSquare = wkv7HeadGo, expVecGo, sigmoidVecGo, reluSquareGo
+		int8Rows, nf4Rows = nil, nil
 		return
 	}
+	int8Rows, nf4Rows = int8RowsAVX2Go, nf4RowsAVX2Go
 	wkv7Head, expVec, sigmoidVec, reluSquare = wkv7HeadAVX2Go, expVecAVX2, sigmoidVecAVX2, reluSquareAVX2Go
 	dotRowsF32, dotRowsF16, dotRowsBF16 = dotRowsF32AVX2, dotRowsF16AVX2, dotRowsBF16AVX2
 	gemmF32, widenF16, widenBF16, sumF32 = gemmF32AVX2, widenF16AVX2Go, widenBF16AVX2Go, sumF32AVX2Go
@@ -253,4 +261,24 @@ func reluSquareAVX2Go(x []float32) {
 		reluSquareAVX2(&x[0], n)
 	}
 	reluSquareGo(x[n:])
+}
+
+func int8RowsAVX2Go(q []uint8, cols int, x, scale, out []float32) {
+	n := len(out)
+	if n == 0 {
+		return
+	}
+	nb := cols / 128
+	_, _, _ = q[n*cols-1], x[cols-1], scale[n*nb-1]
+	int8RowsAVX2(&q[0], cols, &x[0], cols, &scale[0], &out[0], n)
+}
+
+func nf4RowsAVX2Go(codes []uint8, cols int, xp, absmax, out []float32) {
+	n := len(out)
+	if n == 0 {
+		return
+	}
+	nb := cols / 64
+	_, _, _ = codes[n*cols/2-1], xp[cols-1], absmax[n*nb-1]
+	nf4RowsAVX2(&codes[0], cols/2, &xp[0], cols, &absmax[0], &out[0], n)
 }

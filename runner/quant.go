@@ -79,8 +79,28 @@ func (m *int8Matrix) tile(r0, r1 int, sc *scratch) []float32 {
 	return dst
 }
 
+// mulVec uses Σ_j (min + s·q_j)·x_j = min·Σ_j x_j + s·Σ_j q_j·x_j per block:
+// the code sums in the kernel, the block sums of x once per call.
 func (m *int8Matrix) mulVec(out, x []float32, r0 int, sc *scratch) {
-	quantMulVec(m.decode, m.cols, out, x, r0, sc)
+	const B = format.Int8BlockSize
+	if int8Rows == nil || m.cols%B != 0 {
+		quantMulVec(m.decode, m.cols, out, x, r0, sc)
+		return
+	}
+	nb := m.cols / B
+	sx := sc.floats(nb)
+	for b := range sx {
+		sx[b] = sumF32(x[b*B : (b+1)*B])
+	}
+	int8Rows(m.q[r0*m.cols:], m.cols, x, m.scale[r0*nb:], out)
+	for i := range out {
+		mins := m.min[(r0+i)*nb : (r0+i+1)*nb]
+		var s float32
+		for b, mn := range mins {
+			s += mn * sx[b]
+		}
+		out[i] += s
+	}
 }
 
 // quantMulVec decodes a few rows at a time into scratch and multiplies them
@@ -154,5 +174,19 @@ func (m *nf4Matrix) tile(r0, r1 int, sc *scratch) []float32 {
 }
 
 func (m *nf4Matrix) mulVec(out, x []float32, r0 int, sc *scratch) {
-	quantMulVec(m.decode, m.cols, out, x, r0, sc)
+	const B = format.NF4BlockSize
+	if nf4Rows == nil || m.cols%B != 0 {
+		quantMulVec(m.decode, m.cols, out, x, r0, sc)
+		return
+	}
+	// The kernel takes each byte's two codes apart as 8 even then 8 odd
+	// elements per 16; x is reordered to match, once per call.
+	xp := sc.floats(m.cols)
+	for g := 0; g < m.cols; g += 16 {
+		for j := range 8 {
+			xp[g+j], xp[g+8+j] = x[g+2*j], x[g+2*j+1]
+		}
+	}
+	nb := m.cols / B
+	nf4Rows(m.codes[r0*m.cols/2:], m.cols, xp, m.absmax[r0*nb:], out)
 }
