@@ -73,6 +73,15 @@ func nf4Payload(rng *rand.Rand, n int) ([]byte, []float32) {
 // product is relative to that sum), for shapes whose rows start inside
 // blocks, and on odd nibbles.
 func TestQuantizedProducts(t *testing.T) {
+	t.Run("assembly", testQuantizedProducts)
+	t.Run("portable", func(t *testing.T) {
+		useAssembly(false, false)
+		defer useAssembly(hasAVX2, hasAVX512)
+		testQuantizedProducts(t)
+	})
+}
+
+func testQuantizedProducts(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	for _, kind := range []format.DType{format.Int8Block, format.NF4Block} {
 		for _, sh := range [][2]int{{8, 256}, {5, 200}, {3, 75}, {40, 768}} {
