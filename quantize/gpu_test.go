@@ -113,9 +113,10 @@ func TestGPUEdgeValues(t *testing.T) {
 		ties = append(ties, block...)
 	}
 	// NF4 blocks of absmax a (first value, either sign) and the float16
-	// values nearest to each threshold m_k·a and their neighbours.
+	// values nearest to each threshold m_k·a and their neighbours, for every
+	// finite a.
 	var near []uint16
-	for ah := uint16(1); ah < 0x7C00; ah += 7 {
+	for ah := uint16(1); ah < 0x7C00; ah++ {
 		a := format.F16ToF32(ah)
 		block := []uint16{ah | (ah%2)<<15}
 		for _, m := range quantize.NF4Midpoints {
