@@ -104,7 +104,7 @@ func NewGPU(d *gpu.Device, opt GPUOptions) (*GPU, error) {
 		g.bufs = append(g.bufs, b)
 		return b
 	}
-	g.meta = newBuf("meta", 8)
+	g.meta = newBuf("meta", 4)
 	g.in = newBuf("input", 2*chunk)
 	g.codes = newBuf("codes", chunk)
 	g.params = newBuf("params", chunk/32)
@@ -297,8 +297,7 @@ func (g *GPU) setCount(m int) error {
 		return nil
 	}
 	_, queue := g.d.WGPU()
-	// The second word is the kernels' zero (quant.wgsl, code8).
-	if err := queue.WriteBuffer(g.meta, 0, binary.LittleEndian.AppendUint32(binary.LittleEndian.AppendUint32(nil, uint32(m)), 0)); err != nil {
+	if err := queue.WriteBuffer(g.meta, 0, binary.LittleEndian.AppendUint32(nil, uint32(m))); err != nil {
 		g.metaN = -1
 		return fmt.Errorf("gpu: %w", err)
 	}
