@@ -46,9 +46,14 @@
 // decided without dividing. When a = 0 (the block is all zeros) every code is
 // 7, the table's 0.
 //
-// On the GPU, float16 bits are widened with integer operations (no hardware
-// half-float conversion, whose rounding and denormal handling vary), min and
-// max are reduced on integer keys, and 255/R is divided in integers, so the
-// kernels reproduce the float32 steps above exactly on any conforming
-// Vulkan device (float32 add and multiply are correctly rounded in Vulkan).
+// On the GPU, float16 bits are widened without the hardware half-float
+// conversion, whose rounding and denormal handling vary: normal values by
+// integer operations on the bits, subnormals as an exact integer-to-float
+// conversion times 2⁻²⁴. Int8's min and max are reduced on integer keys and
+// 255/R is divided in integers. NF4 turns each block's thresholds T_k once
+// into float16 keys, which compare with the float16 inputs exactly as
+// v ≥ T_k does (every input is a float16, so the smallest float16 at or
+// above T_k separates the same values). So the kernels reproduce the float32
+// steps above exactly on any conforming Vulkan device (float32 add and
+// multiply are correctly rounded in Vulkan).
 package quantize
