@@ -21,6 +21,9 @@ func rowsF32AVX2(w *float32, ldw int, x *float32, k int, out *float32, n int)
 func rowsF16AVX2(w *uint16, ldw int, x *float32, k int, out *float32, n int)
 
 //go:noescape
+func rowsF16AVX512(w *uint16, ldw int, x *float32, k int, out *float32, n int)
+
+//go:noescape
 func rowsBF16AVX2(w *uint16, ldw int, x *float32, k int, out *float32, n int)
 
 //go:noescape
@@ -95,7 +98,7 @@ func useAssembly(avx2, avx512 bool) {
 	dotRowsF32, dotRowsF16, dotRowsBF16 = dotRowsF32AVX2, dotRowsF16AVX2, dotRowsBF16AVX2
 	gemmF32, widenF16, widenBF16, sumF32 = gemmF32AVX2, widenF16AVX2Go, widenBF16AVX2Go, sumF32AVX2Go
 	if avx512 {
-		gemmF32 = gemmF32AVX512
+		gemmF32, dotRowsF16 = gemmF32AVX512, dotRowsF16AVX512
 	}
 }
 
@@ -122,6 +125,21 @@ func dotRowsF16AVX2(out []float32, w []uint16, ldw int, x []float32, k int) {
 	}
 	_, _ = w[(n-1)*ldw+k-1], x[k-1]
 	rowsF16AVX2(&w[0], ldw, &x[0], kv, &out[0], n)
+	if kv < k {
+		for i := range out {
+			out[i] += dotF16Go(w[i*ldw+kv:i*ldw+k], x[kv:k])
+		}
+	}
+}
+
+func dotRowsF16AVX512(out []float32, w []uint16, ldw int, x []float32, k int) {
+	n, kv := len(out), k&^7
+	if n == 0 || kv == 0 {
+		dotRowsF16Go(out, w, ldw, x, k)
+		return
+	}
+	_, _ = w[(n-1)*ldw+k-1], x[k-1]
+	rowsF16AVX512(&w[0], ldw, &x[0], kv, &out[0], n)
 	if kv < k {
 		for i := range out {
 			out[i] += dotF16Go(w[i*ldw+kv:i*ldw+k], x[kv:k])

@@ -1,10 +1,13 @@
 package runner
 
-func addGemmForms(forms map[string]func([]float32, int, []float32, int, int, []float32, int, int, int)) {
+// kernelSets lists the kernel sets this CPU can run, portable Go first.
+func kernelSets() []kernelSet {
+	sets := []kernelSet{{"portable", false, false}}
 	if hasAVX2 {
-		forms["avx2"] = gemmF32AVX2
+		sets = append(sets, kernelSet{"avx2", true, false})
 	}
 	if hasAVX512 {
-		forms["avx512"] = gemmF32AVX512
+		sets = append(sets, kernelSet{"avx512", true, true})
 	}
+	return sets
 }

@@ -10,12 +10,19 @@ import (
 	"rwkvkit/format"
 )
 
-// kernelForms lists the matrix-matrix kernels this CPU can run, the
-// portable one first.
-func gemmForms() map[string]func([]float32, int, []float32, int, int, []float32, int, int, int) {
-	forms := map[string]func([]float32, int, []float32, int, int, []float32, int, int, int){"go": gemmF32Go}
-	addGemmForms(forms)
-	return forms
+type kernelSet struct {
+	name         string
+	avx2, avx512 bool
+}
+
+// forKernelSets runs f once with each kernel set this CPU has.
+func forKernelSets(t *testing.T, f func(t *testing.T)) {
+	t.Helper()
+	defer useAssembly(hasAVX2, hasAVX512)
+	for _, ks := range kernelSets() {
+		useAssembly(ks.avx2, ks.avx512)
+		t.Run(ks.name, f)
+	}
 }
 
 func randFloats(rng *rand.Rand, n int) []float32 {
@@ -41,10 +48,12 @@ func checkDot(t *testing.T, what string, got float32, w func(c int) float32, x [
 	}
 }
 
-func TestRowKernels(t *testing.T) {
+func TestRowKernels(t *testing.T) { forKernelSets(t, testRowKernels) }
+
+func testRowKernels(t *testing.T) {
 	rng := rand.New(rand.NewPCG(3, 4))
 	for _, rows := range []int{1, 3, 4, 5, 8, 13} {
-		for _, k := range []int{1, 7, 8, 9, 15, 16, 17, 64, 200} {
+		for _, k := range []int{1, 7, 8, 9, 15, 16, 17, 64, 200, 264} {
 			ldw := k + 3
 			w := randFloats(rng, rows*ldw)
 			x := randFloats(rng, k)
@@ -84,9 +93,11 @@ func TestRowKernels(t *testing.T) {
 	}
 }
 
-func TestGemmKernels(t *testing.T) {
+func TestGemmKernels(t *testing.T) { forKernelSets(t, testGemmKernels) }
+
+func testGemmKernels(t *testing.T) {
 	rng := rand.New(rand.NewPCG(5, 6))
-	for name, gemm := range gemmForms() {
+	{
 		for _, rows := range []int{1, 4, 6, 8, 13} {
 			for _, k := range []int{5, 8, 16, 24, 33, 64, 96, 800, 1552} { // > kBlock: passes that add
 				for _, T := range []int{1, 2, 3, 5, 6, 7, 13} {
@@ -94,10 +105,10 @@ func TestGemmKernels(t *testing.T) {
 					w := randFloats(rng, rows*ldw)
 					x := randFloats(rng, T*ldx)
 					out := randFloats(rng, T*ldo) // garbage the kernel must overwrite
-					gemm(out, ldo, w, ldw, rows, x, ldx, T, k)
+					gemmF32(out, ldo, w, ldw, rows, x, ldx, T, k)
 					for tt := range T {
 						for r := range rows {
-							checkDot(t, fmt.Sprintf("%s rows %d k %d T %d: token %d row %d", name, rows, k, T, tt, r),
+							checkDot(t, fmt.Sprintf("rows %d k %d T %d: token %d row %d", rows, k, T, tt, r),
 								out[tt*ldo+r], func(c int) float32 { return w[r*ldw+c] }, x[tt*ldx:tt*ldx+k])
 						}
 					}
@@ -107,7 +118,9 @@ func TestGemmKernels(t *testing.T) {
 	}
 }
 
-func TestSumKernel(t *testing.T) {
+func TestSumKernel(t *testing.T) { forKernelSets(t, testSumKernel) }
+
+func testSumKernel(t *testing.T) {
 	for _, n := range []int{0, 1, 31, 32, 33, 1000} {
 		x := make([]float32, n)
 		for i := range x {
@@ -123,10 +136,11 @@ func TestSumKernel(t *testing.T) {
 	}
 }
 
-// The portable kernels reproduce the tiny models as well as the assembly.
-func TestTinyModelsPortable(t *testing.T) {
-	useAssembly(false, false)
-	defer useAssembly(hasAVX2, hasAVX512)
+// Every kernel set reproduces the tiny models (the default set is checked
+// more thoroughly by TestTinyModels).
+func TestTinyModelsEveryKernelSet(t *testing.T) { forKernelSets(t, testTinyModelsPth) }
+
+func testTinyModelsPth(t *testing.T) {
 	idx := readTinyIndex(t)
 	for _, tm := range idx.Models {
 		m := loadFile(t, filepath.Join(tinyDir, tm.Pth))
@@ -140,7 +154,9 @@ func TestTinyModelsPortable(t *testing.T) {
 	}
 }
 
-func TestWKV7Kernel(t *testing.T) {
+func TestWKV7Kernel(t *testing.T) { forKernelSets(t, testWKV7Kernel) }
+
+func testWKV7Kernel(t *testing.T) {
 	rng := rand.New(rand.NewPCG(7, 8))
 	for _, n := range []int{8, 16, 64} {
 		S := randFloats(rng, n*n)
@@ -180,7 +196,9 @@ func TestWKV7Kernel(t *testing.T) {
 // The vector exponential and sigmoid stay within 4 float32 ulps (relative
 // 5e-7) of the float64 functions, over the range that matters, and give 0
 // and 1 (not NaN) far out.
-func TestExpSigmoidKernels(t *testing.T) {
+func TestExpSigmoidKernels(t *testing.T) { forKernelSets(t, testExpSigmoidKernels) }
+
+func testExpSigmoidKernels(t *testing.T) {
 	var xs []float32
 	for x := float32(-100); x <= 100; x += 0.0137 {
 		xs = append(xs, x)
@@ -209,7 +227,9 @@ func TestExpSigmoidKernels(t *testing.T) {
 	}
 }
 
-func TestReluSquareKernel(t *testing.T) {
+func TestReluSquareKernel(t *testing.T) { forKernelSets(t, testReluSquareKernel) }
+
+func testReluSquareKernel(t *testing.T) {
 	x := []float32{-2, -0.0, 0, 0.5, 3, -1e-30, 1e-20, -7, 2, 1, -1, 4, 5}
 	want := make([]float32, len(x))
 	for i, v := range x {

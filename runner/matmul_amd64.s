@@ -138,6 +138,73 @@ r16done:
 	VZEROUPPER
 	RET
 
+// func rowsF16AVX512(w *uint16, ldw int, x *float32, k int, out *float32, n int)
+// rowsF16AVX2 with 16-wide conversions: fewer instructions per byte, which
+// shows when the memory is fast (about 8% on AMD Zen 5). The main loop
+// takes 64 weights per step, the tail 8, after the 512-bit sums are folded
+// to 256 bits (a VEX instruction on Y0 would clear the upper half of Z0).
+TEXT ·rowsF16AVX512(SB), NOSPLIT, $0-48
+	MOVQ w+0(FP), SI
+	MOVQ ldw+8(FP), BX
+	SHLQ $1, BX
+	MOVQ x+16(FP), DI
+	MOVQ k+24(FP), CX
+	MOVQ out+32(FP), DX
+	MOVQ n+40(FP), R8
+	SHLQ $1, CX
+
+z16row:
+	VPXORD Z0, Z0, Z0
+	VPXORD Z1, Z1, Z1
+	VPXORD Z2, Z2, Z2
+	VPXORD Z3, Z3, Z3
+	XORQ AX, AX
+	CMPQ CX, $128
+	JLT  z16fold
+
+z16loop:
+	PREFETCHT0 1024(SI)(AX*1)
+	VCVTPH2PS (SI)(AX*1), Z4
+	VCVTPH2PS 32(SI)(AX*1), Z5
+	VCVTPH2PS 64(SI)(AX*1), Z6
+	VCVTPH2PS 96(SI)(AX*1), Z7
+	VFMADD231PS (DI)(AX*2), Z4, Z0
+	VFMADD231PS 64(DI)(AX*2), Z5, Z1
+	VFMADD231PS 128(DI)(AX*2), Z6, Z2
+	VFMADD231PS 192(DI)(AX*2), Z7, Z3
+	ADDQ $128, AX
+	LEAQ 128(AX), R9
+	CMPQ R9, CX
+	JLE  z16loop
+
+z16fold:
+	VADDPS Z1, Z0, Z0
+	VADDPS Z3, Z2, Z2
+	VADDPS Z2, Z0, Z0
+	VEXTRACTF64X4 $1, Z0, Y1
+	VADDPS Y1, Y0, Y0
+
+z16tail:
+	CMPQ AX, CX
+	JGE  z16done
+	VCVTPH2PS (SI)(AX*1), Y4
+	VFMADD231PS (DI)(AX*2), Y4, Y0
+	ADDQ $16, AX
+	JMP  z16tail
+
+z16done:
+	VEXTRACTF128 $1, Y0, X1
+	VADDPS X1, X0, X0
+	VHADDPS X0, X0, X0
+	VHADDPS X0, X0, X0
+	VMOVSS X0, (DX)
+	ADDQ BX, SI
+	ADDQ $4, DX
+	DECQ R8
+	JNZ  z16row
+	VZEROUPPER
+	RET
+
 // func rowsBF16AVX2(w *uint16, ldw int, x *float32, k int, out *float32, n int)
 TEXT ·rowsBF16AVX2(SB), NOSPLIT, $0-48
 	MOVQ w+0(FP), SI

@@ -72,14 +72,7 @@ func nf4Payload(rng *rand.Rand, n int) ([]byte, []float32) {
 // |got − want| ≤ 1e-5·Σ|w·x| per output (float32 rounding of a dot
 // product is relative to that sum), for shapes whose rows start inside
 // blocks, and on odd nibbles.
-func TestQuantizedProducts(t *testing.T) {
-	t.Run("assembly", testQuantizedProducts)
-	t.Run("portable", func(t *testing.T) {
-		useAssembly(false, false)
-		defer useAssembly(hasAVX2, hasAVX512)
-		testQuantizedProducts(t)
-	})
-}
+func TestQuantizedProducts(t *testing.T) { forKernelSets(t, testQuantizedProducts) }
 
 func testQuantizedProducts(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
