@@ -11,9 +11,9 @@
 // blocks, and the products work on them block by block. Vectors are widened
 // to float32 at load. Keeping 16-bit weights halves the memory read per
 // generated token, which is what bounds its speed: on a 2-core AMD EPYC
-// (Zen 5) a float16 RWKV-7 0.1B generates about 150 tokens/s, the same model
-// widened to float32 about 78, while prompts run at the same speed either
-// way (their weight tiles are widened once and reused by every token).
+// (Zen 5) a float16 RWKV-7 0.1B generates 145–170 tokens/s, the same model
+// in float32 80–100, while prompts run at the same speed either way (their
+// weight tiles are widened once and reused by every token).
 //
 // [Model.Step] feeds one token; [Model.Forward] feeds a sequence, computing
 // the matrix products of all its tokens together (matrix-matrix, not one

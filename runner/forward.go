@@ -21,10 +21,10 @@ func (m *Model) Step(s *State, token int) ([]float32, error) {
 }
 
 // Forward feeds tokens in order and advances s. It returns the logits after
-// every token (len(tokens)×vocab, row-major) when all is set, else only
-// those after the last. The matrix products of a chunk of tokens run as
-// matrix-matrix products; the recurrence runs token by token.
-func (m *Model) Forward(s *State, tokens []int, all bool) ([]float32, error) {
+// every token (len(tokens)×vocab, row-major) when allLogits is set, else
+// only those after the last. The matrix products of up to 512 tokens at a
+// time run as matrix-matrix products; the recurrence runs token by token.
+func (m *Model) Forward(s *State, tokens []int, allLogits bool) ([]float32, error) {
 	if err := s.fits(m); err != nil {
 		return nil, fmt.Errorf("runner: %w", err)
 	}
@@ -38,7 +38,7 @@ func (m *Model) Forward(s *State, tokens []int, all bool) ([]float32, error) {
 		}
 	}
 	var logits []float32
-	if all {
+	if allLogits {
 		logits = make([]float32, len(tokens)*V)
 	} else {
 		logits = make([]float32, V)
@@ -62,7 +62,7 @@ func (m *Model) Forward(s *State, tokens []int, all bool) ([]float32, error) {
 			m.block(l, x, T, s, a, vFirst)
 		}
 		a.reset()
-		if all {
+		if allLogits {
 			m.logits(logits[start*V:(start+T)*V], x, T, a)
 		} else if start+T == len(tokens) {
 			m.logits(logits, x[(T-1)*C:], 1, a)
