@@ -3,7 +3,9 @@ package runner
 import (
 	"encoding/binary"
 	"fmt"
+	"io"
 	"math"
+	"unsafe"
 
 	"rwkvkit/format"
 )
@@ -81,35 +83,79 @@ func (m *dense16) mulVec(out, x []float32, r0 int, _ *scratch) {
 }
 
 // newMatrix keeps the bytes of t, a [rows, cols] matrix, in t's precision.
+// Dense float32 and 16-bit weights are read straight into their final
+// slices, so a tensor costs its size once and no conversion pass.
 func newMatrix(t *format.Tensor, rows, cols int) (matrix, error) {
 	n := rows * cols
+	switch t.DType {
+	case format.F32:
+		w := make([]float32, n)
+		if err := readValues(t, w); err != nil {
+			return nil, err
+		}
+		return &denseF32{rows, cols, w}, nil
+	case format.F16, format.BF16:
+		w := make([]uint16, n)
+		if err := readValues(t, w); err != nil {
+			return nil, err
+		}
+		return &dense16{rows, cols, w, t.DType == format.BF16}, nil
+	}
 	b, err := t.Bytes()
 	if err != nil {
 		return nil, err
 	}
 	switch t.DType {
-	case format.F32:
-		w := make([]float32, n)
-		for i := range w {
-			w[i] = math.Float32frombits(binary.LittleEndian.Uint32(b[4*i:]))
-		}
-		return &denseF32{rows, cols, w}, nil
 	case format.F64:
 		w := make([]float32, n)
 		if err := format.DecodeFloat32(w, b, t.DType); err != nil {
 			return nil, err
 		}
 		return &denseF32{rows, cols, w}, nil
-	case format.F16, format.BF16:
-		w := make([]uint16, n)
-		for i := range w {
-			w[i] = binary.LittleEndian.Uint16(b[2*i:])
-		}
-		return &dense16{rows, cols, w, t.DType == format.BF16}, nil
 	case format.Int8Block:
 		return newInt8Matrix(b, rows, cols)
 	case format.NF4Block:
 		return newNF4Matrix(b, rows, cols)
 	}
 	return nil, fmt.Errorf("%w: %v", errDType, t.DType)
+}
+
+// hostLittleEndian reports whether the machine stores values as the files do.
+var hostLittleEndian = binary.NativeEndian.Uint16([]byte{1, 0}) == 1
+
+// readValues fills w with t's little-endian values, reading them straight
+// into w's memory on a little-endian machine.
+func readValues[T uint16 | float32](t *format.Tensor, w []T) error {
+	size := int(unsafe.Sizeof(*new(T))) * len(w)
+	if int64(size) != t.Size() {
+		return fmt.Errorf("tensor %q: %d bytes for %d values", t.Name, t.Size(), len(w))
+	}
+	if !hostLittleEndian {
+		b, err := t.Bytes()
+		if err != nil {
+			return err
+		}
+		for i := range w {
+			switch p := any(&w[i]).(type) {
+			case *uint16:
+				*p = binary.LittleEndian.Uint16(b[2*i:])
+			case *float32:
+				*p = math.Float32frombits(binary.LittleEndian.Uint32(b[4*i:]))
+			}
+		}
+		return nil
+	}
+	r, err := t.Open()
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	buf := unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(w))), size)
+	if _, err := io.ReadFull(r, buf); err != nil {
+		if err == io.EOF || err == io.ErrUnexpectedEOF {
+			err = format.ErrShortData
+		}
+		return fmt.Errorf("tensor %q: %w", t.Name, err)
+	}
+	return nil
 }
