@@ -3,6 +3,8 @@ package runner
 import (
 	"errors"
 	"fmt"
+	"runtime"
+	"sync"
 
 	"rwkvkit/format"
 )
@@ -76,6 +78,9 @@ func lerpMix(v format.Version) bool {
 	return v == format.V4 || v == format.V5_0 || v == format.V5_1 || v == format.V5_2
 }
 
+// maxLoaders bounds the tensors read at once while loading.
+const maxLoaders = 8
+
 // Load reads the model in src. It keeps float32 matrices as float32,
 // float16/bfloat16 as 16-bit, Int8/NF4 as blocks; the source may be closed
 // afterwards. Errors name the tensor at fault.
@@ -91,19 +96,38 @@ func Load(src *format.Source) (*Model, error) {
 	if err != nil {
 		return nil, fmt.Errorf("runner: %w", err)
 	}
-	l := &loader{src: norm, info: info}
-	m := &Model{info: info}
+	m := &Model{info: info, layers: make([]layer, info.Layers)}
 	C, V := info.Embed, info.Vocab
-	m.emb = l.mat("emb.weight", V, C)
-	m.ln0 = l.norm("blocks.0.ln0", C)
-	m.lnOut = l.norm("ln_out", C)
-	m.head = l.mat("head.weight", V, C)
-	m.layers = make([]layer, info.Layers)
-	for i := range m.layers {
-		l.layer(&m.layers[i], i)
+	// The parts load concurrently: reading (and, for artifacts, checksumming)
+	// the weights is nearly all of a load, and it spreads over the cores.
+	// Each part has its own loader; the first error in model order wins.
+	parts := []func(l *loader){
+		func(l *loader) { m.emb = l.mat("emb.weight", V, C) },
+		func(l *loader) { m.head = l.mat("head.weight", V, C) },
+		func(l *loader) { m.ln0, m.lnOut = l.norm("blocks.0.ln0", C), l.norm("ln_out", C) },
 	}
-	if l.err != nil {
-		return nil, l.err
+	for i := range m.layers {
+		parts = append(parts, func(l *loader) { l.layer(&m.layers[i], i) })
+	}
+	norm.Lookup("") // builds the name index before the concurrent lookups
+	errs := make([]error, len(parts))
+	sem := make(chan struct{}, min(runtime.GOMAXPROCS(0), maxLoaders))
+	var wg sync.WaitGroup
+	for i, part := range parts {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			l := &loader{src: norm, info: info}
+			part(l)
+			errs[i] = l.err
+		}()
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			return nil, err
+		}
 	}
 	return m, nil
 }
