@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -74,6 +75,9 @@ func writeBenchInputs(dir string) error {
 	}
 	if code := runMainChild("quantize", st, filepath.Join(dir, "rwkv7-1.5b.rkv"), "--int8", "0", "--device", "cpu", "--force"); code != 0 {
 		return fmt.Errorf("writing the .rkv: exit %d", code)
+	}
+	if code := runMainChild("quantize", st, filepath.Join(dir, "rwkv7-1.5b-nf4.rkv"), "--nf4", "all", "--device", "cpu", "--force"); code != 0 {
+		return fmt.Errorf("writing the NF4 .rkv: exit %d", code)
 	}
 	// A rank-64 LoRA on every att and ffn matrix.
 	rng := rand.New(rand.NewPCG(9, 9))
@@ -145,11 +149,13 @@ func BenchmarkQuantizeFile(b *testing.B) {
 	}
 }
 
-// BenchmarkLoad loads the model from each file kind and feeds it one token.
+// BenchmarkLoad loads the model from each file kind and feeds it one token:
+// the same float16 weights from .rkv (checksummed), .st and .pth, and the
+// NF4-quantized model from its .rkv.
 func BenchmarkLoad(b *testing.B) {
 	dir := benchInputs(b)
-	for _, f := range []string{"rwkv7-1.5b.rkv", "rwkv7-1.5b.st", "rwkv7-1.5b.pth"} {
-		b.Run(filepath.Ext(f)[1:], func(b *testing.B) {
+	for _, f := range []string{"rwkv7-1.5b.rkv", "rwkv7-1.5b.st", "rwkv7-1.5b.pth", "rwkv7-1.5b-nf4.rkv"} {
+		b.Run(strings.TrimPrefix(f, "rwkv7-1.5b"), func(b *testing.B) {
 			benchChild(b, "run", filepath.Join(dir, f), "--prompt", "a", "-n", "0")
 		})
 	}
