@@ -91,6 +91,15 @@ func (f *File) Write(p []byte) (int, error) {
 	return f.f.Write(p)
 }
 
+// WriteAt writes p at offset off of the temporary file, for formats whose
+// header is completed once the rest is written.
+func (f *File) WriteAt(p []byte, off int64) (int, error) {
+	if f.done {
+		return 0, fs.ErrClosed
+	}
+	return f.f.WriteAt(p, off)
+}
+
 // Commit syncs the temporary file and renames it to the destination. The
 // destination's absence is checked again (unless force), so a file that
 // appeared during a long write is not replaced either. On error the
@@ -163,12 +172,20 @@ func WriteFile(ctx context.Context, path string, force bool, write func(w io.Wri
 // stops at the next chunk.
 type ctxWriter struct {
 	ctx context.Context
-	w   io.Writer
+	f   *File
+}
+
+// WriteAt lets a writer complete a header in place (see File.WriteAt).
+func (c ctxWriter) WriteAt(p []byte, off int64) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.f.WriteAt(p, off)
 }
 
 func (c ctxWriter) Write(p []byte) (int, error) {
 	if err := c.ctx.Err(); err != nil {
 		return 0, err
 	}
-	return c.w.Write(p)
+	return c.f.Write(p)
 }

@@ -28,6 +28,14 @@ type Options struct {
 
 	Provenance Provenance
 
+	// Finalize, if set, is called once the payloads are written; the
+	// provenance it returns replaces Provenance in the header, which is
+	// rewritten in place. So a digest of an input can be computed while the
+	// artifact is being written: Provenance then holds placeholders of the
+	// final lengths (64 characters for a SHA-256), since the header must not
+	// change size. The writer must then be an io.WriterAt.
+	Finalize func() (Provenance, error)
+
 	// Metadata is recorded as the artifact's string metadata; nil means the
 	// source's own metadata.
 	Metadata map[string]string
@@ -86,12 +94,44 @@ func Write(w io.Writer, src *format.Source, opts *Options) error {
 	if cw.n != p.indexOff {
 		return fmt.Errorf("rkv: index at offset %d, planned %d", cw.n, p.indexOff)
 	}
-	tail := encodeIndex(xxhash.Sum64(p.header), sums)
+	header := p.header
+	if opts.Finalize != nil {
+		if header, err = finalizeHeader(w, src, opts, p); err != nil {
+			return err
+		}
+	}
+	tail := encodeIndex(xxhash.Sum64(header), sums)
 	tail = binary.BigEndian.AppendUint64(append(tail, 0xcf), uint64(p.indexOff))
 	if _, err := cw.Write(tail); err != nil {
 		return fmt.Errorf("rkv: writing index: %w", err)
 	}
 	return nil
+}
+
+// finalizeHeader re-encodes the header with the provenance Finalize gives
+// and writes it over the first one.
+func finalizeHeader(w io.Writer, src *format.Source, opts *Options, p *plan) ([]byte, error) {
+	wa, ok := w.(io.WriterAt)
+	if !ok {
+		return nil, fmt.Errorf("rkv: Finalize needs a writer that can write at an offset")
+	}
+	prov, err := opts.Finalize()
+	if err != nil {
+		return nil, err
+	}
+	final := *opts
+	final.Provenance, final.Finalize = prov, nil
+	q, err := layout(src, &final)
+	if err != nil {
+		return nil, err
+	}
+	if len(q.header) != len(p.header) {
+		return nil, fmt.Errorf("rkv: the final provenance changes the header's size (%d bytes, planned %d)", len(q.header), len(p.header))
+	}
+	if _, err := wa.WriteAt(q.header, 0); err != nil {
+		return nil, fmt.Errorf("rkv: rewriting header: %w", err)
+	}
+	return q.header, nil
 }
 
 // WriteFile writes src to path through a temporary file in the same folder

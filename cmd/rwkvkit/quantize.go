@@ -4,7 +4,9 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -145,11 +147,21 @@ func buildArtifact(ctx context.Context, log io.Writer, job artifactJob, dev *gpu
 		return fmt.Errorf("%s: %w", job.base, err)
 	}
 	prov := serialize.Provenance{Tool: "rwkvkit", ToolVersion: version}
-	d, err := serialize.DigestFile(job.base)
+	// The base's SHA-256 is computed while the artifact is written (a read
+	// of the whole file, as long as the rest of the work on a fast disk);
+	// the header holds a placeholder of the same length until it is known.
+	fi, err := os.Stat(job.base)
 	if err != nil {
 		return err
 	}
-	prov.Sources = append(prov.Sources, d)
+	digest := make(chan error, 1)
+	var baseDigest serialize.FileDigest
+	go func() {
+		var err error
+		baseDigest, err = serialize.DigestFile(job.base)
+		digest <- err
+	}()
+	prov.Sources = append(prov.Sources, serialize.FileDigest{Name: filepath.Base(job.base), Size: fi.Size(), SHA256: strings.Repeat("0", 64)})
 
 	if len(job.blends) > 0 {
 		var loras []serialize.LoRA
@@ -170,6 +182,14 @@ func buildArtifact(ctx context.Context, log io.Writer, job artifactJob, dev *gpu
 		bar.ChangeMax64(total)
 		bar.Set64(written)
 	}}
+	opts.Finalize = func() (serialize.Provenance, error) {
+		if err := <-digest; err != nil {
+			return prov, err
+		}
+		final := prov
+		final.Sources = []serialize.FileDigest{baseDigest}
+		return final, nil
+	}
 	if err := serialize.WriteFile(ctx, job.out, model, job.force, opts); err != nil {
 		return fmt.Errorf("%s: %w", job.out, err)
 	}
