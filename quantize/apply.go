@@ -59,7 +59,7 @@ func (c CPU) String() string {
 // tensors opened later.
 func Apply(ctx context.Context, src *format.Source, plan *Plan, q Quantizer) (*format.Source, error) {
 	out := &format.Source{Format: src.Format, Metadata: src.Metadata, Closer: src.Closer}
-	a := &applier{ctx: ctx, q: q}
+	a := &applier{ctx: ctx, q: q, ahead: map[int]chan readResult{}}
 	for _, t := range src.Tensors {
 		kind, ok := plan.Kind(t.Name)
 		if !ok {
@@ -91,10 +91,14 @@ type applier struct {
 	q       Quantizer
 	planned []*format.Tensor
 
-	mu      sync.Mutex
-	ahead   int // index of the tensor being read ahead, −1 when none
-	aheadCh chan readResult
+	mu    sync.Mutex
+	ahead map[int]chan readResult // planned tensors being read ahead
 }
+
+// readAhead is how many planned tensors are read while one is quantized:
+// reading is as slow as quantizing on a GPU, and several reads overlap on a
+// fast disk. Memory: this many tensors more than the one at hand.
+const readAhead = 3
 
 type readResult struct {
 	data []uint16
@@ -113,17 +117,17 @@ func (a *applier) quantize(idx int, kind format.DType) ([]byte, error) {
 }
 
 // read returns tensor idx as float16, taking it from the read-ahead when it
-// is the one being read, and starts reading idx+1.
+// is being read there, and starts reading the next readAhead tensors.
 func (a *applier) read(idx int) ([]uint16, error) {
 	a.mu.Lock()
-	var ch chan readResult
-	if a.aheadCh != nil && a.ahead == idx {
-		ch = a.aheadCh
-	}
-	a.aheadCh, a.ahead = nil, -1
-	if next := idx + 1; next < len(a.planned) {
+	ch := a.ahead[idx]
+	delete(a.ahead, idx)
+	for next := idx + 1; next <= idx+readAhead && next < len(a.planned); next++ {
+		if _, ok := a.ahead[next]; ok {
+			continue
+		}
 		c := make(chan readResult, 1)
-		a.aheadCh, a.ahead = c, next
+		a.ahead[next] = c
 		go func(t *format.Tensor) {
 			d, err := Float16(t)
 			c <- readResult{d, err}
