@@ -175,6 +175,8 @@ func buildArtifact(ctx context.Context, log io.Writer, job artifactJob, dev *gpu
 	if err != nil {
 		return fmt.Errorf("%s: %w", job.base, err)
 	}
+	// While one tensor is written, the next two are merged and quantized.
+	model = format.Prefetch(model, 2)
 	prov.Quantization.Int8, prov.Quantization.NF4 = job.quant.specs()
 	prov.Quantization.Device = device
 	bar := newProgress(0, filepath.Base(job.out))
