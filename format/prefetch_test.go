@@ -29,7 +29,7 @@ func TestPrefetch(t *testing.T) {
 		}
 		src.Tensors = append(src.Tensors, tn)
 	}
-	p := Prefetch(src, 2)
+	p := Prefetch(src, 250) // two of these tensors at a time
 	for _, i := range []int{0, 1, 2, 3, 4, 5, 7, 6} {
 		b, err := p.Tensors[i].Bytes()
 		if i == 6 {
@@ -46,6 +46,33 @@ func TestPrefetch(t *testing.T) {
 		t.Errorf("source tensors opened %d times, want 8", n)
 	}
 	if Prefetch(src, 0) != src {
-		t.Error("depth 0 should return the source itself")
+		t.Error("budget 0 should return the source itself")
+	}
+}
+
+// A tensor larger than the budget is not read ahead: it is opened only when
+// asked for, and streams.
+func TestPrefetchBudget(t *testing.T) {
+	var opened [3]atomic.Bool
+	src := &Source{}
+	for i, n := range []int{10, 1000, 10} {
+		tn, err := NewTensor(fmt.Sprint("t", i), U8, []int64{int64(n)}, func() (io.ReadCloser, error) {
+			opened[i].Store(true)
+			return io.NopCloser(bytes.NewReader(make([]byte, n))), nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		src.Tensors = append(src.Tensors, tn)
+	}
+	p := Prefetch(src, 100)
+	if _, err := p.Tensors[0].Bytes(); err != nil {
+		t.Fatal(err)
+	}
+	if opened[1].Load() || opened[2].Load() {
+		t.Error("read ahead past a tensor larger than the budget")
+	}
+	if _, err := p.Tensors[1].Bytes(); err != nil || !opened[1].Load() {
+		t.Fatalf("large tensor: %v", err)
 	}
 }

@@ -108,6 +108,10 @@ receptance, output, gate; ffn key, value, receptance) in the layers each SPEC se
 	return cmd
 }
 
+// prefetchBytes bounds the tensors merged and quantized ahead of the writer:
+// two of the largest matrices of a 1.5B model, small beside any model.
+const prefetchBytes = 32 << 20
+
 // An artifactJob is what quantize and merge share: read a base model, merge
 // adapters into it, quantize it, and save the result as a .rkv artifact.
 type artifactJob struct {
@@ -175,8 +179,8 @@ func buildArtifact(ctx context.Context, log io.Writer, job artifactJob, dev *gpu
 	if err != nil {
 		return fmt.Errorf("%s: %w", job.base, err)
 	}
-	// While one tensor is written, the next two are merged and quantized.
-	model = format.Prefetch(model, 2)
+	// While one tensor is written, the next ones are merged and quantized.
+	model = format.Prefetch(model, prefetchBytes)
 	prov.Quantization.Int8, prov.Quantization.NF4 = job.quant.specs()
 	prov.Quantization.Device = device
 	bar := newProgress(0, filepath.Base(job.out))
