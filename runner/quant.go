@@ -5,16 +5,11 @@ import (
 	"fmt"
 
 	"rwkvkit/format"
+	"rwkvkit/quantize"
 )
 
-// nf4Table is the NF4 code book of QLoRA / bitsandbytes, as web-rwkv uses it
-// (docs/web-rwkv-layout.md §2).
-var nf4Table = [16]float32{
-	-1.0, -0.6961928009986877, -0.5250730514526367, -0.39491748809814453,
-	-0.28444138169288635, -0.18477343022823334, -0.09105003625154495, 0.0,
-	0.07958029955625534, 0.16093020141124725, 0.24611230194568634, 0.33791524171829224,
-	0.44070982933044434, 0.5626170039176941, 0.7229568362236023, 1.0,
-}
+// nf4Table is the NF4 code book the quantizer encodes with.
+var nf4Table = quantize.NF4Table
 
 // nf4Pairs maps a byte to the code-book values of its low and high nibble.
 var nf4Pairs = func() (t [256][2]float32) {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"rwkvkit/format"
+	"rwkvkit/quantize"
 )
 
 // Magic is the value of the header's "format" key.
@@ -116,13 +117,9 @@ func encodedLen(n, chunkSize int64) int64 {
 	return n + binHeaderLen*numChunks(n, chunkSize)
 }
 
-// nf4Table is the NF4 code table (QLoRA / bitsandbytes, as web-rwkv uses
-// it; docs/web-rwkv-layout.md §2). An NF4Block payload means these values.
-var nf4Table = [16]float32{
-	-1.0, -0.6961928009986877, -0.5250730514526367, -0.39491748809814453, -0.28444138169288635,
-	-0.18477343022823334, -0.09105003625154495, 0.0, 0.07958029955625534, 0.16093020141124725,
-	0.24611230194568634, 0.33791524171829224, 0.44070982933044434, 0.5626170039176941, 0.7229568362236023, 1.0,
-}
+// nf4Table is the NF4 code table an NF4Block payload means: the one the
+// quantizer encodes with.
+var nf4Table = quantize.NF4Table
 
 // NF4Table returns a copy of the NF4 code table written with NF4Block tensors.
 func NF4Table() []float32 { return append([]float32(nil), nf4Table[:]...) }
