@@ -1,13 +1,18 @@
 package main
 
 import (
+	"bytes"
 	"encoding/binary"
+	"fmt"
 	"math"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
+
+	"rwkvkit/format"
+	"rwkvkit/internal/synth"
 )
 
 // logits writes exactly the fixture's reference rows (to the runner's
@@ -159,5 +164,72 @@ func TestQuantizeArtifactRoundTrip(t *testing.T) {
 	// NF4 on half the layers of a 64-wide model: mean KL 0.030 measured.
 	if _, _, code := rwkvkit(t, "verify", nf4, "--ref", st, "--max-kl", "0.05"); code != 0 {
 		t.Errorf("the quantized model strays too far from its source (exit %d)", code)
+	}
+}
+
+// A float16 artifact holds the .st's bytes: the runner's logits from it are
+// the .st's, bit for bit, on all five models.
+func TestFloat16ArtifactLogitsEqualST(t *testing.T) {
+	dir := t.TempDir()
+	for _, m := range tinyModels {
+		st := tiny + "st/" + m + ".st"
+		rkv := filepath.Join(dir, m+".rkv")
+		if _, err := run(t, "quantize", st, rkv, "--int8", "0", "--device", "cpu"); err != nil {
+			t.Fatal(err)
+		}
+		a, b := filepath.Join(dir, m+".st.f32"), filepath.Join(dir, m+".rkv.f32")
+		for path, model := range map[string]string{a: st, b: rkv} {
+			if _, err := run(t, "logits", model, "--text", sampleText[:120], "--out", path); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if !bytes.Equal(mustRead(t, a), mustRead(t, b)) {
+			t.Errorf("%s: logits from the float16 .rkv differ from the .st's", m)
+		}
+	}
+}
+
+// LoRA checkpoints and state files convert by web-rwkv's rules too: lora_A
+// becomes lora.0, transposed; time_state is transposed.
+func TestConvertLoRAAndState(t *testing.T) {
+	dir := t.TempDir()
+	a := f16Tensor(t, "blocks.0.att.key.lora_A", []int64{2, 3}, []float32{1, 2, 3, 4, 5, 6})
+	b := f16Tensor(t, "blocks.0.att.key.lora_B", []int64{3, 2}, []float32{1, 2, 3, 4, 5, 6})
+	s := f16Tensor(t, "blocks.0.att.time_state", []int64{1, 2, 3}, []float32{1, 2, 3, 4, 5, 6})
+	in := filepath.Join(dir, "adapter.pth")
+	f, err := os.Create(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := synth.WritePTH(f, &format.Source{Tensors: []*format.Tensor{a, b, s}}); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	out := filepath.Join(dir, "adapter.st")
+	if _, err := run(t, "convert", in, out); err != nil {
+		t.Fatal(err)
+	}
+	got, err := format.Open(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer got.Close()
+	want := map[string]struct {
+		shape []int64
+		vals  []float32
+	}{
+		"blocks.0.att.key.lora.0": {[]int64{3, 2}, []float32{1, 4, 2, 5, 3, 6}},
+		"blocks.0.att.key.lora.1": {[]int64{3, 2}, []float32{1, 2, 3, 4, 5, 6}},
+		"blocks.0.att.time_state": {[]int64{1, 3, 2}, []float32{1, 4, 2, 5, 3, 6}},
+	}
+	for name, w := range want {
+		tn := got.Lookup(name)
+		if tn == nil {
+			t.Fatalf("converted file lacks %s", name)
+		}
+		v := f16Values(t, tn)
+		if fmt.Sprint(tn.Shape) != fmt.Sprint(w.shape) || fmt.Sprint(v) != fmt.Sprint(w.vals) {
+			t.Errorf("%s: %v %v, want %v %v", name, tn.Shape, v, w.shape, w.vals)
+		}
 	}
 }
