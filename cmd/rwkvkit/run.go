@@ -45,7 +45,7 @@ func newRun() *cobra.Command {
 	}
 	f := cmd.Flags()
 	f.StringVar(&prompt, "prompt", "", "text to start from")
-	f.IntVarP(&n, "tokens", "n", 100, "number of tokens to generate")
+	f.IntVarP(&n, "max-tokens", "n", 100, "number of tokens to generate (a World model may stop earlier at end-of-text)")
 	f.Float32Var(&sampler.Temperature, "temperature", 1, "sampling temperature; 0 always takes the most likely token")
 	f.Float32Var(&sampler.TopP, "top-p", 0.85, "nucleus sampling: keep the most likely tokens up to this total probability")
 	f.Uint64Var(&sampler.Seed, "seed", 0, "random seed; the same seed gives the same text")
