@@ -119,8 +119,19 @@ func encode(dst []byte, kind format.DType, src []uint16, l layout, workers int) 
 	if kind == format.NF4Block {
 		bs = format.NF4BlockSize
 	}
+	// Bytes per block of codes and of parameters.
+	whole, cb, pb := int8Whole, bs, 4
+	if kind == format.NF4Block {
+		whole, cb, pb = nf4Whole, bs/2, 2
+	}
 	return parallelBlocks(l.blocks, workers, func(b0, b1 int) error {
-		for b := b0; b < b1; b++ {
+		b := b0
+		if end := min(b1, len(src)/bs); whole != nil && end > b {
+			// It stops before a block with a non-finite value, which the
+			// loop below reports.
+			b += whole(codes[cb*b:cb*end], params[pb*b:pb*end], src[bs*b:bs*end])
+		}
+		for ; b < b1; b++ {
 			lo, hi := b*bs, min((b+1)*bs, len(src))
 			var bad int
 			if kind == format.Int8Block {
@@ -159,6 +170,12 @@ func Decode(dst []float32, kind format.DType, src []byte) error {
 		return nil
 	})
 }
+
+// int8Whole and nf4Whole, where the CPU has a vector kernel
+// (codec_amd64.go), quantize the leading whole blocks of src exactly as
+// int8Block and nf4Block do, and return how many they did: they stop before
+// a block that holds ±Inf or NaN.
+var int8Whole, nf4Whole func(codes, params []byte, src []uint16) int
 
 // workBlocks is the number of blocks one worker takes at a time: large
 // enough to amortise scheduling, small enough to balance the cores.
