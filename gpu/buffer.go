@@ -3,6 +3,8 @@ package gpu
 import (
 	"errors"
 	"fmt"
+	"runtime/debug"
+	"sync"
 
 	"github.com/cogentcore/webgpu/wgpu"
 )
@@ -91,16 +93,54 @@ func (s *Staging) Map() error {
 		mode = wgpu.MapModeWrite
 	}
 	s.pending = true
+	holdGC()
 	err := s.buf.MapAsync(mode, 0, s.size, func(st wgpu.BufferMapAsyncStatus) {
 		s.status = st
 		s.pending = false
 		s.mapped = st == wgpu.BufferMapAsyncStatusSuccess
+		releaseGC()
 	})
 	if err != nil {
-		s.pending = false
+		if s.pending {
+			s.pending = false
+			releaseGC()
+		}
 		return fmt.Errorf("gpu: map staging buffer: %w", err)
 	}
 	return nil
+}
+
+// The webgpu binding hands C a pointer to a heap word holding the map
+// callback's handle, and keeps no Go reference to it; if a garbage
+// collection frees and reuses that word before the callback runs, the
+// callback finds a wrong handle and the process panics ("misuse of an
+// invalid Handle"), which happened when other goroutines allocated while a
+// mapping was pending. So the collector is paused from MapAsync until the
+// callback has run. A mapping lasts until the next Poll that completes it,
+// and the users of a Device wait for their mappings within each operation,
+// so the pause covers one operation's allocations.
+var gcHold struct {
+	sync.Mutex
+	n       int
+	percent int
+}
+
+func holdGC() {
+	gcHold.Lock()
+	defer gcHold.Unlock()
+	if gcHold.n == 0 {
+		gcHold.percent = debug.SetGCPercent(-1)
+	}
+	gcHold.n++
+}
+
+func releaseGC() {
+	gcHold.Lock()
+	defer gcHold.Unlock()
+	gcHold.n--
+	if gcHold.n == 0 {
+		debug.SetGCPercent(gcHold.percent)
+	}
 }
 
 // Bytes returns the mapped memory, waiting (and requesting the mapping) if

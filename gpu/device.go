@@ -21,6 +21,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 
 	"github.com/cogentcore/webgpu/wgpu"
 )
@@ -43,8 +44,13 @@ func (i Info) String() string {
 	return fmt.Sprintf("%s (%s, %s)", i.Name, i.Backend, i.Type)
 }
 
-// Device is an open WebGPU device with its queue.
+// Device is an open WebGPU device with its queue. Its methods are for one
+// goroutine at a time; code that shares a Device across goroutines holds
+// Lock around each whole operation (uploads, dispatches, downloads), since
+// one goroutine's Poll runs the map callbacks of another's buffers.
 type Device struct {
+	mu sync.Mutex
+
 	instance *wgpu.Instance
 	adapter  *wgpu.Adapter
 	dev      *wgpu.Device
@@ -102,6 +108,12 @@ func Open() (*Device, error) {
 	d.limits = dev.GetLimits().Limits
 	return d, nil
 }
+
+// Lock takes the device for one whole operation of its caller.
+func (d *Device) Lock() { d.mu.Lock() }
+
+// Unlock gives the device back.
+func (d *Device) Unlock() { d.mu.Unlock() }
 
 // Close releases the device. Buffers and kernels made from it must not be
 // used afterwards.

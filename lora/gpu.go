@@ -99,6 +99,8 @@ func (g *GPU) AddLowRank(w []float32, rows, cols, r int, p, q []float32, s float
 	band := min(rows, int(limit/rowBytes))
 	g.mu.Lock()
 	defer g.mu.Unlock()
+	g.d.Lock() // the device may be shared with other GPU work
+	defer g.d.Unlock()
 	wb, err := g.buffer(0, uint64(band*cols)*4)
 	if err != nil {
 		return err

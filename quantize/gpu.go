@@ -187,6 +187,8 @@ func (g *GPU) ChunkElements() int { return g.chunk }
 func (g *GPU) Quantize(ctx context.Context, kind format.DType, name string, data []uint16) ([]byte, error) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
+	g.d.Lock() // the device may be shared with other GPU work
+	defer g.d.Unlock()
 	l, err := layoutOf(kind, len(data))
 	if err != nil {
 		return nil, fmt.Errorf("quantize: tensor %q: %w", name, err)
@@ -228,6 +230,13 @@ func (g *GPU) run(ctx context.Context, kind format.DType, data []uint16, out []b
 		next = (next + 1) % len(g.slots)
 		if s.busy {
 			keep(g.finish(s, out, l, data))
+		}
+	}
+	// Let no mapping outlive the call: a pending one pauses the garbage
+	// collector (see package gpu). The next submit maps them anyway.
+	for _, s := range g.slots {
+		if _, err := s.up.Bytes(); err != nil {
+			keep(err)
 		}
 	}
 	return firstErr

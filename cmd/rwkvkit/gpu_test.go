@@ -1,0 +1,49 @@
+package main
+
+import (
+	"bytes"
+	"path/filepath"
+	"testing"
+
+	"rwkvkit/internal/gputest"
+)
+
+// Quantizing on the GPU writes the same tensors as on the CPU, byte for
+// byte, for every tiny model and both schemes; merging on the GPU gives the
+// CPU's merged weights (identical here; the products agree within float32
+// rounding in general, and a float16 result hides that).
+func TestGPUArtifactsMatchCPU(t *testing.T) {
+	gputest.Device(t) // skips, or fails under RWKVKIT_REQUIRE_GPU, without a GPU
+	dir := t.TempDir()
+	for _, m := range tinyModels {
+		for _, kind := range []string{"--int8", "--nf4"} {
+			outs := map[string]string{}
+			for _, dev := range []string{"cpu", "gpu"} {
+				outs[dev] = filepath.Join(dir, m+kind+"-"+dev+".rkv")
+				if _, err := run(t, "quantize", tiny+m+".pth", outs[dev], kind, "all", "--device", dev); err != nil {
+					t.Fatalf("%s %s on %s: %v", m, kind, dev, err)
+				}
+			}
+			cpu, gpu := openAll(t, outs["cpu"]), openAll(t, outs["gpu"])
+			for name, b := range cpu {
+				if !bytes.Equal(b, gpu[name]) {
+					t.Errorf("%s %s: %s differs between CPU and GPU", m, kind, name)
+				}
+			}
+		}
+	}
+	outs := map[string]string{}
+	for _, dev := range []string{"cpu", "gpu"} {
+		outs[dev] = filepath.Join(dir, "merged-"+dev+".rkv")
+		if _, err := run(t, "demo", "--keep", filepath.Join(dir, "demo-"+dev), "--device", dev); err != nil {
+			t.Fatal(err)
+		}
+		outs[dev] = filepath.Join(dir, "demo-"+dev, "merged-nf4.rkv")
+	}
+	cpu, gpu := openAll(t, outs["cpu"]), openAll(t, outs["gpu"])
+	for name, b := range cpu {
+		if !bytes.Equal(b, gpu[name]) {
+			t.Errorf("demo's merged NF4 artifact: %s differs between CPU and GPU", name)
+		}
+	}
+}
