@@ -151,8 +151,8 @@ func buildArtifact(ctx context.Context, log io.Writer, job artifactJob, dev *gpu
 		return fmt.Errorf("%s: %w", job.base, err)
 	}
 	prov := serialize.Provenance{Tool: "rwkvkit", ToolVersion: version}
-	// The base's SHA-256 is computed while the artifact is written (a read
-	// of the whole file, as long as the rest of the work on a fast disk);
+	// The base's SHA-256 takes a whole read of the file, about as long as
+	// the rest of the work, so it is computed while the artifact is written;
 	// the header holds a placeholder of the same length until it is known.
 	fi, err := os.Stat(job.base)
 	if err != nil {
@@ -173,6 +173,7 @@ func buildArtifact(ctx context.Context, log io.Writer, job artifactJob, dev *gpu
 		if err != nil {
 			return err
 		}
+		defer model.Close() // the adapters' files
 		prov.LoRAs = loras
 	}
 	model, device, err := job.quant.apply(ctx, model, info, dev)
