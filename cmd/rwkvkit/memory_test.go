@@ -1,9 +1,12 @@
 package main
 
 import (
+	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"rwkvkit/format"
 	"rwkvkit/internal/synth"
@@ -46,5 +49,56 @@ func TestConvertMemoryFollowsLargestTensor(t *testing.T) {
 	t.Logf("model %d MB, largest tensor %d MB, peak RSS %d MB, bound %d MB", total>>20, largest>>20, peak>>20, bound>>20)
 	if peak > bound {
 		t.Errorf("peak RSS %d MB exceeds 2 × largest tensor + 100 MB = %d MB", peak>>20, bound>>20)
+	}
+}
+
+// Interrupted (Ctrl-C) halfway through, convert exits with status 2 and
+// leaves neither the output nor its temporary file.
+func TestConvertInterrupted(t *testing.T) {
+	if testing.Short() {
+		t.Skip("writes a 370 MB checkpoint")
+	}
+	cfg := synth.Config{Layers: 12, Embed: 1024, Vocab: 16384, HeadSize: 64, DecayLoRA: 64, ALoRA: 64, VLoRA: 32, GLoRA: 128}
+	src, err := synth.RWKV7(cfg, format.BF16, 8)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	in := filepath.Join(dir, "in.pth")
+	f, err := os.Create(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := synth.WritePTH(f, src); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	outDir := filepath.Join(dir, "out")
+	os.Mkdir(outDir, 0o755)
+	cmd := exec.Command(os.Args[0], "convert", in, filepath.Join(outDir, "model.st"))
+	cmd.Env = append(os.Environ(), "RWKVKIT_RUN_MAIN=1")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	// Interrupt once the temporary file has appeared and holds some data.
+	deadline := time.Now().Add(30 * time.Second)
+	for started := false; !started && time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+		entries, _ := os.ReadDir(outDir)
+		for _, e := range entries {
+			if fi, err := e.Info(); err == nil && fi.Size() > 1<<20 {
+				started = true
+			}
+		}
+	}
+	if err := cmd.Process.Signal(os.Interrupt); err != nil {
+		t.Fatal(err)
+	}
+	err = cmd.Wait()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 2 {
+		t.Fatalf("interrupted convert: %v, want exit status 2", err)
+	}
+	if left, _ := os.ReadDir(outDir); len(left) != 0 {
+		t.Errorf("interrupted convert left %v", left)
 	}
 }
