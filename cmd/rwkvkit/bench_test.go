@@ -22,14 +22,7 @@ func BenchmarkConvert(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	f, err := os.Create(in)
-	if err != nil {
-		b.Fatal(err)
-	}
-	if err := synth.WritePTH(f, src); err != nil {
-		b.Fatal(err)
-	}
-	f.Close()
+	writePTH(b, in, src)
 	fi, _ := os.Stat(in)
 	var largest int64
 	for _, t := range src.Tensors {

@@ -12,7 +12,6 @@ import (
 	"testing"
 
 	"rwkvkit/format"
-	"rwkvkit/internal/synth"
 )
 
 // logits writes exactly the fixture's reference rows (to the runner's
@@ -197,14 +196,7 @@ func TestConvertLoRAAndState(t *testing.T) {
 	b := f16Tensor(t, "blocks.0.att.key.lora_B", []int64{3, 2}, []float32{1, 2, 3, 4, 5, 6})
 	s := f16Tensor(t, "blocks.0.att.time_state", []int64{1, 2, 3}, []float32{1, 2, 3, 4, 5, 6})
 	in := filepath.Join(dir, "adapter.pth")
-	f, err := os.Create(in)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := synth.WritePTH(f, &format.Source{Tensors: []*format.Tensor{a, b, s}}); err != nil {
-		t.Fatal(err)
-	}
-	f.Close()
+	writePTH(t, in, &format.Source{Tensors: []*format.Tensor{a, b, s}})
 	out := filepath.Join(dir, "adapter.st")
 	if _, err := run(t, "convert", in, out); err != nil {
 		t.Fatal(err)

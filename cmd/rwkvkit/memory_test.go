@@ -12,6 +12,25 @@ import (
 	"rwkvkit/internal/synth"
 )
 
+// memoryTestModel is a synthetic RWKV-7 checkpoint of 365 MB whose largest
+// tensor is 32 MB.
+var memoryTestModel = synth.Config{Layers: 12, Embed: 1024, Vocab: 16384, HeadSize: 64, DecayLoRA: 64, ALoRA: 64, VLoRA: 32, GLoRA: 128}
+
+// writePTH writes src as a .pth checkpoint at path.
+func writePTH(t testing.TB, path string, src *format.Source) {
+	t.Helper()
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := synth.WritePTH(f, src); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // Converting never holds the model in memory: the peak resident memory of
 // the convert process stays within 2 × the largest tensor + 100 MB while the
 // model is more than twice that bound.
@@ -19,8 +38,7 @@ func TestConvertMemoryFollowsLargestTensor(t *testing.T) {
 	if testing.Short() {
 		t.Skip("writes a 370 MB checkpoint")
 	}
-	cfg := synth.Config{Layers: 12, Embed: 1024, Vocab: 16384, HeadSize: 64, DecayLoRA: 64, ALoRA: 64, VLoRA: 32, GLoRA: 128}
-	src, err := synth.RWKV7(cfg, format.BF16, 7)
+	src, err := synth.RWKV7(memoryTestModel, format.BF16, 7)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -35,16 +53,7 @@ func TestConvertMemoryFollowsLargestTensor(t *testing.T) {
 	}
 	dir := t.TempDir()
 	in := filepath.Join(dir, "in.pth")
-	f, err := os.Create(in)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := synth.WritePTH(f, src); err != nil {
-		t.Fatal(err)
-	}
-	if err := f.Close(); err != nil {
-		t.Fatal(err)
-	}
+	writePTH(t, in, src)
 	peak := peakOf(t, "convert", in, filepath.Join(dir, "out.st"))
 	t.Logf("model %d MB, largest tensor %d MB, peak RSS %d MB, bound %d MB", total>>20, largest>>20, peak>>20, bound>>20)
 	if peak > bound {
@@ -58,21 +67,13 @@ func TestConvertInterrupted(t *testing.T) {
 	if testing.Short() {
 		t.Skip("writes a 370 MB checkpoint")
 	}
-	cfg := synth.Config{Layers: 12, Embed: 1024, Vocab: 16384, HeadSize: 64, DecayLoRA: 64, ALoRA: 64, VLoRA: 32, GLoRA: 128}
-	src, err := synth.RWKV7(cfg, format.BF16, 8)
+	src, err := synth.RWKV7(memoryTestModel, format.BF16, 8)
 	if err != nil {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
 	in := filepath.Join(dir, "in.pth")
-	f, err := os.Create(in)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := synth.WritePTH(f, src); err != nil {
-		t.Fatal(err)
-	}
-	f.Close()
+	writePTH(t, in, src)
 	outDir := filepath.Join(dir, "out")
 	os.Mkdir(outDir, 0o755)
 	cmd := exec.Command(os.Args[0], "convert", in, filepath.Join(outDir, "model.st"))

@@ -7,13 +7,11 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"rwkvkit/format"
-	"rwkvkit/internal/synth"
 	"rwkvkit/safetensors"
 )
 
@@ -160,14 +158,7 @@ func TestMergeNamingsAndKinds(t *testing.T) {
 	if err := safetensors.WriteFile(context.Background(), webFile, web, false, nil); err != nil {
 		t.Fatal(err)
 	}
-	f, err := os.Create(peftFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := synth.WritePTH(f, peft); err != nil {
-		t.Fatal(err)
-	}
-	f.Close()
+	writePTH(t, peftFile, peft)
 	base := tiny + "tiny-rwkv-7v0-834K.pth"
 	outs := map[string]string{}
 	for name, lora := range map[string]string{"web": webFile, "peft": peftFile, "zero": webFile + ":0"} {

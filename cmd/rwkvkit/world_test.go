@@ -1,7 +1,6 @@
 package main
 
 import (
-	"os"
 	"path/filepath"
 	"testing"
 
@@ -20,14 +19,7 @@ func TestWorldVocabularyModel(t *testing.T) {
 	}
 	dir := t.TempDir()
 	model := filepath.Join(dir, "world.pth")
-	f, err := os.Create(model)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := synth.WritePTH(f, src); err != nil {
-		t.Fatal(err)
-	}
-	f.Close()
+	writePTH(t, model, src)
 	out := filepath.Join(dir, "logits.f32")
 	if _, err := run(t, "logits", model, "--text", "Hello, world!", "--out", out); err != nil {
 		t.Fatal(err)
