@@ -350,14 +350,23 @@ func (p *payloadReader) binHeader() error {
 	return nil
 }
 
+// hashStep is how much readAt reads before hashing it: small enough that
+// the bytes are still in the cache when they are hashed, so verifying costs
+// no second pass over memory.
+const hashStep = 1 << 20
+
 func (p *payloadReader) readAt(b []byte) error {
-	if err := readFullAt(p.r, b, p.pos); err != nil {
-		return p.readErr(err)
+	for len(b) > 0 {
+		step := b[:min(len(b), hashStep)]
+		if err := readFullAt(p.r, step, p.pos); err != nil {
+			return p.readErr(err)
+		}
+		p.h.Write(step)
+		p.pos += int64(len(step))
+		p.inChunk -= int64(len(step))
+		p.left -= int64(len(step))
+		b = b[len(step):]
 	}
-	p.h.Write(b)
-	p.pos += int64(len(b))
-	p.inChunk -= int64(len(b))
-	p.left -= int64(len(b))
 	return nil
 }
 
