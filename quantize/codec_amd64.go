@@ -3,8 +3,10 @@ package quantize
 import "rwkvkit/format"
 
 // Whole-block kernels for x86-64 CPUs with AVX-512F and AVX-512BW (Intel
-// Skylake-SP, AMD Zen 4 and later), in codec_amd64.s. They compute the same
-// float32 steps as int8Block and nf4Block, sixteen elements at a time.
+// Skylake-SP, AMD Zen 4 and later), in codec_amd64.s, and for those with
+// AVX2 and F16C only (Intel Haswell, AMD Zen 1 to 3), in
+// codec_avx2_amd64.s. They compute the same float32 steps as int8Block and
+// nf4Block, sixteen or eight elements at a time.
 
 //go:noescape
 func cpuid(leaf, sub uint32) (eax, ebx, ecx, edx uint32)
@@ -17,6 +19,49 @@ func int8BlocksAVX512(codes, params *byte, src *uint16, n int) int
 
 //go:noescape
 func nf4BlocksAVX512(codes, params *byte, src *uint16, n int, mid *float32) int
+
+//go:noescape
+func int8BlocksAVX2(codes, params *byte, src *uint16, n int) int
+
+//go:noescape
+func nf4BlocksAVX2(codes, params *byte, src *uint16, n int, mid *float32) int
+
+// kernelSet is one pair of whole-block kernels.
+type kernelSet struct {
+	name      string
+	int8, nf4 func(codes, params []byte, src []uint16) int
+}
+
+// kernelSets lists the kernels this CPU runs, the preferred first.
+var kernelSets = func() []kernelSet {
+	var ks []kernelSet
+	if hasAVX512BW() {
+		ks = append(ks, kernelSet{"AVX-512", int8WholeAVX512, nf4WholeAVX512})
+	}
+	if hasAVX2() {
+		ks = append(ks, kernelSet{"AVX2", int8WholeAVX2, nf4WholeAVX2})
+	}
+	return ks
+}()
+
+// hasAVX2 reports AVX2 and F16C with the YMM state saved by the OS.
+func hasAVX2() bool {
+	maxLeaf, _, _, _ := cpuid(0, 0)
+	if maxLeaf < 7 {
+		return false
+	}
+	_, _, ecx1, _ := cpuid(1, 0)
+	const osxsave, avx, f16c = 1 << 27, 1 << 28, 1 << 29
+	if ecx1&(osxsave|avx|f16c) != osxsave|avx|f16c {
+		return false
+	}
+	if xgetbv0()&0x6 != 0x6 {
+		return false
+	}
+	_, ebx7, _, _ := cpuid(7, 0)
+	const avx2 = 1 << 5
+	return ebx7&avx2 != 0
+}
 
 func hasAVX512BW() bool {
 	maxLeaf, _, _, _ := cpuid(0, 0)
@@ -38,8 +83,8 @@ func hasAVX512BW() bool {
 }
 
 func init() {
-	if hasAVX512BW() {
-		int8Whole, nf4Whole = int8WholeAVX512, nf4WholeAVX512
+	if len(kernelSets) > 0 {
+		int8Whole, nf4Whole = kernelSets[0].int8, kernelSets[0].nf4
 	}
 }
 
@@ -65,4 +110,22 @@ func nf4WholeAVX512(codes, params []byte, src []uint16) int {
 	}
 	_, _ = codes[n*format.NF4BlockSize/2-1], params[2*n-1]
 	return nf4BlocksAVX512(&codes[0], &params[0], &src[0], n, &nf4Mid[0])
+}
+
+func int8WholeAVX2(codes, params []byte, src []uint16) int {
+	n := len(src) / format.Int8BlockSize
+	if n == 0 {
+		return 0
+	}
+	_, _ = codes[n*format.Int8BlockSize-1], params[4*n-1]
+	return int8BlocksAVX2(&codes[0], &params[0], &src[0], n)
+}
+
+func nf4WholeAVX2(codes, params []byte, src []uint16) int {
+	n := len(src) / format.NF4BlockSize
+	if n == 0 {
+		return 0
+	}
+	_, _ = codes[n*format.NF4BlockSize/2-1], params[2*n-1]
+	return nf4BlocksAVX2(&codes[0], &params[0], &src[0], n, &nf4Mid[0])
 }

@@ -1,35 +1,65 @@
+//go:build amd64
+
 package quantize
 
 import (
 	"bytes"
 	"fmt"
 	"math/rand/v2"
+	"os"
 	"testing"
 
 	"rwkvkit/format"
 )
 
-// encodeBoth quantizes src with the vector kernels and with the portable Go
-// code and fails unless bytes and errors are identical.
-func encodeBoth(t *testing.T, name string, kind format.DType, src []uint16) {
-	t.Helper()
-	if int8Whole == nil || nf4Whole == nil {
+// RWKVKIT_QUANT_KERNELS=AVX2 (or another kernel set's name, or "portable")
+// makes the test binary, benchmarks included, use those kernels instead of
+// the fastest ones, to measure the kernels a smaller CPU would run.
+func init() {
+	name := os.Getenv("RWKVKIT_QUANT_KERNELS")
+	if name == "" {
+		return
+	}
+	int8Whole, nf4Whole = nil, nil
+	for _, k := range kernelSets {
+		if k.name == name {
+			int8Whole, nf4Whole = k.int8, k.nf4
+		}
+	}
+	if name != "portable" && int8Whole == nil {
+		panic("RWKVKIT_QUANT_KERNELS=" + name + ": no such kernels on this CPU")
+	}
+}
+
+// forEachKernelSet runs f as a subtest for each kernel set this CPU has.
+func forEachKernelSet(t *testing.T, f func(t *testing.T, k kernelSet)) {
+	if len(kernelSets) == 0 {
 		t.Skip("no vector kernels on this CPU")
 	}
-	vec, vecErr := Encode(kind, src)
+	for _, k := range kernelSets {
+		t.Run(k.name, func(t *testing.T) { f(t, k) })
+	}
+}
+
+// encodeBoth quantizes src with the kernels k and with the portable Go code
+// and fails unless bytes and errors are identical.
+func encodeBoth(t *testing.T, k kernelSet, name string, kind format.DType, src []uint16) {
+	t.Helper()
 	i8, n4 := int8Whole, nf4Whole
+	defer func() { int8Whole, nf4Whole = i8, n4 }()
+	int8Whole, nf4Whole = k.int8, k.nf4
+	vec, vecErr := Encode(kind, src)
 	int8Whole, nf4Whole = nil, nil
 	gold, goldErr := Encode(kind, src)
-	int8Whole, nf4Whole = i8, n4
 	if fmt.Sprint(vecErr) != fmt.Sprint(goldErr) {
-		t.Fatalf("%s %v: vector error %v, portable %v", name, kind, vecErr, goldErr)
+		t.Fatalf("%s %v: %s error %v, portable %v", name, kind, k.name, vecErr, goldErr)
 	}
 	if !bytes.Equal(vec, gold) {
 		i := 0
 		for vec[i] == gold[i] {
 			i++
 		}
-		t.Fatalf("%s %v (%d elements): byte %d is %#x, portable %#x", name, kind, len(src), i, vec[i], gold[i])
+		t.Fatalf("%s %v (%d elements): %s byte %d is %#x, portable %#x", name, kind, len(src), k.name, i, vec[i], gold[i])
 	}
 }
 
@@ -94,7 +124,11 @@ func TestVectorMatchesPortable(t *testing.T) {
 		for len(blk)%format.NF4BlockSize != 0 {
 			blk = append(blk, 0x8000)
 		}
-		ties = append(ties, blk...)
+		// Every rotation, so that each value meets every vector lane.
+		for r := range blk {
+			ties = append(ties, blk[r:]...)
+			ties = append(ties, blk[:r]...)
+		}
 	}
 
 	special := func(n int, vals ...uint16) []uint16 {
@@ -122,18 +156,20 @@ func TestVectorMatchesPortable(t *testing.T) {
 		{"extremes", special(1000, 0xfbff, 0x7bff)},
 		{"subnormals", special(1000, 0x0001, 0x83ff, 0x0200, 0x8000)},
 	}
-	for _, c := range cases {
-		for _, kind := range []format.DType{format.Int8Block, format.NF4Block} {
-			encodeBoth(t, c.name, kind, c.src)
-			// Partial last blocks and odd lengths.
-			for _, n := range []int{1, 2, 63, 64, 65, 127, 128, 129, 191, 255, 257, 1001} {
-				if n <= len(c.src) {
-					encodeBoth(t, fmt.Sprintf("%s[:%d]", c.name, n), kind, c.src[:n])
-					encodeBoth(t, fmt.Sprintf("%s[%d:]", c.name, n), kind, c.src[n:])
+	forEachKernelSet(t, func(t *testing.T, k kernelSet) {
+		for _, c := range cases {
+			for _, kind := range []format.DType{format.Int8Block, format.NF4Block} {
+				encodeBoth(t, k, c.name, kind, c.src)
+				// Partial last blocks and odd lengths.
+				for _, n := range []int{1, 2, 63, 64, 65, 127, 128, 129, 191, 255, 257, 1001} {
+					if n <= len(c.src) {
+						encodeBoth(t, k, fmt.Sprintf("%s[:%d]", c.name, n), kind, c.src[:n])
+						encodeBoth(t, k, fmt.Sprintf("%s[%d:]", c.name, n), kind, c.src[n:])
+					}
 				}
 			}
 		}
-	}
+	})
 }
 
 // TestVectorNonFinite puts ±Inf and NaN at positions in and across blocks:
@@ -144,18 +180,20 @@ func TestVectorNonFinite(t *testing.T) {
 	for i := range base {
 		base[i] = uint16(r.IntN(0x7C00)) | uint16(r.IntN(2))<<15
 	}
-	for _, bad := range []uint16{0x7C00, 0xFC00, 0x7C01, 0x7E00, 0xFFFF, 0x7FFF} {
-		for _, pos := range [][]int{{0}, {1}, {63}, {64}, {127}, {128}, {129}, {4999}, {4096, 300}, {1000, 1001}, {2500, 4999}} {
-			src := append([]uint16(nil), base...)
-			for _, p := range pos {
-				src[p] = bad
-			}
-			for _, kind := range []format.DType{format.Int8Block, format.NF4Block} {
-				encodeBoth(t, fmt.Sprintf("%#x at %v", bad, pos), kind, src)
-				if _, err := Encode(kind, src); err == nil {
-					t.Fatalf("%v: %#x at %v accepted", kind, bad, pos)
+	forEachKernelSet(t, func(t *testing.T, k kernelSet) {
+		for _, bad := range []uint16{0x7C00, 0xFC00, 0x7C01, 0x7E00, 0xFFFF, 0x7FFF} {
+			for _, pos := range [][]int{{0}, {1}, {63}, {64}, {127}, {128}, {129}, {4999}, {4096, 300}, {1000, 1001}, {2500, 4999}} {
+				src := append([]uint16(nil), base...)
+				for _, p := range pos {
+					src[p] = bad
+				}
+				for _, kind := range []format.DType{format.Int8Block, format.NF4Block} {
+					encodeBoth(t, k, fmt.Sprintf("%#x at %v", bad, pos), kind, src)
+					if _, err := Encode(kind, src); err == nil {
+						t.Fatalf("%v: %#x at %v accepted", kind, bad, pos)
+					}
 				}
 			}
 		}
-	}
+	})
 }
