@@ -1,18 +1,15 @@
 package quantize
 
-import "rwkvkit/format"
+import (
+	"rwkvkit/format"
+	"rwkvkit/internal/x86"
+)
 
 // Whole-block kernels for x86-64 CPUs with AVX-512F and AVX-512BW (Intel
 // Skylake-SP, AMD Zen 4 and later), in codec_amd64.s, and for those with
 // AVX2 and F16C only (Intel Haswell, AMD Zen 1 to 3), in
 // codec_avx2_amd64.s. They compute the same float32 steps as int8Block and
 // nf4Block, sixteen or eight elements at a time.
-
-//go:noescape
-func cpuid(leaf, sub uint32) (eax, ebx, ecx, edx uint32)
-
-//go:noescape
-func xgetbv0() (eax uint32)
 
 //go:noescape
 func int8BlocksAVX512(codes, params *byte, src *uint16, n int) int
@@ -35,52 +32,14 @@ type kernelSet struct {
 // kernelSets lists the kernels this CPU runs, the preferred first.
 var kernelSets = func() []kernelSet {
 	var ks []kernelSet
-	if hasAVX512BW() {
+	if x86.AVX512BW {
 		ks = append(ks, kernelSet{"AVX-512", int8WholeAVX512, nf4WholeAVX512})
 	}
-	if hasAVX2() {
+	if x86.AVX2 {
 		ks = append(ks, kernelSet{"AVX2", int8WholeAVX2, nf4WholeAVX2})
 	}
 	return ks
 }()
-
-// hasAVX2 reports AVX2 and F16C with the YMM state saved by the OS.
-func hasAVX2() bool {
-	maxLeaf, _, _, _ := cpuid(0, 0)
-	if maxLeaf < 7 {
-		return false
-	}
-	_, _, ecx1, _ := cpuid(1, 0)
-	const osxsave, avx, f16c = 1 << 27, 1 << 28, 1 << 29
-	if ecx1&(osxsave|avx|f16c) != osxsave|avx|f16c {
-		return false
-	}
-	if xgetbv0()&0x6 != 0x6 {
-		return false
-	}
-	_, ebx7, _, _ := cpuid(7, 0)
-	const avx2 = 1 << 5
-	return ebx7&avx2 != 0
-}
-
-func hasAVX512BW() bool {
-	maxLeaf, _, _, _ := cpuid(0, 0)
-	if maxLeaf < 7 {
-		return false
-	}
-	_, _, ecx1, _ := cpuid(1, 0)
-	const osxsave, avx, f16c = 1 << 27, 1 << 28, 1 << 29
-	if ecx1&(osxsave|avx|f16c) != osxsave|avx|f16c {
-		return false
-	}
-	// The OS saves the SSE, AVX and AVX-512 register state.
-	if xgetbv0()&0xe6 != 0xe6 {
-		return false
-	}
-	_, ebx7, _, _ := cpuid(7, 0)
-	const avx512f, avx512bw = 1 << 16, 1 << 30
-	return ebx7&(avx512f|avx512bw) == avx512f|avx512bw
-}
 
 func init() {
 	if len(kernelSets) > 0 {

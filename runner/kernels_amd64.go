@@ -1,15 +1,11 @@
 package runner
 
+import "rwkvkit/internal/x86"
+
 // Assembly kernels for x86-64 CPUs with AVX2, FMA and F16C (Intel Haswell,
 // AMD Zen and later), and an AVX-512 matrix-matrix kernel where AVX-512F is
 // available. Each is a plain loop over a multiple of the vector width; the Go
 // wrappers below handle the edges and check bounds before passing pointers.
-
-//go:noescape
-func cpuid(leaf, sub uint32) (eax, ebx, ecx, edx uint32)
-
-//go:noescape
-func xgetbv0() (eax uint32)
 
 //go:noescape
 func dot4F32AVX2(w *float32, ldw int, x *float32, k int, out *float32)
@@ -59,27 +55,11 @@ func nf4RowsAVX2(codes *uint8, ldc int, xp *float32, k int, absmax *float32, out
 //go:noescape
 func wkv7HeadAVX2(S *float32, n int, r, w, k, v, nkk, kka, y *float32)
 
-var hasAVX2, hasAVX512 = detectCPU()
-
-func detectCPU() (avx2, avx512 bool) {
-	maxLeaf, _, _, _ := cpuid(0, 0)
-	if maxLeaf < 7 {
-		return false, false
-	}
-	_, _, ecx1, _ := cpuid(1, 0)
-	const fma, osxsave, avx, f16c = 1 << 12, 1 << 27, 1 << 28, 1 << 29
-	if ecx1&(fma|osxsave|avx|f16c) != fma|osxsave|avx|f16c {
-		return false, false
-	}
-	xcr0 := xgetbv0()
-	if xcr0&6 != 6 { // the OS saves SSE and AVX state
-		return false, false
-	}
-	_, ebx7, _, _ := cpuid(7, 0)
-	avx2 = ebx7&(1<<5) != 0
-	avx512 = avx2 && ebx7&(1<<16) != 0 && xcr0&0xe0 == 0xe0 // AVX-512F and its register state
-	return avx2, avx512
-}
+// The kernels need FMA and F16C besides AVX2; the AVX-512 ones AVX-512F.
+var (
+	hasAVX2   = x86.AVX2 && x86.FMA
+	hasAVX512 = hasAVX2 && x86.AVX512F
+)
 
 func init() { useAssembly(hasAVX2, hasAVX512) }
 

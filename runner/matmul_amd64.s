@@ -1,24 +1,6 @@
 #include "textflag.h"
 #include "kernels_amd64.h"
 
-// func cpuid(leaf, sub uint32) (eax, ebx, ecx, edx uint32)
-TEXT ·cpuid(SB), NOSPLIT, $0-24
-	MOVL leaf+0(FP), AX
-	MOVL sub+4(FP), CX
-	CPUID
-	MOVL AX, eax+8(FP)
-	MOVL BX, ebx+12(FP)
-	MOVL CX, ecx+16(FP)
-	MOVL DX, edx+20(FP)
-	RET
-
-// func xgetbv0() (eax uint32)
-TEXT ·xgetbv0(SB), NOSPLIT, $0-4
-	MOVL $0, CX
-	XGETBV
-	MOVL AX, eax+0(FP)
-	RET
-
 // The rows kernels compute out[i] = Σ_{c<k} w[i·ldw+c]·x[c] for i < n, one
 // row after the other, so that the weights stream through memory in order
 // (interleaving rows defeats the hardware prefetcher on short rows and
