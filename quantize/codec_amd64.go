@@ -33,10 +33,10 @@ type kernelSet struct {
 var kernelSets = func() []kernelSet {
 	var ks []kernelSet
 	if x86.AVX512BW {
-		ks = append(ks, kernelSet{"AVX-512", int8WholeAVX512, nf4WholeAVX512})
+		ks = append(ks, kernelSet{"AVX-512", wholeInt8(int8BlocksAVX512), wholeNF4(nf4BlocksAVX512)})
 	}
 	if x86.AVX2 {
-		ks = append(ks, kernelSet{"AVX2", int8WholeAVX2, nf4WholeAVX2})
+		ks = append(ks, kernelSet{"AVX2", wholeInt8(int8BlocksAVX2), wholeNF4(nf4BlocksAVX2)})
 	}
 	return ks
 }()
@@ -53,38 +53,26 @@ var nf4Mid = func() (m [16]float32) {
 	return m
 }()
 
-func int8WholeAVX512(codes, params []byte, src []uint16) int {
-	n := len(src) / format.Int8BlockSize
-	if n == 0 {
-		return 0
+// wholeInt8 and wholeNF4 wrap a kernel for the whole blocks of src, checking
+// the bounds it relies on before handing it pointers.
+func wholeInt8(kernel func(codes, params *byte, src *uint16, n int) int) func(codes, params []byte, src []uint16) int {
+	return func(codes, params []byte, src []uint16) int {
+		n := len(src) / format.Int8BlockSize
+		if n == 0 {
+			return 0
+		}
+		_, _ = codes[n*format.Int8BlockSize-1], params[4*n-1]
+		return kernel(&codes[0], &params[0], &src[0], n)
 	}
-	_, _ = codes[n*format.Int8BlockSize-1], params[4*n-1]
-	return int8BlocksAVX512(&codes[0], &params[0], &src[0], n)
 }
 
-func nf4WholeAVX512(codes, params []byte, src []uint16) int {
-	n := len(src) / format.NF4BlockSize
-	if n == 0 {
-		return 0
+func wholeNF4(kernel func(codes, params *byte, src *uint16, n int, mid *float32) int) func(codes, params []byte, src []uint16) int {
+	return func(codes, params []byte, src []uint16) int {
+		n := len(src) / format.NF4BlockSize
+		if n == 0 {
+			return 0
+		}
+		_, _ = codes[n*format.NF4BlockSize/2-1], params[2*n-1]
+		return kernel(&codes[0], &params[0], &src[0], n, &nf4Mid[0])
 	}
-	_, _ = codes[n*format.NF4BlockSize/2-1], params[2*n-1]
-	return nf4BlocksAVX512(&codes[0], &params[0], &src[0], n, &nf4Mid[0])
-}
-
-func int8WholeAVX2(codes, params []byte, src []uint16) int {
-	n := len(src) / format.Int8BlockSize
-	if n == 0 {
-		return 0
-	}
-	_, _ = codes[n*format.Int8BlockSize-1], params[4*n-1]
-	return int8BlocksAVX2(&codes[0], &params[0], &src[0], n)
-}
-
-func nf4WholeAVX2(codes, params []byte, src []uint16) int {
-	n := len(src) / format.NF4BlockSize
-	if n == 0 {
-		return 0
-	}
-	_, _ = codes[n*format.NF4BlockSize/2-1], params[2*n-1]
-	return nf4BlocksAVX2(&codes[0], &params[0], &src[0], n, &nf4Mid[0])
 }
