@@ -4,8 +4,8 @@ import (
 	"fmt"
 	"log"
 
-	"rwkvkit/format"
-	_ "rwkvkit/pth" // registers .pth checkpoints with format.Open
+	"github.com/rwkvkit/rwkvkit/format"
+	_ "github.com/rwkvkit/rwkvkit/pth" // registers .pth checkpoints with format.Open
 )
 
 // Open recognises a file by its first bytes; Detect reads the model's

@@ -11,8 +11,8 @@ import (
 
 	"github.com/cogentcore/webgpu/wgpu"
 
-	"rwkvkit/gpu"
-	"rwkvkit/internal/gputest"
+	"github.com/rwkvkit/rwkvkit/gpu"
+	"github.com/rwkvkit/rwkvkit/internal/gputest"
 )
 
 var benchMB = flag.Int("gpu.mb", 64, "buffer size in MiB for the gpu benchmarks")

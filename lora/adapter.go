@@ -6,7 +6,7 @@ import (
 	"slices"
 	"strings"
 
-	"rwkvkit/format"
+	"github.com/rwkvkit/rwkvkit/format"
 )
 
 // Errors that callers may need to tell apart. Every error about one tensor

@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"rwkvkit/format"
+	"github.com/rwkvkit/rwkvkit/format"
 )
 
 func TestOpenEntries(t *testing.T) {

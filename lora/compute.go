@@ -7,7 +7,7 @@ import (
 	"runtime"
 	"sync"
 
-	"rwkvkit/format"
+	"github.com/rwkvkit/rwkvkit/format"
 )
 
 // CPU is the reference [Backend]. Every element's sum is taken in the same

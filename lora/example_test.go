@@ -7,8 +7,8 @@ import (
 	"math"
 	"regexp"
 
-	"rwkvkit/format"
-	"rwkvkit/lora"
+	"github.com/rwkvkit/rwkvkit/format"
+	"github.com/rwkvkit/rwkvkit/lora"
 )
 
 // f32 makes an in-memory float32 tensor; real code gets its sources from

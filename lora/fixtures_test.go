@@ -8,9 +8,9 @@ import (
 	"strings"
 	"testing"
 
-	"rwkvkit/format"
-	_ "rwkvkit/pth"
-	_ "rwkvkit/safetensors"
+	"github.com/rwkvkit/rwkvkit/format"
+	_ "github.com/rwkvkit/rwkvkit/pth"
+	_ "github.com/rwkvkit/rwkvkit/safetensors"
 )
 
 const tiny = "../fixtures/rwkv-tiny/"

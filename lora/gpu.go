@@ -10,7 +10,7 @@ import (
 
 	"github.com/cogentcore/webgpu/wgpu"
 
-	"rwkvkit/gpu"
+	"github.com/rwkvkit/rwkvkit/gpu"
 )
 
 //go:embed lowrank.wgsl

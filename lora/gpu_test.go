@@ -7,8 +7,8 @@ import (
 	"slices"
 	"testing"
 
-	"rwkvkit/format"
-	"rwkvkit/internal/gputest"
+	"github.com/rwkvkit/rwkvkit/format"
+	"github.com/rwkvkit/rwkvkit/internal/gputest"
 )
 
 func newGPU(t testing.TB) *GPU {

@@ -8,7 +8,7 @@ import (
 	"regexp"
 	"testing"
 
-	"rwkvkit/format"
+	"github.com/rwkvkit/rwkvkit/format"
 )
 
 // tensor makes an in-memory tensor of dtype dt holding vals, which must be

@@ -10,7 +10,7 @@ import (
 	"strings"
 	"sync"
 
-	"rwkvkit/format"
+	"github.com/rwkvkit/rwkvkit/format"
 )
 
 // A Pattern sets the alpha of the base tensors whose web-rwkv name the

@@ -9,7 +9,7 @@ import (
 	"strings"
 	"testing"
 
-	"rwkvkit/format"
+	"github.com/rwkvkit/rwkvkit/format"
 )
 
 var (

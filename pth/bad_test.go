@@ -13,7 +13,7 @@ import (
 	"strings"
 	"testing"
 
-	"rwkvkit/format"
+	"github.com/rwkvkit/rwkvkit/format"
 )
 
 // openAll opens data and reads every tensor, as a user of the package would.

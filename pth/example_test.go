@@ -4,8 +4,8 @@ import (
 	"fmt"
 	"log"
 
-	"rwkvkit/format"
-	_ "rwkvkit/pth" // registers the "pth" format with format.Open
+	"github.com/rwkvkit/rwkvkit/format"
+	_ "github.com/rwkvkit/rwkvkit/pth" // registers the "pth" format with format.Open
 )
 
 func Example() {

@@ -10,7 +10,7 @@ import (
 
 	"github.com/nlpodyssey/gopickle/types"
 
-	"rwkvkit/format"
+	"github.com/rwkvkit/rwkvkit/format"
 )
 
 // legacyProtocol is the protocol version pickled after the magic number.

@@ -11,7 +11,7 @@ import (
 	"math"
 	"strings"
 
-	"rwkvkit/format"
+	"github.com/rwkvkit/rwkvkit/format"
 )
 
 func init() {

@@ -12,7 +12,7 @@ import (
 	"strings"
 	"testing"
 
-	"rwkvkit/format"
+	"github.com/rwkvkit/rwkvkit/format"
 )
 
 const edgeDir = "../fixtures/pth-edge"

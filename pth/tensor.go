@@ -6,7 +6,7 @@ import (
 	"io"
 	"math"
 
-	"rwkvkit/format"
+	"github.com/rwkvkit/rwkvkit/format"
 )
 
 // A storage is one flat run of elements in the file, shared by the tensors

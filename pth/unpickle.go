@@ -12,7 +12,7 @@ import (
 	"github.com/nlpodyssey/gopickle/pickle"
 	"github.com/nlpodyssey/gopickle/types"
 
-	"rwkvkit/format"
+	"github.com/rwkvkit/rwkvkit/format"
 )
 
 type globalKind uint8

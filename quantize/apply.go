@@ -8,7 +8,7 @@ import (
 	"runtime"
 	"sync"
 
-	"rwkvkit/format"
+	"github.com/rwkvkit/rwkvkit/format"
 )
 
 // A Quantizer turns float16 values (their bits) into kind's storage bytes.

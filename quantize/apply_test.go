@@ -10,9 +10,9 @@ import (
 	"strings"
 	"testing"
 
-	"rwkvkit/format"
-	"rwkvkit/quantize"
-	_ "rwkvkit/safetensors"
+	"github.com/rwkvkit/rwkvkit/format"
+	"github.com/rwkvkit/rwkvkit/quantize"
+	_ "github.com/rwkvkit/rwkvkit/safetensors"
 )
 
 func readAll(t *testing.T, tn *format.Tensor) []byte {

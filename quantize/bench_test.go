@@ -6,8 +6,8 @@ import (
 	"fmt"
 	"testing"
 
-	"rwkvkit/format"
-	"rwkvkit/quantize"
+	"github.com/rwkvkit/rwkvkit/format"
+	"github.com/rwkvkit/rwkvkit/quantize"
 )
 
 var benchMB = flag.Int("quant.mb", 32, "float16 input size in MiB for the quantize benchmarks")

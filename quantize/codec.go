@@ -8,7 +8,7 @@ import (
 	"sync"
 	"sync/atomic"
 
-	"rwkvkit/format"
+	"github.com/rwkvkit/rwkvkit/format"
 )
 
 // NF4Table is the 4-bit NormalFloat code book of QLoRA (bitsandbytes'

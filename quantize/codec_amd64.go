@@ -1,8 +1,8 @@
 package quantize
 
 import (
-	"rwkvkit/format"
-	"rwkvkit/internal/x86"
+	"github.com/rwkvkit/rwkvkit/format"
+	"github.com/rwkvkit/rwkvkit/internal/x86"
 )
 
 // Whole-block kernels for x86-64 CPUs with AVX-512F and AVX-512BW (Intel

@@ -8,8 +8,8 @@ import (
 	"math/rand/v2"
 	"testing"
 
-	"rwkvkit/format"
-	"rwkvkit/quantize"
+	"github.com/rwkvkit/rwkvkit/format"
+	"github.com/rwkvkit/rwkvkit/quantize"
 )
 
 func f16s(vals ...float32) []uint16 {

@@ -9,7 +9,7 @@ import (
 	"os"
 	"testing"
 
-	"rwkvkit/format"
+	"github.com/rwkvkit/rwkvkit/format"
 )
 
 // RWKVKIT_QUANT_KERNELS=AVX2 (or another kernel set's name, or "portable")

@@ -7,7 +7,7 @@ import (
 	"io"
 	"math"
 
-	"rwkvkit/format"
+	"github.com/rwkvkit/rwkvkit/format"
 )
 
 // Dequantized returns src with every Int8Block and NF4Block tensor replaced

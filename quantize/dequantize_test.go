@@ -5,7 +5,7 @@ import (
 	"math"
 	"testing"
 
-	"rwkvkit/format"
+	"github.com/rwkvkit/rwkvkit/format"
 )
 
 // A hand-built Int8 block (min −1, max 1) and an NF4 block (absmax 2)

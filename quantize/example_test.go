@@ -5,8 +5,8 @@ import (
 	"fmt"
 	"log"
 
-	"rwkvkit/format"
-	"rwkvkit/quantize"
+	"github.com/rwkvkit/rwkvkit/format"
+	"github.com/rwkvkit/rwkvkit/quantize"
 )
 
 func Example() {

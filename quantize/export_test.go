@@ -5,7 +5,7 @@ import (
 
 	"github.com/cogentcore/webgpu/wgpu"
 
-	"rwkvkit/format"
+	"github.com/rwkvkit/rwkvkit/format"
 )
 
 // FillInput uploads data (at most one chunk) into g's input buffer.

@@ -6,7 +6,7 @@ import (
 	"math"
 	"unsafe"
 
-	"rwkvkit/format"
+	"github.com/rwkvkit/rwkvkit/format"
 )
 
 // Float16 reads a floating-point tensor as float16 bits: F16 as it is

@@ -12,8 +12,8 @@ import (
 
 	"github.com/cogentcore/webgpu/wgpu"
 
-	"rwkvkit/format"
-	"rwkvkit/gpu"
+	"github.com/rwkvkit/rwkvkit/format"
+	"github.com/rwkvkit/rwkvkit/gpu"
 )
 
 //go:embed quant.wgsl

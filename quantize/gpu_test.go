@@ -8,9 +8,9 @@ import (
 	"math/rand/v2"
 	"testing"
 
-	"rwkvkit/format"
-	"rwkvkit/internal/gputest"
-	"rwkvkit/quantize"
+	"github.com/rwkvkit/rwkvkit/format"
+	"github.com/rwkvkit/rwkvkit/internal/gputest"
+	"github.com/rwkvkit/rwkvkit/quantize"
 )
 
 func newGPU(t testing.TB, opt quantize.GPUOptions) *quantize.GPU {

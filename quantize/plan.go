@@ -6,7 +6,7 @@ import (
 	"strconv"
 	"strings"
 
-	"rwkvkit/format"
+	"github.com/rwkvkit/rwkvkit/format"
 )
 
 // ParseLayers returns the layers (ascending, without repeats) that spec

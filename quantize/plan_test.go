@@ -5,8 +5,8 @@ import (
 	"strings"
 	"testing"
 
-	"rwkvkit/format"
-	"rwkvkit/quantize"
+	"github.com/rwkvkit/rwkvkit/format"
+	"github.com/rwkvkit/rwkvkit/quantize"
 )
 
 func TestParseLayers(t *testing.T) {

@@ -5,8 +5,8 @@ import (
 	"testing"
 	"time"
 
-	"rwkvkit/format"
-	"rwkvkit/internal/synth"
+	"github.com/rwkvkit/rwkvkit/format"
+	"github.com/rwkvkit/rwkvkit/internal/synth"
 )
 
 // Benchmarks run synthetic RWKV-7 models of the official 0.1B and 1.5B

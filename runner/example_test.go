@@ -4,9 +4,9 @@ import (
 	"fmt"
 	"log"
 
-	"rwkvkit/format"
-	_ "rwkvkit/pth" // registers the .pth reader with format.Open
-	"rwkvkit/runner"
+	"github.com/rwkvkit/rwkvkit/format"
+	_ "github.com/rwkvkit/rwkvkit/pth" // registers the .pth reader with format.Open
+	"github.com/rwkvkit/rwkvkit/runner"
 )
 
 // Load a checkpoint, feed a prompt (a byte-level model: token = byte) and

@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"math"
 
-	"rwkvkit/format"
+	"github.com/rwkvkit/rwkvkit/format"
 )
 
 // maxChunk bounds the tokens Forward computes together, and so the memory of

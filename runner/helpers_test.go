@@ -5,7 +5,7 @@ import (
 	"math"
 	"testing"
 
-	"rwkvkit/format"
+	"github.com/rwkvkit/rwkvkit/format"
 )
 
 // f32Tensor makes an in-memory float32 tensor.

@@ -3,7 +3,7 @@ package runner
 import (
 	"math"
 
-	"rwkvkit/format"
+	"github.com/rwkvkit/rwkvkit/format"
 )
 
 // The kernels below are the portable forms of the inner loops. kernels_amd64.go

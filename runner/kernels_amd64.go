@@ -1,6 +1,6 @@
 package runner
 
-import "rwkvkit/internal/x86"
+import "github.com/rwkvkit/rwkvkit/internal/x86"
 
 // Assembly kernels for x86-64 CPUs with AVX2, FMA and F16C (Intel Haswell,
 // AMD Zen and later), and an AVX-512 matrix-matrix kernel where AVX-512F is

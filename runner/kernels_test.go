@@ -7,7 +7,7 @@ import (
 	"path/filepath"
 	"testing"
 
-	"rwkvkit/format"
+	"github.com/rwkvkit/rwkvkit/format"
 )
 
 type kernelSet struct {

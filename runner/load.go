@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"math"
 
-	"rwkvkit/format"
+	"github.com/rwkvkit/rwkvkit/format"
 )
 
 // loader reads tensors of a source in web-rwkv naming, keeping the first error.

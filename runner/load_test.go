@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"rwkvkit/format"
+	"github.com/rwkvkit/rwkvkit/format"
 )
 
 func openTiny(t *testing.T, name string) *format.Source {

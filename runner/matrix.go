@@ -7,7 +7,7 @@ import (
 	"math"
 	"unsafe"
 
-	"rwkvkit/format"
+	"github.com/rwkvkit/rwkvkit/format"
 )
 
 // A matrix is a weight matrix [rows, cols] in its storage precision. The

@@ -6,7 +6,7 @@ import (
 	"runtime"
 	"sync"
 
-	"rwkvkit/format"
+	"github.com/rwkvkit/rwkvkit/format"
 )
 
 // Errors Load wraps, so that callers can tell a broken file from an

@@ -4,8 +4,8 @@ import (
 	"encoding/binary"
 	"fmt"
 
-	"rwkvkit/format"
-	"rwkvkit/quantize"
+	"github.com/rwkvkit/rwkvkit/format"
+	"github.com/rwkvkit/rwkvkit/quantize"
 )
 
 // nf4Table is the NF4 code book the quantizer encodes with.

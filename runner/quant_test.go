@@ -9,7 +9,7 @@ import (
 	"strings"
 	"testing"
 
-	"rwkvkit/format"
+	"github.com/rwkvkit/rwkvkit/format"
 )
 
 // int8Payload makes a random Int8Block payload for n elements and returns

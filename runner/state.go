@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"math"
 
-	"rwkvkit/format"
+	"github.com/rwkvkit/rwkvkit/format"
 )
 
 // A State is the recurrent memory of one sequence: per layer the previous

@@ -7,8 +7,8 @@ import (
 	"slices"
 	"testing"
 
-	"rwkvkit/format"
-	"rwkvkit/internal/synth"
+	"github.com/rwkvkit/rwkvkit/format"
+	"github.com/rwkvkit/rwkvkit/internal/synth"
 )
 
 // Feeding [a, b] and then [c] from a clone or from a saved and restored

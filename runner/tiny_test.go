@@ -8,9 +8,9 @@ import (
 	"path/filepath"
 	"testing"
 
-	"rwkvkit/format"
-	_ "rwkvkit/pth"
-	_ "rwkvkit/safetensors"
+	"github.com/rwkvkit/rwkvkit/format"
+	_ "github.com/rwkvkit/rwkvkit/pth"
+	_ "github.com/rwkvkit/rwkvkit/safetensors"
 )
 
 const tinyDir = "../fixtures/rwkv-tiny"

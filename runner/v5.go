@@ -1,6 +1,6 @@
 package runner
 
-import "rwkvkit/format"
+import "github.com/rwkvkit/rwkvkit/format"
 
 // timeMix5 is the time mixing of v5.0, the gated per-head-decay v5.1 and
 // v5.2 (docs/rwkv-math.md, v5 family); their differences were settled at

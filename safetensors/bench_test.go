@@ -7,7 +7,7 @@ import (
 	"path/filepath"
 	"testing"
 
-	"rwkvkit/format"
+	"github.com/rwkvkit/rwkvkit/format"
 )
 
 // pattern is an endless reader of non-zero bytes copied from a small

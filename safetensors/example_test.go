@@ -7,8 +7,8 @@ import (
 	"log"
 	"math"
 
-	"rwkvkit/format"
-	"rwkvkit/safetensors"
+	"github.com/rwkvkit/rwkvkit/format"
+	"github.com/rwkvkit/rwkvkit/safetensors"
 )
 
 func Example() {

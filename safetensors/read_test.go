@@ -12,7 +12,7 @@ import (
 	"strings"
 	"testing"
 
-	"rwkvkit/format"
+	"github.com/rwkvkit/rwkvkit/format"
 )
 
 // file assembles a safetensors file from a header and a data buffer, with

@@ -16,7 +16,7 @@ package safetensors
 import (
 	"errors"
 
-	"rwkvkit/format"
+	"github.com/rwkvkit/rwkvkit/format"
 )
 
 // MaxHeaderSize is the largest header the reference reader accepts

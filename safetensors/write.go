@@ -12,8 +12,8 @@ import (
 	"strconv"
 	"unicode/utf8"
 
-	"rwkvkit/atomicfile"
-	"rwkvkit/format"
+	"github.com/rwkvkit/rwkvkit/atomicfile"
+	"github.com/rwkvkit/rwkvkit/format"
 )
 
 // ErrQuantized is returned by Write for a block-quantized tensor, whose

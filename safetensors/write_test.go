@@ -12,8 +12,8 @@ import (
 	"slices"
 	"testing"
 
-	"rwkvkit/atomicfile"
-	"rwkvkit/format"
+	"github.com/rwkvkit/rwkvkit/atomicfile"
+	"github.com/rwkvkit/rwkvkit/format"
 )
 
 // TestWriteFixtures writes each of web-rwkv's converter outputs back from

@@ -7,7 +7,7 @@ import (
 	"path/filepath"
 	"testing"
 
-	"rwkvkit/format"
+	"github.com/rwkvkit/rwkvkit/format"
 )
 
 // patternReader yields n bytes cycling through a fixed pattern, so a

@@ -5,8 +5,8 @@ import (
 	"fmt"
 	"log"
 
-	"rwkvkit/format"
-	"rwkvkit/serialize"
+	"github.com/rwkvkit/rwkvkit/format"
+	"github.com/rwkvkit/rwkvkit/serialize"
 )
 
 func Example() {

@@ -6,7 +6,7 @@ import (
 	"io"
 	"testing"
 
-	"rwkvkit/format"
+	"github.com/rwkvkit/rwkvkit/format"
 )
 
 // FuzzOpen feeds arbitrary bytes to Open and reads every tensor it

@@ -6,7 +6,7 @@ import (
 	"math/rand/v2"
 	"testing"
 
-	"rwkvkit/format"
+	"github.com/rwkvkit/rwkvkit/format"
 )
 
 // spec is a tensor of a test source. size is the storage size worked out

@@ -13,8 +13,8 @@ import (
 	"slices"
 	"testing"
 
-	"rwkvkit/format"
-	_ "rwkvkit/safetensors"
+	"github.com/rwkvkit/rwkvkit/format"
+	_ "github.com/rwkvkit/rwkvkit/safetensors"
 )
 
 func TestRoundTrip(t *testing.T) {

@@ -4,8 +4,8 @@ import (
 	"errors"
 	"fmt"
 
-	"rwkvkit/format"
-	"rwkvkit/quantize"
+	"github.com/rwkvkit/rwkvkit/format"
+	"github.com/rwkvkit/rwkvkit/quantize"
 )
 
 // Magic is the value of the header's "format" key.

@@ -15,8 +15,8 @@ import (
 	"github.com/cespare/xxhash/v2"
 	"github.com/vmihailenco/msgpack/v5"
 
-	"rwkvkit/atomicfile"
-	"rwkvkit/format"
+	"github.com/rwkvkit/rwkvkit/atomicfile"
+	"github.com/rwkvkit/rwkvkit/format"
 )
 
 // Options tune Write. A nil *Options means the defaults.

@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"os"
 
-	"rwkvkit/tokenizer"
+	"github.com/rwkvkit/rwkvkit/tokenizer"
 )
 
 func ExampleWorld() {

@@ -7,8 +7,8 @@ import (
 	"testing"
 	"time"
 
-	"rwkvkit/format"
-	"rwkvkit/internal/synth"
+	"github.com/rwkvkit/rwkvkit/format"
+	"github.com/rwkvkit/rwkvkit/internal/synth"
 )
 
 // BenchmarkConvert converts a synthetic RWKV-7 checkpoint of the 1.5B shape

@@ -11,7 +11,7 @@ import (
 	"strings"
 	"testing"
 
-	"rwkvkit/format"
+	"github.com/rwkvkit/rwkvkit/format"
 )
 
 // logits writes exactly the fixture's reference rows (to the runner's

@@ -6,9 +6,9 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"rwkvkit/format"
-	"rwkvkit/quantize"
-	"rwkvkit/safetensors"
+	"github.com/rwkvkit/rwkvkit/format"
+	"github.com/rwkvkit/rwkvkit/quantize"
+	"github.com/rwkvkit/rwkvkit/safetensors"
 )
 
 func newConvert() *cobra.Command {

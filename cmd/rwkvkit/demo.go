@@ -14,12 +14,12 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"rwkvkit/fixtures"
-	"rwkvkit/format"
-	"rwkvkit/quantize"
-	"rwkvkit/runner"
-	"rwkvkit/safetensors"
-	"rwkvkit/tokenizer"
+	"github.com/rwkvkit/rwkvkit/fixtures"
+	"github.com/rwkvkit/rwkvkit/format"
+	"github.com/rwkvkit/rwkvkit/quantize"
+	"github.com/rwkvkit/rwkvkit/runner"
+	"github.com/rwkvkit/rwkvkit/safetensors"
+	"github.com/rwkvkit/rwkvkit/tokenizer"
 )
 
 func newDemo() *cobra.Command {

@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"io"
 
-	"rwkvkit/gpu"
+	"github.com/rwkvkit/rwkvkit/gpu"
 )
 
 // openDevice resolves --device: "cpu" gives nil, "gpu" a GPU or an error,

@@ -11,9 +11,9 @@ import (
 	"testing"
 	"time"
 
-	"rwkvkit/format"
-	"rwkvkit/internal/synth"
-	"rwkvkit/safetensors"
+	"github.com/rwkvkit/rwkvkit/format"
+	"github.com/rwkvkit/rwkvkit/internal/synth"
+	"github.com/rwkvkit/rwkvkit/safetensors"
 )
 
 // The end-to-end benchmarks run the real command in a child process on the

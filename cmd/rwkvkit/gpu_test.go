@@ -5,7 +5,7 @@ import (
 	"path/filepath"
 	"testing"
 
-	"rwkvkit/internal/gputest"
+	"github.com/rwkvkit/rwkvkit/internal/gputest"
 )
 
 // Quantizing on the GPU writes the same tensors as on the CPU, byte for

@@ -9,8 +9,8 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"rwkvkit/format"
-	"rwkvkit/serialize"
+	"github.com/rwkvkit/rwkvkit/format"
+	"github.com/rwkvkit/rwkvkit/serialize"
 )
 
 func newInspect() *cobra.Command {

@@ -9,8 +9,8 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"rwkvkit/atomicfile"
-	"rwkvkit/runner"
+	"github.com/rwkvkit/rwkvkit/atomicfile"
+	"github.com/rwkvkit/rwkvkit/runner"
 )
 
 // inputFlags are the ways a command is told which tokens to feed.

@@ -8,8 +8,8 @@ import (
 	"testing"
 	"time"
 
-	"rwkvkit/format"
-	"rwkvkit/internal/synth"
+	"github.com/rwkvkit/rwkvkit/format"
+	"github.com/rwkvkit/rwkvkit/internal/synth"
 )
 
 // memoryTestModel is a synthetic RWKV-7 checkpoint of 365 MB whose largest

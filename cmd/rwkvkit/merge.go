@@ -8,10 +8,10 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"rwkvkit/format"
-	"rwkvkit/gpu"
-	"rwkvkit/lora"
-	"rwkvkit/serialize"
+	"github.com/rwkvkit/rwkvkit/format"
+	"github.com/rwkvkit/rwkvkit/gpu"
+	"github.com/rwkvkit/rwkvkit/lora"
+	"github.com/rwkvkit/rwkvkit/serialize"
 )
 
 // blendSpec is one --lora FILE[:ALPHA].

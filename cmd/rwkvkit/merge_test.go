@@ -11,8 +11,8 @@ import (
 	"strings"
 	"testing"
 
-	"rwkvkit/format"
-	"rwkvkit/safetensors"
+	"github.com/rwkvkit/rwkvkit/format"
+	"github.com/rwkvkit/rwkvkit/safetensors"
 )
 
 // f16Tensor makes an in-memory float16 tensor from float32 values.

@@ -3,8 +3,8 @@ package main
 import (
 	"fmt"
 
-	"rwkvkit/runner"
-	"rwkvkit/tokenizer"
+	"github.com/rwkvkit/rwkvkit/runner"
+	"github.com/rwkvkit/rwkvkit/tokenizer"
 )
 
 // loadModel reads the model at path into the CPU runner; the file is closed

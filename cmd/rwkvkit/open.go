@@ -1,12 +1,12 @@
 package main
 
 import (
-	"rwkvkit/format"
+	"github.com/rwkvkit/rwkvkit/format"
 
 	// The readers register their formats with format.Open.
-	_ "rwkvkit/pth"
-	_ "rwkvkit/safetensors"
-	_ "rwkvkit/serialize"
+	_ "github.com/rwkvkit/rwkvkit/pth"
+	_ "github.com/rwkvkit/rwkvkit/safetensors"
+	_ "github.com/rwkvkit/rwkvkit/serialize"
 )
 
 // openModel opens any model file rwkvkit reads; the error names the file.

@@ -4,8 +4,8 @@ import (
 	"path/filepath"
 	"testing"
 
-	"rwkvkit/runner"
-	"rwkvkit/tokenizer"
+	"github.com/rwkvkit/rwkvkit/runner"
+	"github.com/rwkvkit/rwkvkit/tokenizer"
 )
 
 // Quantizing each tiny model (Int8 all layers, NF4 all layers) keeps it

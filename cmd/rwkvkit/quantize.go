@@ -11,10 +11,10 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
-	"rwkvkit/format"
-	"rwkvkit/gpu"
-	"rwkvkit/quantize"
-	"rwkvkit/serialize"
+	"github.com/rwkvkit/rwkvkit/format"
+	"github.com/rwkvkit/rwkvkit/gpu"
+	"github.com/rwkvkit/rwkvkit/quantize"
+	"github.com/rwkvkit/rwkvkit/serialize"
 )
 
 // quantFlags collects --int8 and --nf4 in the order they were given, since

@@ -7,8 +7,8 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"rwkvkit/runner"
-	"rwkvkit/tokenizer"
+	"github.com/rwkvkit/rwkvkit/runner"
+	"github.com/rwkvkit/rwkvkit/tokenizer"
 )
 
 func newRun() *cobra.Command {

@@ -8,7 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"rwkvkit/tokenizer"
+	"github.com/rwkvkit/rwkvkit/tokenizer"
 )
 
 func newTokenize() *cobra.Command {

@@ -8,7 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"rwkvkit/runner"
+	"github.com/rwkvkit/rwkvkit/runner"
 )
 
 // sampleText is what verify reads when given no text: a few hundred bytes of

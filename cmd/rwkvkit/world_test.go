@@ -4,8 +4,8 @@ import (
 	"path/filepath"
 	"testing"
 
-	"rwkvkit/format"
-	"rwkvkit/internal/synth"
+	"github.com/rwkvkit/rwkvkit/format"
+	"github.com/rwkvkit/rwkvkit/internal/synth"
 )
 
 // A model with the World vocabulary (65536 outputs) gets the World

@@ -8,7 +8,7 @@ import (
 	"sync"
 	"testing"
 
-	"rwkvkit/gpu"
+	"github.com/rwkvkit/rwkvkit/gpu"
 )
 
 // RequireEnv is the environment variable that turns "no GPU" from a skip

@@ -8,7 +8,7 @@ import (
 	"io"
 	"math"
 
-	"rwkvkit/format"
+	"github.com/rwkvkit/rwkvkit/format"
 )
 
 // WritePTH writes src as a PyTorch zip checkpoint (torch.save, protocol 2):

@@ -11,7 +11,7 @@ import (
 	"io"
 	"math"
 
-	"rwkvkit/format"
+	"github.com/rwkvkit/rwkvkit/format"
 )
 
 // Config is the shape of a synthetic RWKV-7 model.

@@ -4,9 +4,9 @@ import (
 	"bytes"
 	"testing"
 
-	"rwkvkit/format"
-	"rwkvkit/internal/synth"
-	_ "rwkvkit/pth"
+	"github.com/rwkvkit/rwkvkit/format"
+	"github.com/rwkvkit/rwkvkit/internal/synth"
+	_ "github.com/rwkvkit/rwkvkit/pth"
 )
 
 // A synthetic model written as a .pth reads back, through the real reader,
