@@ -28,5 +28,5 @@
 // are tested against each other and against the reference logits.
 //
 // A [State] holds the recurrent memory of one sequence; it can be cloned
-// and saved. A [Sampler] turns logits into tokens, reproducibly for a seed.
+// and saved.
 package runner

@@ -5,6 +5,7 @@ import (
 	"log"
 
 	"github.com/rwkvkit/rwkvkit/format"
+	"github.com/rwkvkit/rwkvkit/generate"
 	_ "github.com/rwkvkit/rwkvkit/pth" // registers the .pth reader with format.Open
 	"github.com/rwkvkit/rwkvkit/runner"
 )
@@ -30,7 +31,7 @@ func Example() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	greedy := runner.Sampler{Temperature: 0}
+	greedy := generate.Sampler{Temperature: 0}
 	for t := range prompt {
 		next := greedy.Sample(logits[t*info.Vocab : (t+1)*info.Vocab])
 		fmt.Printf("after %-5q the most likely next byte is %q\n", prompt[:t+1], rune(next))
@@ -58,7 +59,7 @@ func ExampleModel_Step() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	s := runner.Sampler{Temperature: 0.8, TopP: 0.9, Seed: 42}
+	s := generate.Sampler{Temperature: 0.8, TopP: 0.9, Seed: 42}
 	var out []byte
 	for range 20 {
 		tok := s.Sample(logits)

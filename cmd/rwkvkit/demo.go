@@ -16,10 +16,12 @@ import (
 
 	"github.com/rwkvkit/rwkvkit/fixtures"
 	"github.com/rwkvkit/rwkvkit/format"
+	"github.com/rwkvkit/rwkvkit/generate"
 	"github.com/rwkvkit/rwkvkit/quantize"
 	"github.com/rwkvkit/rwkvkit/runner"
 	"github.com/rwkvkit/rwkvkit/safetensors"
 	"github.com/rwkvkit/rwkvkit/tokenizer"
+	"github.com/rwkvkit/rwkvkit/verify"
 )
 
 func newDemo() *cobra.Command {
@@ -45,7 +47,7 @@ bytes of text from each. Its files go to a temporary folder that is removed at t
 // demoRow is one artifact of the demo, judged against the merged float model.
 type demoRow struct {
 	label, file string
-	metrics     runner.Metrics
+	metrics     verify.Metrics
 	text        string
 	load        time.Duration
 }
@@ -143,7 +145,7 @@ func demo(ctx context.Context, out, log io.Writer, keep, device string) error {
 	if err != nil {
 		return err
 	}
-	baseMetrics, err := runner.Compare(baseRows, refRows, ids, false)
+	baseMetrics, err := verify.Compare(baseRows, refRows, ids, false)
 	if err != nil {
 		return err
 	}
@@ -159,10 +161,10 @@ func demo(ctx context.Context, out, log io.Writer, keep, device string) error {
 		if err != nil {
 			return err
 		}
-		if r.metrics, err = runner.Compare(mr, refRows, ids, false); err != nil {
+		if r.metrics, err = verify.Compare(mr, refRows, ids, false); err != nil {
 			return err
 		}
-		gen, err := generate(m, tokenizer.Bytes{}, tokenizer.Bytes{}.Encode("The "), 48, &runner.Sampler{Temperature: 0.7, TopP: 0.85, Seed: 42}, io.Discard)
+		gen, err := generateText(m, tokenizer.Bytes{}, tokenizer.Bytes{}.Encode("The "), 48, &generate.Sampler{Temperature: 0.7, TopP: 0.85, Seed: 42}, io.Discard)
 		if err != nil {
 			return err
 		}

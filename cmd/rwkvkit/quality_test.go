@@ -4,8 +4,8 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/rwkvkit/rwkvkit/runner"
 	"github.com/rwkvkit/rwkvkit/tokenizer"
+	"github.com/rwkvkit/rwkvkit/verify"
 )
 
 // Quantizing each tiny model (Int8 all layers, NF4 all layers) keeps it
@@ -36,7 +36,7 @@ func TestQuantizedQuality(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			got := map[string]runner.Metrics{}
+			got := map[string]verify.Metrics{}
 			for _, kind := range []string{"int8", "nf4"} {
 				out := filepath.Join(dir, m+"-"+kind+".rkv")
 				if _, err := run(t, "quantize", tiny+m+".pth", out, "--"+kind, "all", "--device", "cpu"); err != nil {
@@ -50,7 +50,7 @@ func TestQuantizedQuality(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				if got[kind], err = runner.Compare(rows, refRows, ids, false); err != nil {
+				if got[kind], err = verify.Compare(rows, refRows, ids, false); err != nil {
 					t.Fatal(err)
 				}
 			}

@@ -7,6 +7,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/rwkvkit/rwkvkit/generate"
 	"github.com/rwkvkit/rwkvkit/runner"
 	"github.com/rwkvkit/rwkvkit/tokenizer"
 )
@@ -15,7 +16,7 @@ func newRun() *cobra.Command {
 	var (
 		prompt, vocab string
 		n             int
-		sampler       runner.Sampler
+		sampler       generate.Sampler
 	)
 	cmd := &cobra.Command{
 		Use:   "run MODEL --prompt TEXT",
@@ -38,7 +39,7 @@ func newRun() *cobra.Command {
 				return fmt.Errorf("--prompt is empty")
 			}
 			out := cmd.OutOrStdout()
-			_, err = generate(m, tok, ids, n, &sampler, out)
+			_, err = generateText(m, tok, ids, n, &sampler, out)
 			fmt.Fprintln(out)
 			return err
 		},
@@ -57,7 +58,7 @@ func newRun() *cobra.Command {
 // generate feeds the prompt, then samples n tokens and streams their text
 // to w as it comes (a World model stops early at end-of-text). It returns
 // the generated ids.
-func generate(m *runner.Model, tok tokenizer.Tokenizer, prompt []int, n int, s *runner.Sampler, w io.Writer) ([]int, error) {
+func generateText(m *runner.Model, tok tokenizer.Tokenizer, prompt []int, n int, s *generate.Sampler, w io.Writer) ([]int, error) {
 	state := m.NewState()
 	logits, err := m.Forward(state, prompt, false)
 	if err != nil {

@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/rwkvkit/rwkvkit/runner"
+	"github.com/rwkvkit/rwkvkit/verify"
 )
 
 // sampleText is what verify reads when given no text: a few hundred bytes of
@@ -22,7 +23,7 @@ type verifyResult struct {
 	Model   string         `json:"model"`
 	Ref     string         `json:"reference,omitempty"`
 	Tokens  int            `json:"tokens"`
-	Metrics runner.Metrics `json:"metrics"`
+	Metrics verify.Metrics `json:"metrics"`
 	Failed  []string       `json:"failed,omitempty"`
 }
 
@@ -80,7 +81,7 @@ is missed. Without --text or --tokens it reads a short built-in English text.`,
 					return err
 				}
 			}
-			res.Metrics, err = runner.Compare(modelRows, refRows, ids, perPosition)
+			res.Metrics, err = verify.Compare(modelRows, refRows, ids, perPosition)
 			if err != nil {
 				return err
 			}
