@@ -2,10 +2,8 @@ package main
 
 import (
 	"context"
-	"encoding/binary"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strings"
@@ -14,12 +12,13 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/rwkvkit/rwkvkit/artifact"
+	"github.com/rwkvkit/rwkvkit/convert"
 	"github.com/rwkvkit/rwkvkit/fixtures"
 	"github.com/rwkvkit/rwkvkit/format"
 	"github.com/rwkvkit/rwkvkit/generate"
 	"github.com/rwkvkit/rwkvkit/quantize"
 	"github.com/rwkvkit/rwkvkit/runner"
-	"github.com/rwkvkit/rwkvkit/safetensors"
 	"github.com/rwkvkit/rwkvkit/tokenizer"
 	"github.com/rwkvkit/rwkvkit/verify"
 )
@@ -84,13 +83,13 @@ func demo(ctx context.Context, out, log io.Writer, keep, device string) error {
 		fixtures.TinyRWKV7Name, info.Version, info.Layers, info.Embed, info.Heads, info.HeadSize, info.Vocab, humanCount(info.Params))
 
 	st := path("tiny-rwkv7.st")
-	if _, err := convertFile(ctx, pth, st, true, nil); err != nil {
+	if _, err := convert.File(ctx, pth, st, &convert.Options{Force: true}); err != nil {
 		return err
 	}
 	step("converted to web-rwkv's float16 layout: %s", filepath.Base(st))
 
 	loraFile := path("demo-lora.st")
-	if err := writeDemoLoRA(ctx, loraFile, info); err != nil {
+	if err := os.WriteFile(loraFile, fixtures.TinyRWKV7LoRA, 0o644); err != nil {
 		return err
 	}
 	step("made a rank-4 LoRA for every layer's att.key and att.value: %s", filepath.Base(loraFile))
@@ -106,22 +105,16 @@ func demo(ctx context.Context, out, log io.Writer, keep, device string) error {
 	}
 	jobs := []struct {
 		label, file string
-		int8, nf4   string
+		rules       []quantize.Rule
 	}{
-		{"float16", "merged-f16.rkv", "", ""},
-		{"Int8", "merged-int8.rkv", "all", ""},
-		{"NF4", "merged-nf4.rkv", "", "all"},
+		{"float16", "merged-f16.rkv", nil},
+		{"Int8", "merged-int8.rkv", []quantize.Rule{{Kind: format.Int8Block, Layers: "all"}}},
+		{"NF4", "merged-nf4.rkv", []quantize.Rule{{Kind: format.NF4Block, Layers: "all"}}},
 	}
 	for _, j := range jobs {
-		q := &quantFlags{device: device}
-		if j.int8 != "" {
-			q.rules = append(q.rules, quantRule(format.Int8Block, j.int8))
-		}
-		if j.nf4 != "" {
-			q.rules = append(q.rules, quantRule(format.NF4Block, j.nf4))
-		}
-		job := artifactJob{base: st, out: path(j.file), blends: []blendSpec{{loraFile, 1}}, quant: q, force: true}
-		if err := buildArtifact(ctx, io.Discard, job, dev); err != nil {
+		spec := &artifact.Spec{Base: st, LoRAs: []artifact.LoRA{{Path: loraFile, Alpha: 1}}, Quantize: j.rules,
+			Device: dev, ToolVersion: version, Force: true}
+		if err := artifact.Build(ctx, path(j.file), spec); err != nil {
 			return err
 		}
 	}
@@ -192,42 +185,13 @@ func demo(ctx context.Context, out, log io.Writer, keep, device string) error {
 	return nil
 }
 
-func quantRule(kind format.DType, spec string) quantize.Rule {
-	return quantize.Rule{Kind: kind, Layers: spec}
-}
-
-// writeDemoLoRA writes a rank-4 LoRA in web-rwkv's naming for att.key and
-// att.value of every layer, with small deterministic random factors.
-func writeDemoLoRA(ctx context.Context, path string, info format.ModelInfo) error {
-	const rank = 4
-	rng := rand.New(rand.NewPCG(1, 2))
-	C := int64(info.Embed)
-	src := &format.Source{}
-	for l := 0; l < info.Layers; l++ {
-		for _, m := range []string{"key", "value"} {
-			for _, f := range []string{"0", "1"} {
-				b := make([]byte, 2*C*rank)
-				for i := int64(0); i < C*rank; i++ {
-					binary.LittleEndian.PutUint16(b[2*i:], format.F32ToF16(float32(rng.NormFloat64()*0.5)))
-				}
-				t, err := format.NewTensor(fmt.Sprintf("blocks.%d.att.%s.lora.%s", l, m, f), format.F16, []int64{C, rank}, format.BytesOpener(b))
-				if err != nil {
-					return err
-				}
-				src.Tensors = append(src.Tensors, t)
-			}
-		}
-	}
-	return safetensors.WriteFile(ctx, path, src, true, nil)
-}
-
 func mergedInMemory(base, loraPath string) (*runner.Model, error) {
 	src, err := openModel(base)
 	if err != nil {
 		return nil, err
 	}
 	defer src.Close()
-	merged, _, err := mergeLoRAs(src, artifactJob{base: base, blends: []blendSpec{{loraPath, 1}}}, nil)
+	merged, _, err := artifact.Merge(src, base, []artifact.LoRA{{Path: loraPath, Alpha: 1}}, nil, nil)
 	if err != nil {
 		return nil, err
 	}

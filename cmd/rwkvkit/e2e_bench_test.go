@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rwkvkit/rwkvkit/convert"
 	"github.com/rwkvkit/rwkvkit/format"
 	"github.com/rwkvkit/rwkvkit/internal/synth"
 	"github.com/rwkvkit/rwkvkit/safetensors"
@@ -70,7 +71,7 @@ func writeBenchInputs(dir string) error {
 	if err := f.Close(); err != nil {
 		return err
 	}
-	if _, err := convertFile(ctx, filepath.Join(dir, "rwkv7-1.5b.pth"), st, true, nil); err != nil {
+	if _, err := convert.File(ctx, filepath.Join(dir, "rwkv7-1.5b.pth"), st, &convert.Options{Force: true}); err != nil {
 		return err
 	}
 	if code := runMainChild("quantize", st, filepath.Join(dir, "rwkv7-1.5b.rkv"), "--int8", "0", "--device", "cpu", "--force"); code != 0 {

@@ -1,15 +1,11 @@
 package main
 
 import (
-	"context"
-	"encoding/binary"
 	"fmt"
-	"io"
-	"math"
 
 	"github.com/spf13/cobra"
 
-	"github.com/rwkvkit/rwkvkit/atomicfile"
+	"github.com/rwkvkit/rwkvkit/logits"
 	"github.com/rwkvkit/rwkvkit/runner"
 )
 
@@ -91,7 +87,7 @@ func newLogits() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if err := writeLogits(cmd.Context(), out, flat, force); err != nil {
+			if err := logits.WriteFile(cmd.Context(), out, flat, force); err != nil {
 				return err
 			}
 			fmt.Fprintf(cmd.ErrOrStderr(), "wrote %s: %d × %d float32\n", out, len(ids), m.Info().Vocab)
@@ -103,31 +99,4 @@ func newLogits() *cobra.Command {
 	cmd.Flags().BoolVarP(&force, "force", "f", false, "replace the output if it exists")
 	cmd.MarkFlagRequired("out")
 	return cmd
-}
-
-func writeLogits(ctx context.Context, path string, flat []float32, force bool) error {
-	return atomicfile.WriteFile(ctx, path, force, func(w io.Writer) error {
-		buf := make([]byte, 4*len(flat))
-		for i, v := range flat {
-			binary.LittleEndian.PutUint32(buf[4*i:], math.Float32bits(v))
-		}
-		_, err := w.Write(buf)
-		return err
-	})
-}
-
-// readLogits reads a float32 little-endian logits file of rows × vocab.
-func readLogits(path string, rowsWant, vocab int) ([][]float32, error) {
-	b, err := readTextFile(path)
-	if err != nil {
-		return nil, err
-	}
-	if want := 4 * rowsWant * vocab; len(b) != want {
-		return nil, fmt.Errorf("%s: %d bytes; %d positions × %d logits need %d", path, len(b), rowsWant, vocab, want)
-	}
-	flat := make([]float32, rowsWant*vocab)
-	for i := range flat {
-		flat[i] = math.Float32frombits(binary.LittleEndian.Uint32(b[4*i:]))
-	}
-	return rows(flat, vocab), nil
 }

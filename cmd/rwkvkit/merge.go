@@ -8,52 +8,38 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/rwkvkit/rwkvkit/format"
-	"github.com/rwkvkit/rwkvkit/gpu"
+	"github.com/rwkvkit/rwkvkit/artifact"
 	"github.com/rwkvkit/rwkvkit/lora"
-	"github.com/rwkvkit/rwkvkit/serialize"
 )
-
-// blendSpec is one --lora FILE[:ALPHA].
-type blendSpec struct {
-	path  string
-	alpha float32
-}
-
-// patternSpec is one --lora-pattern REGEX:ALPHA.
-type patternSpec struct {
-	re    *regexp.Regexp
-	alpha float32
-}
 
 // parseBlend reads FILE[:ALPHA]; a suffix that is not a number belongs to
 // the file name (so Windows-style paths and odd names still work).
-func parseBlend(s string) (blendSpec, error) {
+func parseBlend(s string) (artifact.LoRA, error) {
 	if i := strings.LastIndexByte(s, ':'); i > 0 {
 		if a, err := strconv.ParseFloat(s[i+1:], 32); err == nil {
-			return blendSpec{s[:i], float32(a)}, nil
+			return artifact.LoRA{Path: s[:i], Alpha: float32(a)}, nil
 		}
 	}
 	if s == "" {
-		return blendSpec{}, fmt.Errorf("--lora: empty file name")
+		return artifact.LoRA{}, fmt.Errorf("--lora: empty file name")
 	}
-	return blendSpec{s, 1}, nil
+	return artifact.LoRA{Path: s, Alpha: 1}, nil
 }
 
-func parsePattern(s string) (patternSpec, error) {
+func parsePattern(s string) (lora.Pattern, error) {
 	i := strings.LastIndexByte(s, ':')
 	if i < 0 {
-		return patternSpec{}, fmt.Errorf("--lora-pattern %q: want REGEX:ALPHA", s)
+		return lora.Pattern{}, fmt.Errorf("--lora-pattern %q: want REGEX:ALPHA", s)
 	}
 	a, err := strconv.ParseFloat(s[i+1:], 32)
 	if err != nil {
-		return patternSpec{}, fmt.Errorf("--lora-pattern %q: alpha %q is not a number", s, s[i+1:])
+		return lora.Pattern{}, fmt.Errorf("--lora-pattern %q: alpha %q is not a number", s, s[i+1:])
 	}
 	re, err := regexp.Compile(s[:i])
 	if err != nil {
-		return patternSpec{}, fmt.Errorf("--lora-pattern %q: %w", s, err)
+		return lora.Pattern{}, fmt.Errorf("--lora-pattern %q: %w", s, err)
 	}
-	return patternSpec{re, float32(a)}, nil
+	return lora.Pattern{Regexp: re, Alpha: float32(a)}, nil
 }
 
 func newMerge() *cobra.Command {
@@ -73,7 +59,7 @@ W ← W + (alpha/rank)·B·Aᵀ, computed in float32 and rounded once to the bas
 'rwkvkit quantize'. The artifact records the base and every adapter with its SHA-256 and alpha.`,
 		Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			job := artifactJob{base: args[0], out: args[1], quant: &qf, force: force}
+			spec := &artifact.Spec{Base: args[0], Quantize: qf.rules, Force: force}
 			if len(loras) == 0 {
 				return fmt.Errorf("nothing to merge: give --lora FILE[:ALPHA]")
 			}
@@ -82,16 +68,16 @@ W ← W + (alpha/rank)·B·Aᵀ, computed in float32 and rounded once to the bas
 				if err != nil {
 					return err
 				}
-				job.blends = append(job.blends, b)
+				spec.LoRAs = append(spec.LoRAs, b)
 			}
 			for _, s := range patterns {
 				p, err := parsePattern(s)
 				if err != nil {
 					return err
 				}
-				job.patterns = append(job.patterns, p)
+				spec.Patterns = append(spec.Patterns, p)
 			}
-			return runArtifactJob(cmd, job)
+			return buildArtifact(cmd, args[1], qf.device, spec)
 		},
 	}
 	f := cmd.Flags()
@@ -100,69 +86,4 @@ W ← W + (alpha/rank)·B·Aᵀ, computed in float32 and rounded once to the bas
 	qf.register(cmd)
 	f.BoolVarP(&force, "force", "f", false, "replace OUT if it exists")
 	return cmd
-}
-
-// mergeLoRAs opens the adapters of job and merges them into model (on dev
-// when there is one). The adapters' files stay open until the merged source
-// is closed with the base.
-func mergeLoRAs(model *format.Source, job artifactJob, dev *gpu.Device) (*format.Source, []serialize.LoRA, error) {
-	var blends []lora.Blend
-	var prov []serialize.LoRA
-	var closers multiCloser
-	for _, b := range job.blends {
-		src, err := openModel(b.path)
-		if err != nil {
-			closers.Close()
-			return nil, nil, err
-		}
-		closers = append(closers, src)
-		ad, err := lora.Open(src)
-		if err != nil {
-			closers.Close()
-			return nil, nil, fmt.Errorf("%s: %w", b.path, err)
-		}
-		bl := lora.Blend{Adapter: ad, Alpha: b.alpha}
-		for _, p := range job.patterns {
-			bl.Patterns = append(bl.Patterns, lora.Pattern{Regexp: p.re, Alpha: p.alpha})
-		}
-		blends = append(blends, bl)
-		d, err := serialize.DigestFile(b.path)
-		if err != nil {
-			closers.Close()
-			return nil, nil, err
-		}
-		prov = append(prov, serialize.LoRA{FileDigest: d, Alpha: float64(b.alpha)})
-	}
-	opts := &lora.Options{}
-	if dev != nil {
-		g, err := lora.NewGPU(dev)
-		if err != nil {
-			closers.Close()
-			return nil, nil, err
-		}
-		opts.Backend = g
-	}
-	merged, err := lora.Merge(model, blends, opts)
-	if err != nil {
-		closers.Close()
-		return nil, nil, fmt.Errorf("merge into %s: %w", job.base, err)
-	}
-	merged.Closer = append(closers, merged.Closer)
-	return merged, prov, nil
-}
-
-// multiCloser closes several sources; nil entries are skipped.
-type multiCloser []interface{ Close() error }
-
-func (m multiCloser) Close() error {
-	var first error
-	for _, c := range m {
-		if c == nil {
-			continue
-		}
-		if err := c.Close(); err != nil && first == nil {
-			first = err
-		}
-	}
-	return first
 }

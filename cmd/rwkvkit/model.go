@@ -1,8 +1,10 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 
+	"github.com/rwkvkit/rwkvkit/model"
 	"github.com/rwkvkit/rwkvkit/runner"
 	"github.com/rwkvkit/rwkvkit/tokenizer"
 )
@@ -22,28 +24,12 @@ func loadModel(path string) (*runner.Model, error) {
 	return m, nil
 }
 
-// tokenizerFor picks the tokenizer a model's vocabulary calls for: bytes
-// for vocabulary-256 models, the World vocabulary (or the one in vocabPath)
-// otherwise.
+// tokenizerFor picks the tokenizer a model's vocabulary calls for, or the
+// one in vocabPath.
 func tokenizerFor(m *runner.Model, vocabPath string) (tokenizer.Tokenizer, error) {
-	if vocabPath != "" {
-		return tokenizer.LoadFile(vocabPath)
+	tok, err := model.Tokenizer(m.Info().Vocab, vocabPath)
+	if errors.Is(err, model.ErrNoTokenizer) {
+		return nil, fmt.Errorf("%w: give one with --vocab", err)
 	}
-	v := m.Info().Vocab
-	switch {
-	case v == 256:
-		return tokenizer.Bytes{}, nil
-	case v >= tokenizer.World().VocabSize():
-		return tokenizer.World(), nil
-	}
-	return nil, fmt.Errorf("no tokenizer for a vocabulary of %d: give one with --vocab", v)
-}
-
-// rows splits flat row-major logits into one slice per position.
-func rows(flat []float32, vocab int) [][]float32 {
-	out := make([][]float32, len(flat)/vocab)
-	for i := range out {
-		out[i] = flat[i*vocab : (i+1)*vocab : (i+1)*vocab]
-	}
-	return out
+	return tok, err
 }

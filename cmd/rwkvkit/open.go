@@ -2,14 +2,8 @@ package main
 
 import (
 	"github.com/rwkvkit/rwkvkit/format"
-
-	// The readers register their formats with format.Open.
-	_ "github.com/rwkvkit/rwkvkit/pth"
-	_ "github.com/rwkvkit/rwkvkit/safetensors"
-	_ "github.com/rwkvkit/rwkvkit/serialize"
+	"github.com/rwkvkit/rwkvkit/model"
 )
 
 // openModel opens any model file rwkvkit reads; the error names the file.
-func openModel(path string) (*format.Source, error) {
-	return format.Open(path)
-}
+func openModel(path string) (*format.Source, error) { return model.Open(path) }

@@ -24,6 +24,14 @@ func newProgress(total int64, what string) *progressbar.ProgressBar {
 	)
 }
 
+// barProgress is a writer's progress callback that moves bar.
+func barProgress(bar *progressbar.ProgressBar) func(written, total int64) {
+	return func(written, total int64) {
+		bar.ChangeMax64(total)
+		bar.Set64(written)
+	}
+}
+
 func sortedKeys[V any](m map[string]V) []string {
 	return slices.Sorted(maps.Keys(m))
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/rwkvkit/rwkvkit/logits"
 	"github.com/rwkvkit/rwkvkit/runner"
 	"github.com/rwkvkit/rwkvkit/verify"
 )
@@ -77,7 +78,7 @@ is missed. Without --text or --tokens it reads a short built-in English text.`,
 				}
 			case expect != "":
 				res.Ref = expect
-				if refRows, err = readLogits(expect, len(ids), m.Info().Vocab); err != nil {
+				if refRows, err = logits.ReadFile(expect, len(ids), m.Info().Vocab); err != nil {
 					return err
 				}
 			}
@@ -132,7 +133,7 @@ func allLogits(m *runner.Model, ids []int) ([][]float32, error) {
 	if err != nil {
 		return nil, err
 	}
-	return rows(flat, m.Info().Vocab), nil
+	return logits.Rows(flat, m.Info().Vocab), nil
 }
 
 func printVerify(w io.Writer, r verifyResult) {

@@ -1,0 +1,72 @@
+package artifact
+
+import (
+	"fmt"
+
+	"github.com/rwkvkit/rwkvkit/format"
+	"github.com/rwkvkit/rwkvkit/gpu"
+	"github.com/rwkvkit/rwkvkit/lora"
+	"github.com/rwkvkit/rwkvkit/model"
+	"github.com/rwkvkit/rwkvkit/serialize"
+)
+
+// Merge opens the adapter files and returns base (read from the file
+// baseName, for errors) with them merged in order, computed on dev (nil: the
+// CPU), and the provenance of each adapter. The result is lazy (see
+// [lora.Merge]); closing it closes base and the adapters' files.
+func Merge(base *format.Source, baseName string, loras []LoRA, patterns []lora.Pattern, dev *gpu.Device) (*format.Source, []serialize.LoRA, error) {
+	var blends []lora.Blend
+	var prov []serialize.LoRA
+	var closers multiCloser
+	fail := func(err error) (*format.Source, []serialize.LoRA, error) {
+		closers.Close()
+		return nil, nil, err
+	}
+	for _, l := range loras {
+		src, err := model.Open(l.Path)
+		if err != nil {
+			return fail(err)
+		}
+		closers = append(closers, src)
+		ad, err := lora.Open(src)
+		if err != nil {
+			return fail(fmt.Errorf("%s: %w", l.Path, err))
+		}
+		blends = append(blends, lora.Blend{Adapter: ad, Alpha: l.Alpha, Patterns: patterns})
+		d, err := serialize.DigestFile(l.Path)
+		if err != nil {
+			return fail(err)
+		}
+		prov = append(prov, serialize.LoRA{FileDigest: d, Alpha: float64(l.Alpha)})
+	}
+	opts := &lora.Options{}
+	if dev != nil {
+		g, err := lora.NewGPU(dev)
+		if err != nil {
+			return fail(err)
+		}
+		opts.Backend = g
+	}
+	merged, err := lora.Merge(base, blends, opts)
+	if err != nil {
+		return fail(fmt.Errorf("merge into %s: %w", baseName, err))
+	}
+	merged.Closer = append(closers, merged.Closer)
+	return merged, prov, nil
+}
+
+// multiCloser closes several sources; nil entries are skipped.
+type multiCloser []interface{ Close() error }
+
+func (m multiCloser) Close() error {
+	var first error
+	for _, c := range m {
+		if c == nil {
+			continue
+		}
+		if err := c.Close(); err != nil && first == nil {
+			first = err
+		}
+	}
+	return first
+}

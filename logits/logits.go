@@ -1,0 +1,83 @@
+// Package logits reads and writes logits files: the raw float32 values,
+// little-endian, of one row per token position, each row as long as the
+// vocabulary ([tokens, vocabulary], row-major), with no header. Row t holds
+// the logits after tokens 0…t, which predict token t+1. numpy reads one
+// with np.fromfile(path, "<f4").reshape(tokens, vocab).
+package logits
+
+import (
+	"context"
+	"encoding/binary"
+	"fmt"
+	"io"
+	"math"
+	"os"
+
+	"github.com/rwkvkit/rwkvkit/atomicfile"
+)
+
+// bufValues is how many values Write converts at a time.
+const bufValues = 1 << 16
+
+// Write writes the values of flat to w as little-endian float32.
+func Write(w io.Writer, flat []float32) error {
+	buf := make([]byte, 4*min(len(flat), bufValues))
+	for len(flat) > 0 {
+		n := min(len(flat), bufValues)
+		for i, v := range flat[:n] {
+			binary.LittleEndian.PutUint32(buf[4*i:], math.Float32bits(v))
+		}
+		if _, err := w.Write(buf[:4*n]); err != nil {
+			return err
+		}
+		flat = flat[n:]
+	}
+	return nil
+}
+
+// WriteFile writes flat to path through a temporary file renamed at the end
+// (package atomicfile); an existing file is replaced only if force is set.
+func WriteFile(ctx context.Context, path string, flat []float32, force bool) error {
+	return atomicfile.WriteFile(ctx, path, force, func(w io.Writer) error { return Write(w, flat) })
+}
+
+// ReadFile reads a logits file of rows × vocab values and returns its rows.
+// A file of any other size is an error naming it, and nothing is read.
+func ReadFile(path string, rows, vocab int) ([][]float32, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	want := 4 * int64(rows) * int64(vocab)
+	if fi.Size() != want {
+		return nil, fmt.Errorf("%s: %d bytes; %d positions × %d logits need %d", path, fi.Size(), rows, vocab, want)
+	}
+	flat := make([]float32, rows*vocab)
+	buf := make([]byte, 4*min(len(flat), bufValues))
+	for done := 0; done < len(flat); {
+		n := min(len(flat)-done, bufValues)
+		if _, err := io.ReadFull(f, buf[:4*n]); err != nil {
+			return nil, fmt.Errorf("%s: %w", path, err)
+		}
+		for i := range n {
+			flat[done+i] = math.Float32frombits(binary.LittleEndian.Uint32(buf[4*i:]))
+		}
+		done += n
+	}
+	return Rows(flat, vocab), nil
+}
+
+// Rows splits flat row-major logits into rows of vocab values, sharing
+// flat's memory.
+func Rows(flat []float32, vocab int) [][]float32 {
+	out := make([][]float32, len(flat)/vocab)
+	for i := range out {
+		out[i] = flat[i*vocab : (i+1)*vocab : (i+1)*vocab]
+	}
+	return out
+}

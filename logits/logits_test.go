@@ -1,0 +1,76 @@
+package logits
+
+import (
+	"context"
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// The fixture's reference logits (numpy float32 written by the RWKV-LM
+// reference code) read as Python's struct.unpack("<768f") reads them, and
+// each row's most likely next byte is the one the reference model predicts
+// after `"`, `"i` and `"in`: a space, 'n', a space.
+func TestReadFixture(t *testing.T) {
+	path := "../fixtures/rwkv-tiny/tiny-rwkv-7v0-834K.quote_in.logits.f32"
+	rows, err := ReadFile(path, 3, 256)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		row, col int
+		want     float32
+	}{{0, 0, 0.2833441495895386}, {0, 1, -0.08495282381772995}, {2, 255, -0.9542819261550903}} {
+		if got := rows[c.row][c.col]; got != c.want {
+			t.Errorf("row %d, column %d: %v, want %v", c.row, c.col, got, c.want)
+		}
+	}
+	for r, want := range []int{' ', 'n', ' '} {
+		best := 0
+		for i, v := range rows[r] {
+			if v > rows[r][best] {
+				best = i
+			}
+		}
+		if best != want {
+			t.Errorf("row %d: argmax %d, want %d", r, best, want)
+		}
+	}
+	if _, err := ReadFile(path, 4, 256); err == nil || !strings.Contains(err.Error(), path) || !strings.Contains(err.Error(), "3072 bytes") {
+		t.Errorf("wrong shape: %v, want an error naming the file and its size", err)
+	}
+}
+
+// What WriteFile writes, ReadFile reads back bit for bit, NaN and
+// infinities included, across the write buffer's boundary.
+func TestRoundTrip(t *testing.T) {
+	const vocab = 1000
+	flat := make([]float32, 70*vocab) // more than one buffer
+	for i := range flat {
+		flat[i] = float32(i%977) * -0.125
+	}
+	flat[3] = float32(math.NaN())
+	flat[bufValues] = float32(math.Inf(-1))
+	flat[len(flat)-1] = math.MaxFloat32
+	path := filepath.Join(t.TempDir(), "l.f32")
+	if err := WriteFile(context.Background(), path, flat, false); err != nil {
+		t.Fatal(err)
+	}
+	if fi, err := os.Stat(path); err != nil || fi.Size() != int64(4*len(flat)) {
+		t.Fatalf("file %v, %v; want %d bytes", fi, err, 4*len(flat))
+	}
+	rows, err := ReadFile(path, 70, vocab)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, v := range flat {
+		if got := rows[i/vocab][i%vocab]; math.Float32bits(got) != math.Float32bits(v) {
+			t.Fatalf("value %d: %v, wrote %v", i, got, v)
+		}
+	}
+	if err := WriteFile(context.Background(), path, flat, false); err == nil {
+		t.Error("replaced an existing file without force")
+	}
+}
