@@ -1,6 +1,7 @@
 package lora
 
 import (
+	"context"
 	"errors"
 	"slices"
 	"strings"
@@ -82,7 +83,7 @@ func TestNamingUnknown(t *testing.T) {
 	if got := values(t, mustMerge(t, base, Blend{Adapter: web, Alpha: 1}), "blocks.0.att.w1"); !slices.Equal(got, []float32{1, 3, 5, 2, 4, 6}) {
 		t.Errorf("declared web-rwkv: %v, want [1 3 5 2 4 6]", got)
 	}
-	if _, err := Merge(base, []Blend{{Adapter: mustOpen(t, tensor(t, "blocks.0.att.w1", F32, []int64{3, 2}, seq(6, 1, 1))), Alpha: 1}}, nil); !errors.Is(err, ErrShape) {
+	if _, err := Merge(context.Background(), base, []Blend{{Adapter: mustOpen(t, tensor(t, "blocks.0.att.w1", F32, []int64{3, 2}, seq(6, 1, 1))), Alpha: 1}}, nil); !errors.Is(err, ErrShape) {
 		t.Errorf("undeclared [3, 2]: got %v, want %v", err, ErrShape)
 	}
 }
@@ -130,5 +131,27 @@ func TestOpenErrors(t *testing.T) {
 				t.Errorf("%q does not mention %s", err, c.mention)
 			}
 		})
+	}
+}
+
+// A merge's work stops once its context is done: reading a changed tensor
+// fails with the context's error, naming the tensor; unchanged ones read.
+func TestMergeCancelled(t *testing.T) {
+	base := source(
+		tensor(t, "emb.weight", F32, []int64{2, 2}, make([]float32, 4)),
+		tensor(t, "blocks.0.att.r_k", F32, []int64{1, 2}, make([]float32, 2)),
+		tensor(t, "blocks.0.att.w1", F32, []int64{2, 3}, make([]float32, 6)))
+	a := mustOpen(t, tensor(t, "blocks.0.att.w1", F32, []int64{2, 3}, seq(6, 1, 1)))
+	ctx, cancel := context.WithCancel(context.Background())
+	m, err := Merge(ctx, base, []Blend{{Adapter: a, Alpha: 1}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cancel()
+	if _, err := m.Lookup("blocks.0.att.w1").Bytes(); !errors.Is(err, context.Canceled) || !strings.Contains(err.Error(), "blocks.0.att.w1") {
+		t.Errorf("changed tensor after cancel: %v", err)
+	}
+	if _, err := m.Lookup("emb.weight").Bytes(); err != nil {
+		t.Errorf("unchanged tensor after cancel: %v", err)
 	}
 }

@@ -1,6 +1,7 @@
 package lora
 
 import (
+	"context"
 	"math/rand/v2"
 	"testing"
 )
@@ -14,7 +15,7 @@ func benchMerge(b *testing.B, opts *Options) {
 	a := mustOpen(b,
 		tensor(b, "blocks.0.att.key.lora.0", F16, []int64{n, r}, randVals(rng, n*r, F16)),
 		tensor(b, "blocks.0.att.key.lora.1", F16, []int64{n, r}, randVals(rng, n*r, F16)))
-	m, err := Merge(base, []Blend{{Adapter: a, Alpha: 1}}, opts)
+	m, err := Merge(context.Background(), base, []Blend{{Adapter: a, Alpha: 1}}, opts)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -1,6 +1,7 @@
 package lora_test
 
 import (
+	"context"
 	"encoding/binary"
 	"fmt"
 	"log"
@@ -41,7 +42,7 @@ func Example() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	merged, err := lora.Merge(base, []lora.Blend{{
+	merged, err := lora.Merge(context.Background(), base, []lora.Blend{{
 		Adapter:  adapter,
 		Alpha:    1,
 		Patterns: []lora.Pattern{{Regexp: regexp.MustCompile(`\.ffn\.`), Alpha: 0.5}},

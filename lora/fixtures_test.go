@@ -1,6 +1,7 @@
 package lora
 
 import (
+	"context"
 	"errors"
 	"math"
 	"math/rand/v2"
@@ -241,7 +242,7 @@ func TestRealAdapterErrors(t *testing.T) {
 		a := mustOpen(t,
 			tensor(t, c.module+".lora.0", F16, []int64{c.in, 2}, make([]float32, c.in*2)),
 			tensor(t, c.module+".lora.1", F16, []int64{out, 2}, make([]float32, out*2)))
-		_, err := Merge(base, []Blend{{Adapter: a, Alpha: 1}}, nil)
+		_, err := Merge(context.Background(), base, []Blend{{Adapter: a, Alpha: 1}}, nil)
 		if err == nil || !strings.Contains(err.Error(), c.module+".lora.0") {
 			t.Errorf("%s: got %v, want an error naming the tensor", c.module, err)
 		}

@@ -1,6 +1,7 @@
 package lora
 
 import (
+	"context"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -100,7 +101,7 @@ func TestGPUMerge(t *testing.T) {
 	}
 	b := []Blend{{Adapter: mustOpen(t, ts...), Alpha: 0.5}}
 	onCPU := mustMerge(t, base, b...)
-	onGPU, err := Merge(base, b, &Options{Backend: g})
+	onGPU, err := Merge(context.Background(), base, b, &Options{Backend: g})
 	if err != nil {
 		t.Fatal(err)
 	}

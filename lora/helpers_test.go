@@ -1,6 +1,7 @@
 package lora
 
 import (
+	"context"
 	"encoding/binary"
 	"fmt"
 	"math"
@@ -58,7 +59,7 @@ func mustOpen(t testing.TB, ts ...*format.Tensor) *Adapter {
 
 func mustMerge(t testing.TB, base *format.Source, blends ...Blend) *format.Source {
 	t.Helper()
-	m, err := Merge(base, blends, nil)
+	m, err := Merge(context.Background(), base, blends, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

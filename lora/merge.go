@@ -2,6 +2,7 @@ package lora
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -78,7 +79,10 @@ type change struct {
 // it); the others are base's own tensors. Changes with alpha 0 are skipped,
 // so a tensor only they touch keeps its bytes. Closing the result closes
 // base; the adapters' sources stay open until their owner closes them.
-func Merge(base *format.Source, blends []Blend, opts *Options) (*format.Source, error) {
+//
+// ctx governs the merge work, which happens as the result's tensors are
+// read: once ctx is done, computing a changed tensor stops with its error.
+func Merge(ctx context.Context, base *format.Source, blends []Blend, opts *Options) (*format.Source, error) {
 	if opts == nil {
 		opts = &Options{}
 	}
@@ -125,7 +129,7 @@ func Merge(base *format.Source, blends []Blend, opts *Options) (*format.Source, 
 			out.Tensors = append(out.Tensors, t)
 			continue
 		}
-		m := &merged{base: t, changes: changes[i], dev: dev}
+		m := &merged{ctx: ctx, base: t, changes: changes[i], dev: dev}
 		nt, err := format.NewTensor(t.Name, t.DType, t.Shape, m.open)
 		if err != nil {
 			return nil, err
@@ -235,12 +239,16 @@ func isMatrix(name string, shape []int64) bool {
 
 // merged computes one changed tensor.
 type merged struct {
+	ctx     context.Context
 	base    *format.Tensor
 	changes []change
 	dev     Backend
 }
 
 func (m *merged) open() (io.ReadCloser, error) {
+	if err := m.ctx.Err(); err != nil {
+		return nil, fmt.Errorf("lora: tensor %q: %w", m.base.Name, err)
+	}
 	b, err := m.base.Bytes()
 	if err != nil {
 		return nil, err
@@ -258,6 +266,9 @@ func (m *merged) open() (io.ReadCloser, error) {
 		return nil, fmt.Errorf("lora: tensor %q: %w", m.base.Name, decodeErr)
 	}
 	for _, c := range m.changes {
+		if err := m.ctx.Err(); err != nil {
+			return nil, fmt.Errorf("lora: tensor %q: %w", m.base.Name, err)
+		}
 		if err := c.apply(w, m.base.Shape, m.dev); err != nil {
 			return nil, fmt.Errorf("lora: merging %s into %q: %w", c.entry.label(), m.base.Name, err)
 		}

@@ -2,6 +2,7 @@ package lora
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"math"
 	"math/rand/v2"
@@ -434,7 +435,7 @@ func TestErrors(t *testing.T) {
 			ts = append(ts, c.tensors...)
 			a, err := Open(source(ts...))
 			if err == nil {
-				_, err = Merge(base(), []Blend{{Adapter: a, Alpha: 1}}, nil)
+				_, err = Merge(context.Background(), base(), []Blend{{Adapter: a, Alpha: 1}}, nil)
 			}
 			if !errors.Is(err, c.want) {
 				t.Fatalf("got %v, want %v", err, c.want)
@@ -451,7 +452,7 @@ func TestErrors(t *testing.T) {
 			t.Fatal(err)
 		}
 		a := mustOpen(t, pair("blocks.0.att.key", []int64{3, 1}, []int64{2, 1})...)
-		_, err = Merge(source(q), []Blend{{Adapter: a, Alpha: 1}}, nil)
+		_, err = Merge(context.Background(), source(q), []Blend{{Adapter: a, Alpha: 1}}, nil)
 		if !errors.Is(err, ErrDType) || !strings.Contains(err.Error(), "before quantizing") {
 			t.Errorf("got %v, want %v saying to merge before quantizing", err, ErrDType)
 		}
