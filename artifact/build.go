@@ -95,7 +95,7 @@ func Build(ctx context.Context, out string, spec *Spec) error {
 
 	if len(spec.LoRAs) > 0 {
 		var loras []serialize.LoRA
-		m, loras, err = Merge(m, spec.Base, spec.LoRAs, spec.Patterns, spec.Device)
+		m, loras, err = Merge(ctx, m, spec.Base, spec.LoRAs, spec.Patterns, spec.Device)
 		if err != nil {
 			return err
 		}

@@ -1,6 +1,7 @@
 package artifact
 
 import (
+	"context"
 	"fmt"
 
 	"github.com/rwkvkit/rwkvkit/format"
@@ -13,8 +14,8 @@ import (
 // Merge opens the adapter files and returns base (read from the file
 // baseName, for errors) with them merged in order, computed on dev (nil: the
 // CPU), and the provenance of each adapter. The result is lazy (see
-// [lora.Merge]); closing it closes base and the adapters' files.
-func Merge(base *format.Source, baseName string, loras []LoRA, patterns []lora.Pattern, dev *gpu.Device) (*format.Source, []serialize.LoRA, error) {
+// [lora.Merge], which ctx governs); closing it closes base and the adapters' files.
+func Merge(ctx context.Context, base *format.Source, baseName string, loras []LoRA, patterns []lora.Pattern, dev *gpu.Device) (*format.Source, []serialize.LoRA, error) {
 	var blends []lora.Blend
 	var prov []serialize.LoRA
 	var closers multiCloser
@@ -47,7 +48,7 @@ func Merge(base *format.Source, baseName string, loras []LoRA, patterns []lora.P
 		}
 		opts.Backend = g
 	}
-	merged, err := lora.Merge(base, blends, opts)
+	merged, err := lora.Merge(ctx, base, blends, opts)
 	if err != nil {
 		return fail(fmt.Errorf("merge into %s: %w", baseName, err))
 	}

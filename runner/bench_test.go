@@ -1,6 +1,7 @@
 package runner
 
 import (
+	"context"
 	"sync"
 	"testing"
 	"time"
@@ -46,7 +47,7 @@ func synthModel(b *testing.B, bm benchModel) *Model {
 	if err != nil {
 		b.Fatal(err)
 	}
-	m, err := Load(src)
+	m, err := Load(context.Background(), src)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -64,7 +65,7 @@ func BenchmarkStep(b *testing.B) {
 	for _, bm := range benchModels {
 		b.Run(bm.name, func(b *testing.B) {
 			m := synthModel(b, bm)
-			s := m.NewState()
+			s := m.newState()
 			if _, err := m.Forward(s, promptTokens(16), false); err != nil {
 				b.Fatal(err)
 			}
@@ -98,7 +99,7 @@ func BenchmarkPrompt(b *testing.B) {
 			toks := promptTokens(n)
 			start := time.Now()
 			for b.Loop() {
-				if _, err := m.Forward(m.NewState(), toks, false); err != nil {
+				if _, err := m.Forward(m.newState(), toks, false); err != nil {
 					b.Fatal(err)
 				}
 			}

@@ -15,18 +15,24 @@
 // in float32 80–100, while prompts run at the same speed either way (their
 // weight tiles are widened once and reused by every token).
 //
-// [Model.Step] feeds one token; [Model.Forward] feeds a sequence, computing
-// the matrix products of all its tokens together (matrix-matrix, not one
-// matrix-vector product per token) while the recurrence runs token by
-// token. Products use every core: GOMAXPROCS workers over blocks of rows,
-// with helper goroutines that spin briefly between products so that the
-// many short products of token-by-token generation can use them.
+// A [Model] is an [engine.Engine], the reference the GPU engine is tested
+// against. [Model.Run] feeds a batch of sequences, each with its own tokens,
+// its own state and its own output wanted: the rows of all of them (up to
+// 512 at a time) go through the same matrix products (matrix-matrix, not
+// one matrix-vector product per token, so a batch of 32 generated tokens
+// reads the weights once, not 32 times), while each sequence's recurrence
+// runs token by token on its own state. [Model.Forward] and [Model.Step]
+// are Run for one sequence. Products use every core: GOMAXPROCS workers
+// over blocks of rows, with helper goroutines that spin briefly between
+// products so that the many short products of token-by-token generation
+// can use them.
 //
 // On amd64 CPUs with AVX2, FMA and F16C the inner loops are assembly (the
 // matrix-matrix kernel uses AVX-512 where the CPU has it); elsewhere they
 // are portable Go. Both compute the same sums, in different orders, and
 // are tested against each other and against the reference logits.
 //
-// A [State] holds the recurrent memory of one sequence; it can be cloned
-// and saved.
+// A [State] holds the recurrent memory of one sequence in host memory, in
+// the layout of [engine.Snapshot], so that it moves to and from any engine
+// (and to a file) as it is.
 package runner

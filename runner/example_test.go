@@ -1,9 +1,11 @@
 package runner_test
 
 import (
+	"context"
 	"fmt"
 	"log"
 
+	"github.com/rwkvkit/rwkvkit/engine"
 	"github.com/rwkvkit/rwkvkit/format"
 	"github.com/rwkvkit/rwkvkit/generate"
 	_ "github.com/rwkvkit/rwkvkit/pth" // registers the .pth reader with format.Open
@@ -17,7 +19,7 @@ func Example() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	m, err := runner.Load(src)
+	m, err := runner.Load(context.Background(), src)
 	src.Close()
 	if err != nil {
 		log.Fatal(err)
@@ -25,7 +27,10 @@ func Example() {
 	info := m.Info()
 	fmt.Printf("RWKV %s, %d layers, embedding %d, vocabulary %d\n", info.Version, info.Layers, info.Embed, info.Vocab)
 
-	state := m.NewState()
+	state, err := m.NewState()
+	if err != nil {
+		log.Fatal(err)
+	}
 	prompt := `"in`
 	logits, err := m.Forward(state, byte2tokens(prompt), true) // one row per prompt token
 	if err != nil {
@@ -45,16 +50,11 @@ func Example() {
 
 // Generate with a state that advances one token at a time.
 func ExampleModel_Step() {
-	src, err := format.Open("../fixtures/rwkv-tiny/tiny-rwkv-7v0-834K.pth")
+	m := tinyModel()
+	state, err := m.NewState()
 	if err != nil {
 		log.Fatal(err)
 	}
-	m, err := runner.Load(src)
-	src.Close()
-	if err != nil {
-		log.Fatal(err)
-	}
-	state := m.NewState()
 	logits, err := m.Forward(state, byte2tokens("The "), false)
 	if err != nil {
 		log.Fatal(err)
@@ -70,6 +70,59 @@ func ExampleModel_Step() {
 	}
 	fmt.Println(len(out))
 	// Output: 20
+}
+
+// Run several sequences in one batch: their rows share the matrix
+// products, each has its own state, and each asks for its own logits.
+func ExampleModel_Run() {
+	m := tinyModel()
+	prompts := []string{`"in`, "The cat", "x"}
+	batch := make([]engine.Sequence, len(prompts))
+	for i, p := range prompts {
+		s, err := m.NewState()
+		if err != nil {
+			log.Fatal(err)
+		}
+		batch[i] = engine.Sequence{Tokens: byte2tokens(p), State: s, Output: engine.OutputLast}
+	}
+	batch[2].Output = engine.OutputNone // only advance this one
+	if err := m.Run(context.Background(), batch); err != nil {
+		log.Fatal(err)
+	}
+	greedy := generate.Sampler{Temperature: 0}
+	for _, sq := range batch {
+		if sq.Output == engine.OutputLast {
+			fmt.Printf("after %q: %q\n", string(byteString(sq.Tokens)), rune(greedy.Sample(sq.Logits)))
+		} else {
+			fmt.Printf("%d logits\n", len(sq.Logits))
+		}
+	}
+	// Output:
+	// after "\"in": ' '
+	// after "The cat": ' '
+	// 0 logits
+}
+
+// tinyModel loads the tiny RWKV-7 as Example does.
+func tinyModel() *runner.Model {
+	src, err := format.Open("../fixtures/rwkv-tiny/tiny-rwkv-7v0-834K.pth")
+	if err != nil {
+		log.Fatal(err)
+	}
+	m, err := runner.Load(context.Background(), src)
+	src.Close()
+	if err != nil {
+		log.Fatal(err)
+	}
+	return m
+}
+
+func byteString(t []int) []byte {
+	var b []byte
+	for _, x := range t {
+		b = append(b, byte(x))
+	}
+	return b
 }
 
 func byte2tokens(s string) []int {

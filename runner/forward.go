@@ -1,132 +1,54 @@
 package runner
 
 import (
-	"errors"
-	"fmt"
 	"math"
 
+	"github.com/rwkvkit/rwkvkit/engine"
 	"github.com/rwkvkit/rwkvkit/format"
 )
-
-// maxChunk bounds the tokens Forward computes together, and so the memory of
-// its activations; longer inputs are fed in chunks through the state.
-const maxChunk = 512
-
-// ErrToken is wrapped by the error for a token outside the vocabulary.
-var ErrToken = errors.New("token outside the vocabulary")
-
-// Step feeds one token and returns the logits that predict the next one.
-func (m *Model) Step(s *State, token int) ([]float32, error) {
-	return m.Forward(s, []int{token}, false)
-}
-
-// Forward feeds tokens in order and advances s. It returns the logits after
-// every token (len(tokens)×vocab, row-major) when allLogits is set, else
-// only those after the last. The matrix products of up to 512 tokens at a
-// time run as matrix-matrix products; the recurrence runs token by token.
-func (m *Model) Forward(s *State, tokens []int, allLogits bool) ([]float32, error) {
-	if err := s.fits(m); err != nil {
-		return nil, fmt.Errorf("runner: %w", err)
-	}
-	if len(tokens) == 0 {
-		return nil, errors.New("runner: no tokens")
-	}
-	V, C := m.info.Vocab, m.info.Embed
-	for i, t := range tokens {
-		if t < 0 || t >= V {
-			return nil, fmt.Errorf("runner: %w: token %d at position %d (vocabulary %d)", ErrToken, t, i, V)
-		}
-	}
-	var logits []float32
-	if allLogits {
-		logits = make([]float32, len(tokens)*V)
-	} else {
-		logits = make([]float32, V)
-	}
-	a := &arena{}
-	for start := 0; start < len(tokens); start += maxChunk {
-		chunk := tokens[start:min(start+maxChunk, len(tokens))]
-		T := len(chunk)
-		x := make([]float32, T*C)
-		row := make([]float32, C)
-		for t, tok := range chunk {
-			embedRow(m.emb, tok, row)
-			layerNorm(x[t*C:(t+1)*C], row, m.ln0)
-		}
-		var vFirst []float32 // v7: layer 0's values, which later layers mix in
-		if m.info.Version == format.V7 {
-			vFirst = make([]float32, T*C)
-		}
-		for l := range m.layers {
-			a.reset()
-			m.block(l, x, T, s, a, vFirst)
-		}
-		a.reset()
-		if allLogits {
-			m.logits(logits[start*V:(start+T)*V], x, T, a)
-		} else if start+T == len(tokens) {
-			m.logits(logits, x[(T-1)*C:], 1, a)
-		}
-	}
-	return logits, nil
-}
-
-// logits sets out (T×V) to head·LN_out(x) for the T rows of x.
-func (m *Model) logits(out, x []float32, T int, a *arena) {
-	C, V := m.info.Embed, m.info.Vocab
-	xn := a.get(T * C)
-	layerNorms(xn, x, m.lnOut, T, C)
-	run(product{m: m.head, x: xn, ldx: C, out: out, ldo: V, T: T})
-}
 
 func embedRow(emb matrix, tok int, dst []float32) {
 	var sc scratch
 	copy(dst, emb.tile(tok, tok+1, &sc))
 }
 
-// block runs layer l on x (T×C) in place.
-func (m *Model) block(l int, x []float32, T int, s *State, a *arena, vFirst []float32) {
-	C := m.info.Embed
+// block runs layer l on the rows x (T×C) of the pass in place.
+func (m *Model) block(l int, x []float32, p *pass, a *arena, vFirst []float32) {
+	C, T := m.info.Embed, p.T
 	ly := &m.layers[l]
 	xa := a.get(T * C)
 	layerNorms(xa, x, ly.ln1, T, C)
 	var out []float32
 	switch m.info.Version {
 	case format.V4:
-		out = m.timeMix4(ly, xa, T, s, l, a)
+		out = m.timeMix4(ly, xa, p, l, a)
 	case format.V6:
-		out = m.timeMix6(ly, xa, T, s, l, a)
+		out = m.timeMix6(ly, xa, p, l, a)
 	case format.V7:
-		out = m.timeMix7(ly, xa, T, s, l, a, vFirst)
+		out = m.timeMix7(ly, xa, p, l, a, vFirst)
 	default:
-		out = m.timeMix5(ly, xa, T, s, l, a)
+		out = m.timeMix5(ly, xa, p, l, a)
 	}
-	copy(s.attShift(l), xa[(T-1)*C:])
+	p.keepLast(p.of(func(s *engine.Snapshot) []float32 { return s.AttShift(l) }), xa, C)
 	addRows(x, out, T, C)
 
 	xf := a.get(T * C)
 	layerNorms(xf, x, ly.ln2, T, C)
-	out = m.channelMix(ly, xf, T, s.ffnShift(l), a)
-	copy(s.ffnShift(l), xf[(T-1)*C:])
+	shift := p.of(func(s *engine.Snapshot) []float32 { return s.FFNShift(l) })
+	out = m.channelMix(ly, xf, p, shift, a)
+	p.keepLast(shift, xf, C)
 	addRows(x, out, T, C)
 }
 
-// prevRow is the input before token t: the state's for t = 0.
-func prevRow(xs, first []float32, t, C int) []float32 {
-	if t == 0 {
-		return first
-	}
-	return xs[(t-1)*C : t*C]
+// lerpShift sets dst (T×C) to x⊙m + prev⊙(1−m), the v4/v5 token shift;
+// shift[j] is the state's input before sequence j.
+func lerpShift(dst, xs []float32, p *pass, shift [][]float32, mix []float32, C int) {
+	forRows(p.T, C, func(t0, t1 int) { lerpShiftRows(dst, xs, p, shift, mix, t0, t1, C) })
 }
 
-// lerpShift sets dst (T×C) to x⊙m + prev⊙(1−m), the v4/v5 token shift.
-func lerpShift(dst, xs, first, mix []float32, T, C int) {
-	forRows(T, C, func(t0, t1 int) { lerpShiftRows(dst, xs, first, mix, t0, t1, C) })
-}
-
-func lerpShiftRows(dst, xs, first, mix []float32, t0, t1, C int) {
+func lerpShiftRows(dst, xs []float32, ps *pass, shift [][]float32, mix []float32, t0, t1, C int) {
 	for t := t0; t < t1; t++ {
-		p, x, d := prevRow(xs, first, t, C), xs[t*C:(t+1)*C], dst[t*C:(t+1)*C]
+		p, x, d := ps.prev(xs, shift, t, C), xs[t*C:(t+1)*C], dst[t*C:(t+1)*C]
 		for c, mc := range mix[:C] {
 			d[c] = x[c]*mc + p[c]*(1-mc)
 		}
@@ -134,13 +56,13 @@ func lerpShiftRows(dst, xs, first, mix []float32, t0, t1, C int) {
 }
 
 // addShift sets dst (T×C) to x + (prev−x)⊙m, the v6/v7 token shift.
-func addShift(dst, xs, first, mix []float32, T, C int) {
-	forRows(T, C, func(t0, t1 int) { addShiftRows(dst, xs, first, mix, t0, t1, C) })
+func addShift(dst, xs []float32, p *pass, shift [][]float32, mix []float32, C int) {
+	forRows(p.T, C, func(t0, t1 int) { addShiftRows(dst, xs, p, shift, mix, t0, t1, C) })
 }
 
-func addShiftRows(dst, xs, first, mix []float32, t0, t1, C int) {
+func addShiftRows(dst, xs []float32, ps *pass, shift [][]float32, mix []float32, t0, t1, C int) {
 	for t := t0; t < t1; t++ {
-		p, x, d := prevRow(xs, first, t, C), xs[t*C:(t+1)*C], dst[t*C:(t+1)*C]
+		p, x, d := ps.prev(xs, shift, t, C), xs[t*C:(t+1)*C], dst[t*C:(t+1)*C]
 		for c, mc := range mix[:C] {
 			d[c] = x[c] + (p[c]-x[c])*mc
 		}
@@ -148,21 +70,21 @@ func addShiftRows(dst, xs, first, mix []float32, t0, t1, C int) {
 }
 
 // channelMix is the feed-forward half of every version.
-func (m *Model) channelMix(ly *layer, xf []float32, T int, first []float32, a *arena) []float32 {
-	C := m.info.Embed
+func (m *Model) channelMix(ly *layer, xf []float32, p *pass, shift [][]float32, a *arena) []float32 {
+	C, T := m.info.Embed, p.T
 	f := &ly.ffn
 	F := rowsOf(f.wk)
-	shift := addShift
+	mix := addShift
 	if lerpMix(m.info.Version) {
-		shift = lerpShift
+		mix = lerpShift
 	}
 	xk := a.get(T * C)
-	shift(xk, xf, first, f.mixK, T, C)
+	mix(xk, xf, p, shift, f.mixK, C)
 	k := a.get(T * F)
 	var r []float32
 	if f.wr != nil {
 		xr := a.get(T * C)
-		shift(xr, xf, first, f.mixR, T, C)
+		mix(xr, xf, p, shift, f.mixR, C)
 		r = a.get(T * C)
 		run(product{m: f.wk, x: xk, ldx: C, out: k, ldo: F, T: T},
 			product{m: f.wr, x: xr, ldx: C, out: r, ldo: C, T: T})

@@ -1,6 +1,7 @@
 package runner
 
 import (
+	"context"
 	"fmt"
 	"math"
 
@@ -9,6 +10,7 @@ import (
 
 // loader reads tensors of a source in web-rwkv naming, keeping the first error.
 type loader struct {
+	ctx  context.Context
 	src  *format.Source
 	info format.ModelInfo
 	err  error
@@ -22,6 +24,10 @@ func (l *loader) fail(name string, err error) {
 
 func (l *loader) tensor(name string) *format.Tensor {
 	if l.err != nil {
+		return nil
+	}
+	if err := l.ctx.Err(); err != nil {
+		l.err = fmt.Errorf("runner: %w", err)
 		return nil
 	}
 	t := l.src.Lookup(name)

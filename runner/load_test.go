@@ -1,6 +1,7 @@
 package runner
 
 import (
+	"context"
 	"errors"
 	"path/filepath"
 	"slices"
@@ -31,7 +32,7 @@ func TestLoadErrorsNameTheTensor(t *testing.T) {
 	missing := edited(src, func(ts []*format.Tensor) []*format.Tensor {
 		return slices.DeleteFunc(ts, func(t *format.Tensor) bool { return t.Name == victim })
 	})
-	if _, err := Load(missing); !errors.Is(err, ErrMissingTensor) || !strings.Contains(err.Error(), victim) {
+	if _, err := Load(context.Background(), missing); !errors.Is(err, ErrMissingTensor) || !strings.Contains(err.Error(), victim) {
 		t.Errorf("missing tensor: %v", err)
 	}
 	reshaped := edited(src, func(ts []*format.Tensor) []*format.Tensor {
@@ -43,7 +44,7 @@ func TestLoadErrorsNameTheTensor(t *testing.T) {
 		}
 		return ts
 	})
-	if _, err := Load(reshaped); !errors.Is(err, ErrShape) || !strings.Contains(err.Error(), victim) {
+	if _, err := Load(context.Background(), reshaped); !errors.Is(err, ErrShape) || !strings.Contains(err.Error(), victim) {
 		t.Errorf("ill-shaped tensor: %v", err)
 	}
 	const vec = "blocks.2.att.k_k"
@@ -56,10 +57,10 @@ func TestLoadErrorsNameTheTensor(t *testing.T) {
 		}
 		return ts
 	})
-	if _, err := Load(short); !errors.Is(err, ErrShape) || !strings.Contains(err.Error(), vec) {
+	if _, err := Load(context.Background(), short); !errors.Is(err, ErrShape) || !strings.Contains(err.Error(), vec) {
 		t.Errorf("short vector: %v", err)
 	}
-	if _, err := Load(&format.Source{}); !errors.Is(err, format.ErrNotModel) {
+	if _, err := Load(context.Background(), &format.Source{}); !errors.Is(err, format.ErrNotModel) {
 		t.Errorf("empty source: %v", err)
 	}
 }
@@ -67,11 +68,11 @@ func TestLoadErrorsNameTheTensor(t *testing.T) {
 func TestForwardRejectsBadTokens(t *testing.T) {
 	m := loadFile(t, filepath.Join(tinyDir, "tiny-rwkv-4v0-660K.pth"))
 	for _, toks := range [][]int{{256}, {1, -1}, nil} {
-		if _, err := m.Forward(m.NewState(), toks, false); err == nil {
+		if _, err := m.Forward(m.newState(), toks, false); err == nil {
 			t.Errorf("Forward(%v) succeeded", toks)
 		}
 	}
-	if _, err := m.Step(m.NewState(), 300); !errors.Is(err, ErrToken) {
+	if _, err := m.Step(m.newState(), 300); !errors.Is(err, ErrToken) {
 		t.Errorf("Step(300): %v, want ErrToken", err)
 	}
 }
@@ -119,7 +120,7 @@ func TestV51IsV52WithRepeatedDecay(t *testing.T) {
 			}
 			return ts
 		})
-		m, err := Load(s)
+		m, err := Load(context.Background(), s)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -130,13 +131,13 @@ func TestV51IsV52WithRepeatedDecay(t *testing.T) {
 		t.Fatalf("detected %s, want 5.1", v)
 	}
 	toks := []int{34, 105, 110}
-	a, _ := m51.Forward(m51.NewState(), toks, true)
-	b, _ := m52.Forward(m52.NewState(), toks, true)
+	a, _ := m51.Forward(m51.newState(), toks, true)
+	b, _ := m52.Forward(m52.newState(), toks, true)
 	if !slices.Equal(a, b) {
 		t.Errorf("v5.1 and repeated v5.2 differ by %g", maxAbsDiff(a, b))
 	}
 	orig := loadFile(t, filepath.Join(tinyDir, "tiny-rwkv-5v2-730K.pth"))
-	c, _ := orig.Forward(orig.NewState(), toks, true)
+	c, _ := orig.Forward(orig.newState(), toks, true)
 	if maxAbsDiff(a, c) < 1e-3 {
 		t.Error("per-head decay changed nothing: the test does not test")
 	}

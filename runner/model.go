@@ -1,6 +1,7 @@
 package runner
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"runtime"
@@ -83,8 +84,9 @@ const maxLoaders = 8
 
 // Load reads the model in src. It keeps float32 matrices as float32,
 // float16/bfloat16 as 16-bit, Int8/NF4 as blocks; the source may be closed
-// afterwards. Errors name the tensor at fault.
-func Load(src *format.Source) (*Model, error) {
+// afterwards. Errors name the tensor at fault. ctx is checked before each
+// tensor is read.
+func Load(ctx context.Context, src *format.Source) (*Model, error) {
 	info, err := format.Detect(src)
 	if err != nil {
 		return nil, fmt.Errorf("runner: %w", err)
@@ -118,7 +120,7 @@ func Load(src *format.Source) (*Model, error) {
 		sem <- struct{}{}
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			l := &loader{src: norm, info: info}
+			l := &loader{ctx: ctx, src: norm, info: info}
 			part(l)
 			errs[i] = l.err
 		}()

@@ -1,6 +1,7 @@
 package runner
 
 import (
+	"context"
 	"encoding/binary"
 	"fmt"
 	"math"
@@ -232,11 +233,11 @@ func TestQuantizedModel(t *testing.T) {
 		}
 		quant, deq = append(quant, q), append(deq, f32Tensor(t, x.Name, x.Shape, d))
 	}
-	mq, err := Load(&format.Source{Format: src.Format, Tensors: quant})
+	mq, err := Load(context.Background(), &format.Source{Format: src.Format, Tensors: quant})
 	if err != nil {
 		t.Fatal(err)
 	}
-	md, err := Load(&format.Source{Format: src.Format, Tensors: deq})
+	md, err := Load(context.Background(), &format.Source{Format: src.Format, Tensors: deq})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,12 +1,14 @@
 package runner
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"path/filepath"
 	"slices"
 	"testing"
 
+	"github.com/rwkvkit/rwkvkit/engine"
 	"github.com/rwkvkit/rwkvkit/format"
 	"github.com/rwkvkit/rwkvkit/internal/synth"
 )
@@ -35,14 +37,14 @@ func TestStateCloneAndRestore(t *testing.T) {
 					}
 					return l
 				}
-				ref := m.NewState()
+				ref := m.newState()
 				feed(ref, toks[:2])
 				want := feed(ref, toks[2:])
 
-				s := m.NewState()
+				s := m.newState()
 				feed(s, toks[:2])
 				clone := s.Clone()
-				saved, err := s.MarshalBinary()
+				saved, err := s.Snapshot()
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -50,15 +52,15 @@ func TestStateCloneAndRestore(t *testing.T) {
 				if got := feed(clone, toks[2:]); !slices.Equal(got, want) {
 					t.Errorf("step=%v: clone: max |diff| %g", useStep, maxAbsDiff(got, want))
 				}
-				restored := m.NewState()
-				if err := restored.UnmarshalBinary(saved); err != nil {
+				restored := m.newState()
+				if err := restored.Restore(saved); err != nil {
 					t.Fatal(err)
 				}
 				if got := feed(restored, toks[2:]); !slices.Equal(got, want) {
 					t.Errorf("step=%v: restored: max |diff| %g", useStep, maxAbsDiff(got, want))
 				}
 				// The state matters: [c] alone predicts differently.
-				if fresh := feed(m.NewState(), toks[2:]); maxAbsDiff(fresh, want) < 1e-3 {
+				if fresh := feed(m.newState(), toks[2:]); maxAbsDiff(fresh, want) < 1e-3 {
 					t.Errorf("step=%v: logits of [c] from a fresh state equal those after [a, b]", useStep)
 				}
 			}
@@ -69,31 +71,28 @@ func TestStateCloneAndRestore(t *testing.T) {
 func TestStateMismatch(t *testing.T) {
 	v4 := loadFile(t, filepath.Join(tinyDir, "tiny-rwkv-4v0-660K.pth"))
 	v7 := loadFile(t, filepath.Join(tinyDir, "tiny-rwkv-7v0-834K.pth"))
-	if _, err := v7.Step(v4.NewState(), 1); !errors.Is(err, ErrStateMismatch) {
+	if _, err := v7.Step(v4.newState(), 1); !errors.Is(err, ErrStateMismatch) {
 		t.Errorf("v7 model with a v4 state: %v, want ErrStateMismatch", err)
 	}
-	saved, _ := v4.NewState().MarshalBinary()
-	if err := v7.NewState().UnmarshalBinary(saved); !errors.Is(err, ErrStateMismatch) {
-		t.Errorf("v4 state into a v7 state: %v, want ErrStateMismatch", err)
+	saved, _ := v4.newState().Snapshot()
+	if err := v7.newState().Restore(saved); !errors.Is(err, ErrStateMismatch) {
+		t.Errorf("v4 snapshot into a v7 state: %v, want ErrStateMismatch", err)
 	}
-	var any State // a zero State takes any well-formed saved state
-	if err := any.UnmarshalBinary(saved); err != nil {
-		t.Fatal(err)
+	cut := saved.Clone()
+	cut.Data = cut.Data[:len(cut.Data)-1]
+	if err := v4.newState().Restore(cut); !errors.Is(err, ErrStateMismatch) {
+		t.Errorf("short snapshot: %v, want ErrStateMismatch", err)
 	}
-	if _, err := v4.Step(&any, 1); err != nil {
-		t.Errorf("restored into a zero State: %v", err)
-	}
-	for _, bad := range [][]byte{nil, []byte("RWKVSTAT"), saved[:len(saved)-1], append([]byte("XXXXSTAT"), saved[8:]...)} {
-		if err := v4.NewState().UnmarshalBinary(bad); err == nil {
-			t.Errorf("UnmarshalBinary accepted %d malformed bytes", len(bad))
-		}
-	}
-	bumped := slices.Clone(saved)
-	bumped[8]++ // a newer layout
-	if err := v4.NewState().UnmarshalBinary(bumped); err == nil {
-		t.Error("UnmarshalBinary accepted a newer layout version")
+	if _, err := v4.Step(foreignState{}, 1); !errors.Is(err, ErrStateMismatch) {
+		t.Errorf("another engine's state: %v, want ErrStateMismatch", err)
 	}
 }
+
+// foreignState is a state of some other engine.
+type foreignState struct{}
+
+func (foreignState) Snapshot() (*engine.Snapshot, error) { return nil, nil }
+func (foreignState) Restore(*engine.Snapshot) error      { return nil }
 
 // One Model serves several goroutines at once, each with its own State,
 // and each gets exactly what it gets alone (every output element is summed
@@ -105,13 +104,13 @@ func TestConcurrentUse(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m, err := Load(src)
+	m, err := Load(context.Background(), src)
 	if err != nil {
 		t.Fatal(err)
 	}
 	toks := []int{34, 105, 110, 32, 116, 104, 101, 32, 99, 97, 116}
 	run := func(step bool) ([]float32, error) {
-		s := m.NewState()
+		s := m.newState()
 		if !step {
 			return m.Forward(s, toks, true)
 		}

@@ -1,6 +1,7 @@
 package runner
 
 import (
+	"context"
 	"encoding/binary"
 	"encoding/json"
 	"math"
@@ -73,7 +74,7 @@ func loadFile(t testing.TB, path string) *Model {
 		t.Fatal(err)
 	}
 	defer src.Close()
-	m, err := Load(src)
+	m, err := Load(context.Background(), src)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -97,7 +98,7 @@ func maxAbsDiff(a, b []float32) float64 {
 // stepRows feeds tokens one Step at a time from a fresh state.
 func stepRows(t testing.TB, m *Model, tokens []int) [][]float32 {
 	t.Helper()
-	s := m.NewState()
+	s := m.newState()
 	var rows [][]float32
 	for _, tok := range tokens {
 		l, err := m.Step(s, tok)
@@ -112,7 +113,7 @@ func stepRows(t testing.TB, m *Model, tokens []int) [][]float32 {
 // forwardRows feeds tokens with one Forward call and splits its rows.
 func forwardRows(t testing.TB, m *Model, tokens []int) [][]float32 {
 	t.Helper()
-	l, err := m.Forward(m.NewState(), tokens, true)
+	l, err := m.Forward(m.newState(), tokens, true)
 	if err != nil {
 		t.Fatal(err)
 	}

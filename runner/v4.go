@@ -1,29 +1,34 @@
 package runner
 
+import "github.com/rwkvkit/rwkvkit/engine"
+
 // timeMix4 is RWKV-4's time mixing for T tokens (docs/rwkv-math.md, v4),
 // with the recurrence in its numerically stable form: the state keeps
 // aa, bb scaled by exp(−pp), so exp is never taken of a raw key.
-func (m *Model) timeMix4(ly *layer, xa []float32, T int, s *State, l int, a *arena) []float32 {
-	C := m.info.Embed
+func (m *Model) timeMix4(ly *layer, xa []float32, p *pass, l int, a *arena) []float32 {
+	C, T := m.info.Embed, p.T
 	at := &ly.att
-	first := s.attShift(l)
+	shift := p.of(func(s *engine.Snapshot) []float32 { return s.AttShift(l) })
 	xk, xv, xr := a.get(T*C), a.get(T*C), a.get(T*C)
-	lerpShift(xk, xa, first, at.mixK, T, C)
-	lerpShift(xv, xa, first, at.mixV, T, C)
-	lerpShift(xr, xa, first, at.mixR, T, C)
+	lerpShift(xk, xa, p, shift, at.mixK, C)
+	lerpShift(xv, xa, p, shift, at.mixV, C)
+	lerpShift(xr, xa, p, shift, at.mixR, C)
 	k, v, r := a.get(T*C), a.get(T*C), a.get(T*C)
 	run(product{m: at.wk, x: xk, ldx: C, out: k, ldo: C, T: T},
 		product{m: at.wv, x: xv, ldx: C, out: v, ldo: C, T: T},
 		product{m: at.wr, x: xr, ldx: C, out: r, ldo: C, T: T})
 
-	mem := s.mem(l)
-	aa, bb, pp := mem[:C], mem[C:2*C], mem[2*C:3*C]
+	mems := p.of(func(s *engine.Snapshot) []float32 { return s.Mem(l) })
 	const span = 64 // channels per piece of parallel work
-	forEach((C+span-1)/span, func(i int) {
+	spans := (C + span - 1) / span
+	forEach(len(mems)*spans, func(i int) {
+		j, i := i/spans, i%spans
+		t0, t1 := p.rows(j)
+		aa, bb, pp := mems[j][:C], mems[j][C:2*C], mems[j][2*C:3*C]
 		for c := i * span; c < min(C, (i+1)*span); c++ {
 			w, u := at.decay[c], at.first[c]
 			sa, sb, sp := aa[c], bb[c], pp[c]
-			for t := range T {
+			for t := t0; t < t1; t++ {
 				kt, vt := k[t*C+c], v[t*C+c]
 				ww := u + kt
 				q := max(sp, ww)

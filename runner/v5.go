@@ -1,18 +1,21 @@
 package runner
 
-import "github.com/rwkvkit/rwkvkit/format"
+import (
+	"github.com/rwkvkit/rwkvkit/engine"
+	"github.com/rwkvkit/rwkvkit/format"
+)
 
 // timeMix5 is the time mixing of v5.0, the gated per-head-decay v5.1 and
 // v5.2 (docs/rwkv-math.md, v5 family); their differences were settled at
 // load, where decay and bonus became per-channel vectors.
-func (m *Model) timeMix5(ly *layer, xa []float32, T int, s *State, l int, a *arena) []float32 {
-	C, H, N := m.info.Embed, m.info.Heads, m.info.HeadSize
+func (m *Model) timeMix5(ly *layer, xa []float32, p *pass, l int, a *arena) []float32 {
+	C, H, N, T := m.info.Embed, m.info.Heads, m.info.HeadSize, p.T
 	at := &ly.att
-	first := s.attShift(l)
+	shift := p.of(func(s *engine.Snapshot) []float32 { return s.AttShift(l) })
 	xk, xv, xr := a.get(T*C), a.get(T*C), a.get(T*C)
-	lerpShift(xk, xa, first, at.mixK, T, C)
-	lerpShift(xv, xa, first, at.mixV, T, C)
-	lerpShift(xr, xa, first, at.mixR, T, C)
+	lerpShift(xk, xa, p, shift, at.mixK, C)
+	lerpShift(xv, xa, p, shift, at.mixV, C)
+	lerpShift(xr, xa, p, shift, at.mixR, C)
 	k, v, r := a.get(T*C), a.get(T*C), a.get(T*C)
 	ps := []product{
 		{m: at.wk, x: xk, ldx: C, out: k, ldo: C, T: T},
@@ -22,14 +25,14 @@ func (m *Model) timeMix5(ly *layer, xa []float32, T int, s *State, l int, a *are
 	var g []float32
 	if m.info.Version != format.V5_0 {
 		xg := a.get(T * C)
-		lerpShift(xg, xa, first, at.mixG, T, C)
+		lerpShift(xg, xa, p, shift, at.mixG, C)
 		g = a.get(T * C)
 		ps = append(ps, product{m: at.wg, x: xg, ldx: C, out: g, ldo: C, T: T})
 	}
 	run(ps...)
 
 	y := a.zeros(T * C)
-	wkv5(y, r, k, v, nil, at.decay, at.first, s.mem(l), T, H, N)
+	wkv5(y, r, k, v, nil, at.decay, at.first, p, p.of(func(s *engine.Snapshot) []float32 { return s.Mem(l) }), H, N)
 	groupNorm(y, at.lnx, T, H, N)
 	if g != nil {
 		silus(g, T, C)
@@ -42,17 +45,20 @@ func (m *Model) timeMix5(ly *layer, xa []float32, T int, s *State, l int, a *are
 	return out
 }
 
-// wkv5 runs the v5/v6 recurrence over T tokens, one head per piece of
-// parallel work. Per head, S is N×N indexed [key i][value j]:
+// wkv5 runs the v5/v6 recurrence over the rows of each sequence of the pass
+// on its memory mems[j], one head of one sequence per piece of parallel
+// work. Per head, S is N×N indexed [key i][value j]:
 //
 //	y_j = Σ_i r_i·(u_i·k_i·v_j + S[i][j]);  S[i][j] ← k_i·v_j + w_i·S[i][j]
 //
 // The decay w is fixed per channel (decay, v5) or given per token (decayT, v6).
-func wkv5(y, r, k, v, decayT, decay, u, mem []float32, T, H, N int) {
+func wkv5(y, r, k, v, decayT, decay, u []float32, p *pass, mems [][]float32, H, N int) {
 	C := H * N
-	forEach(H, func(h int) {
-		S := mem[h*N*N : (h+1)*N*N]
-		for t := range T {
+	forEach(len(mems)*H, func(i int) {
+		j, h := i/H, i%H
+		S := mems[j][h*N*N : (h+1)*N*N]
+		t0, t1 := p.rows(j)
+		for t := t0; t < t1; t++ {
 			o := t*C + h*N
 			rt, kt, vt, yt := r[o:o+N], k[o:o+N], v[o:o+N], y[o:o+N]
 			var w []float32

@@ -1,23 +1,27 @@
 package runner
 
-import "math"
+import (
+	"math"
+
+	"github.com/rwkvkit/rwkvkit/engine"
+)
 
 // timeMix6 is RWKV-6's time mixing (docs/rwkv-math.md, v6): a token shift
 // and a decay that depend on the input through low-rank matrices, then the
 // v5 recurrence with that per-token decay.
-func (m *Model) timeMix6(ly *layer, xa []float32, T int, s *State, l int, a *arena) []float32 {
-	C, H, N := m.info.Embed, m.info.Heads, m.info.HeadSize
+func (m *Model) timeMix6(ly *layer, xa []float32, p *pass, l int, a *arena) []float32 {
+	C, H, N, T := m.info.Embed, m.info.Heads, m.info.HeadSize, p.T
 	at := &ly.att
-	first := s.attShift(l)
+	shift := p.of(func(s *engine.Snapshot) []float32 { return s.AttShift(l) })
 	D5 := rowsOf(at.maaW1)
 	D := D5 / 5
 	sx := a.get(T * C) // prev − x
 	xxx := a.get(T * C)
 	for t := range T {
-		p, x := prevRow(xa, first, t, C), xa[t*C:(t+1)*C]
+		pv, x := p.prev(xa, shift, t, C), xa[t*C:(t+1)*C]
 		d, q := sx[t*C:(t+1)*C], xxx[t*C:(t+1)*C]
 		for c := range C {
-			d[c] = p[c] - x[c]
+			d[c] = pv[c] - x[c]
 			q[c] = x[c] + d[c]*at.maaX[c]
 		}
 	}
@@ -67,7 +71,7 @@ func (m *Model) timeMix6(ly *layer, xa []float32, T int, s *State, l int, a *are
 	})
 
 	y := a.zeros(T * C)
-	wkv5(y, r, k, v, w, nil, at.first, s.mem(l), T, H, N)
+	wkv5(y, r, k, v, w, nil, at.first, p, p.of(func(s *engine.Snapshot) []float32 { return s.Mem(l) }), H, N)
 	groupNorm(y, at.lnx, T, H, N)
 	silus(g, T, C)
 	for i := range y {

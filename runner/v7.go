@@ -1,6 +1,10 @@
 package runner
 
-import "math"
+import (
+	"math"
+
+	"github.com/rwkvkit/rwkvkit/engine"
+)
 
 // expHalf is e^(−0.5): v7's decay is exp(−e^(−0.5)·σ(·)), in (e^(−0.607), 1).
 const expHalf = 0.6065306597126334
@@ -8,15 +12,15 @@ const expHalf = 0.6065306597126334
 // timeMix7 is RWKV-7's time mixing (docs/rwkv-math.md, v7): the generalised
 // delta rule with an in-context learning rate a, a value residual to layer
 // 0's values (vFirst) and a low-rank gate.
-func (m *Model) timeMix7(ly *layer, xa []float32, T int, s *State, l int, a *arena, vFirst []float32) []float32 {
-	C, H, N := m.info.Embed, m.info.Heads, m.info.HeadSize
+func (m *Model) timeMix7(ly *layer, xa []float32, p *pass, l int, a *arena, vFirst []float32) []float32 {
+	C, H, N, T := m.info.Embed, m.info.Heads, m.info.HeadSize, p.T
 	at := &ly.att
-	first := s.attShift(l)
+	shift := p.of(func(s *engine.Snapshot) []float32 { return s.AttShift(l) })
 	mixes := [][]float32{at.xr, at.xw, at.xk, at.xv, at.xa, at.xg}
 	var xs [6][]float32 // r, w, k, v, a, g
 	for f := range xs {
 		xs[f] = a.get(T * C)
-		addShift(xs[f], xa, first, mixes[f], T, C)
+		addShift(xs[f], xa, p, shift, mixes[f], C)
 	}
 	xr, xw, xk, xv, xA, xg := xs[0], xs[1], xs[2], xs[3], xs[4], xs[5]
 
@@ -61,7 +65,7 @@ func (m *Model) timeMix7(ly *layer, xa []float32, T int, s *State, l int, a *are
 	forRows(T, C, func(t0, t1 int) { at.prepare7(t0, t1, H, N, l, w, aa, k, v, nkk, kka, vg, vFirst) })
 
 	y := a.get(T * C)
-	wkv7(y, r, w, k, v, nkk, kka, s.mem(l), T, H, N)
+	wkv7(y, r, w, k, v, nkk, kka, p, p.of(func(s *engine.Snapshot) []float32 { return s.Mem(l) }), H, N)
 	groupNorm(y, at.lnx, T, H, N)
 	forRows(T, C, func(t0, t1 int) {
 		for t := t0; t < t1; t++ {
@@ -136,15 +140,18 @@ func (at *timeMix) prepare7(t0, t1, H, N, l int, w, aa, k, v, nkk, kka, vg, vFir
 	}
 }
 
-// wkv7 runs the v7 recurrence over T tokens, one head per piece of parallel
-// work. Per head, S is N×N indexed [value i][key j]:
+// wkv7 runs the v7 recurrence over the rows of each sequence of the pass on
+// its memory mems[j], one head of one sequence per piece of parallel work.
+// Per head, S is N×N indexed [value i][key j]:
 //
 //	S[i][j] ← S[i][j]·w_j + (Σ_l S[i][l]·(−kk_l))·kk_j·a_j + v_i·k_j;  y_i = Σ_j S[i][j]·r_j
-func wkv7(y, r, w, k, v, nkk, kka, mem []float32, T, H, N int) {
+func wkv7(y, r, w, k, v, nkk, kka []float32, p *pass, mems [][]float32, H, N int) {
 	C := H * N
-	forEach(H, func(h int) {
-		S := mem[h*N*N : (h+1)*N*N]
-		for t := range T {
+	forEach(len(mems)*H, func(i int) {
+		j, h := i/H, i%H
+		S := mems[j][h*N*N : (h+1)*N*N]
+		t0, t1 := p.rows(j)
+		for t := t0; t < t1; t++ {
 			o := t*C + h*N
 			wkv7Head(S, r[o:o+N], w[o:o+N], k[o:o+N], v[o:o+N], nkk[o:o+N], kka[o:o+N], y[o:o+N])
 		}

@@ -191,12 +191,12 @@ func mergedInMemory(base, loraPath string) (*runner.Model, error) {
 		return nil, err
 	}
 	defer src.Close()
-	merged, _, err := artifact.Merge(src, base, []artifact.LoRA{{Path: loraPath, Alpha: 1}}, nil, nil)
+	merged, _, err := artifact.Merge(context.Background(), src, base, []artifact.LoRA{{Path: loraPath, Alpha: 1}}, nil, nil)
 	if err != nil {
 		return nil, err
 	}
 	defer merged.Close()
-	return runner.Load(merged)
+	return runner.Load(context.Background(), merged)
 }
 
 // printable keeps a byte model's output readable on a terminal.

@@ -83,7 +83,11 @@ func newLogits() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			flat, err := m.Forward(m.NewState(), ids, true)
+			state, err := m.NewState()
+			if err != nil {
+				return err
+			}
+			flat, err := m.Forward(state, ids, true)
 			if err != nil {
 				return err
 			}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 
@@ -17,7 +18,7 @@ func loadModel(path string) (*runner.Model, error) {
 		return nil, err
 	}
 	defer src.Close()
-	m, err := runner.Load(src)
+	m, err := runner.Load(context.Background(), src)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}

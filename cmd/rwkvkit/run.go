@@ -59,7 +59,10 @@ func newRun() *cobra.Command {
 // to w as it comes (a World model stops early at end-of-text). It returns
 // the generated ids.
 func generateText(m *runner.Model, tok tokenizer.Tokenizer, prompt []int, n int, s *generate.Sampler, w io.Writer) ([]int, error) {
-	state := m.NewState()
+	state, err := m.NewState()
+	if err != nil {
+		return nil, err
+	}
 	logits, err := m.Forward(state, prompt, false)
 	if err != nil {
 		return nil, err

@@ -129,7 +129,11 @@ is missed. Without --text or --tokens it reads a short built-in English text.`,
 }
 
 func allLogits(m *runner.Model, ids []int) ([][]float32, error) {
-	flat, err := m.Forward(m.NewState(), ids, true)
+	state, err := m.NewState()
+	if err != nil {
+		return nil, err
+	}
+	flat, err := m.Forward(state, ids, true)
 	if err != nil {
 		return nil, err
 	}
