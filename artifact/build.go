@@ -12,6 +12,7 @@ package artifact
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -84,13 +85,17 @@ func Build(ctx context.Context, out string, spec *Spec) error {
 	if err != nil {
 		return err
 	}
-	digest := make(chan error, 1)
+	digestCtx, stopDigest := context.WithCancel(ctx)
+	digested := make(chan struct{})
 	var baseDigest serialize.FileDigest
+	var digestErr error
 	go func() {
-		var err error
-		baseDigest, err = serialize.DigestFile(spec.Base)
-		digest <- err
+		defer close(digested)
+		baseDigest, digestErr = digestFile(digestCtx, spec.Base)
 	}()
+	// On failure the digest stops; either way it is done (and its file
+	// closed) when Build returns.
+	defer func() { stopDigest(); <-digested }()
 	prov.Sources = append(prov.Sources, serialize.FileDigest{Name: filepath.Base(spec.Base), Size: fi.Size(), SHA256: strings.Repeat("0", 64)})
 
 	if len(spec.LoRAs) > 0 {
@@ -102,18 +107,19 @@ func Build(ctx context.Context, out string, spec *Spec) error {
 		defer m.Close() // the adapters' files
 		prov.LoRAs = loras
 	}
-	m, device, err := quantized(ctx, m, info, spec.Quantize, spec.Device)
+	m, device, release, err := quantized(ctx, m, info, spec.Quantize, spec.Device)
 	if err != nil {
 		return fmt.Errorf("%s: %w", spec.Base, err)
 	}
+	defer release()
 	// While one tensor is written, the next ones are merged and quantized.
 	m = format.Prefetch(m, prefetchBytes)
 	prov.Quantization.Int8, prov.Quantization.NF4 = lastSpecs(spec.Quantize)
 	prov.Quantization.Device = device
 	opts := &serialize.Options{Model: &info, Provenance: prov, Progress: spec.Progress}
 	opts.Finalize = func() (serialize.Provenance, error) {
-		if err := <-digest; err != nil {
-			return prov, err
+		if <-digested; digestErr != nil {
+			return prov, digestErr
 		}
 		final := prov
 		final.Sources = []serialize.FileDigest{baseDigest}
@@ -126,29 +132,32 @@ func Build(ctx context.Context, out string, spec *Spec) error {
 }
 
 // quantized applies the rules to src on dev (nil: the CPU), returning the
-// lazy quantized source and a description of the quantizer (empty when
-// there are no rules).
-func quantized(ctx context.Context, src *format.Source, info format.ModelInfo, rules []quantize.Rule, dev *gpu.Device) (*format.Source, string, error) {
+// lazy quantized source, a description of the quantizer (empty when there
+// are no rules) and a function releasing the quantizer once the source has
+// been read.
+func quantized(ctx context.Context, src *format.Source, info format.ModelInfo, rules []quantize.Rule, dev *gpu.Device) (*format.Source, string, func(), error) {
+	release := func() {}
 	if len(rules) == 0 {
-		return src, "", nil
+		return src, "", release, nil
 	}
 	plan, err := quantize.NewPlan(info.Layers, rules...)
 	if err != nil {
-		return nil, "", err
+		return nil, "", nil, err
 	}
 	var qz quantize.Quantizer = quantize.CPU{}
 	if dev != nil {
 		g, err := quantize.NewGPU(dev, quantize.GPUOptions{})
 		if err != nil {
-			return nil, "", err
+			return nil, "", nil, err
 		}
-		qz = g
+		qz, release = g, g.Close
 	}
 	out, err := quantize.Apply(ctx, src, plan, qz)
 	if err != nil {
-		return nil, "", err
+		release()
+		return nil, "", nil, err
 	}
-	return out, qz.String(), nil
+	return out, qz.String(), release, nil
 }
 
 // lastSpecs returns the last Int8 and NF4 layer specs of rules.
@@ -161,4 +170,27 @@ func lastSpecs(rules []quantize.Rule) (int8Spec, nf4Spec string) {
 		}
 	}
 	return
+}
+
+// digestFile is serialize.DigestFile, stopped by ctx.
+func digestFile(ctx context.Context, path string) (serialize.FileDigest, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return serialize.FileDigest{}, err
+	}
+	defer f.Close()
+	return serialize.Digest(filepath.Base(path), ctxReader{ctx, f})
+}
+
+// ctxReader fails once ctx is done.
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (c ctxReader) Read(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.r.Read(p)
 }

@@ -3,6 +3,7 @@ package artifact
 import (
 	"context"
 	"fmt"
+	"strings"
 
 	"github.com/rwkvkit/rwkvkit/format"
 	"github.com/rwkvkit/rwkvkit/gpu"
@@ -47,14 +48,24 @@ func Merge(ctx context.Context, base *format.Source, baseName string, loras []Lo
 			return fail(err)
 		}
 		opts.Backend = g
+		closers = append(closers, releaser(g.Close))
 	}
 	merged, err := lora.Merge(ctx, base, blends, opts)
 	if err != nil {
-		return fail(fmt.Errorf("merge into %s: %w", baseName, err))
+		names := make([]string, len(loras))
+		for i, l := range loras {
+			names[i] = l.Path
+		}
+		return fail(fmt.Errorf("merge %s into %s: %w", strings.Join(names, ", "), baseName, err))
 	}
 	merged.Closer = append(closers, merged.Closer)
 	return merged, prov, nil
 }
+
+// releaser is a Close that cannot fail.
+type releaser func()
+
+func (r releaser) Close() error { r(); return nil }
 
 // multiCloser closes several sources; nil entries are skipped.
 type multiCloser []interface{ Close() error }

@@ -1,0 +1,78 @@
+package verify
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/rwkvkit/rwkvkit/engine"
+	"github.com/rwkvkit/rwkvkit/logits"
+)
+
+// Thresholds are the limits a report is checked against; nil means not
+// checked.
+type Thresholds struct {
+	MaxMeanKL      *float64 // mean KL divergence (reference ‖ model)
+	MinTop1Percent *float64 // top-1 agreement, in percent
+	MaxAbsDLogit   *float64 // largest |logit − reference logit|
+}
+
+// Any reports whether any threshold is set.
+func (t Thresholds) Any() bool {
+	return t.MaxMeanKL != nil || t.MinTop1Percent != nil || t.MaxAbsDLogit != nil
+}
+
+// Check returns a line for every threshold m misses. A NaN metric misses
+// every threshold on it.
+func (t Thresholds) Check(m Metrics) []string {
+	var failed []string
+	if t.MaxMeanKL != nil && !(m.MeanKL <= *t.MaxMeanKL) {
+		failed = append(failed, fmt.Sprintf("mean KL %.6g > %g", m.MeanKL, *t.MaxMeanKL))
+	}
+	if t.MinTop1Percent != nil && !(100*m.Top1 >= *t.MinTop1Percent) {
+		failed = append(failed, fmt.Sprintf("top-1 agreement %.2f%% < %g%%", 100*m.Top1, *t.MinTop1Percent))
+	}
+	if t.MaxAbsDLogit != nil && !(m.MaxAbsDiff <= *t.MaxAbsDLogit) {
+		failed = append(failed, fmt.Sprintf("max |Δlogit| %.6g > %g", m.MaxAbsDiff, *t.MaxAbsDLogit))
+	}
+	return failed
+}
+
+// A Report is the outcome of a verification.
+type Report struct {
+	Model     string   `json:"model"`
+	Reference string   `json:"reference,omitempty"`
+	Tokens    int      `json:"tokens"`
+	Metrics   Metrics  `json:"metrics"`
+	Failed    []string `json:"failed,omitempty"` // the thresholds missed
+	Passed    bool     `json:"-"`                // no threshold missed
+}
+
+// NewReport compares the rows of logits of the model with those of the
+// reference on tokens (ref nil: perplexity only) and checks th; thresholds
+// without a reference are an error.
+func NewReport(model, reference string, tokens []int, rows, ref [][]float32, th Thresholds, perPosition bool) (*Report, error) {
+	if ref == nil && th.Any() {
+		return nil, fmt.Errorf("verify: thresholds need a reference")
+	}
+	m, err := Compare(rows, ref, tokens, perPosition)
+	if err != nil {
+		return nil, err
+	}
+	r := &Report{Model: model, Reference: reference, Tokens: len(tokens), Metrics: m, Failed: th.Check(m)}
+	r.Passed = len(r.Failed) == 0
+	return r, nil
+}
+
+// Logits runs tokens through a fresh state of e and returns the logits
+// after every one of them, one row per token.
+func Logits(ctx context.Context, e engine.Engine, tokens []int) ([][]float32, error) {
+	st, err := e.NewState()
+	if err != nil {
+		return nil, err
+	}
+	batch := []engine.Sequence{{Tokens: tokens, State: st, Output: engine.OutputAll}}
+	if err := e.Run(ctx, batch); err != nil {
+		return nil, err
+	}
+	return logits.Rows(batch[0].Logits, e.Info().Vocab), nil
+}
