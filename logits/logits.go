@@ -19,26 +19,32 @@ import (
 // bufValues is how many values Write converts at a time.
 const bufValues = 1 << 16
 
-// Write writes the values of flat to w as little-endian float32.
-func Write(w io.Writer, flat []float32) error {
-	buf := make([]byte, 4*min(len(flat), bufValues))
-	for len(flat) > 0 {
-		n := min(len(flat), bufValues)
-		for i, v := range flat[:n] {
-			binary.LittleEndian.PutUint32(buf[4*i:], math.Float32bits(v))
+// Write writes rows to w, in order, as little-endian float32.
+func Write(w io.Writer, rows [][]float32) error {
+	var buf []byte
+	for _, row := range rows {
+		for len(row) > 0 {
+			n := min(len(row), bufValues)
+			if len(buf) < 4*n {
+				buf = make([]byte, 4*n)
+			}
+			for i, v := range row[:n] {
+				binary.LittleEndian.PutUint32(buf[4*i:], math.Float32bits(v))
+			}
+			if _, err := w.Write(buf[:4*n]); err != nil {
+				return err
+			}
+			row = row[n:]
 		}
-		if _, err := w.Write(buf[:4*n]); err != nil {
-			return err
-		}
-		flat = flat[n:]
 	}
 	return nil
 }
 
-// WriteFile writes flat to path through a temporary file renamed at the end
-// (package atomicfile); an existing file is replaced only if force is set.
-func WriteFile(ctx context.Context, path string, flat []float32, force bool) error {
-	return atomicfile.WriteFile(ctx, path, force, func(w io.Writer) error { return Write(w, flat) })
+// WriteFile writes rows to path through a temporary file renamed at the
+// end (package atomicfile); an existing file is replaced only if force is
+// set.
+func WriteFile(ctx context.Context, path string, rows [][]float32, force bool) error {
+	return atomicfile.WriteFile(ctx, path, force, func(w io.Writer) error { return Write(w, rows) })
 }
 
 // ReadFile reads a logits file of rows × vocab values and returns its rows.

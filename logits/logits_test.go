@@ -46,8 +46,8 @@ func TestReadFixture(t *testing.T) {
 // What WriteFile writes, ReadFile reads back bit for bit, NaN and
 // infinities included, across the write buffer's boundary.
 func TestRoundTrip(t *testing.T) {
-	const vocab = 1000
-	flat := make([]float32, 70*vocab) // more than one buffer
+	const vocab, n = bufValues + 100, 3 // rows longer than the write buffer
+	flat := make([]float32, n*vocab)
 	for i := range flat {
 		flat[i] = float32(i%977) * -0.125
 	}
@@ -55,13 +55,13 @@ func TestRoundTrip(t *testing.T) {
 	flat[bufValues] = float32(math.Inf(-1))
 	flat[len(flat)-1] = math.MaxFloat32
 	path := filepath.Join(t.TempDir(), "l.f32")
-	if err := WriteFile(context.Background(), path, flat, false); err != nil {
+	if err := WriteFile(context.Background(), path, Rows(flat, vocab), false); err != nil {
 		t.Fatal(err)
 	}
 	if fi, err := os.Stat(path); err != nil || fi.Size() != int64(4*len(flat)) {
 		t.Fatalf("file %v, %v; want %d bytes", fi, err, 4*len(flat))
 	}
-	rows, err := ReadFile(path, 70, vocab)
+	rows, err := ReadFile(path, n, vocab)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -70,7 +70,7 @@ func TestRoundTrip(t *testing.T) {
 			t.Fatalf("value %d: %v, wrote %v", i, got, v)
 		}
 	}
-	if err := WriteFile(context.Background(), path, flat, false); err == nil {
+	if err := WriteFile(context.Background(), path, Rows(flat, vocab), false); err == nil {
 		t.Error("replaced an existing file without force")
 	}
 }

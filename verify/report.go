@@ -63,12 +63,25 @@ func NewReport(model, reference string, tokens []int, rows, ref [][]float32, th 
 	return r, nil
 }
 
-// Logits runs tokens through a fresh state of e and returns the logits
-// after every one of them, one row per token.
-func Logits(ctx context.Context, e engine.Engine, tokens []int) ([][]float32, error) {
+// SampleText is what a verification reads when given no text: a few
+// hundred bytes of plain English prose, enough for stable KL and agreement
+// figures.
+const SampleText = `The little river ran through the valley, past the mill and the old stone bridge, ` +
+	`and on towards the sea. In spring the water rose with the melting snow, and the children ` +
+	`of the village would stand on the bridge to watch the branches float by. "It is going home," ` +
+	`said the miller's daughter, "like everything that runs downhill." Nobody argued with her.`
+
+// Logits runs tokens through e from the state from (nil: the initial
+// state) and returns the logits after every one of them, one row per token.
+func Logits(ctx context.Context, e engine.Engine, tokens []int, from *engine.Snapshot) ([][]float32, error) {
 	st, err := e.NewState()
 	if err != nil {
 		return nil, err
+	}
+	if from != nil {
+		if err := st.Restore(from); err != nil {
+			return nil, err
+		}
 	}
 	batch := []engine.Sequence{{Tokens: tokens, State: st, Output: engine.OutputAll}}
 	if err := e.Run(ctx, batch); err != nil {

@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/rwkvkit/rwkvkit/format"
+	"github.com/rwkvkit/rwkvkit/verify"
 )
 
 // logits writes exactly the fixture's reference rows (to the runner's
@@ -178,7 +179,7 @@ func TestFloat16ArtifactLogitsEqualST(t *testing.T) {
 		}
 		a, b := filepath.Join(dir, m+".st.f32"), filepath.Join(dir, m+".rkv.f32")
 		for path, model := range map[string]string{a: st, b: rkv} {
-			if _, err := run(t, "logits", model, "--text", sampleText[:120], "--out", path); err != nil {
+			if _, err := run(t, "logits", model, "--text", verify.SampleText[:120], "--out", path); err != nil {
 				t.Fatal(err)
 			}
 		}

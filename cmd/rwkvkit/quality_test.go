@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"path/filepath"
 	"testing"
 
@@ -14,7 +15,7 @@ import (
 // the values measured (recorded in BENCHMARKS.md), so a regression in either
 // scheme fails.
 func TestQuantizedQuality(t *testing.T) {
-	ids := tokenizer.Bytes{}.Encode(sampleText)
+	ids := tokenizer.Bytes{}.Encode(verify.SampleText)
 	if len(ids) < 200 {
 		t.Fatalf("text of %d bytes, want at least 200", len(ids))
 	}
@@ -28,11 +29,11 @@ func TestQuantizedQuality(t *testing.T) {
 	dir := t.TempDir()
 	for _, m := range tinyModels {
 		t.Run(m, func(t *testing.T) {
-			ref, err := loadModel(tiny + m + ".pth")
+			ref, err := loadModel(context.Background(), tiny+m+".pth")
 			if err != nil {
 				t.Fatal(err)
 			}
-			refRows, err := allLogits(ref, ids)
+			refRows, err := verify.Logits(context.Background(), ref, ids, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -42,11 +43,11 @@ func TestQuantizedQuality(t *testing.T) {
 				if _, err := run(t, "quantize", tiny+m+".pth", out, "--"+kind, "all", "--device", "cpu"); err != nil {
 					t.Fatal(err)
 				}
-				q, err := loadModel(out)
+				q, err := loadModel(context.Background(), out)
 				if err != nil {
 					t.Fatal(err)
 				}
-				rows, err := allLogits(q, ids)
+				rows, err := verify.Logits(context.Background(), q, ids, nil)
 				if err != nil {
 					t.Fatal(err)
 				}

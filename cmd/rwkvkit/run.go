@@ -1,15 +1,11 @@
 package main
 
 import (
-	"errors"
 	"fmt"
-	"io"
 
 	"github.com/spf13/cobra"
 
 	"github.com/rwkvkit/rwkvkit/generate"
-	"github.com/rwkvkit/rwkvkit/runner"
-	"github.com/rwkvkit/rwkvkit/tokenizer"
 )
 
 func newRun() *cobra.Command {
@@ -26,11 +22,13 @@ func newRun() *cobra.Command {
 			if n < 0 {
 				return fmt.Errorf("-n %d: must not be negative", n)
 			}
-			m, err := loadModel(args[0])
+			ctx := cmd.Context()
+			e, err := loadModel(ctx, args[0])
 			if err != nil {
 				return err
 			}
-			tok, err := tokenizerFor(m, vocab)
+			defer e.Close()
+			tok, err := tokenizerFor(e.Info().Vocab, vocab)
 			if err != nil {
 				return err
 			}
@@ -38,8 +36,15 @@ func newRun() *cobra.Command {
 			if len(ids) == 0 {
 				return fmt.Errorf("--prompt is empty")
 			}
+			g, err := generate.New(e, tok, sampler)
+			if err != nil {
+				return err
+			}
+			if err := g.Feed(ctx, ids); err != nil {
+				return err
+			}
 			out := cmd.OutOrStdout()
-			_, err = generateText(m, tok, ids, n, &sampler, out)
+			_, err = g.Generate(ctx, n, out)
 			fmt.Fprintln(out)
 			return err
 		},
@@ -53,35 +58,4 @@ func newRun() *cobra.Command {
 	f.StringVar(&vocab, "vocab", "", "vocabulary file (.txt or .json) instead of the one the model's size calls for")
 	cmd.MarkFlagRequired("prompt")
 	return cmd
-}
-
-// generate feeds the prompt, then samples n tokens and streams their text
-// to w as it comes (a World model stops early at end-of-text). It returns
-// the generated ids.
-func generateText(m *runner.Model, tok tokenizer.Tokenizer, prompt []int, n int, s *generate.Sampler, w io.Writer) ([]int, error) {
-	state, err := m.NewState()
-	if err != nil {
-		return nil, err
-	}
-	logits, err := m.Forward(state, prompt, false)
-	if err != nil {
-		return nil, err
-	}
-	_, world := tok.(*tokenizer.Vocab)
-	dec := tokenizer.NewStreamDecoder(tok, w)
-	var out []int
-	for range n {
-		id := s.Sample(logits)
-		if world && id == tokenizer.EndOfText {
-			break
-		}
-		out = append(out, id)
-		if err := dec.WriteToken(id); err != nil && !errors.Is(err, tokenizer.ErrUnknownID) {
-			return out, err
-		}
-		if logits, err = m.Step(state, id); err != nil {
-			return out, err
-		}
-	}
-	return out, dec.Flush()
 }

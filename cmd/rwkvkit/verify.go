@@ -1,32 +1,16 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
-	"os"
 
 	"github.com/spf13/cobra"
 
 	"github.com/rwkvkit/rwkvkit/logits"
-	"github.com/rwkvkit/rwkvkit/runner"
 	"github.com/rwkvkit/rwkvkit/verify"
 )
-
-// sampleText is what verify reads when given no text: a few hundred bytes of
-// plain English prose, enough for stable KL and agreement figures.
-const sampleText = `The little river ran through the valley, past the mill and the old stone bridge, ` +
-	`and on towards the sea. In spring the water rose with the melting snow, and the children ` +
-	`of the village would stand on the bridge to watch the branches float by. "It is going home," ` +
-	`said the miller's daughter, "like everything that runs downhill." Nobody argued with her.`
-
-type verifyResult struct {
-	Model   string         `json:"model"`
-	Ref     string         `json:"reference,omitempty"`
-	Tokens  int            `json:"tokens"`
-	Metrics verify.Metrics `json:"metrics"`
-	Failed  []string       `json:"failed,omitempty"`
-}
 
 func newVerify() *cobra.Command {
 	var (
@@ -49,69 +33,49 @@ is missed. Without --text or --tokens it reads a short built-in English text.`,
 			if ref != "" && expect != "" {
 				return fmt.Errorf("give either --ref or --expect, not both")
 			}
-			m, err := loadModel(args[0])
+			var th verify.Thresholds
+			flags := cmd.Flags()
+			for name, p := range map[string]**float64{"max-kl": &th.MaxMeanKL, "min-top1": &th.MinTop1Percent, "max-dlogit": &th.MaxAbsDLogit} {
+				if flags.Changed(name) {
+					v, _ := flags.GetFloat64(name)
+					*p = &v
+				}
+			}
+			if th.Any() && ref == "" && expect == "" {
+				return fmt.Errorf("thresholds need a reference: give --ref or --expect")
+			}
+			ctx := cmd.Context()
+			ids, rows, err := logitsOf(ctx, args[0], &in, nil, "", 0)
 			if err != nil {
 				return err
 			}
-			ids, err := in.ids(m, sampleText)
-			if err != nil {
-				return err
-			}
-			res := verifyResult{Model: args[0], Tokens: len(ids)}
-			modelRows, err := allLogits(m, ids)
-			if err != nil {
-				return fmt.Errorf("%s: %w", args[0], err)
-			}
+			vocab, reference := len(rows[0]), ref+expect // one of them at most
 			var refRows [][]float32
 			switch {
 			case ref != "":
-				res.Ref = ref
-				rm, err := loadModel(ref)
-				if err != nil {
-					return err
-				}
-				if rm.Info().Vocab != m.Info().Vocab {
-					return fmt.Errorf("%s has a vocabulary of %d, %s of %d", ref, rm.Info().Vocab, args[0], m.Info().Vocab)
-				}
-				if refRows, err = allLogits(rm, ids); err != nil {
-					return fmt.Errorf("%s: %w", ref, err)
-				}
+				_, refRows, err = logitsOf(ctx, ref, &in, ids, args[0], vocab)
 			case expect != "":
-				res.Ref = expect
-				if refRows, err = logits.ReadFile(expect, len(ids), m.Info().Vocab); err != nil {
-					return err
-				}
+				refRows, err = logits.ReadFile(expect, len(ids), vocab)
 			}
-			res.Metrics, err = verify.Compare(modelRows, refRows, ids, perPosition)
 			if err != nil {
 				return err
 			}
-			flags := cmd.Flags()
-			if refRows != nil {
-				if flags.Changed("max-kl") && !(res.Metrics.MeanKL <= maxKL) {
-					res.Failed = append(res.Failed, fmt.Sprintf("mean KL %.6g > %g", res.Metrics.MeanKL, maxKL))
-				}
-				if flags.Changed("min-top1") && !(100*res.Metrics.Top1 >= minTop1) {
-					res.Failed = append(res.Failed, fmt.Sprintf("top-1 agreement %.2f%% < %g%%", 100*res.Metrics.Top1, minTop1))
-				}
-				if flags.Changed("max-dlogit") && !(res.Metrics.MaxAbsDiff <= maxDLogit) {
-					res.Failed = append(res.Failed, fmt.Sprintf("max |Δlogit| %.6g > %g", res.Metrics.MaxAbsDiff, maxDLogit))
-				}
-			} else if flags.Changed("max-kl") || flags.Changed("min-top1") || flags.Changed("max-dlogit") {
-				return fmt.Errorf("thresholds need a reference: give --ref or --expect")
+			rep, err := verify.NewReport(args[0], reference, ids, rows, refRows, th, perPosition)
+			if err != nil {
+				return err
 			}
 			out := cmd.OutOrStdout()
 			if asJSON {
 				enc := json.NewEncoder(out)
 				enc.SetIndent("", "  ")
-				if err := enc.Encode(res); err != nil {
+				if err := enc.Encode(rep); err != nil {
 					return err
 				}
 			} else {
-				printVerify(out, res)
+				printVerify(out, rep)
 			}
-			if len(res.Failed) > 0 {
-				return &thresholdError{fmt.Sprintf("verify %s: %d threshold(s) missed", args[0], len(res.Failed))}
+			if !rep.Passed {
+				return &thresholdError{fmt.Sprintf("verify %s: %d threshold(s) missed", args[0], len(rep.Failed))}
 			}
 			return nil
 		},
@@ -128,27 +92,43 @@ is missed. Without --text or --tokens it reads a short built-in English text.`,
 	return cmd
 }
 
-func allLogits(m *runner.Model, ids []int) ([][]float32, error) {
-	state, err := m.NewState()
+// logitsOf loads the model at path and returns the tokens (ids, or those
+// the input flags give for its vocabulary) and its logits after each. Given
+// ids, they are those of the model file of, whose vocabulary (of size
+// vocab) it must share.
+// The engine is closed before it returns, so two models are never held at
+// once.
+func logitsOf(ctx context.Context, path string, in *inputFlags, ids []int, of string, vocab int) ([]int, [][]float32, error) {
+	e, err := loadModel(ctx, path)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	flat, err := m.Forward(state, ids, true)
+	defer e.Close()
+	if ids != nil {
+		if v := e.Info().Vocab; v != vocab {
+			return nil, nil, fmt.Errorf("%s has a vocabulary of %d, %s of %d", path, v, of, vocab)
+		}
+	} else {
+		if ids, err = in.ids(e.Info().Vocab, verify.SampleText); err != nil {
+			return nil, nil, err
+		}
+	}
+	rows, err := verify.Logits(ctx, e, ids, nil)
 	if err != nil {
-		return nil, err
+		return nil, nil, fmt.Errorf("%s: %w", path, err)
 	}
-	return logits.Rows(flat, m.Info().Vocab), nil
+	return ids, rows, nil
 }
 
-func printVerify(w io.Writer, r verifyResult) {
+func printVerify(w io.Writer, r *verify.Report) {
 	mt := r.Metrics
 	fmt.Fprintf(w, "model:            %s\n", r.Model)
-	if r.Ref != "" {
-		fmt.Fprintf(w, "reference:        %s\n", r.Ref)
+	if r.Reference != "" {
+		fmt.Fprintf(w, "reference:        %s\n", r.Reference)
 	}
 	fmt.Fprintf(w, "tokens:           %d\n", r.Tokens)
 	fmt.Fprintf(w, "perplexity:       %.4f\n", mt.Perplexity)
-	if r.Ref != "" {
+	if r.Reference != "" {
 		fmt.Fprintf(w, "ref perplexity:   %.4f\n", mt.RefPerplexity)
 		fmt.Fprintf(w, "KL mean / max:    %.6g / %.6g\n", mt.MeanKL, mt.MaxKL)
 		fmt.Fprintf(w, "top-1 agreement:  %.2f%%\n", 100*mt.Top1)
@@ -160,16 +140,4 @@ func printVerify(w io.Writer, r verifyResult) {
 	for _, f := range r.Failed {
 		fmt.Fprintf(w, "FAILED: %s\n", f)
 	}
-}
-
-func readTextFile(path string) ([]byte, error) {
-	const maxInput = 1 << 30
-	fi, err := os.Stat(path)
-	if err != nil {
-		return nil, err
-	}
-	if fi.Size() > maxInput {
-		return nil, fmt.Errorf("%s: %d bytes is more than the %d this command reads", path, fi.Size(), maxInput)
-	}
-	return os.ReadFile(path)
 }

@@ -1,0 +1,75 @@
+package main
+
+import (
+	"fmt"
+	"os"
+
+	"github.com/spf13/cobra"
+)
+
+// inputFlags are the ways a command is told which tokens to feed.
+type inputFlags struct {
+	tokens, text, textFile, vocab string
+}
+
+func (in *inputFlags) register(cmd *cobra.Command, withFile bool) {
+	f := cmd.Flags()
+	f.StringVar(&in.tokens, "tokens", "", "comma-separated token ids")
+	if withFile {
+		f.StringVar(&in.textFile, "text", "", "file whose text is tokenized")
+	} else {
+		f.StringVar(&in.text, "text", "", "text to tokenize")
+	}
+	f.StringVar(&in.vocab, "vocab", "", "vocabulary file (.txt or .json) instead of the one the model's size calls for")
+}
+
+// ids returns the tokens the flags name, or def when none are given.
+func (in *inputFlags) ids(vocab int, def string) ([]int, error) {
+	given := 0
+	for _, s := range []string{in.tokens, in.text, in.textFile} {
+		if s != "" {
+			given++
+		}
+	}
+	if given > 1 {
+		return nil, fmt.Errorf("give either --tokens or --text, not both")
+	}
+	if in.tokens != "" {
+		return parseIDs(in.tokens)
+	}
+	text := in.text
+	if in.textFile != "" {
+		b, err := readTextFile(in.textFile)
+		if err != nil {
+			return nil, err
+		}
+		text = string(b)
+	}
+	if text == "" {
+		if def == "" {
+			return nil, fmt.Errorf("no input: give --tokens or --text")
+		}
+		text = def
+	}
+	tok, err := tokenizerFor(vocab, in.vocab)
+	if err != nil {
+		return nil, err
+	}
+	ids := tok.Encode(text)
+	if len(ids) == 0 {
+		return nil, fmt.Errorf("the text gives no tokens")
+	}
+	return ids, nil
+}
+
+func readTextFile(path string) ([]byte, error) {
+	const maxInput = 1 << 30
+	fi, err := os.Stat(path)
+	if err != nil {
+		return nil, err
+	}
+	if fi.Size() > maxInput {
+		return nil, fmt.Errorf("%s: %d bytes is more than the %d this command reads", path, fi.Size(), maxInput)
+	}
+	return os.ReadFile(path)
+}
