@@ -10,7 +10,7 @@
 // the weights. States are values an engine owns (on the GPU they stay in
 // device memory); [State.Snapshot] copies one to the host as a [Snapshot],
 // the engine-neutral form that any engine can [State.Restore] from and that
-// can be saved to a file. A session can so move between engines.
+// package statefile saves to a file. A session can so move between engines.
 package engine
 
 import (

@@ -175,3 +175,11 @@ func Detect(src *Source) (ModelInfo, error) {
 	}
 	return info, nil
 }
+
+// StateKeyMajor reports whether docs/rwkv-math.md indexes a head's time-mix
+// memory in version v as [key][value] (v5, v6) rather than [value][key]
+// (v7); v4 has no matrix memory. A time_state tensor (a state-tuned
+// initial memory) is [head][value][key] in the RWKV-LM layout for every
+// version, as the state-tuning kernels take it, and [head][key][value] in
+// web-rwkv's, whose converter transposes it (docs/web-rwkv-layout.md §1).
+func (v Version) StateKeyMajor() bool { return v != V7 }

@@ -37,6 +37,10 @@ func decodeHeader(hb []byte) (*Header, error) {
 			if !x.null() {
 				h.Model, err = decodeModel(x)
 			}
+		case "state":
+			if !x.null() {
+				h.State, err = decodeState(x)
+			}
 		case "provenance":
 			if !x.null() {
 				err = decodeProvenance(x, &h.Provenance)
@@ -197,6 +201,18 @@ func checkQuant(t *TensorInfo, what, scale string) error {
 	return nil
 }
 
+func decodeState(x *dec) (*StateInfo, error) {
+	s := &StateInfo{}
+	ints := map[string]*int{"layers": &s.Layers, "embed": &s.Embed, "heads": &s.Heads, "head_size": &s.HeadSize}
+	err := decodeShape(x, "state", ints, &s.Version, &s.Layout, nil)
+	if err == nil {
+		if verr := s.validate(); verr != nil {
+			err = fmt.Errorf("%w: %w", ErrCorrupt, verr)
+		}
+	}
+	return s, err
+}
+
 func decodeModel(x *dec) (*format.ModelInfo, error) {
 	m := &format.ModelInfo{}
 	ints := map[string]*int{
@@ -204,39 +220,51 @@ func decodeModel(x *dec) (*format.ModelInfo, error) {
 		"vocab": &m.Vocab, "ffn": &m.FFN, "mix_lora": &m.MixLoRA, "decay_lora": &m.DecayLoRA,
 		"a_lora": &m.ALoRA, "v_lora": &m.VLoRA, "g_lora": &m.GLoRA,
 	}
-	err := x.fields("model", func(key string) error {
-		if p, ok := ints[key]; ok {
-			n, err := x.nonNeg("model."+key, math.MaxInt32)
-			*p = int(n)
-			return err
-		}
-		var err error
-		switch key {
-		case "version":
-			var v string
-			v, err = x.str("model.version", 64)
-			m.Version = format.Version(v)
-		case "layout":
-			var l string
-			if l, err = x.str("model.layout", 64); err != nil {
-				return err
-			}
-			switch l {
-			case format.LayoutWebRWKV.String():
-				m.Layout = format.LayoutWebRWKV
-			case format.LayoutRWKVLM.String():
-				m.Layout = format.LayoutRWKVLM
-			default:
-				return fmt.Errorf("%w: model.layout %q is unknown", ErrCorrupt, l)
-			}
-		case "params":
-			m.Params, err = x.nonNeg("model.params", math.MaxInt64)
-		default:
+	err := decodeShape(x, "model", ints, &m.Version, &m.Layout, func(key string) (err error) {
+		if key != "params" {
 			return errUnknown
 		}
+		m.Params, err = x.nonNeg("model.params", math.MaxInt64)
 		return err
 	})
 	return m, err
+}
+
+// decodeShape decodes a map of a model's shape (the model and state maps):
+// the dimensions ints, version and layout; other decodes any other key
+// (nil: none is known).
+func decodeShape(x *dec, what string, ints map[string]*int, v *format.Version, l *format.Layout, other func(key string) error) error {
+	return x.fields(what, func(key string) error {
+		if p, ok := ints[key]; ok {
+			n, err := x.nonNeg(what+"."+key, math.MaxInt32)
+			*p = int(n)
+			return err
+		}
+		switch key {
+		case "version":
+			s, err := x.str(what+".version", 64)
+			*v = format.Version(s)
+			return err
+		case "layout":
+			s, err := x.str(what+".layout", 64)
+			if err != nil {
+				return err
+			}
+			switch s {
+			case format.LayoutWebRWKV.String():
+				*l = format.LayoutWebRWKV
+			case format.LayoutRWKVLM.String():
+				*l = format.LayoutRWKVLM
+			default:
+				return fmt.Errorf("%w: %s.layout %q is unknown", ErrCorrupt, what, s)
+			}
+			return nil
+		}
+		if other == nil {
+			return errUnknown
+		}
+		return other(key)
+	})
 }
 
 func decodeDigest(x *dec, what string, d *FileDigest, alpha *float64) error {

@@ -60,7 +60,7 @@ func TestRoundTrip(t *testing.T) {
 			if !reflect.DeepEqual(h.Provenance, testProvenance()) {
 				t.Errorf("provenance = %+v, want %+v", h.Provenance, testProvenance())
 			}
-			if h.Major != FormatVersion || h.Minor != FormatMinor {
+			if h.Major != FormatVersion || h.Minor != 0 { // a model artifact uses nothing past 1.0
 				t.Errorf("version %d.%d", h.Major, h.Minor)
 			}
 			for _, ti := range h.Tensors {
@@ -243,5 +243,25 @@ func TestWriteRefuses(t *testing.T) {
 		if err := Write(io.Discard, tc.src, tc.opts); err == nil {
 			t.Errorf("%s: no error", tc.name)
 		}
+	}
+}
+
+// A state artifact records its state description and minor version 1.1,
+// and no model, even when the source looks like one.
+func TestStateHeader(t *testing.T) {
+	src, _ := memSource(t, mixedSpecs, 1)
+	st := &StateInfo{Version: format.V6, Layout: format.LayoutRWKVLM, Layers: 3, Embed: 8, Heads: 2, HeadSize: 4}
+	data := writeMem(t, src, &Options{State: st, Model: &format.ModelInfo{Version: format.V7}})
+	h, err := ReadHeader(bytes.NewReader(data), int64(len(data)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h.Model != nil || !reflect.DeepEqual(h.State, st) || h.Major != 1 || h.Minor != 1 {
+		t.Errorf("header: model %+v, state %+v, version %d.%d; want no model, state %+v, version 1.1", h.Model, h.State, h.Major, h.Minor, st)
+	}
+	bad := *st
+	bad.Layers = 0
+	if err := Write(io.Discard, src, &Options{State: &bad}); err == nil {
+		t.Error("a state of 0 layers was written")
 	}
 }

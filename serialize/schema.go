@@ -3,6 +3,7 @@ package serialize
 import (
 	"errors"
 	"fmt"
+	"math"
 
 	"github.com/rwkvkit/rwkvkit/format"
 	"github.com/rwkvkit/rwkvkit/quantize"
@@ -16,8 +17,13 @@ const Magic = "rwkvkit"
 // older readers skip. A newer major version is refused with a *VersionError.
 const (
 	FormatVersion = 1
-	FormatMinor   = 0
+	FormatMinor   = 1
 )
+
+// minorState is the minor version that added state artifacts; a file
+// records the lowest minor version whose keys it uses, so model artifacts
+// still say 1.0.
+const minorState = 1
 
 // Limits a reader enforces before trusting a field of the file, so that a
 // corrupt or hostile file cannot make it allocate without bound. Writers
@@ -75,13 +81,34 @@ type Header struct {
 	Major, Minor int64
 	ChunkSize    int64
 	// Model is nil when the writer recorded no model description.
-	Model      *format.ModelInfo
+	Model *format.ModelInfo
+	// State is set for a state artifact (format 1.1), which holds a
+	// recurrent state rather than a model.
+	State      *StateInfo
 	Provenance Provenance
 	Metadata   map[string]string
 	Tensors    []TensorInfo
 	// HeaderLen is the byte length of the header object (the file's first
 	// object); IndexOffset is where the index object starts.
 	HeaderLen, IndexOffset int64
+}
+
+// A StateInfo describes the recurrent state a state artifact holds: the
+// shape of the models it belongs to, and the layout of its time_state
+// tensors (docs/ARTIFACT.md §11).
+type StateInfo struct {
+	Version                        format.Version
+	Layout                         format.Layout
+	Layers, Embed, Heads, HeadSize int
+}
+
+func (s *StateInfo) validate() error {
+	if s.Version == "" || len(s.Version) > 64 || s.Layers <= 0 || s.Embed <= 0 || s.Heads < 0 || s.HeadSize < 0 ||
+		s.Layers > math.MaxInt32 || s.Embed > math.MaxInt32 || s.Heads > math.MaxInt32 || s.HeadSize > math.MaxInt32 {
+		return fmt.Errorf("state of RWKV %q, %d layers, embedding %d, %d heads of %d is not a valid shape",
+			s.Version, s.Layers, s.Embed, s.Heads, s.HeadSize)
+	}
+	return nil
 }
 
 // TensorInfo is one entry of the tensor table.

@@ -28,6 +28,11 @@ type Options struct {
 
 	Provenance Provenance
 
+	// State, when set, makes the file a state artifact (format 1.1) that
+	// holds the recurrent state it describes instead of a model: no model
+	// description is recorded.
+	State *StateInfo
+
 	// Finalize, if set, is called once the payloads are written; the
 	// provenance it returns replaces Provenance in the header, which is
 	// rewritten in place. So a digest of an input can be computed while the
@@ -234,7 +239,12 @@ func layout(src *format.Source, opts *Options) (*plan, error) {
 		}
 	}
 	model := opts.Model
-	if model == nil {
+	if opts.State != nil {
+		if err := opts.State.validate(); err != nil {
+			return nil, fmt.Errorf("rkv: %w", err)
+		}
+		model = nil
+	} else if model == nil {
 		if info, err := format.Detect(src); err == nil {
 			model = &info
 		}
@@ -242,7 +252,7 @@ func layout(src *format.Source, opts *Options) (*plan, error) {
 	offsets := make([]int64, len(src.Tensors))
 	// Offsets and lengths are encoded fixed-width, so the header's length
 	// does not depend on them: encode once to measure, once for real.
-	hdr := encodeHeader(chunk, model, &opts.Provenance, meta, src.Tensors, offsets)
+	hdr := encodeHeader(chunk, model, opts.State, &opts.Provenance, meta, src.Tensors, offsets)
 	hdrLen := len(hdr)
 	if hdrLen > MaxHeaderSize {
 		return nil, fmt.Errorf("rkv: header is %d bytes, more than %d", hdrLen, MaxHeaderSize)
@@ -256,7 +266,7 @@ func layout(src *format.Source, opts *Options) (*plan, error) {
 		}
 		pos += n
 	}
-	hdr = encodeHeader(chunk, model, &opts.Provenance, meta, src.Tensors, offsets)
+	hdr = encodeHeader(chunk, model, opts.State, &opts.Provenance, meta, src.Tensors, offsets)
 	if len(hdr) != hdrLen {
 		return nil, fmt.Errorf("rkv: header length changed from %d to %d bytes", hdrLen, len(hdr))
 	}
@@ -292,163 +302,165 @@ func newEnc() *enc {
 func (x *enc) str(s string)  { _ = x.e.EncodeString(s) }
 func (x *enc) int(n int64)   { _ = x.e.EncodeInt(n) }
 func (x *enc) u64(n uint64)  { _ = x.e.EncodeUint64(n) } // always 9 bytes
-func (x *enc) mapLen(n int)  { _ = x.e.EncodeMapLen(n) }
 func (x *enc) arrLen(n int)  { _ = x.e.EncodeArrayLen(n) }
 func (x *enc) f32(f float32) { _ = x.e.EncodeFloat32(f) }
 func (x *enc) f64(f float64) { _ = x.e.EncodeFloat64(f) }
 
+// A field is one entry of a map: its key and the encoding of its value.
+type field struct {
+	key string
+	val func()
+}
+
+// fields encodes a map of the fields, in order; it counts them, so an
+// optional field is one that is appended or not.
+func (x *enc) fields(fs ...field) {
+	_ = x.e.EncodeMapLen(len(fs))
+	for _, f := range fs {
+		x.str(f.key)
+		f.val()
+	}
+}
+
 func (x *enc) strMap(m map[string]string) {
-	x.mapLen(len(m))
+	_ = x.e.EncodeMapLen(len(m))
 	for _, k := range slices.Sorted(maps.Keys(m)) {
 		x.str(k)
 		x.str(m[k])
 	}
 }
 
-func encodeHeader(chunk int64, model *format.ModelInfo, prov *Provenance, meta map[string]string,
+// strField, intField and u64Field are fields of one value.
+func (x *enc) strField(k, v string) field        { return field{k, func() { x.str(v) }} }
+func (x *enc) intField(k string, v int64) field  { return field{k, func() { x.int(v) }} }
+func (x *enc) u64Field(k string, v uint64) field { return field{k, func() { x.u64(v) }} }
+
+// encodeHeader encodes the header of a model artifact (model may be nil)
+// or, when state is set, of a state artifact.
+func encodeHeader(chunk int64, model *format.ModelInfo, state *StateInfo, prov *Provenance, meta map[string]string,
 	tensors []*format.Tensor, offsets []int64) []byte {
 	x := newEnc()
-	n := 7
-	if model != nil {
-		n++
+	// A file says the lowest minor version whose keys it uses, so that a
+	// model artifact reads as 1.0 wherever 1.0 is read.
+	minor := int64(0)
+	if state != nil {
+		minor = minorState
 	}
-	x.mapLen(n)
 	// format and format_version come first, so that a reader can refuse a
 	// newer major version before it meets fields it cannot parse.
-	x.str("format")
-	x.str(Magic)
-	x.str("format_version")
-	x.int(FormatVersion)
-	x.str("format_minor")
-	x.int(FormatMinor)
-	x.str("chunk_size")
-	x.int(chunk)
-	if model != nil {
-		x.str("model")
-		encodeModel(x, model)
+	fs := []field{
+		x.strField("format", Magic),
+		x.intField("format_version", FormatVersion),
+		x.intField("format_minor", minor),
+		x.intField("chunk_size", chunk),
 	}
-	x.str("provenance")
-	encodeProvenance(x, prov)
-	x.str("metadata")
-	x.strMap(meta)
-	x.str("tensors")
-	x.arrLen(len(tensors))
-	for i, t := range tensors {
-		bs := blockSize(t.DType)
-		if bs > 0 {
-			x.mapLen(6)
-		} else {
-			x.mapLen(5)
-		}
-		x.str("name")
-		x.str(t.Name)
-		x.str("dtype")
-		x.str(t.DType.String())
-		x.str("shape")
-		x.arrLen(len(t.Shape))
-		for _, d := range t.Shape {
-			x.int(d)
-		}
-		x.str("offset")
-		x.u64(uint64(offsets[i]))
-		x.str("length")
-		x.u64(uint64(t.Size()))
-		if bs > 0 {
-			x.str("quant")
-			if t.DType == format.NF4Block {
-				x.mapLen(3)
-			} else {
-				x.mapLen(2)
+	if model != nil {
+		fs = append(fs, field{"model", func() { encodeModel(x, model) }})
+	}
+	if state != nil {
+		fs = append(fs, field{"state", func() { encodeState(x, state) }})
+	}
+	fs = append(fs,
+		field{"provenance", func() { encodeProvenance(x, prov) }},
+		field{"metadata", func() { x.strMap(meta) }},
+		field{"tensors", func() {
+			x.arrLen(len(tensors))
+			for i, t := range tensors {
+				encodeTensor(x, t, offsets[i])
 			}
-			x.str("block_size")
-			x.int(int64(bs))
-			x.str("scale_dtype")
-			x.str(format.F16.String())
-			if t.DType == format.NF4Block {
-				x.str("table")
+		}})
+	x.fields(fs...)
+	return x.buf.Bytes()
+}
+
+func encodeTensor(x *enc, t *format.Tensor, offset int64) {
+	fs := []field{
+		x.strField("name", t.Name),
+		x.strField("dtype", t.DType.String()),
+		{"shape", func() {
+			x.arrLen(len(t.Shape))
+			for _, d := range t.Shape {
+				x.int(d)
+			}
+		}},
+		x.u64Field("offset", uint64(offset)),
+		x.u64Field("length", uint64(t.Size())),
+	}
+	if bs := blockSize(t.DType); bs > 0 {
+		q := []field{x.intField("block_size", int64(bs)), x.strField("scale_dtype", format.F16.String())}
+		if t.DType == format.NF4Block {
+			q = append(q, field{"table", func() {
 				x.arrLen(len(nf4Table))
 				for _, v := range nf4Table {
 					x.f32(v)
 				}
-			}
+			}})
 		}
+		fs = append(fs, field{"quant", func() { x.fields(q...) }})
 	}
-	return x.buf.Bytes()
+	x.fields(fs...)
 }
 
 func encodeModel(x *enc, m *format.ModelInfo) {
-	ints := []struct {
-		k string
-		v int64
-	}{
-		{"layers", int64(m.Layers)}, {"embed", int64(m.Embed)}, {"heads", int64(m.Heads)},
-		{"head_size", int64(m.HeadSize)}, {"vocab", int64(m.Vocab)}, {"ffn", int64(m.FFN)},
-		{"mix_lora", int64(m.MixLoRA)}, {"decay_lora", int64(m.DecayLoRA)}, {"a_lora", int64(m.ALoRA)},
-		{"v_lora", int64(m.VLoRA)}, {"g_lora", int64(m.GLoRA)}, {"params", m.Params},
-	}
-	x.mapLen(2 + len(ints))
-	x.str("version")
-	x.str(string(m.Version))
-	x.str("layout")
-	x.str(m.Layout.String())
-	for _, f := range ints {
-		x.str(f.k)
-		x.int(f.v)
-	}
+	x.fields(
+		x.strField("version", string(m.Version)),
+		x.strField("layout", m.Layout.String()),
+		x.intField("layers", int64(m.Layers)), x.intField("embed", int64(m.Embed)), x.intField("heads", int64(m.Heads)),
+		x.intField("head_size", int64(m.HeadSize)), x.intField("vocab", int64(m.Vocab)), x.intField("ffn", int64(m.FFN)),
+		x.intField("mix_lora", int64(m.MixLoRA)), x.intField("decay_lora", int64(m.DecayLoRA)), x.intField("a_lora", int64(m.ALoRA)),
+		x.intField("v_lora", int64(m.VLoRA)), x.intField("g_lora", int64(m.GLoRA)), x.intField("params", m.Params))
+}
+
+func encodeState(x *enc, s *StateInfo) {
+	x.fields(
+		x.strField("version", string(s.Version)),
+		x.strField("layout", s.Layout.String()),
+		x.intField("layers", int64(s.Layers)), x.intField("embed", int64(s.Embed)),
+		x.intField("heads", int64(s.Heads)), x.intField("head_size", int64(s.HeadSize)))
 }
 
 func encodeDigest(x *enc, d FileDigest, alpha *float64) {
+	fs := []field{x.strField("name", d.Name), x.intField("size", d.Size), x.strField("sha256", d.SHA256)}
 	if alpha != nil {
-		x.mapLen(4)
-	} else {
-		x.mapLen(3)
+		fs = append(fs, field{"alpha", func() { x.f64(*alpha) }})
 	}
-	x.str("name")
-	x.str(d.Name)
-	x.str("size")
-	x.int(d.Size)
-	x.str("sha256")
-	x.str(d.SHA256)
-	if alpha != nil {
-		x.str("alpha")
-		x.f64(*alpha)
-	}
+	x.fields(fs...)
 }
 
 func encodeProvenance(x *enc, p *Provenance) {
-	x.mapLen(6)
-	x.str("tool")
-	x.str(p.Tool)
-	x.str("tool_version")
-	x.str(p.ToolVersion)
-	x.str("sources")
-	x.arrLen(len(p.Sources))
-	for _, d := range p.Sources {
-		encodeDigest(x, d, nil)
-	}
-	x.str("loras")
-	x.arrLen(len(p.LoRAs))
-	for _, l := range p.LoRAs {
-		encodeDigest(x, l.FileDigest, &l.Alpha)
-	}
-	x.str("quantization")
-	x.strMap(map[string]string{"int8": p.Quantization.Int8, "nf4": p.Quantization.NF4, "device": p.Quantization.Device})
-	x.str("extra")
-	x.strMap(p.Extra)
+	x.fields(
+		x.strField("tool", p.Tool),
+		x.strField("tool_version", p.ToolVersion),
+		field{"sources", func() {
+			x.arrLen(len(p.Sources))
+			for _, d := range p.Sources {
+				encodeDigest(x, d, nil)
+			}
+		}},
+		field{"loras", func() {
+			x.arrLen(len(p.LoRAs))
+			for _, l := range p.LoRAs {
+				encodeDigest(x, l.FileDigest, &l.Alpha)
+			}
+		}},
+		field{"quantization", func() {
+			x.strMap(map[string]string{"int8": p.Quantization.Int8, "nf4": p.Quantization.NF4, "device": p.Quantization.Device})
+		}},
+		field{"extra", func() { x.strMap(p.Extra) }})
 }
 
 // encodeIndex encodes the index object; its checksums are fixed-width, so
 // its length is known before they are.
 func encodeIndex(header uint64, tensors []uint64) []byte {
 	x := newEnc()
-	x.mapLen(2)
-	x.str("header_xxhash64")
-	x.u64(header)
-	x.str("tensor_xxhash64")
-	x.arrLen(len(tensors))
-	for _, s := range tensors {
-		x.u64(s)
-	}
+	x.fields(
+		x.u64Field("header_xxhash64", header),
+		field{"tensor_xxhash64", func() {
+			x.arrLen(len(tensors))
+			for _, s := range tensors {
+				x.u64(s)
+			}
+		}})
 	return x.buf.Bytes()
 }
 
