@@ -17,6 +17,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/rwkvkit/rwkvkit/atomicfile"
 	"github.com/rwkvkit/rwkvkit/format"
 	"github.com/rwkvkit/rwkvkit/gpu"
 	"github.com/rwkvkit/rwkvkit/lora"
@@ -63,6 +64,13 @@ const prefetchBytes = 32 << 20
 // renamed at the end (package atomicfile): on any error, or when ctx is
 // cancelled, nothing is left behind. Errors name the file at fault.
 func Build(ctx context.Context, out string, spec *Spec) error {
+	inputs := []string{spec.Base}
+	for _, l := range spec.LoRAs {
+		inputs = append(inputs, l.Path)
+	}
+	if err := atomicfile.Check(out, spec.Force, inputs...); err != nil {
+		return err
+	}
 	src, err := model.Open(spec.Base)
 	if err != nil {
 		return err

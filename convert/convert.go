@@ -9,6 +9,7 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/rwkvkit/rwkvkit/atomicfile"
 	"github.com/rwkvkit/rwkvkit/format"
 	"github.com/rwkvkit/rwkvkit/model"
 	"github.com/rwkvkit/rwkvkit/quantize"
@@ -51,6 +52,9 @@ type Result struct {
 func File(ctx context.Context, in, out string, opts *Options) (Result, error) {
 	if opts == nil {
 		opts = &Options{}
+	}
+	if err := atomicfile.Check(out, opts.Force, in); err != nil {
+		return Result{}, err
 	}
 	src, err := model.Open(in)
 	if err != nil {

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
+	"strings"
 	"sync"
 )
 
@@ -20,6 +22,7 @@ type registered struct {
 	name  string
 	match func(head []byte) bool
 	open  func(r io.ReaderAt, size int64) (*Source, error)
+	exts  []string
 }
 
 var (
@@ -29,11 +32,49 @@ var (
 
 // Register makes a file format known to Open. match reports whether the
 // first bytes of a file (up to SniffLen) are in this format; open reads the
-// file's directory and returns tensors that read lazily from r.
-func Register(name string, match func(head []byte) bool, open func(r io.ReaderAt, size int64) (*Source, error)) {
+// file's directory and returns tensors that read lazily from r. exts are
+// the file name extensions of the format (".st"), the first the one its
+// writers suggest: reading never looks at them, but [CheckExtension] keeps
+// a writer from giving a file another format's name.
+func Register(name string, match func(head []byte) bool, open func(r io.ReaderAt, size int64) (*Source, error), exts ...string) {
 	formatsMu.Lock()
 	defer formatsMu.Unlock()
-	formats = append(formats, registered{name, match, open})
+	formats = append(formats, registered{name, match, open, exts})
+}
+
+// CheckExtension refuses an output path whose extension (compared without
+// regard to case) is registered to a format other than the one named
+// written; written "" stands for data in no model format at all, such as
+// raw logits. The error says which extension fits. An extension no format
+// registered is always accepted.
+func CheckExtension(path, written string) error {
+	ext := filepath.Ext(path)
+	if ext == "" {
+		return nil
+	}
+	formatsMu.Lock()
+	fs := formats
+	formatsMu.Unlock()
+	owner, fit := "", ".bin"
+	for _, f := range fs {
+		if f.name == written && len(f.exts) > 0 {
+			fit = f.exts[0]
+		}
+		for _, e := range f.exts {
+			if strings.EqualFold(e, ext) && owner == "" {
+				owner = f.name
+			}
+		}
+	}
+	if owner == "" || owner == written {
+		return nil
+	}
+	what := "data in no model format"
+	if written != "" {
+		what = "a " + written + " file"
+	}
+	return fmt.Errorf("%s: %s is the extension of %s files, but this writes %s: name it %s",
+		path, ext, owner, what, strings.TrimSuffix(path, ext)+fit)
 }
 
 // Open opens the model file at path with the reader its first bytes call

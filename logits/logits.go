@@ -14,6 +14,7 @@ import (
 	"os"
 
 	"github.com/rwkvkit/rwkvkit/atomicfile"
+	"github.com/rwkvkit/rwkvkit/format"
 )
 
 // bufValues is how many values Write converts at a time.
@@ -42,8 +43,12 @@ func Write(w io.Writer, rows [][]float32) error {
 
 // WriteFile writes rows to path through a temporary file renamed at the
 // end (package atomicfile); an existing file is replaced only if force is
-// set.
+// set, and a path whose extension names a model format (.st, .rkv, .pth)
+// is refused.
 func WriteFile(ctx context.Context, path string, rows [][]float32, force bool) error {
+	if err := format.CheckExtension(path, ""); err != nil {
+		return err
+	}
 	return atomicfile.WriteFile(ctx, path, force, func(w io.Writer) error { return Write(w, rows) })
 }
 

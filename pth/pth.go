@@ -15,7 +15,7 @@ import (
 )
 
 func init() {
-	format.Register("pth", match, Open)
+	format.Register("pth", match, Open, ".pth", ".pt")
 }
 
 // Errors a caller may want to tell apart. Open wraps them with context.

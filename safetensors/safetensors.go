@@ -71,5 +71,5 @@ var order = map[format.DType]int{
 }
 
 func init() {
-	format.Register("safetensors", match, Open)
+	format.Register("safetensors", match, Open, ".st", ".safetensors")
 }

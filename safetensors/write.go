@@ -69,9 +69,14 @@ func Write(w io.Writer, src *format.Source, opts *Options) error {
 
 // WriteFile writes src to path through a temporary file in the same folder
 // that is synced and renamed at the end (see package atomicfile). An
-// existing file is replaced only if force is set. On any error, or when ctx
-// is cancelled, nothing is left behind and an existing file is untouched.
+// existing file is replaced only if force is set, and only if it is a
+// regular file; a path whose extension names another format (.rkv, .pth)
+// is refused. On any error, or when ctx is cancelled, nothing is left
+// behind and an existing file is untouched.
 func WriteFile(ctx context.Context, path string, src *format.Source, force bool, opts *Options) error {
+	if err := format.CheckExtension(path, "safetensors"); err != nil {
+		return err
+	}
 	if _, _, err := layout(src, optsMetadata(opts)); err != nil {
 		return err // before creating anything
 	}

@@ -17,7 +17,7 @@ import (
 )
 
 func init() {
-	format.Register("rkv", match, Open)
+	format.Register("rkv", match, Open, ".rkv")
 }
 
 // match reports whether head starts with a msgpack map whose "format" key

@@ -141,9 +141,14 @@ func finalizeHeader(w io.Writer, src *format.Source, opts *Options, p *plan) ([]
 
 // WriteFile writes src to path through a temporary file in the same folder
 // that is synced and renamed at the end (package atomicfile). An existing
-// file is replaced only if force is set. On any error, or when ctx is
-// cancelled, nothing is left behind and an existing file is untouched.
+// file is replaced only if force is set, and only if it is a regular file; a
+// path whose extension names another format (.st, .pth) is refused. On any
+// error, or when ctx is cancelled, nothing is left behind and an existing
+// file is untouched.
 func WriteFile(ctx context.Context, path string, src *format.Source, force bool, opts *Options) error {
+	if err := format.CheckExtension(path, "rkv"); err != nil {
+		return err
+	}
 	if opts == nil {
 		opts = &Options{}
 	}

@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/rwkvkit/rwkvkit/artifact"
+	"github.com/rwkvkit/rwkvkit/atomicfile"
 	"github.com/rwkvkit/rwkvkit/convert"
 	"github.com/rwkvkit/rwkvkit/fixtures"
 	"github.com/rwkvkit/rwkvkit/format"
@@ -62,7 +63,7 @@ func demo(ctx context.Context, out io.Writer, keep, device string) error {
 	step := func(format string, a ...any) { fmt.Fprintf(out, "• "+format+"\n", a...) }
 
 	pth, st, loraFile := path(fixtures.TinyRWKV7Name), path("tiny-rwkv7.st"), path("demo-lora.st")
-	if err := os.WriteFile(pth, fixtures.TinyRWKV7, 0o644); err != nil {
+	if err := writeFixture(ctx, pth, fixtures.TinyRWKV7); err != nil {
 		return err
 	}
 	src, err := openModel(pth)
@@ -82,7 +83,7 @@ func demo(ctx context.Context, out io.Writer, keep, device string) error {
 	}
 	step("converted to web-rwkv's float16 layout: %s", filepath.Base(st))
 
-	if err := os.WriteFile(loraFile, fixtures.TinyRWKV7LoRA, 0o644); err != nil {
+	if err := writeFixture(ctx, loraFile, fixtures.TinyRWKV7LoRA); err != nil {
 		return err
 	}
 	step("made a rank-4 LoRA for every layer's att.key and att.value: %s", filepath.Base(loraFile))
@@ -118,4 +119,13 @@ func demo(ctx context.Context, out io.Writer, keep, device string) error {
 		step("all files were written to a temporary folder, now removed (use --keep DIR to keep them)")
 	}
 	return nil
+}
+
+// writeFixture writes an embedded file into the demo's folder, replacing a
+// regular file of that name (as every demo output does) but nothing else.
+func writeFixture(ctx context.Context, path string, data []byte) error {
+	return atomicfile.WriteFile(ctx, path, true, func(w io.Writer) error {
+		_, err := w.Write(data)
+		return err
+	})
 }

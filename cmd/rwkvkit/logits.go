@@ -5,6 +5,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/rwkvkit/rwkvkit/atomicfile"
 	"github.com/rwkvkit/rwkvkit/logits"
 	"github.com/rwkvkit/rwkvkit/verify"
 )
@@ -20,6 +21,9 @@ func newLogits() *cobra.Command {
 		Short: "Write the logits after each token: float32 little-endian, [tokens, vocabulary]",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := atomicfile.Check(out, force, args[0]); err != nil {
+				return err
+			}
 			ctx := cmd.Context()
 			e, err := loadModel(ctx, args[0])
 			if err != nil {

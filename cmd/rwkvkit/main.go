@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime/pprof"
+	"syscall"
 
 	"github.com/spf13/cobra"
 )
@@ -29,7 +30,9 @@ type thresholdError struct{ msg string }
 func (e *thresholdError) Error() string { return e.msg }
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	// A terminal closed (SIGHUP) or a kill(1) (SIGTERM) stops a command the
+	// way Ctrl-C does: what it was writing is removed, the old file kept.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
 	defer stop()
 	root := newRoot()
 	err := root.ExecuteContext(ctx)

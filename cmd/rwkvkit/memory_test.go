@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"syscall"
 	"testing"
 	"time"
 
@@ -61,8 +62,9 @@ func TestConvertMemoryFollowsLargestTensor(t *testing.T) {
 	}
 }
 
-// Interrupted (Ctrl-C) halfway through, convert exits with status 2 and
-// leaves neither the output nor its temporary file.
+// Interrupted halfway through by Ctrl-C (SIGINT), a kill (SIGTERM) or a
+// closed terminal (SIGHUP), convert --force exits with status 2, leaves the
+// file it was replacing as it was, and no temporary file.
 func TestConvertInterrupted(t *testing.T) {
 	if testing.Short() {
 		t.Skip("writes a 370 MB checkpoint")
@@ -74,32 +76,43 @@ func TestConvertInterrupted(t *testing.T) {
 	dir := t.TempDir()
 	in := filepath.Join(dir, "in.pth")
 	writePTH(t, in, src)
-	outDir := filepath.Join(dir, "out")
-	os.Mkdir(outDir, 0o755)
-	cmd := exec.Command(os.Args[0], "convert", in, filepath.Join(outDir, "model.st"))
-	cmd.Env = append(os.Environ(), "RWKVKIT_RUN_MAIN=1")
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	// Interrupt once the temporary file has appeared and holds some data.
-	deadline := time.Now().Add(30 * time.Second)
-	for started := false; !started && time.Now().Before(deadline); time.Sleep(time.Millisecond) {
-		entries, _ := os.ReadDir(outDir)
-		for _, e := range entries {
-			if fi, err := e.Info(); err == nil && fi.Size() > 1<<20 {
-				started = true
+	for _, sig := range []syscall.Signal{syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP} {
+		t.Run(sig.String(), func(t *testing.T) {
+			outDir := filepath.Join(dir, sig.String())
+			os.Mkdir(outDir, 0o755)
+			out := filepath.Join(outDir, "model.st")
+			if err := os.WriteFile(out, []byte("old"), 0o644); err != nil {
+				t.Fatal(err)
 			}
-		}
-	}
-	if err := cmd.Process.Signal(os.Interrupt); err != nil {
-		t.Fatal(err)
-	}
-	err = cmd.Wait()
-	var ee *exec.ExitError
-	if !errors.As(err, &ee) || ee.ExitCode() != 2 {
-		t.Fatalf("interrupted convert: %v, want exit status 2", err)
-	}
-	if left, _ := os.ReadDir(outDir); len(left) != 0 {
-		t.Errorf("interrupted convert left %v", left)
+			cmd := exec.Command(os.Args[0], "convert", in, out, "--force")
+			cmd.Env = append(os.Environ(), "RWKVKIT_RUN_MAIN=1")
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			// Signal once the temporary file has appeared and holds some data.
+			deadline := time.Now().Add(30 * time.Second)
+			for started := false; !started && time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+				entries, _ := os.ReadDir(outDir)
+				for _, e := range entries {
+					if fi, err := e.Info(); err == nil && fi.Size() > 1<<20 {
+						started = true
+					}
+				}
+			}
+			if err := cmd.Process.Signal(sig); err != nil {
+				t.Fatal(err)
+			}
+			err = cmd.Wait()
+			var ee *exec.ExitError
+			if !errors.As(err, &ee) || ee.ExitCode() != 2 {
+				t.Fatalf("convert stopped by %v: %v, want exit status 2", sig, err)
+			}
+			if left, _ := os.ReadDir(outDir); len(left) != 1 || left[0].Name() != "model.st" {
+				t.Errorf("convert stopped by %v left %v", sig, left)
+			}
+			if b, _ := os.ReadFile(out); string(b) != "old" {
+				t.Errorf("convert stopped by %v: the old file holds %d bytes", sig, len(b))
+			}
+		})
 	}
 }
