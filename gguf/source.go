@@ -11,7 +11,7 @@ import (
 )
 
 func init() {
-	format.Register("gguf", match, Open)
+	format.Register("gguf", match, Open, ".gguf")
 }
 
 func match(head []byte) bool { return bytes.HasPrefix(head, []byte(Magic)) }
