@@ -1,5 +1,5 @@
 // Package model opens RWKV model files: as tensor sources in every format
-// rwkvkit reads (.pth zip or legacy, .st/.safetensors, .rkv), recognised
+// rwkvkit reads (.pth zip or legacy, .st/.safetensors, .rkv, RWKV-6/7 .gguf), recognised
 // by their first bytes; as an inference engine on the device asked for; and
 // with the tokenizer their vocabulary calls for.
 package model
@@ -12,6 +12,7 @@ import (
 	"github.com/rwkvkit/rwkvkit/tokenizer"
 
 	// The readers register their formats with format.Open.
+	_ "github.com/rwkvkit/rwkvkit/gguf"
 	_ "github.com/rwkvkit/rwkvkit/pth"
 	_ "github.com/rwkvkit/rwkvkit/safetensors"
 	_ "github.com/rwkvkit/rwkvkit/serialize"
