@@ -2,6 +2,7 @@ package format
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -62,18 +63,111 @@ type ModelInfo struct {
 // ErrNotModel is wrapped by Detect's error for a source that is not an RWKV model.
 var ErrNotModel = fmt.Errorf("not an RWKV model")
 
+// A generation is what rwkvkit knows of the files of one RWKV generation;
+// each has its own file (v4.go, v5.go, v6.go, v7.go). Package runner keeps
+// the computation of each generation in files of the same names.
+type generation struct {
+	// versions are the versions of the generation.
+	versions []Version
+	// detect returns the version of a model whose layer-0 tensors d looks
+	// up, or "" when they are not of this generation.
+	detect func(d *detector) Version
+	// heads returns the layer-0 time-mix tensor whose first dimension is
+	// the number of heads; nil for none.
+	heads func(d *detector) *Tensor
+	// lowRank sets the low-rank dimensions of d.info, if the generation
+	// has any.
+	lowRank func(d *detector)
+	// toWebRWKV returns t, a tensor of the model info describes, as
+	// web-rwkv's converter leaves it beyond the renames and transposes
+	// every version shares (nil: nothing more), and webRWKVInfo changes
+	// the description of a model so converted (nil: only its layout).
+	toWebRWKV   func(t *Tensor, info ModelInfo) (*Tensor, error)
+	webRWKVInfo func(info *ModelInfo)
+	// stateKeyMajor: the time-mix memory of a head is [key][value] in
+	// docs/rwkv-math.md (false: [value][key]).
+	stateKeyMajor bool
+}
+
+// generations are tried in this order by Detect; the last one (v4) takes
+// any model the others do not.
+var generations = []*generation{&gen7, &gen6, &gen5, &gen4}
+
+// generationOf returns the generation of v, nil for an unknown version.
+func generationOf(v Version) *generation {
+	for _, g := range generations {
+		if slices.Contains(g.versions, v) {
+			return g
+		}
+	}
+	return nil
+}
+
+// StateKeyMajor reports whether docs/rwkv-math.md indexes a head's time-mix
+// memory in version v as [key][value] (v5, v6) rather than [value][key]
+// (v7); v4 has no matrix memory. A time_state tensor (a state-tuned
+// initial memory) is [head][value][key] in the RWKV-LM layout for every
+// version, as the state-tuning kernels take it, and [head][key][value] in
+// web-rwkv's, whose converter transposes it (docs/web-rwkv-layout.md §1).
+func (v Version) StateKeyMajor() bool {
+	g := generationOf(v)
+	return g != nil && g.stateKeyMajor
+}
+
+// A detector holds what Detect has found so far.
+type detector struct {
+	src  *Source
+	info ModelInfo
+}
+
+func (d *detector) get(name string) *Tensor { return d.src.Lookup(name) }
+
+// att returns the layer-0 time-mix tensor called name.
+func (d *detector) att(name string) *Tensor { return d.get("blocks.0.att." + name) }
+
+// first returns the first of the layer-0 time-mix tensors names that exists.
+func (d *detector) first(names ...string) *Tensor {
+	for _, n := range names {
+		if t := d.att(n); t != nil {
+			return t
+		}
+	}
+	return nil
+}
+
+// lowRank returns the low-rank dimension (divided by div) of a matrix t
+// that joins the embedding to it, noting the RWKV-LM layout when t is
+// stored [C, D] rather than web-rwkv's [D, C]. It is 0 for no t.
+func (d *detector) lowRank(t *Tensor, div int64) int {
+	if t == nil || len(t.Shape) < 2 {
+		return 0
+	}
+	C := int64(d.info.Embed)
+	a, b := t.Shape[len(t.Shape)-2], t.Shape[len(t.Shape)-1]
+	if a == C && b != C {
+		d.info.Layout = LayoutRWKVLM
+		return int(b / div)
+	}
+	return int(a / div)
+}
+
 // Detect works out the version, dimensions and layout of the model in src.
-// It accepts both the RWKV-LM and the web-rwkv layout, and quantized tensors.
+// It accepts both the RWKV-LM and the web-rwkv layout, and quantized
+// tensors. The first successful Detect records its result in src.Info,
+// which later calls return as it is.
 func Detect(src *Source) (ModelInfo, error) {
-	var info ModelInfo
-	get := func(name string) *Tensor { return src.Lookup(name) }
-	emb := get("emb.weight")
+	if src.Info != nil {
+		return *src.Info, nil
+	}
+	d := &detector{src: src}
+	info := &d.info
+	emb := d.get("emb.weight")
 	if emb == nil || len(emb.Shape) != 2 {
-		return info, fmt.Errorf("%w: no 2-D emb.weight", ErrNotModel)
+		return *info, fmt.Errorf("%w: no 2-D emb.weight", ErrNotModel)
 	}
 	info.Vocab, info.Embed = int(emb.Shape[0]), int(emb.Shape[1])
 	if info.Embed <= 0 || info.Vocab <= 0 {
-		return info, fmt.Errorf("%w: emb.weight has shape %v", ErrNotModel, emb.Shape)
+		return *info, fmt.Errorf("%w: emb.weight has shape %v", ErrNotModel, emb.Shape)
 	}
 	info.Layout = LayoutWebRWKV
 	for _, t := range src.Tensors {
@@ -89,97 +183,29 @@ func Detect(src *Source) (ModelInfo, error) {
 		}
 	}
 	if info.Layers == 0 {
-		return info, fmt.Errorf("%w: no blocks.N tensors", ErrNotModel)
+		return *info, fmt.Errorf("%w: no blocks.N tensors", ErrNotModel)
 	}
-	att := func(s string) *Tensor { return get("blocks.0.att." + s) }
-	first := func(names ...string) *Tensor {
-		for _, n := range names {
-			if t := att(n); t != nil {
-				return t
-			}
+	var g *generation
+	for _, g = range generations {
+		if info.Version = g.detect(d); info.Version != "" {
+			break
 		}
-		return nil
 	}
-	switch {
-	case att("r_k") != nil:
-		info.Version = V7
-	case att("time_maa_x") != nil || att("time_mix_x") != nil:
-		info.Version = V6
-	case att("ln_x.weight") != nil:
-		decay := att("time_decay")
-		switch {
-		case decay != nil && len(decay.Shape) == 2 && decay.Shape[1] > 1:
-			info.Version = V5_2
-		case att("gate.weight") != nil:
-			info.Version = V5_1
-		default:
-			info.Version = V5_0
-		}
-	default:
-		info.Version = V4
-	}
-	if k := get("blocks.0.ffn.key.weight"); k != nil && len(k.Shape) == 2 {
+	if k := d.get("blocks.0.ffn.key.weight"); k != nil && len(k.Shape) == 2 {
 		info.FFN = int(k.Shape[0])
 	}
-	var heads *Tensor
-	switch info.Version {
-	case V7:
-		heads = att("r_k")
-	case V6:
-		heads = first("time_faaaa", "time_first")
-	case V5_0, V5_1, V5_2:
-		heads = att("time_decay")
-	}
-	if heads != nil {
-		if len(heads.Shape) == 0 || heads.Shape[0] <= 0 || int64(info.Embed)%heads.Shape[0] != 0 {
-			return info, fmt.Errorf("%w: %s of shape %v does not divide the embedding %d", ErrNotModel, heads.Name, heads.Shape, info.Embed)
-		}
-		info.Heads = int(heads.Shape[0])
-		info.HeadSize = info.Embed / info.Heads
-	}
-	// lora returns the low-rank dimension of a matrix that joins C to D,
-	// and whether it is stored [C, D] (RWKV-LM) or [D, C] (web-rwkv).
-	C := int64(info.Embed)
-	lora := func(t *Tensor, div int64) int {
-		if t == nil || len(t.Shape) < 2 {
-			return 0
-		}
-		a, b := t.Shape[len(t.Shape)-2], t.Shape[len(t.Shape)-1]
-		switch {
-		case a == C && b != C:
-			info.Layout = LayoutRWKVLM
-			return int(b / div)
-		case b == C && a != C:
-			return int(a / div)
-		}
-		return int(a / div)
-	}
-	switch info.Version {
-	case V6:
-		info.MixLoRA = lora(first("time_maa_w1", "time_mix_w1"), 5)
-		info.DecayLoRA = lora(att("time_decay_w1"), 1)
-	case V7:
-		info.DecayLoRA = lora(att("w1"), 1)
-		info.ALoRA = lora(att("a1"), 1)
-		info.GLoRA = lora(att("g1"), 1)
-		for l := 1; l < info.Layers; l++ {
-			if v := get(fmt.Sprintf("blocks.%d.att.v1", l)); v != nil {
-				info.VLoRA = lora(v, 1)
-				break
+	if g.heads != nil {
+		if heads := g.heads(d); heads != nil {
+			if len(heads.Shape) == 0 || heads.Shape[0] <= 0 || int64(info.Embed)%heads.Shape[0] != 0 {
+				return *info, fmt.Errorf("%w: %s of shape %v does not divide the embedding %d", ErrNotModel, heads.Name, heads.Shape, info.Embed)
 			}
+			info.Heads = int(heads.Shape[0])
+			info.HeadSize = info.Embed / info.Heads
 		}
 	}
-	if src.Format == "pth" && info.Version == V7 && info.DecayLoRA == info.Embed {
-		// w1 is square: only the file kind tells the layouts apart.
-		info.Layout = LayoutRWKVLM
+	if g.lowRank != nil {
+		g.lowRank(d)
 	}
-	return info, nil
+	src.Info = info
+	return *info, nil
 }
-
-// StateKeyMajor reports whether docs/rwkv-math.md indexes a head's time-mix
-// memory in version v as [key][value] (v5, v6) rather than [value][key]
-// (v7); v4 has no matrix memory. A time_state tensor (a state-tuned
-// initial memory) is [head][value][key] in the RWKV-LM layout for every
-// version, as the state-tuning kernels take it, and [head][key][value] in
-// web-rwkv's, whose converter transposes it (docs/web-rwkv-layout.md §1).
-func (v Version) StateKeyMajor() bool { return v != V7 }

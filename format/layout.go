@@ -39,9 +39,10 @@ func WebRWKVName(name string) (string, bool) {
 
 // WebRWKV returns src in web-rwkv's layout (docs/web-rwkv-layout.md §1)
 // without changing any dtype: renamed and lower-cased, LoRA-style matrices
-// transposed, and for the gated per-head-decay v5.1 the decay and bonus
-// repeated per channel. A source already in that layout is returned as it is.
-// Tensors stay lazy; a transposed one is read whole when opened.
+// transposed, and what a version adds (v5.1's decay and bonus repeated per
+// channel, which makes it a v5.2). A source already in that layout is
+// returned as it is. Tensors stay lazy; a transposed one is read whole when
+// opened. The result's Info is the model in its new layout.
 func WebRWKV(src *Source) (*Source, error) {
 	info, detectErr := Detect(src)
 	if detectErr != nil && !isLoRAOrState(src) {
@@ -50,15 +51,23 @@ func WebRWKV(src *Source) (*Source, error) {
 	if detectErr == nil && info.Layout == LayoutWebRWKV {
 		return src, nil
 	}
-	out := &Source{Format: src.Format, Metadata: src.Metadata, Closer: src.Closer}
+	out := src.Derive()
+	var g *generation
+	if detectErr == nil {
+		g = generationOf(info.Version)
+		web := info
+		web.Layout = LayoutWebRWKV
+		if g.webRWKVInfo != nil {
+			g.webRWKVInfo(&web)
+		}
+		out.Info = &web
+	}
 	for _, t := range src.Tensors {
 		name, swap := WebRWKVName(t.Name)
 		nt := t
 		var err error
-		if info.Version == V5_1 && len(t.Shape) == 1 &&
-			(strings.HasSuffix(t.Name, ".time_decay") || strings.HasSuffix(t.Name, ".time_faaaa") || strings.HasSuffix(t.Name, ".time_first")) {
-			nt, err = repeatColumns(t, int64(info.HeadSize))
-			if err != nil {
+		if g != nil && g.toWebRWKV != nil {
+			if nt, err = g.toWebRWKV(t, info); err != nil {
 				return nil, err
 			}
 		}
@@ -93,7 +102,7 @@ func isLoRAOrState(src *Source) bool {
 // (rounded once, to nearest even). Other dtypes are refused: web-rwkv loads
 // F16 only.
 func CastF16(src *Source) (*Source, error) {
-	out := &Source{Format: src.Format, Metadata: src.Metadata, Closer: src.Closer}
+	out := src.Derive()
 	for _, t := range src.Tensors {
 		if t.DType == F16 {
 			out.Tensors = append(out.Tensors, t)

@@ -19,7 +19,7 @@ func Prefetch(src *Source, budget int64) *Source {
 	}
 	p := &prefetcher{tensors: src.Tensors, budget: budget,
 		pending: map[int]chan prefetched{}, started: make([]bool, len(src.Tensors))}
-	out := &Source{Format: src.Format, Metadata: src.Metadata, Closer: src.Closer}
+	out := src.Derive()
 	for i, t := range src.Tensors {
 		c := *t
 		c.open = func() (io.ReadCloser, error) { return p.open(i) }

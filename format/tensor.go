@@ -122,9 +122,24 @@ type Source struct {
 	Tensors  []*Tensor
 	Metadata map[string]string
 
+	// Info, once set, is the model the tensors make up: Detect records it
+	// on its first success and returns it from then on, and sources made
+	// from a model's (see Derive) carry it, so that a model is detected
+	// once, from its file's own tensors. Nil until then, and for sources
+	// that are not models (LoRA and state files).
+	Info *ModelInfo
+
 	// Closer releases the underlying file, if any.
 	Closer io.Closer
 	index  map[string]*Tensor
+}
+
+// Derive returns an empty source of the same file and model as s (format,
+// metadata, Info, closer), for a transform to fill with s's tensors as it
+// changes them: their names, shapes and number stay those of the model
+// Info describes.
+func (s *Source) Derive() *Source {
+	return &Source{Format: s.Format, Metadata: s.Metadata, Info: s.Info, Closer: s.Closer}
 }
 
 // Lookup returns the tensor named name, or nil.

@@ -123,7 +123,7 @@ func Merge(ctx context.Context, base *format.Source, blends []Blend, opts *Optio
 			}
 		}
 	}
-	out := &format.Source{Format: base.Format, Metadata: base.Metadata, Closer: base.Closer}
+	out := base.Derive()
 	for i, t := range base.Tensors {
 		if len(changes[i]) == 0 {
 			out.Tensors = append(out.Tensors, t)

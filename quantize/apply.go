@@ -58,7 +58,7 @@ func (c CPU) String() string {
 // planned one is read in the background. ctx cancels the quantization of
 // tensors opened later.
 func Apply(ctx context.Context, src *format.Source, plan *Plan, q Quantizer) (*format.Source, error) {
-	out := &format.Source{Format: src.Format, Metadata: src.Metadata, Closer: src.Closer}
+	out := src.Derive()
 	a := &applier{ctx: ctx, q: q, ahead: map[int]chan readResult{}}
 	for _, t := range src.Tensors {
 		kind, ok := plan.Kind(t.Name)

@@ -14,7 +14,7 @@ import (
 // by a lazy float32 tensor of its dequantized values (same name and shape);
 // the others are src's own. Each is decoded when opened, one at a time.
 func Dequantized(src *format.Source) (*format.Source, error) {
-	out := &format.Source{Format: src.Format, Metadata: src.Metadata, Closer: src.Closer}
+	out := src.Derive()
 	for _, t := range src.Tensors {
 		if !t.DType.Quantized() {
 			out.Tensors = append(out.Tensors, t)

@@ -4,7 +4,6 @@ import (
 	"math"
 
 	"github.com/rwkvkit/rwkvkit/engine"
-	"github.com/rwkvkit/rwkvkit/format"
 )
 
 func embedRow(emb matrix, tok int, dst []float32) {
@@ -18,17 +17,7 @@ func (m *Model) block(l int, x []float32, p *pass, a *arena, vFirst []float32) {
 	ly := &m.layers[l]
 	xa := a.get(T * C)
 	layerNorms(xa, x, ly.ln1, T, C)
-	var out []float32
-	switch m.info.Version {
-	case format.V4:
-		out = m.timeMix4(ly, xa, p, l, a)
-	case format.V6:
-		out = m.timeMix6(ly, xa, p, l, a)
-	case format.V7:
-		out = m.timeMix7(ly, xa, p, l, a, vFirst)
-	default:
-		out = m.timeMix5(ly, xa, p, l, a)
-	}
+	out := ly.att.mix(m.dims(), xa, p, l, a, vFirst)
 	p.keepLast(p.of(func(s *engine.Snapshot) []float32 { return s.AttShift(l) }), xa, C)
 	addRows(x, out, T, C)
 
@@ -75,7 +64,7 @@ func (m *Model) channelMix(ly *layer, xf []float32, p *pass, shift [][]float32, 
 	f := &ly.ffn
 	F := rowsOf(f.wk)
 	mix := addShift
-	if lerpMix(m.info.Version) {
+	if f.lerp {
 		mix = lerpShift
 	}
 	xk := a.get(T * C)

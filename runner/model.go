@@ -33,51 +33,39 @@ type norm struct{ w, b []float32 }
 
 type layer struct {
 	ln1, ln2 norm
-	att      timeMix
+	att      timeMixer
 	ffn      channelMix
 }
 
-// timeMix holds the attention-like half of a layer for every version; a
-// version uses its own subset of the fields.
-type timeMix struct {
-	wr, wk, wv, wo, wg matrix
-	lnx                norm // v5–v7 group norm
-
-	// v4 and v5: x⊙m + prev⊙(1−m).
-	mixK, mixV, mixR, mixG []float32
-	// v4: decay = −exp(time_decay) and bonus u per channel. v5: the decay
-	// factor exp(−exp(time_decay)) and bonus u, expanded to one per channel.
-	decay, first []float32
-
-	// v6: data-dependent token shift and decay.
-	maaX, maaW, maaK, maaV, maaR, maaG []float32
-	maaW1                              matrix    // [5D, C]
-	maaW2                              [5]matrix // each [C, D]
-	decayW1, decayW2                   matrix    // [Dd, C], [C, Dd]
-
-	// v7: x + (prev−x)⊙x_f mixes, LoRA-style matrices ([out, in]) and the
-	// per-channel vectors of the generalised delta rule.
-	xr, xw, xk, xv, xa, xg []float32
-	w0, a0, v0, kk, ka, rk []float32
-	w1, w2, a1, a2         matrix
-	v1, v2, g1, g2         matrix
+// A timeMixer is one version's time mixing (the attention-like half of a
+// layer), with its weights; each version has its own in its file (v4.go,
+// v5.go, v6.go, v7.go), as package format has each version's files.
+type timeMixer interface {
+	// mix returns the time mixing of xa, the rows of pass p after ln1, in
+	// layer l, advancing the memories of p's states. v7 records layer 0's
+	// values in vFirst and mixes them into the later layers'.
+	mix(d dims, xa []float32, p *pass, l int, a *arena, vFirst []float32) []float32
+	// matrices lists the weight matrices (nil entries allowed).
+	matrices() []matrix
 }
+
+// dims are the model's dimensions the computation needs.
+type dims struct{ C, H, N int }
+
+func (m *Model) dims() dims { return dims{m.info.Embed, m.info.Heads, m.info.HeadSize} }
 
 // channelMix is the feed-forward half: out = σ(Wr·xr) ⊙ Wv·relu(Wk·xk)²
 // (v7 has no receptance).
 type channelMix struct {
 	mixK, mixR []float32
 	wk, wv, wr matrix
+	// lerp: the token shift mixes as x⊙m + prev⊙(1−m) (v4, v5) rather
+	// than x + (prev−x)⊙m (v6, v7).
+	lerp bool
 }
 
 // Info describes the model as format.Detect saw it in the file.
 func (m *Model) Info() format.ModelInfo { return m.info }
-
-// lerpMix reports whether the version mixes as x⊙m + prev⊙(1−m) (v4, v5)
-// rather than x + (prev−x)⊙m (v6, v7).
-func lerpMix(v format.Version) bool {
-	return v == format.V4 || v == format.V5_0 || v == format.V5_1 || v == format.V5_2
-}
 
 // maxLoaders bounds the tensors read at once while loading.
 const maxLoaders = 8
@@ -159,9 +147,8 @@ func (m *Model) bytesPerToken() int64 {
 		}
 	}
 	for i := range m.layers {
-		a, f := &m.layers[i].att, &m.layers[i].ffn
-		add(a.wr, a.wk, a.wv, a.wo, a.wg, a.maaW1, a.decayW1, a.decayW2, a.w1, a.w2, a.a1, a.a2, a.v1, a.v2, a.g1, a.g2)
-		add(a.maaW2[:]...)
+		f := &m.layers[i].ffn
+		add(m.layers[i].att.matrices()...)
 		add(f.wk, f.wv, f.wr)
 	}
 	return n

@@ -1,13 +1,38 @@
 package runner
 
-import "github.com/rwkvkit/rwkvkit/engine"
+import (
+	"math"
 
-// timeMix4 is RWKV-4's time mixing for T tokens (docs/rwkv-math.md, v4),
+	"github.com/rwkvkit/rwkvkit/engine"
+)
+
+// timeMix4 is RWKV-4's time mixing: a per-channel decay and bonus and an
+// x⊙m + prev⊙(1−m) token shift.
+type timeMix4 struct {
+	projections
+	mixK, mixV, mixR []float32
+	decay, first     []float32 // decay = −exp(time_decay); bonus u
+}
+
+func (at *timeMix4) matrices() []matrix { return []matrix{at.wr, at.wk, at.wv, at.wo} }
+
+func (l *loader) timeMix4(att string) *timeMix4 {
+	C := l.info.Embed
+	return &timeMix4{
+		projections: l.projections(att),
+		mixK:        l.vec(att+"time_mix_k", C),
+		mixV:        l.vec(att+"time_mix_v", C),
+		mixR:        l.vec(att+"time_mix_r", C),
+		decay:       mapVec(l.vec(att+"time_decay", C), func(x float64) float64 { return -math.Exp(x) }),
+		first:       l.vec(att+"time_first", C),
+	}
+}
+
+// mix computes the time mixing of the rows of p (docs/rwkv-math.md, v4),
 // with the recurrence in its numerically stable form: the state keeps
 // aa, bb scaled by exp(−pp), so exp is never taken of a raw key.
-func (m *Model) timeMix4(ly *layer, xa []float32, p *pass, l int, a *arena) []float32 {
-	C, T := m.info.Embed, p.T
-	at := &ly.att
+func (at *timeMix4) mix(d dims, xa []float32, p *pass, l int, a *arena, vFirst []float32) []float32 {
+	C, T := d.C, p.T
 	shift := p.of(func(s *engine.Snapshot) []float32 { return s.AttShift(l) })
 	xk, xv, xr := a.get(T*C), a.get(T*C), a.get(T*C)
 	lerpShift(xk, xa, p, shift, at.mixK, C)

@@ -1,16 +1,53 @@
 package runner
 
 import (
+	"math"
+
 	"github.com/rwkvkit/rwkvkit/engine"
 	"github.com/rwkvkit/rwkvkit/format"
 )
 
-// timeMix5 is the time mixing of v5.0, the gated per-head-decay v5.1 and
+// timeMix5 is the time mixing of the v5 family: heads with a matrix
+// memory, an x⊙m + prev⊙(1−m) token shift, a group norm and (v5.1, v5.2)
+// a SiLU gate. Their differences are settled at load, where decay and
+// bonus become per-channel vectors.
+type timeMix5 struct {
+	projections
+	wg                     matrix // nil for v5.0
+	lnx                    norm
+	mixK, mixV, mixR, mixG []float32
+	decay, first           []float32 // decay factor exp(−exp(time_decay)) and bonus u, per channel
+}
+
+func (at *timeMix5) matrices() []matrix { return []matrix{at.wr, at.wk, at.wv, at.wo, at.wg} }
+
+func (l *loader) timeMix5(att string) *timeMix5 {
+	C, H := l.info.Embed, l.info.Heads
+	a := &timeMix5{projections: l.projections(att)}
+	a.mixK = l.vec(att+"time_mix_k", C)
+	a.mixV = l.vec(att+"time_mix_v", C)
+	a.mixR = l.vec(att+"time_mix_r", C)
+	a.lnx = l.norm(att+"ln_x", C)
+	gated := l.info.Version != format.V5_0
+	if gated {
+		a.mixG = l.vec(att+"time_mix_g", C)
+		a.wg = l.mat(att+"gate.weight", C, C)
+	}
+	a.decay = mapVec(l.perChannel(att+"time_decay", C, H), func(x float64) float64 { return math.Exp(-math.Exp(x)) })
+	a.first = l.perChannel(att+"time_first", C, H)
+	if !gated {
+		// The ungated v5 keeps its bonus as a log (rwkv.cpp, ChatRWKV "5");
+		// the gated ones use it as it is, as web-rwkv does.
+		a.first = mapVec(a.first, math.Exp)
+	}
+	return a
+}
+
+// mix computes the time mixing of v5.0, the gated per-head-decay v5.1 and
 // v5.2 (docs/rwkv-math.md, v5 family); their differences were settled at
 // load, where decay and bonus became per-channel vectors.
-func (m *Model) timeMix5(ly *layer, xa []float32, p *pass, l int, a *arena) []float32 {
-	C, H, N, T := m.info.Embed, m.info.Heads, m.info.HeadSize, p.T
-	at := &ly.att
+func (at *timeMix5) mix(d dims, xa []float32, p *pass, l int, a *arena, vFirst []float32) []float32 {
+	C, H, N, T := d.C, d.H, d.N, p.T
 	shift := p.of(func(s *engine.Snapshot) []float32 { return s.AttShift(l) })
 	xk, xv, xr := a.get(T*C), a.get(T*C), a.get(T*C)
 	lerpShift(xk, xa, p, shift, at.mixK, C)
@@ -23,7 +60,7 @@ func (m *Model) timeMix5(ly *layer, xa []float32, p *pass, l int, a *arena) []fl
 		{m: at.wr, x: xr, ldx: C, out: r, ldo: C, T: T},
 	}
 	var g []float32
-	if m.info.Version != format.V5_0 {
+	if at.wg != nil {
 		xg := a.get(T * C)
 		lerpShift(xg, xa, p, shift, at.mixG, C)
 		g = a.get(T * C)

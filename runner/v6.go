@@ -1,17 +1,93 @@
 package runner
 
 import (
+	"fmt"
 	"math"
 
 	"github.com/rwkvkit/rwkvkit/engine"
 )
 
-// timeMix6 is RWKV-6's time mixing (docs/rwkv-math.md, v6): a token shift
+// timeMix6 is RWKV-6's time mixing: the v5 memory with a token shift and a
+// decay that depend on the input through low-rank matrices.
+type timeMix6 struct {
+	projections
+	wg                                 matrix
+	lnx                                norm
+	maaX, maaW, maaK, maaV, maaR, maaG []float32
+	maaW1                              matrix    // [5D, C]
+	maaW2                              [5]matrix // each [C, D]
+	decayW1, decayW2                   matrix    // [Dd, C], [C, Dd]
+	decay, first                       []float32
+}
+
+func (at *timeMix6) matrices() []matrix {
+	return append([]matrix{at.wr, at.wk, at.wv, at.wo, at.wg, at.maaW1, at.decayW1, at.decayW2}, at.maaW2[:]...)
+}
+
+func (l *loader) timeMix6(att string) *timeMix6 {
+	C, H := l.info.Embed, l.info.Heads
+	a := &timeMix6{projections: l.projections(att)}
+	a.maaX = l.vec(att+"time_mix_x", C)
+	a.maaW = l.vec(att+"time_mix_w", C)
+	a.maaK = l.vec(att+"time_mix_k", C)
+	a.maaV = l.vec(att+"time_mix_v", C)
+	a.maaR = l.vec(att+"time_mix_r", C)
+	a.maaG = l.vec(att+"time_mix_g", C)
+	a.maaW1 = l.mat(att+"time_mix_w1", -1, C)
+	D5 := rowsOf(a.maaW1)
+	if l.err == nil && D5%5 != 0 {
+		l.fail(att+"time_mix_w1", fmt.Errorf("%w: %d rows are not 5 low-rank blocks", ErrShape, D5))
+	}
+	l.loadMaaW2(a, att+"time_mix_w2", C, D5/5)
+	a.decay = l.vec(att+"time_decay", C)
+	a.decayW1 = l.mat(att+"time_decay_w1", -1, C)
+	a.decayW2 = l.mat(att+"time_decay_w2", C, rowsOf(a.decayW1))
+	a.first = l.perChannel(att+"time_first", C, H)
+	a.wg = l.mat(att+"gate.weight", C, C)
+	a.lnx = l.norm(att+"ln_x", C)
+	return a
+}
+
+// loadMaaW2 splits v6's [5, C, D] mix matrix into its five [C, D] parts.
+func (l *loader) loadMaaW2(a *timeMix6, name string, C, D int) {
+	t := l.tensor(name)
+	if t == nil {
+		return
+	}
+	if len(t.Shape) != 3 || t.Shape[0] != 5 || t.Shape[1] != int64(C) || t.Shape[2] != int64(D) || D == 0 {
+		l.fail(name, fmt.Errorf("%w: %v, want [5 %d %d]", ErrShape, t.Shape, C, D))
+		return
+	}
+	if !t.DType.Float() {
+		l.fail(name, fmt.Errorf("%w: %v (a low-rank matrix must be floating point)", errDType, t.DType))
+		return
+	}
+	all, err := newMatrix(t, 5*C, D)
+	if err != nil {
+		l.fail(name, err)
+		return
+	}
+	for f := range 5 {
+		a.maaW2[f] = subRows(all, f*C, (f+1)*C)
+	}
+}
+
+// subRows returns rows [r0, r1) of a dense matrix, sharing its storage.
+func subRows(m matrix, r0, r1 int) matrix {
+	switch d := m.(type) {
+	case *denseF32:
+		return &denseF32{r1 - r0, d.cols, d.w[r0*d.cols : r1*d.cols]}
+	case *dense16:
+		return &dense16{r1 - r0, d.cols, d.w[r0*d.cols : r1*d.cols], d.bf}
+	}
+	panic("runner: subRows of a quantized matrix")
+}
+
+// mix computes RWKV-6's time mixing (docs/rwkv-math.md, v6): a token shift
 // and a decay that depend on the input through low-rank matrices, then the
 // v5 recurrence with that per-token decay.
-func (m *Model) timeMix6(ly *layer, xa []float32, p *pass, l int, a *arena) []float32 {
-	C, H, N, T := m.info.Embed, m.info.Heads, m.info.HeadSize, p.T
-	at := &ly.att
+func (at *timeMix6) mix(d dims, xa []float32, p *pass, l int, a *arena, vFirst []float32) []float32 {
+	C, H, N, T := d.C, d.H, d.N, p.T
 	shift := p.of(func(s *engine.Snapshot) []float32 { return s.AttShift(l) })
 	D5 := rowsOf(at.maaW1)
 	D := D5 / 5

@@ -9,12 +9,56 @@ import (
 // expHalf is e^(−0.5): v7's decay is exp(−e^(−0.5)·σ(·)), in (e^(−0.607), 1).
 const expHalf = 0.6065306597126334
 
-// timeMix7 is RWKV-7's time mixing (docs/rwkv-math.md, v7): the generalised
+// timeMix7 is RWKV-7's time mixing: x + (prev−x)⊙x_f mixes, LoRA-style
+// matrices ([out, in]) and the per-channel vectors of the generalised
+// delta rule.
+type timeMix7 struct {
+	projections
+	lnx                    norm
+	xr, xw, xk, xv, xa, xg []float32
+	w0, a0, v0, kk, ka, rk []float32
+	w1, w2, a1, a2         matrix
+	v1, v2, g1, g2         matrix
+}
+
+func (at *timeMix7) matrices() []matrix {
+	return []matrix{at.wr, at.wk, at.wv, at.wo, at.w1, at.w2, at.a1, at.a2, at.v1, at.v2, at.g1, at.g2}
+}
+
+func (l *loader) timeMix7(att string, i int) *timeMix7 {
+	C := l.info.Embed
+	a := &timeMix7{projections: l.projections(att)}
+	a.xr = l.vec(att+"x_r", C)
+	a.xw = l.vec(att+"x_w", C)
+	a.xk = l.vec(att+"x_k", C)
+	a.xv = l.vec(att+"x_v", C)
+	a.xa = l.vec(att+"x_a", C)
+	a.xg = l.vec(att+"x_g", C)
+	a.w0 = l.vec(att+"w0", C)
+	a.a0 = l.vec(att+"a0", C)
+	a.kk = l.vec(att+"k_k", C)
+	a.ka = l.vec(att+"k_a", C)
+	a.rk = l.vec(att+"r_k", C)
+	a.w1 = l.mat(att+"w1", -1, C)
+	a.w2 = l.mat(att+"w2", C, rowsOf(a.w1))
+	a.a1 = l.mat(att+"a1", -1, C)
+	a.a2 = l.mat(att+"a2", C, rowsOf(a.a1))
+	a.g1 = l.mat(att+"g1", -1, C)
+	a.g2 = l.mat(att+"g2", C, rowsOf(a.g1))
+	if i > 0 { // layer 0 takes its value as it is; it may carry unused v0–v2
+		a.v0 = l.vec(att+"v0", C)
+		a.v1 = l.mat(att+"v1", -1, C)
+		a.v2 = l.mat(att+"v2", C, rowsOf(a.v1))
+	}
+	a.lnx = l.norm(att+"ln_x", C)
+	return a
+}
+
+// mix computes RWKV-7's time mixing (docs/rwkv-math.md, v7): the generalised
 // delta rule with an in-context learning rate a, a value residual to layer
 // 0's values (vFirst) and a low-rank gate.
-func (m *Model) timeMix7(ly *layer, xa []float32, p *pass, l int, a *arena, vFirst []float32) []float32 {
-	C, H, N, T := m.info.Embed, m.info.Heads, m.info.HeadSize, p.T
-	at := &ly.att
+func (at *timeMix7) mix(d dims, xa []float32, p *pass, l int, a *arena, vFirst []float32) []float32 {
+	C, H, N, T := d.C, d.H, d.N, p.T
 	shift := p.of(func(s *engine.Snapshot) []float32 { return s.AttShift(l) })
 	mixes := [][]float32{at.xr, at.xw, at.xk, at.xv, at.xa, at.xg}
 	var xs [6][]float32 // r, w, k, v, a, g
@@ -90,7 +134,7 @@ func (m *Model) timeMix7(ly *layer, xa []float32, p *pass, l int, a *arena, vFir
 // the normalised removal key kk (stored as −kk, which is what the state
 // update multiplies by), kk⊙a, the key scaled by a and the value residual;
 // layer 0 records its values in vFirst instead.
-func (at *timeMix) prepare7(t0, t1, H, N, l int, w, aa, k, v, nkk, kka, vg, vFirst []float32) {
+func (at *timeMix7) prepare7(t0, t1, H, N, l int, w, aa, k, v, nkk, kka, vg, vFirst []float32) {
 	C := H * N
 	lo, hi := t0*C, t1*C
 	for o := lo; o < hi; o += C {
