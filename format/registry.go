@@ -95,7 +95,8 @@ func Open(path string) (*Source, error) {
 }
 
 // OpenReaderAt is Open for data that is already at hand; name is used in
-// errors. The caller closes whatever is behind r.
+// errors, those of reading a tensor included (a *TensorError with File
+// name). The caller closes whatever is behind r.
 func OpenReaderAt(r io.ReaderAt, name string) (*Source, error) {
 	size, err := sizeOf(r)
 	if err != nil {
@@ -115,6 +116,9 @@ func OpenReaderAt(r io.ReaderAt, name string) (*Source, error) {
 				return nil, fmt.Errorf("%s: %w", name, err)
 			}
 			src.Format = f.name
+			for _, t := range src.Tensors {
+				t.inFile(name)
+			}
 			return src, nil
 		}
 	}

@@ -28,11 +28,11 @@ type Tensor struct {
 func NewTensor(name string, dt DType, shape []int64, open func() (io.ReadCloser, error)) (*Tensor, error) {
 	n, err := NumElements(shape)
 	if err != nil {
-		return nil, fmt.Errorf("tensor %q: %w", name, err)
+		return nil, &TensorError{Tensor: name, Err: err}
 	}
 	size, err := dt.StorageSize(n)
 	if err != nil {
-		return nil, fmt.Errorf("tensor %q: %w", name, err)
+		return nil, &TensorError{Tensor: name, Err: err}
 	}
 	return &Tensor{Name: name, DType: dt, Shape: shape, size: size, open: open}, nil
 }
@@ -68,7 +68,7 @@ func (t *Tensor) Size() int64 { return t.size }
 // Open returns a reader of exactly Size bytes of the tensor's data.
 func (t *Tensor) Open() (io.ReadCloser, error) {
 	if t.open == nil {
-		return nil, fmt.Errorf("tensor %q: no data", t.Name)
+		return nil, &TensorError{Tensor: t.Name, Err: errors.New("no data")}
 	}
 	return t.open()
 }
@@ -80,11 +80,11 @@ var ErrShortData = errors.New("tensor data shorter than its declared size")
 // that made the tensor has checked against the file.
 func (t *Tensor) Bytes() ([]byte, error) {
 	if t.size > math.MaxInt {
-		return nil, fmt.Errorf("tensor %q: %d bytes do not fit in memory", t.Name, t.size)
+		return nil, &TensorError{Tensor: t.Name, Err: fmt.Errorf("%d bytes do not fit in memory", t.size)}
 	}
 	r, err := t.Open()
 	if err != nil {
-		return nil, err
+		return nil, TensorErr(t.Name, err)
 	}
 	defer r.Close()
 	buf := make([]byte, t.size)
@@ -92,7 +92,7 @@ func (t *Tensor) Bytes() ([]byte, error) {
 		if err == io.ErrUnexpectedEOF || err == io.EOF {
 			err = ErrShortData
 		}
-		return nil, fmt.Errorf("tensor %q: %w", t.Name, err)
+		return nil, TensorErr(t.Name, err)
 	}
 	return buf, nil
 }
@@ -100,7 +100,7 @@ func (t *Tensor) Bytes() ([]byte, error) {
 // Float32 reads a floating-point tensor and widens it to float32.
 func (t *Tensor) Float32() ([]float32, error) {
 	if !t.DType.Float() {
-		return nil, fmt.Errorf("tensor %q: %v is not a floating-point type", t.Name, t.DType)
+		return nil, &TensorError{Tensor: t.Name, Err: fmt.Errorf("%v is not a floating-point type", t.DType)}
 	}
 	b, err := t.Bytes()
 	if err != nil {
@@ -108,7 +108,7 @@ func (t *Tensor) Float32() ([]float32, error) {
 	}
 	out := make([]float32, t.Len())
 	if err := DecodeFloat32(out, b, t.DType); err != nil {
-		return nil, fmt.Errorf("tensor %q: %w", t.Name, err)
+		return nil, TensorErr(t.Name, err)
 	}
 	return out, nil
 }

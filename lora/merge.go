@@ -247,7 +247,7 @@ type merged struct {
 
 func (m *merged) open() (io.ReadCloser, error) {
 	if err := m.ctx.Err(); err != nil {
-		return nil, fmt.Errorf("lora: tensor %q: %w", m.base.Name, err)
+		return nil, fmt.Errorf("lora: %w", format.TensorErr(m.base.Name, err))
 	}
 	b, err := m.base.Bytes()
 	if err != nil {
@@ -263,11 +263,11 @@ func (m *merged) open() (io.ReadCloser, error) {
 		}
 	})
 	if decodeErr != nil {
-		return nil, fmt.Errorf("lora: tensor %q: %w", m.base.Name, decodeErr)
+		return nil, fmt.Errorf("lora: %w", format.TensorErr(m.base.Name, decodeErr))
 	}
 	for _, c := range m.changes {
 		if err := m.ctx.Err(); err != nil {
-			return nil, fmt.Errorf("lora: tensor %q: %w", m.base.Name, err)
+			return nil, fmt.Errorf("lora: %w", format.TensorErr(m.base.Name, err))
 		}
 		if err := c.apply(w, m.base.Shape, m.dev); err != nil {
 			return nil, fmt.Errorf("lora: merging %s into %q: %w", c.entry.label(), m.base.Name, err)

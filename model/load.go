@@ -3,7 +3,6 @@ package model
 import (
 	"context"
 	"errors"
-	"fmt"
 
 	"github.com/rwkvkit/rwkvkit/device"
 	"github.com/rwkvkit/rwkvkit/engine"
@@ -26,7 +25,7 @@ func Load(ctx context.Context, path string, c device.Choice) (engine.Engine, err
 	defer src.Close()
 	e, err := LoadSource(ctx, src, c)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
+		return nil, format.InFile(path, err) // read errors name the file already
 	}
 	return e, nil
 }

@@ -32,7 +32,7 @@ func Dequantized(src *format.Source) (*format.Source, error) {
 			}
 			vals := make([]float32, n)
 			if err := Decode(vals, t.DType, b); err != nil {
-				return nil, fmt.Errorf("quantize: tensor %q: %w", t.Name, err)
+				return nil, fmt.Errorf("quantize: %w", format.TensorErr(t.Name, err))
 			}
 			raw := make([]byte, 4*n)
 			for i, v := range vals {

@@ -16,7 +16,7 @@ import (
 // float16 copy.
 func Float16(t *format.Tensor) ([]uint16, error) {
 	if !t.DType.Float() {
-		return nil, fmt.Errorf("tensor %q: %v is not a floating-point type", t.Name, t.DType)
+		return nil, &format.TensorError{Tensor: t.Name, Err: fmt.Errorf("%v is not a floating-point type", t.DType)}
 	}
 	b, err := t.Bytes()
 	if err != nil {
@@ -24,7 +24,7 @@ func Float16(t *format.Tensor) ([]uint16, error) {
 	}
 	out, err := ToFloat16(b, t.DType, t.Len())
 	if err != nil {
-		return nil, fmt.Errorf("tensor %q: %w", t.Name, err)
+		return nil, format.TensorErr(t.Name, err)
 	}
 	return out, nil
 }

@@ -17,7 +17,7 @@ type loader struct {
 
 func (l *loader) fail(name string, err error) {
 	if l.err == nil {
-		l.err = fmt.Errorf("runner: tensor %q: %w", name, err)
+		l.err = fmt.Errorf("runner: %w", format.TensorErr(name, err))
 	}
 }
 

@@ -3,12 +3,17 @@ package runner
 import (
 	"context"
 	"errors"
+	"fmt"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 
+	"github.com/cespare/xxhash/v2"
+
 	"github.com/rwkvkit/rwkvkit/format"
+	"github.com/rwkvkit/rwkvkit/serialize"
 )
 
 func openTiny(t *testing.T, name string) *format.Source {
@@ -140,5 +145,46 @@ func TestV51IsV52WithRepeatedDecay(t *testing.T) {
 	c, _ := orig.Forward(orig.newState(), toks, true)
 	if maxAbsDiff(a, c) < 1e-3 {
 		t.Error("per-head decay changed nothing: the test does not test")
+	}
+}
+
+// A corrupt artifact's error names the file and the tensor once, says what
+// is wrong, and can be taken apart with errors.As and errors.Is.
+func TestCorruptArtifactError(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "tiny.rkv")
+	src := openTiny(t, "tiny-rwkv-7v0-834K.pth")
+	if err := serialize.WriteFile(context.Background(), path, src, false, nil); err != nil {
+		t.Fatal(err)
+	}
+	h, err := serialize.ReadHeaderFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const victim = "blocks.4.att.key.weight"
+	i := slices.IndexFunc(h.Tensors, func(ti serialize.TensorInfo) bool { return ti.Name == victim })
+	ti := h.Tensors[i]
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	payload := b[ti.Offset+5 : ti.Offset+5+ti.Length] // one chunk after its bin 32 header
+	payload[len(payload)/3] ^= 0x10
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	corrupt, err := format.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer corrupt.Close()
+	_, err = Load(context.Background(), corrupt)
+	want := fmt.Sprintf("runner: %s: tensor %q: rkv: checksum mismatch: payload xxhash64 %016x, index says %016x",
+		path, victim, xxhash.Sum64(payload), ti.XXHash64)
+	if err == nil || err.Error() != want {
+		t.Fatalf("error\n%v\nwant\n%s", err, want)
+	}
+	var te *format.TensorError
+	if !errors.As(err, &te) || te.File != path || te.Tensor != victim || !errors.Is(err, serialize.ErrChecksum) {
+		t.Errorf("errors.As: %+v; errors.Is(ErrChecksum) = %v", te, errors.Is(err, serialize.ErrChecksum))
 	}
 }

@@ -128,7 +128,7 @@ var hostLittleEndian = binary.NativeEndian.Uint16([]byte{1, 0}) == 1
 func readValues[T uint16 | float32](t *format.Tensor, w []T) error {
 	size := int(unsafe.Sizeof(*new(T))) * len(w)
 	if int64(size) != t.Size() {
-		return fmt.Errorf("tensor %q: %d bytes for %d values", t.Name, t.Size(), len(w))
+		return fmt.Errorf("%d bytes for %d values", t.Size(), len(w))
 	}
 	if !hostLittleEndian {
 		b, err := t.Bytes()
@@ -155,7 +155,7 @@ func readValues[T uint16 | float32](t *format.Tensor, w []T) error {
 		if err == io.EOF || err == io.ErrUnexpectedEOF {
 			err = format.ErrShortData
 		}
-		return fmt.Errorf("tensor %q: %w", t.Name, err)
+		return err
 	}
 	return nil
 }

@@ -331,7 +331,7 @@ func (p *payloadReader) fill(b []byte) (int, error) {
 	}
 	p.checked = true
 	if got := p.h.Sum64(); got != p.t.XXHash64 {
-		return 0, fmt.Errorf("rkv: tensor %q: %w: payload xxhash64 %016x, index says %016x", p.t.Name, ErrChecksum, got, p.t.XXHash64)
+		return 0, p.fail(fmt.Errorf("%w: payload xxhash64 %016x, index says %016x", ErrChecksum, got, p.t.XXHash64))
 	}
 	return n, nil
 }
@@ -343,7 +343,7 @@ func (p *payloadReader) binHeader() error {
 	}
 	want := min(p.left, p.chunk)
 	if got := binary.BigEndian.Uint32(bh[1:]); bh[0] != 0xc6 || int64(got) != want {
-		return fmt.Errorf("rkv: tensor %q: %w: at offset %d: want a bin 32 of %d bytes, found % x", p.t.Name, ErrCorrupt, p.pos, want, bh)
+		return p.fail(fmt.Errorf("%w: at offset %d: want a bin 32 of %d bytes, found % x", ErrCorrupt, p.pos, want, bh))
 	}
 	p.pos += binHeaderLen
 	p.inChunk = want
@@ -372,9 +372,14 @@ func (p *payloadReader) readAt(b []byte) error {
 
 func (p *payloadReader) readErr(err error) error {
 	if err == io.EOF || err == io.ErrUnexpectedEOF {
-		return fmt.Errorf("rkv: tensor %q: %w: the file ends inside its payload (at offset %d)", p.t.Name, ErrTruncated, p.pos)
+		return p.fail(fmt.Errorf("%w: the file ends inside its payload (at offset %d)", ErrTruncated, p.pos))
 	}
-	return fmt.Errorf("rkv: tensor %q: %w", p.t.Name, err)
+	return p.fail(err)
+}
+
+// fail returns err as an error of the payload's tensor.
+func (p *payloadReader) fail(err error) error {
+	return &format.TensorError{Tensor: p.t.Name, Err: fmt.Errorf("rkv: %w", err)}
 }
 
 func (p *payloadReader) Close() error { return nil }

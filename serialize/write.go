@@ -93,7 +93,7 @@ func Write(w io.Writer, src *format.Source, opts *Options) error {
 			return fmt.Errorf("rkv: tensor %q: at offset %d, planned %d", t.Name, cw.n, p.offsets[i])
 		}
 		if sums[i], err = copyPayload(cw, t, p.chunk, buf); err != nil {
-			return fmt.Errorf("rkv: tensor %q: %w", t.Name, err)
+			return fmt.Errorf("rkv: %w", format.TensorErr(t.Name, err))
 		}
 	}
 	if cw.n != p.indexOff {
