@@ -1,5 +1,8 @@
 // Package verify measures how closely a model's logits follow a
 // reference's on the same tokens, the way llama.cpp's perplexity tool
 // judges a quantization: perplexity, KL divergence, top-1 agreement and the
-// size of the logit differences ([Compare]).
+// size of the logit differences ([Compare]). [Logits] runs tokens through
+// any engine; [NewReport] compares two runs (or a run and a logits file,
+// package logits) and checks [Thresholds], giving a [Report] that says
+// whether it passed.
 package verify

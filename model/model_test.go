@@ -1,0 +1,90 @@
+package model
+
+import (
+	"context"
+	"errors"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/rwkvkit/rwkvkit/device"
+	"github.com/rwkvkit/rwkvkit/tokenizer"
+)
+
+const tinyDir = "../fixtures/rwkv-tiny/"
+
+// Every tiny model, in every format, loads into an engine that describes it
+// as the fixture index does.
+func TestLoad(t *testing.T) {
+	for _, c := range []struct {
+		file          string
+		layers, embed int
+		version       string
+	}{
+		{"tiny-rwkv-4v0-660K.pth", 4, 128, "4"},
+		{"tiny-rwkv-6v0-1m.pth", 12, 64, "6"},
+		{"st/tiny-rwkv-7v0-834K.st", 12, 64, "7"},
+	} {
+		e, err := Load(context.Background(), tinyDir+c.file, device.CPU)
+		if err != nil {
+			t.Fatal(err)
+		}
+		i := e.Info()
+		if string(i.Version) != c.version || i.Layers != c.layers || i.Embed != c.embed || i.Vocab != 256 {
+			t.Errorf("%s: %+v", c.file, i)
+		}
+		e.Close()
+	}
+}
+
+func TestLoadErrors(t *testing.T) {
+	ctx := context.Background()
+	lora := tinyDir + "tiny-rwkv-7v0-834K.demo-lora.st"
+	if _, err := Load(ctx, lora, device.CPU); err == nil || !strings.Contains(err.Error(), lora) {
+		t.Errorf("a LoRA loaded as a model: %v", err)
+	}
+	missing := filepath.Join(t.TempDir(), "none.pth")
+	if _, err := Load(ctx, missing, device.CPU); err == nil || !strings.Contains(err.Error(), missing) {
+		t.Errorf("missing file: %v", err)
+	}
+	if _, err := Load(ctx, tinyDir+"tiny-rwkv-7v0-834K.pth", device.GPU); !errors.Is(err, ErrNoGPUEngine) {
+		t.Errorf("GPU: %v, want ErrNoGPUEngine", err)
+	}
+	if _, err := Load(ctx, tinyDir+"tiny-rwkv-7v0-834K.pth", "tpu"); err == nil || !strings.Contains(err.Error(), `"tpu"`) {
+		t.Errorf("unknown device: %v", err)
+	}
+}
+
+func TestTokenizer(t *testing.T) {
+	world := tokenizer.World().VocabSize()
+	for _, c := range []struct {
+		vocab int
+		path  string
+		want  string // %T of the tokenizer, or "" for an error
+	}{
+		{256, "", "tokenizer.Bytes"},
+		{65536, "", "*tokenizer.Vocab"},
+		{world, "", "*tokenizer.Vocab"},
+		{world - 1, "", ""},
+		{1000, "", ""},
+		{1000, "../fixtures/vocab/rwkv_vocab_v20230424.txt", "*tokenizer.Vocab"},
+	} {
+		tok, err := Tokenizer(c.vocab, c.path)
+		switch {
+		case c.want == "" && !errors.Is(err, ErrNoTokenizer):
+			t.Errorf("vocabulary %d: %v, want ErrNoTokenizer", c.vocab, err)
+		case c.want != "" && (err != nil || typeName(tok) != c.want):
+			t.Errorf("vocabulary %d, file %q: %T, %v; want %s", c.vocab, c.path, tok, err, c.want)
+		}
+	}
+}
+
+func typeName(v any) string {
+	switch v.(type) {
+	case tokenizer.Bytes:
+		return "tokenizer.Bytes"
+	case *tokenizer.Vocab:
+		return "*tokenizer.Vocab"
+	}
+	return "?"
+}
