@@ -179,35 +179,69 @@ var f16Table = func() *[65536]float32 {
 	return &t
 }()
 
-// ConvertToF16 converts n elements of src (type d) into float16 bytes in dst
-// (2n bytes). F16 is copied; F32, BF16 and F64 are rounded once to nearest even.
-func ConvertToF16(dst, src []byte, d DType) error {
-	n := len(dst) / 2
-	if d.Size() == 0 || len(src) < n*d.Size() {
-		return fmt.Errorf("convert %v to F16: %d bytes for %d elements", d, len(src), n)
+// ToF16 rounds len(dst) little-endian elements of src, of type d, to
+// float16 bits: F16 is copied; F32 and BF16 are rounded once to nearest
+// even; F64 goes through float32 (see below). This is rwkvkit's one
+// float→float16 rule, torch's .half(): ±Inf and NaN are kept (a NaN stays
+// a quiet NaN with its sign) and finite values beyond float16's range
+// become ±Inf. What cannot take such values (the quantizer) checks the
+// result, rather than converting by another rule.
+func ToF16(dst []uint16, src []byte, d DType) error {
+	if err := checkToF16(len(dst), src, d); err != nil {
+		return err
 	}
 	switch d {
 	case F16:
-		copy(dst, src[:2*n])
+		for i := range dst {
+			dst[i] = binary.LittleEndian.Uint16(src[2*i:])
+		}
 	case F32:
-		for i := 0; i < n; i++ {
-			f := math.Float32frombits(binary.LittleEndian.Uint32(src[4*i:]))
-			binary.LittleEndian.PutUint16(dst[2*i:], F32ToF16(f))
+		for i := range dst {
+			dst[i] = F32ToF16(math.Float32frombits(binary.LittleEndian.Uint32(src[4*i:])))
 		}
 	case BF16:
-		for i := 0; i < n; i++ {
-			binary.LittleEndian.PutUint16(dst[2*i:], BF16ToF16(binary.LittleEndian.Uint16(src[2*i:])))
+		for i := range dst {
+			dst[i] = BF16ToF16(binary.LittleEndian.Uint16(src[2*i:]))
 		}
 	case F64:
 		// Go's float32(x) rounds to nearest even; rounding twice (f64→f32→f16) can
 		// differ from torch's single rounding only in double-rounding ties, which
 		// float16 of a float64 checkpoint does not meet in practice.
-		for i := 0; i < n; i++ {
-			f := math.Float64frombits(binary.LittleEndian.Uint64(src[8*i:]))
-			binary.LittleEndian.PutUint16(dst[2*i:], F32ToF16(float32(f)))
+		for i := range dst {
+			dst[i] = F32ToF16(float32(math.Float64frombits(binary.LittleEndian.Uint64(src[8*i:]))))
 		}
-	default:
+	}
+	return nil
+}
+
+// ConvertToF16 is ToF16 writing little-endian float16 bytes: it converts
+// len(dst)/2 elements of src (type d) into dst.
+func ConvertToF16(dst, src []byte, d DType) error {
+	n := len(dst) / 2
+	if err := checkToF16(n, src, d); err != nil {
+		return err
+	}
+	if d == F16 {
+		copy(dst, src[:2*n])
+		return nil
+	}
+	var buf [1024]uint16
+	for i := 0; i < n; i += len(buf) {
+		h := buf[:min(len(buf), n-i)]
+		_ = ToF16(h, src[i*d.Size():], d) // checked above
+		for j, v := range h {
+			binary.LittleEndian.PutUint16(dst[2*(i+j):], v)
+		}
+	}
+	return nil
+}
+
+func checkToF16(n int, src []byte, d DType) error {
+	if !d.Float() {
 		return fmt.Errorf("convert %v to F16: not a floating-point type", d)
+	}
+	if len(src) < n*d.Size() {
+		return fmt.Errorf("convert %v to F16: %d bytes for %d elements", d, len(src), n)
 	}
 	return nil
 }

@@ -3,6 +3,7 @@ package format
 import (
 	"encoding/binary"
 	"math"
+	"slices"
 	"testing"
 )
 
@@ -110,5 +111,57 @@ func TestWebRWKVName(t *testing.T) {
 		if got != tc.out || swap != tc.swap {
 			t.Errorf("WebRWKVName(%q) = %q, %v; want %q, %v", tc.in, got, swap, tc.out, tc.swap)
 		}
+	}
+}
+
+// ToF16 is torch's .half() for every floating-point type: one rounding to
+// nearest even (F64 through float32), ±Inf and NaN kept, finite values past
+// 65504 (and the rounding boundary 65520) become ±Inf; ConvertToF16 writes
+// the same values as bytes.
+func TestToF16Rule(t *testing.T) {
+	f32 := []float32{1, -2.5, 65504, 65519.99, 65520, -1e6, float32(math.Inf(1)), float32(math.Inf(-1)), 1e-8, float32(math.NaN()), 0.1}
+	want := []uint16{0x3c00, 0xc100, 0x7bff, 0x7bff, 0x7c00, 0xfc00, 0x7c00, 0xfc00, 0x0000, 0x7e00, 0x2e66}
+	var b32, b64, b16 []byte
+	for _, f := range f32 {
+		b32 = binary.LittleEndian.AppendUint32(b32, math.Float32bits(f))
+		b64 = binary.LittleEndian.AppendUint64(b64, math.Float64bits(float64(f)))
+		b16 = binary.LittleEndian.AppendUint16(b16, uint16(math.Float32bits(f)>>16)) // bf16 (truncated)
+	}
+	for _, c := range []struct {
+		d   DType
+		src []byte
+	}{{F32, b32}, {F64, b64}} {
+		got := make([]uint16, len(f32))
+		if err := ToF16(got, c.src, c.d); err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(got, want) {
+			t.Errorf("%v: % x, want % x", c.d, got, want)
+		}
+		bytes16 := make([]byte, 2*len(f32))
+		if err := ConvertToF16(bytes16, c.src, c.d); err != nil {
+			t.Fatal(err)
+		}
+		for i := range want {
+			if h := binary.LittleEndian.Uint16(bytes16[2*i:]); h != want[i] {
+				t.Errorf("%v ConvertToF16 element %d: %#04x, want %#04x", c.d, i, h, want[i])
+			}
+		}
+	}
+	got := make([]uint16, len(f32))
+	if err := ToF16(got, b16, BF16); err != nil {
+		t.Fatal(err)
+	}
+	for i, h := range got {
+		bf := math.Float32frombits(uint32(binary.LittleEndian.Uint16(b16[2*i:])) << 16)
+		if h != F32ToF16(bf) {
+			t.Errorf("BF16 element %d: %#04x, want %#04x", i, h, F32ToF16(bf))
+		}
+	}
+	if err := ToF16(make([]uint16, 2), make([]byte, 7), F32); err == nil {
+		t.Error("ToF16 read past its input")
+	}
+	if err := ConvertToF16(make([]byte, 4), make([]byte, 8), I32); err == nil {
+		t.Error("ConvertToF16 converted I32")
 	}
 }

@@ -9,10 +9,10 @@ import (
 	"github.com/rwkvkit/rwkvkit/format"
 )
 
-// Float16 reads a floating-point tensor as float16 bits: F16 as it is
-// (non-finite values are left for the quantizer to report), BF16, F32 and
-// F64 rounded to nearest even, refusing ±Inf, NaN and values that overflow
-// float16. Memory: the tensor's bytes plus, for other types than F16, the
+// Float16 reads a floating-point tensor as float16 bits for the quantizer:
+// F16 as it is (non-finite values are left for the quantizer to report),
+// BF16, F32 and F64 converted by format.ToF16, refusing ±Inf, NaN and
+// values that overflow float16 (which that rule keeps or makes ±Inf). Memory: the tensor's bytes plus, for other types than F16, the
 // float16 copy.
 func Float16(t *format.Tensor) ([]uint16, error) {
 	if !t.DType.Float() {
@@ -41,15 +41,20 @@ func ToFloat16(b []byte, dt format.DType, n int64) ([]uint16, error) {
 			return unsafe.Slice((*uint16)(unsafe.Pointer(&b[0])), n), nil
 		}
 		out := make([]uint16, n)
-		for i := range out {
-			out[i] = binary.LittleEndian.Uint16(b[2*i:])
-		}
-		return out, nil
+		return out, format.ToF16(out, b, dt)
 	}
 	out := make([]uint16, n)
 	err := parallelBlocks(int((n+format.Int8BlockSize-1)/format.Int8BlockSize), 0, func(b0, b1 int) error {
 		lo, hi := int64(b0)*format.Int8BlockSize, min(int64(b1)*format.Int8BlockSize, n)
+		if err := format.ToF16(out[lo:hi], b[lo*es:hi*es], dt); err != nil {
+			return err
+		}
+		// The quantizer takes finite values only: refuse what format.ToF16
+		// keeps (±Inf, NaN) or makes ±Inf (values beyond float16's range).
 		for i := lo; i < hi; i++ {
+			if out[i]&0x7C00 != 0x7C00 {
+				continue
+			}
 			var f float64
 			switch dt {
 			case format.BF16:
@@ -59,15 +64,10 @@ func ToFloat16(b []byte, dt format.DType, n int64) ([]uint16, error) {
 			case format.F64:
 				f = math.Float64frombits(binary.LittleEndian.Uint64(b[8*i:]))
 			}
-			// F64 goes through float32, as format.ConvertToF16 does.
-			h := format.F32ToF16(float32(f))
-			if h&0x7C00 == 0x7C00 {
-				if math.IsInf(f, 0) || math.IsNaN(f) {
-					return &ValueError{Index: i, Value: f, Err: ErrNotFinite}
-				}
-				return &ValueError{Index: i, Value: f, Err: ErrOutOfRange}
+			if math.IsInf(f, 0) || math.IsNaN(f) {
+				return &ValueError{Index: i, Value: f, Err: ErrNotFinite}
 			}
-			out[i] = h
+			return &ValueError{Index: i, Value: f, Err: ErrOutOfRange}
 		}
 		return nil
 	})

@@ -82,65 +82,34 @@ func useAssembly(avx2, avx512 bool) {
 	}
 }
 
-func dotRowsF32AVX2(out, w []float32, ldw int, x []float32, k int) {
-	n, kv := len(out), k&^7
-	if n == 0 || kv == 0 {
-		dotRowsF32Go(out, w, ldw, x, k)
-		return
-	}
-	_, _ = w[(n-1)*ldw+k-1], x[k-1]
-	rowsF32AVX2(&w[0], ldw, &x[0], kv, &out[0], n)
-	if kv < k {
-		for i := range out {
-			out[i] += dotGo(w[i*ldw+kv:i*ldw+k], x[kv:k])
+// rowsKernel wraps an assembly row kernel (out[i] = row i of w · x over
+// the first k − k mod 8 columns) as a dotRows function: it checks the
+// bounds the kernel relies on before handing it pointers, and adds the
+// leftover columns with dot; slow takes the shapes the kernel cannot.
+func rowsKernel[W float32 | uint16](kernel func(w *W, ldw int, x *float32, k int, out *float32, n int),
+	dot func(w []W, x []float32) float32, slow func(out []float32, w []W, ldw int, x []float32, k int)) func(out []float32, w []W, ldw int, x []float32, k int) {
+	return func(out []float32, w []W, ldw int, x []float32, k int) {
+		n, kv := len(out), k&^7
+		if n == 0 || kv == 0 {
+			slow(out, w, ldw, x, k)
+			return
+		}
+		_, _ = w[(n-1)*ldw+k-1], x[k-1]
+		kernel(&w[0], ldw, &x[0], kv, &out[0], n)
+		if kv < k {
+			for i := range out {
+				out[i] += dot(w[i*ldw+kv:i*ldw+k], x[kv:k])
+			}
 		}
 	}
 }
 
-func dotRowsF16AVX2(out []float32, w []uint16, ldw int, x []float32, k int) {
-	n, kv := len(out), k&^7
-	if n == 0 || kv == 0 {
-		dotRowsF16Go(out, w, ldw, x, k)
-		return
-	}
-	_, _ = w[(n-1)*ldw+k-1], x[k-1]
-	rowsF16AVX2(&w[0], ldw, &x[0], kv, &out[0], n)
-	if kv < k {
-		for i := range out {
-			out[i] += dotF16Go(w[i*ldw+kv:i*ldw+k], x[kv:k])
-		}
-	}
-}
-
-func dotRowsF16AVX512(out []float32, w []uint16, ldw int, x []float32, k int) {
-	n, kv := len(out), k&^7
-	if n == 0 || kv == 0 {
-		dotRowsF16Go(out, w, ldw, x, k)
-		return
-	}
-	_, _ = w[(n-1)*ldw+k-1], x[k-1]
-	rowsF16AVX512(&w[0], ldw, &x[0], kv, &out[0], n)
-	if kv < k {
-		for i := range out {
-			out[i] += dotF16Go(w[i*ldw+kv:i*ldw+k], x[kv:k])
-		}
-	}
-}
-
-func dotRowsBF16AVX2(out []float32, w []uint16, ldw int, x []float32, k int) {
-	n, kv := len(out), k&^7
-	if n == 0 || kv == 0 {
-		dotRowsBF16Go(out, w, ldw, x, k)
-		return
-	}
-	_, _ = w[(n-1)*ldw+k-1], x[k-1]
-	rowsBF16AVX2(&w[0], ldw, &x[0], kv, &out[0], n)
-	if kv < k {
-		for i := range out {
-			out[i] += dotBF16Go(w[i*ldw+kv:i*ldw+k], x[kv:k])
-		}
-	}
-}
+var (
+	dotRowsF32AVX2   = rowsKernel(rowsF32AVX2, dotGo, dotRowsF32Go)
+	dotRowsF16AVX2   = rowsKernel(rowsF16AVX2, dotF16Go, dotRowsF16Go)
+	dotRowsF16AVX512 = rowsKernel(rowsF16AVX512, dotF16Go, dotRowsF16Go)
+	dotRowsBF16AVX2  = rowsKernel(rowsBF16AVX2, dotBF16Go, dotRowsBF16Go)
+)
 
 func gemmF32AVX2(out []float32, ldo int, w []float32, ldw, rows int, x []float32, ldx, T, k int) {
 	gemmBlocked(out, ldo, w, ldw, rows, x, ldx, T, k, 8, 3, gemm4x3F32AVX2)
@@ -198,23 +167,26 @@ func gemmBlocked(out []float32, ldo int, w []float32, ldw, rows int, x []float32
 	}
 }
 
-func widenF16AVX2Go(dst []float32, src []uint16) {
-	n := len(dst) &^ 7
-	if n > 0 {
-		_ = src[len(dst)-1]
-		widenF16AVX2(&dst[0], &src[0], n)
+// vecKernel wraps an assembly element-wise kernel (dst[i] = f(src[i]) for
+// a multiple of 8 elements) as a function of slices: it checks the bounds
+// the kernel relies on and leaves the rest to tail.
+func vecKernel[S float32 | uint16](kernel func(dst *float32, src *S, n int), tail func(dst []float32, src []S)) func(dst []float32, src []S) {
+	return func(dst []float32, src []S) {
+		n := len(dst) &^ 7
+		if n > 0 {
+			_ = src[len(dst)-1]
+			kernel(&dst[0], &src[0], n)
+		}
+		tail(dst[n:], src[n:len(dst)])
 	}
-	widenF16Go(dst[n:], src[n:len(dst)])
 }
 
-func widenBF16AVX2Go(dst []float32, src []uint16) {
-	n := len(dst) &^ 7
-	if n > 0 {
-		_ = src[len(dst)-1]
-		widenBF16AVX2(&dst[0], &src[0], n)
-	}
-	widenBF16Go(dst[n:], src[n:len(dst)])
-}
+var (
+	widenF16AVX2Go  = vecKernel(widenF16AVX2, widenF16Go)
+	widenBF16AVX2Go = vecKernel(widenBF16AVX2, widenBF16Go)
+	expVecAVX2      = vecKernel(expAVX2, expVecGo)
+	sigmoidVecAVX2  = vecKernel(sigmoidAVX2, sigmoidVecGo)
+)
 
 func sumF32AVX2Go(x []float32) float32 {
 	n := len(x) &^ 31
@@ -233,24 +205,6 @@ func wkv7HeadAVX2Go(S, r, w, k, v, nkk, kka, y []float32) {
 	}
 	_, _, _, _, _, _, _ = S[n*n-1], r[n-1], w[n-1], k[n-1], v[n-1], nkk[n-1], kka[n-1]
 	wkv7HeadAVX2(&S[0], n, &r[0], &w[0], &k[0], &v[0], &nkk[0], &kka[0], &y[0])
-}
-
-func expVecAVX2(dst, src []float32) {
-	n := len(dst) &^ 7
-	if n > 0 {
-		_ = src[len(dst)-1]
-		expAVX2(&dst[0], &src[0], n)
-	}
-	expVecGo(dst[n:], src[n:len(dst)])
-}
-
-func sigmoidVecAVX2(dst, src []float32) {
-	n := len(dst) &^ 7
-	if n > 0 {
-		_ = src[len(dst)-1]
-		sigmoidAVX2(&dst[0], &src[0], n)
-	}
-	sigmoidVecGo(dst[n:], src[n:len(dst)])
 }
 
 func reluSquareAVX2Go(x []float32) {
