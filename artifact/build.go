@@ -122,7 +122,7 @@ func Build(ctx context.Context, out string, spec *Spec) error {
 	defer release()
 	// While one tensor is written, the next ones are merged and quantized.
 	m = format.Prefetch(m, prefetchBytes)
-	prov.Quantization.Int8, prov.Quantization.NF4 = lastSpecs(spec.Quantize)
+	prov.Quantization.Int8, prov.Quantization.NF4, prov.Quantization.SF4 = lastSpecs(spec.Quantize)
 	prov.Quantization.Device = device
 	opts := &serialize.Options{Model: &info, Provenance: prov, Progress: spec.Progress}
 	opts.Finalize = func() (serialize.Provenance, error) {
@@ -168,13 +168,16 @@ func quantized(ctx context.Context, src *format.Source, info format.ModelInfo, r
 	return out, qz.String(), release, nil
 }
 
-// lastSpecs returns the last Int8 and NF4 layer specs of rules.
-func lastSpecs(rules []quantize.Rule) (int8Spec, nf4Spec string) {
+// lastSpecs returns the last Int8, NF4 and SF4 layer specs of rules.
+func lastSpecs(rules []quantize.Rule) (int8Spec, nf4Spec, sf4Spec string) {
 	for _, r := range rules {
-		if r.Kind == format.Int8Block {
+		switch r.Kind {
+		case format.Int8Block:
 			int8Spec = r.Layers
-		} else {
+		case format.NF4Block:
 			nf4Spec = r.Layers
+		case format.SF4Block:
+			sf4Spec = r.Layers
 		}
 	}
 	return

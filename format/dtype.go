@@ -30,6 +30,7 @@ const (
 	U64
 	Int8Block // web-rwkv Int8: blocks of 128 with a float16 (min, max) pair each
 	NF4Block  // web-rwkv NF4: blocks of 64 with a float16 absmax each
+	SF4Block  // web-rwkv SF4: NF4's layout with Student-t (ν = 5) code values
 )
 
 var dtypeNames = [...]string{
@@ -49,6 +50,7 @@ var dtypeNames = [...]string{
 	U64:       "U64",
 	Int8Block: "Q8_128",
 	NF4Block:  "NF4_64",
+	SF4Block:  "SF4_64",
 }
 
 var dtypeSizes = [...]int{
@@ -84,7 +86,7 @@ func (d DType) Size() int {
 }
 
 // Quantized reports whether d is a block-quantized kind.
-func (d DType) Quantized() bool { return d == Int8Block || d == NF4Block }
+func (d DType) Quantized() bool { return d == Int8Block || d == NF4Block || d == SF4Block }
 
 // Float reports whether d is one of the floating-point kinds F16, BF16, F32, F64.
 func (d DType) Float() bool { return d == F16 || d == BF16 || d == F32 || d == F64 }
@@ -93,6 +95,7 @@ func (d DType) Float() bool { return d == F16 || d == BF16 || d == F32 || d == F
 const (
 	Int8BlockSize = 128
 	NF4BlockSize  = 64
+	SF4BlockSize  = NF4BlockSize
 )
 
 // StorageSize is the number of bytes that n elements of d occupy, checked
@@ -107,7 +110,7 @@ func (d DType) StorageSize(n int64) (int64, error) {
 	case Int8Block:
 		blocks := (n + Int8BlockSize - 1) / Int8BlockSize
 		return checkedAdd(n, blocks*4)
-	case NF4Block:
+	case NF4Block, SF4Block:
 		blocks := (n + NF4BlockSize - 1) / NF4BlockSize
 		return checkedAdd((n+1)/2, blocks*2)
 	}

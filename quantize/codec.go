@@ -22,12 +22,37 @@ var NF4Table = [16]float32{
 
 // NF4Midpoints are the decision thresholds between neighbouring NF4Table
 // values, (t_k + t_{k+1})/2 in float32.
-var NF4Midpoints = func() (m [15]float32) {
-	for k := range m {
-		m[k] = float32(NF4Table[k]+NF4Table[k+1]) / 2
+var NF4Midpoints = midpoints(&NF4Table)
+
+// A codebook is what encoding and decoding one 4-bit absmax kind (NF4,
+// SF4) needs: its table, its midpoints padded to sixteen for the vector
+// kernels, and the bucket table of fourBitCode.
+type codebook struct {
+	table  *[16]float32
+	mids   [16]float32
+	bucket [512]uint8
+}
+
+func newCodebook(t *[16]float32) *codebook {
+	cb := &codebook{table: t}
+	m := midpoints(t)
+	copy(cb.mids[:], m[:])
+	cb.bucket = buckets(&m)
+	return cb
+}
+
+var nf4Book, sf4Book = newCodebook(&NF4Table), newCodebook(&SF4Table)
+
+// bookOf returns the codebook of a 4-bit kind, or nil.
+func bookOf(kind format.DType) *codebook {
+	switch kind {
+	case format.NF4Block:
+		return nf4Book
+	case format.SF4Block:
+		return sf4Book
 	}
-	return m
-}()
+	return nil
+}
 
 // ErrNotFinite is wrapped by errors about ±Inf or NaN input.
 var ErrNotFinite = errors.New("value is not finite")
@@ -57,7 +82,7 @@ func BlockSize(kind format.DType) (int, error) {
 	switch kind {
 	case format.Int8Block:
 		return format.Int8BlockSize, nil
-	case format.NF4Block:
+	case format.NF4Block, format.SF4Block:
 		return format.NF4BlockSize, nil
 	}
 	return 0, fmt.Errorf("quantize: %v is not a quantized kind", kind)
@@ -66,8 +91,8 @@ func BlockSize(kind format.DType) (int, error) {
 // layout gives where the codes and the block parameters of n elements lie.
 type layout struct {
 	n, blocks  int
-	codeBytes  int // Int8: n; NF4: ceil(n/2)
-	paramBytes int // per block: Int8 4, NF4 2
+	codeBytes  int // Int8: n; NF4, SF4: ceil(n/2)
+	paramBytes int // per block: Int8 4, NF4 and SF4 2
 	size       int
 }
 
@@ -116,13 +141,18 @@ func EncodeTo(dst []byte, kind format.DType, src []uint16) error {
 func encode(dst []byte, kind format.DType, src []uint16, l layout, workers int) error {
 	codes, params := dst[:l.codeBytes], dst[l.codeBytes:]
 	bs := format.Int8BlockSize
-	if kind == format.NF4Block {
+	book := bookOf(kind)
+	if book != nil {
 		bs = format.NF4BlockSize
 	}
 	// Bytes per block of codes and of parameters.
 	whole, cb, pb := int8Whole, bs, 4
-	if kind == format.NF4Block {
-		whole, cb, pb = nf4Whole, bs/2, 2
+	if book != nil {
+		cb, pb = bs/2, 2
+		whole = nil
+		if nf4Whole != nil {
+			whole = func(codes, params []byte, src []uint16) int { return nf4Whole(codes, params, src, &book.mids) }
+		}
 	}
 	return parallelBlocks(l.blocks, workers, func(b0, b1 int) error {
 		b := b0
@@ -137,7 +167,7 @@ func encode(dst []byte, kind format.DType, src []uint16, l layout, workers int) 
 			if kind == format.Int8Block {
 				bad = int8Block(codes[lo:hi], params[4*b:4*b+4], src[lo:hi])
 			} else {
-				bad = nf4Block(codes[lo/2:(hi+1)/2], params[2*b:2*b+2], src[lo:hi])
+				bad = fourBitBlock(book, codes[lo/2:(hi+1)/2], params[2*b:2*b+2], src[lo:hi])
 			}
 			if bad >= 0 {
 				return notFinite(int64(lo+bad), src[lo+bad])
@@ -164,7 +194,7 @@ func Decode(dst []float32, kind format.DType, src []byte) error {
 				decodeInt8Block(dst[lo:hi], codes[lo:hi], params[4*b:])
 			} else {
 				lo, hi := b*format.NF4BlockSize, min((b+1)*format.NF4BlockSize, len(dst))
-				decodeNF4Block(dst[lo:hi], codes[lo/2:], params[2*b:])
+				decodeFourBitBlock(bookOf(kind).table, dst[lo:hi], codes[lo/2:], params[2*b:])
 			}
 		}
 		return nil
@@ -173,9 +203,13 @@ func Decode(dst []float32, kind format.DType, src []byte) error {
 
 // int8Whole and nf4Whole, where the CPU has a vector kernel
 // (codec_amd64.go), quantize the leading whole blocks of src exactly as
-// int8Block and nf4Block do, and return how many they did: they stop before
-// a block that holds ±Inf or NaN.
-var int8Whole, nf4Whole func(codes, params []byte, src []uint16) int
+// int8Block and fourBitBlock (with the codebook whose midpoints mids are)
+// do, and return how many they did: they stop before a block that holds
+// ±Inf or NaN.
+var (
+	int8Whole func(codes, params []byte, src []uint16) int
+	nf4Whole  func(codes, params []byte, src []uint16, mids *[16]float32) int
+)
 
 // workBlocks is the number of blocks one worker takes at a time: large
 // enough to amortise scheduling, small enough to balance the cores.
@@ -313,29 +347,31 @@ func int8Block(codes, param []byte, src []uint16) int {
 	return -1
 }
 
-// nf4Bucket[b] counts the NF4 midpoints below the window of x = v/absmax
+// buckets(m)[b] counts the midpoints m below the window of x = v/absmax
 // values that can land in bucket b = ⌊(x+1)·128⌋ when x is computed with
 // float32 rounding: the bucket may be off by one, so the window is
-// [(b−1)/128 − 1, (b+2)/128 − 1). Midpoints are at least 0.08 apart, more
-// than the window's 3/128, so at most one midpoint, the next one, can lie in
-// it, and one comparison with that threshold finishes the count exactly.
+// [(b−1)/128 − 1, (b+2)/128 − 1). Midpoints are at least 0.066 apart (NF4
+// 0.08, SF4 0.066), more than the window's 3/128, so at most one midpoint,
+// the next one, can lie in it, and one comparison with that threshold
+// finishes the count exactly.
 // Since |v| ≤ absmax, b lies in 0…256 (x+1 may round just above 2); the
 // table is 512 long so that masking the index proves it in range.
-var nf4Bucket = func() (lut [512]uint8) {
+func buckets(mids *[15]float32) (lut [512]uint8) {
 	for b := range lut {
 		edge := float64(b-1)/128 - 1 - 1e-4 // margin for T_k/a ≠ m_k by rounding
-		for _, m := range NF4Midpoints {
+		for _, m := range mids {
 			if float64(m) < edge {
 				lut[b]++
 			}
 		}
 	}
 	return lut
-}()
+}
 
-// nf4Block quantizes one block (len(src) ≤ 64) into ceil(len/2) code bytes
-// and returns the index of its first non-finite value, or −1.
-func nf4Block(codes, param []byte, src []uint16) int {
+// fourBitBlock quantizes one block (len(src) ≤ 64) to the codebook cb in
+// ceil(len/2) code bytes and returns the index of its first non-finite
+// value, or −1.
+func fourBitBlock(cb *codebook, codes, param []byte, src []uint16) int {
 	var amax uint16
 	for _, h := range src {
 		amax = max(amax, h&0x7FFF)
@@ -356,24 +392,24 @@ func nf4Block(codes, param []byte, src []uint16) int {
 	}
 	a := format.F16ToF32(amax)
 	var t [16]float32
-	for k, m := range NF4Midpoints {
+	for k, m := range cb.mids[:15] {
 		t[k] = m * a
 	}
 	t[15] = float32(math.Inf(1))
 	s := 128 / a
-	tab := f16
+	tab, lut := f16, &cb.bucket
 	for i := 0; i+1 < len(src); i += 2 {
-		codes[i/2] = nf4Code(&t, s, tab[src[i]]) | nf4Code(&t, s, tab[src[i+1]])<<4
+		codes[i/2] = fourBitCode(lut, &t, s, tab[src[i]]) | fourBitCode(lut, &t, s, tab[src[i+1]])<<4
 	}
 	if len(src)%2 == 1 {
-		codes[len(codes)-1] = nf4Code(&t, s, tab[src[len(src)-1]])
+		codes[len(codes)-1] = fourBitCode(lut, &t, s, tab[src[len(src)-1]])
 	}
 	return -1
 }
 
-// nf4Code counts the thresholds t[0..14] that v reaches; s ≈ 128/absmax.
-func nf4Code(t *[16]float32, s, v float32) byte {
-	c := nf4Bucket[int32(float32(v*s)+128)&511]
+// fourBitCode counts the thresholds t[0..14] that v reaches; s ≈ 128/absmax.
+func fourBitCode(lut *[512]uint8, t *[16]float32, s, v float32) byte {
+	c := lut[int32(float32(v*s)+128)&511]
 	var up byte
 	if v >= t[c&15] {
 		up = 1
@@ -391,10 +427,10 @@ func decodeInt8Block(dst []float32, codes, param []byte) {
 	}
 }
 
-func decodeNF4Block(dst []float32, codes, param []byte) {
+func decodeFourBitBlock(table *[16]float32, dst []float32, codes, param []byte) {
 	a := format.F16ToF32(uint16(param[0]) | uint16(param[1])<<8)
 	for i := range dst {
 		c := codes[i/2] >> (4 * (i & 1)) & 15
-		dst[i] = NF4Table[c] * a
+		dst[i] = table[c] * a
 	}
 }

@@ -25,8 +25,9 @@ func nf4BlocksAVX2(codes, params *byte, src *uint16, n int, mid *float32) int
 
 // kernelSet is one pair of whole-block kernels.
 type kernelSet struct {
-	name      string
-	int8, nf4 func(codes, params []byte, src []uint16) int
+	name string
+	int8 func(codes, params []byte, src []uint16) int
+	nf4  func(codes, params []byte, src []uint16, mids *[16]float32) int
 }
 
 // kernelSets lists the kernels this CPU runs, the preferred first.
@@ -47,12 +48,6 @@ func init() {
 	}
 }
 
-// nf4Mid is NF4Midpoints padded to a vector of sixteen.
-var nf4Mid = func() (m [16]float32) {
-	copy(m[:], NF4Midpoints[:])
-	return m
-}()
-
 // wholeInt8 and wholeNF4 wrap a kernel for the whole blocks of src, checking
 // the bounds it relies on before handing it pointers.
 func wholeInt8(kernel func(codes, params *byte, src *uint16, n int) int) func(codes, params []byte, src []uint16) int {
@@ -66,13 +61,13 @@ func wholeInt8(kernel func(codes, params *byte, src *uint16, n int) int) func(co
 	}
 }
 
-func wholeNF4(kernel func(codes, params *byte, src *uint16, n int, mid *float32) int) func(codes, params []byte, src []uint16) int {
-	return func(codes, params []byte, src []uint16) int {
+func wholeNF4(kernel func(codes, params *byte, src *uint16, n int, mid *float32) int) func(codes, params []byte, src []uint16, mids *[16]float32) int {
+	return func(codes, params []byte, src []uint16, mids *[16]float32) int {
 		n := len(src) / format.NF4BlockSize
 		if n == 0 {
 			return 0
 		}
 		_, _ = codes[n*format.NF4BlockSize/2-1], params[2*n-1]
-		return kernel(&codes[0], &params[0], &src[0], n, &nf4Mid[0])
+		return kernel(&codes[0], &params[0], &src[0], n, &mids[0])
 	}
 }

@@ -158,7 +158,7 @@ func TestVectorMatchesPortable(t *testing.T) {
 	}
 	forEachKernelSet(t, func(t *testing.T, k kernelSet) {
 		for _, c := range cases {
-			for _, kind := range []format.DType{format.Int8Block, format.NF4Block} {
+			for _, kind := range []format.DType{format.Int8Block, format.NF4Block, format.SF4Block} {
 				encodeBoth(t, k, c.name, kind, c.src)
 				// Partial last blocks and odd lengths.
 				for _, n := range []int{1, 2, 63, 64, 65, 127, 128, 129, 191, 255, 257, 1001} {
@@ -187,7 +187,7 @@ func TestVectorNonFinite(t *testing.T) {
 				for _, p := range pos {
 					src[p] = bad
 				}
-				for _, kind := range []format.DType{format.Int8Block, format.NF4Block} {
+				for _, kind := range []format.DType{format.Int8Block, format.NF4Block, format.SF4Block} {
 					encodeBoth(t, k, fmt.Sprintf("%#x at %v", bad, pos), kind, src)
 					if _, err := Encode(kind, src); err == nil {
 						t.Fatalf("%v: %#x at %v accepted", kind, bad, pos)

@@ -1,6 +1,8 @@
 // Package quantize turns float16 weight matrices into web-rwkv's block
-// formats, Int8 ([format.Int8Block], blocks of 128) and NF4
-// ([format.NF4Block], blocks of 64), on the CPU or on a GPU, with results
+// formats, Int8 ([format.Int8Block], blocks of 128), NF4
+// ([format.NF4Block], blocks of 64) and SF4 ([format.SF4Block]: NF4's
+// layout and arithmetic with a table of Student-t quantiles, [SF4Table]),
+// on the CPU or on a GPU, with results
 // that are identical to the bit on both; it also decides which tensors of a
 // model are quantized ([Plan]) and wraps a whole model lazily ([Apply]).
 //
@@ -44,7 +46,8 @@
 //
 // that is, the table value nearest to v/a, ties going to the higher index,
 // decided without dividing. When a = 0 (the block is all zeros) every code is
-// 7, the table's 0.
+// 7, the table's 0. SF4 is the same with [SF4Table] and [SF4Midpoints]
+// (its 0 is at index 7 too).
 //
 // On the GPU, float16 bits are widened without the hardware half-float
 // conversion, whose rounding and denormal handling vary: normal values by

@@ -52,3 +52,9 @@ func (g *GPU) scratch(size uint64) *wgpu.Buffer {
 	g.bufs = append(g.bufs, b)
 	return b
 }
+
+// StudentT5Quantile and StudentT5CDF expose the SF4 table's distribution.
+var (
+	StudentT5Quantile = studentT5Quantile
+	StudentT5CDF      = studentT5CDF
+)

@@ -48,7 +48,8 @@ type GPU struct {
 	int8k  *gpu.Kernel
 	nf4k   *gpu.Kernel
 	int8g  *wgpu.BindGroup
-	nf4g   *wgpu.BindGroup
+	nf4g   *wgpu.BindGroup // the 4-bit kernel with NF4's midpoints
+	sf4g   *wgpu.BindGroup // and with SF4's
 	bufs   []*wgpu.Buffer
 	meta   *wgpu.Buffer
 	in     *wgpu.Buffer
@@ -109,22 +110,31 @@ func NewGPU(d *gpu.Device, opt GPUOptions) (*GPU, error) {
 	g.codes = newBuf("codes", chunk)
 	g.params = newBuf("params", chunk/32)
 	g.status = newBuf("status", 4)
-	mids := newBuf("nf4 midpoints", 4*len(NF4Midpoints))
+	nf4Mids := newBuf("nf4 midpoints", 4*len(NF4Midpoints))
+	sf4Mids := newBuf("sf4 midpoints", 4*len(SF4Midpoints))
 	if err != nil {
 		return nil, err
 	}
-	var mb []byte
-	for _, m := range NF4Midpoints {
-		mb = binary.LittleEndian.AppendUint32(mb, math.Float32bits(m))
-	}
-	if err := d.Upload(mids, 0, mb); err != nil {
-		return nil, err
+	for _, up := range []struct {
+		buf  *wgpu.Buffer
+		mids *[15]float32
+	}{{nf4Mids, &NF4Midpoints}, {sf4Mids, &SF4Midpoints}} {
+		var mb []byte
+		for _, m := range up.mids {
+			mb = binary.LittleEndian.AppendUint32(mb, math.Float32bits(m))
+		}
+		if err := d.Upload(up.buf, 0, mb); err != nil {
+			return nil, err
+		}
 	}
 	common := []gpu.Binding{{Buffer: g.meta}, {Buffer: g.in}, {Buffer: g.codes}, {Buffer: g.params}, {Buffer: g.status}}
 	if g.int8g, err = g.int8k.Bind(common...); err != nil {
 		return nil, err
 	}
-	if g.nf4g, err = g.nf4k.Bind(append(common, gpu.Binding{Buffer: mids})...); err != nil {
+	if g.nf4g, err = g.nf4k.Bind(append(common, gpu.Binding{Buffer: nf4Mids})...); err != nil {
+		return nil, err
+	}
+	if g.sf4g, err = g.nf4k.Bind(append(common, gpu.Binding{Buffer: sf4Mids})...); err != nil {
 		return nil, err
 	}
 	nslots := opt.Slots
@@ -164,12 +174,12 @@ func (g *GPU) Close() {
 		}
 	}
 	g.bufs = nil
-	for _, x := range []*wgpu.BindGroup{g.int8g, g.nf4g} {
+	for _, x := range []*wgpu.BindGroup{g.int8g, g.nf4g, g.sf4g} {
 		if x != nil {
 			x.Release()
 		}
 	}
-	g.int8g, g.nf4g = nil, nil
+	g.int8g, g.nf4g, g.sf4g = nil, nil, nil
 	for _, k := range []*gpu.Kernel{g.int8k, g.nf4k} {
 		if k != nil {
 			k.Release()
@@ -318,8 +328,11 @@ func (g *GPU) setCount(m int) error {
 // setCount).
 func (g *GPU) dispatch(enc *wgpu.CommandEncoder, kind format.DType, m int) error {
 	k, group, wgElems := g.int8k, g.int8g, int8WGElems
-	if kind == format.NF4Block {
+	switch kind {
+	case format.NF4Block:
 		k, group, wgElems = g.nf4k, g.nf4g, nf4WGElems
+	case format.SF4Block:
+		k, group, wgElems = g.nf4k, g.sf4g, nf4WGElems
 	}
 	limit := g.gridX
 	if limit == 0 {
@@ -346,7 +359,7 @@ func (g *GPU) finish(s *slot, out []byte, l layout, data []uint16) error {
 	}
 	bs, _ := BlockSize(s.kind)
 	codeOff := s.first
-	if s.kind == format.NF4Block {
+	if s.kind != format.Int8Block {
 		codeOff = s.first / 2
 	}
 	parallelCopy(out[codeOff:codeOff+cl.codeBytes], b[:cl.codeBytes])

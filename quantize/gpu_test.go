@@ -24,7 +24,7 @@ func newGPU(t testing.TB, opt quantize.GPUOptions) *quantize.GPU {
 	return g
 }
 
-var kinds = []format.DType{format.Int8Block, format.NF4Block}
+var kinds = []format.DType{format.Int8Block, format.NF4Block, format.SF4Block}
 
 func firstDiff(a, b []byte) int {
 	for i := range min(len(a), len(b)) {
@@ -112,27 +112,31 @@ func TestGPUEdgeValues(t *testing.T) {
 		}
 		ties = append(ties, block...)
 	}
-	// NF4 blocks of absmax a (first value, either sign) and the float16
-	// values nearest to each threshold m_k·a and their neighbours, for every
-	// finite a.
-	var near []uint16
-	for ah := uint16(1); ah < 0x7C00; ah++ {
-		a := format.F16ToF32(ah)
-		block := []uint16{ah | (ah%2)<<15}
-		for _, m := range quantize.NF4Midpoints {
-			h := format.F32ToF16(m * a)
-			sign, mag := h&0x8000, h&0x7FFF
-			block = append(block, sign|max(mag, 1)-1, h, sign|min(mag+1, ah), h^0x8000)
+	// NF4 and SF4 blocks of absmax a (first value, either sign) and the
+	// float16 values nearest to each threshold m_k·a and their neighbours,
+	// for every finite a.
+	nearThresholds := func(mids *[15]float32) []uint16 {
+		var near []uint16
+		for ah := uint16(1); ah < 0x7C00; ah++ {
+			a := format.F16ToF32(ah)
+			block := []uint16{ah | (ah%2)<<15}
+			for _, m := range mids {
+				h := format.F32ToF16(m * a)
+				sign, mag := h&0x8000, h&0x7FFF
+				block = append(block, sign|max(mag, 1)-1, h, sign|min(mag+1, ah), h^0x8000)
+			}
+			for len(block) < format.NF4BlockSize {
+				block = append(block, block[len(block)%61])
+			}
+			near = append(near, block...)
 		}
-		for len(block) < format.NF4BlockSize {
-			block = append(block, block[len(block)%61])
-		}
-		near = append(near, block...)
+		return near
 	}
 	for _, c := range []struct {
 		what string
 		src  []uint16
-	}{{"every float16 in order", all}, {"every float16 shuffled", shuffled}, {"Int8 ties", ties}, {"NF4 thresholds", near}} {
+	}{{"every float16 in order", all}, {"every float16 shuffled", shuffled}, {"Int8 ties", ties},
+		{"NF4 thresholds", nearThresholds(&quantize.NF4Midpoints)}, {"SF4 thresholds", nearThresholds(&quantize.SF4Midpoints)}} {
 		sameAsCPU(t, g, c.what, c.src)
 	}
 }

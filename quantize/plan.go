@@ -72,7 +72,7 @@ func seq(lo, hi int) []int {
 }
 
 // A Rule asks for the layers of a spec (as ParseLayers reads it) to be
-// quantized to Kind (format.Int8Block or format.NF4Block).
+// quantized to Kind (format.Int8Block, format.NF4Block or format.SF4Block).
 type Rule struct {
 	Kind   format.DType
 	Layers string
@@ -126,7 +126,7 @@ func (p *Plan) Layers(kind format.DType) []int {
 // String summarises the plan: "Int8 layers 0-5; NF4 layers 6-11".
 func (p *Plan) String() string {
 	var parts []string
-	for _, k := range []format.DType{format.Int8Block, format.NF4Block} {
+	for _, k := range []format.DType{format.Int8Block, format.NF4Block, format.SF4Block} {
 		if ls := p.Layers(k); len(ls) > 0 {
 			parts = append(parts, fmt.Sprintf("%s layers %s", kindName(k), ranges(ls)))
 		}
@@ -138,8 +138,11 @@ func (p *Plan) String() string {
 }
 
 func kindName(k format.DType) string {
-	if k == format.Int8Block {
+	switch k {
+	case format.Int8Block:
 		return "Int8"
+	case format.SF4Block:
+		return "SF4"
 	}
 	return "NF4"
 }

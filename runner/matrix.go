@@ -114,8 +114,8 @@ func newMatrix(t *format.Tensor, rows, cols int) (matrix, error) {
 		return &denseF32{rows, cols, w}, nil
 	case format.Int8Block:
 		return newInt8Matrix(b, rows, cols)
-	case format.NF4Block:
-		return newNF4Matrix(b, rows, cols)
+	case format.NF4Block, format.SF4Block:
+		return newNF4Matrix(t.DType, b, rows, cols)
 	}
 	return nil, fmt.Errorf("%w: %v", errDType, t.DType)
 }

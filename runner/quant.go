@@ -11,13 +11,26 @@ import (
 // nf4Table is the NF4 code book the quantizer encodes with.
 var nf4Table = quantize.NF4Table
 
-// nf4Pairs maps a byte to the code-book values of its low and high nibble.
-var nf4Pairs = func() (t [256][2]float32) {
-	for b := range t {
-		t[b] = [2]float32{nf4Table[b&15], nf4Table[b>>4]}
+// A codeBook is a 4-bit kind's table and, for each byte, the table values
+// of its low and high nibble.
+type codeBook struct {
+	table *[16]float32
+	pairs [256][2]float32
+}
+
+func newCodeBook(t *[16]float32) *codeBook {
+	cb := &codeBook{table: t}
+	for b := range cb.pairs {
+		cb.pairs[b] = [2]float32{t[b&15], t[b>>4]}
 	}
-	return t
-}()
+	return cb
+}
+
+// The code books of NF4 and SF4 (web-rwkv's Student-t variant).
+var codeBooks = map[format.DType]*codeBook{
+	format.NF4Block: newCodeBook(&nf4Table),
+	format.SF4Block: newCodeBook(&quantize.SF4Table),
+}
 
 // quantRows is the number of rows a quantized matrix-vector product decodes
 // at a time, so that the float32 row kernel can share each load of x.
@@ -109,23 +122,26 @@ func quantMulVec(decode func([]float32, int), cols int, out, x []float32, r0 int
 	}
 }
 
-// nf4Matrix is web-rwkv's NF4: per block of 64 consecutive elements,
-// w = table[code]·absmax; element 2i is the low nibble of byte i.
+// nf4Matrix is web-rwkv's NF4 or SF4: per block of 64 consecutive
+// elements, w = table[code]·absmax; element 2i is the low nibble of byte i.
 type nf4Matrix struct {
 	rows, cols int
 	codes      []uint8
 	absmax     []float32
 	size       int64
+	kind       format.DType
+	book       *codeBook
 }
 
-func newNF4Matrix(b []byte, rows, cols int) (*nf4Matrix, error) {
+func newNF4Matrix(kind format.DType, b []byte, rows, cols int) (*nf4Matrix, error) {
 	n := rows * cols
 	blocks := (n + format.NF4BlockSize - 1) / format.NF4BlockSize
 	nb := (n + 1) / 2
 	if len(b) != nb+2*blocks {
-		return nil, fmt.Errorf("%v payload of %d bytes for %d elements", format.NF4Block, len(b), n)
+		return nil, fmt.Errorf("%v payload of %d bytes for %d elements", kind, len(b), n)
 	}
-	m := &nf4Matrix{rows: rows, cols: cols, codes: b[:nb:nb], absmax: make([]float32, blocks), size: int64(len(b))}
+	m := &nf4Matrix{rows: rows, cols: cols, codes: b[:nb:nb], absmax: make([]float32, blocks), size: int64(len(b)),
+		kind: kind, book: codeBooks[kind]}
 	for j := range blocks {
 		m.absmax[j] = format.F16ToF32(binary.LittleEndian.Uint16(b[nb+2*j:]))
 	}
@@ -134,7 +150,7 @@ func newNF4Matrix(b []byte, rows, cols int) (*nf4Matrix, error) {
 
 func (m *nf4Matrix) dims() (int, int)    { return m.rows, m.cols }
 func (m *nf4Matrix) bytes() int64        { return m.size }
-func (m *nf4Matrix) dtype() format.DType { return format.NF4Block }
+func (m *nf4Matrix) dtype() format.DType { return m.kind }
 
 func (m *nf4Matrix) decode(dst []float32, start int) {
 	const B = format.NF4BlockSize
@@ -146,17 +162,17 @@ func (m *nf4Matrix) decode(dst []float32, start int) {
 		d := dst[i : i+n]
 		k := 0
 		if e&1 == 1 { // starts on a high nibble
-			d[0] = nf4Table[m.codes[e>>1]>>4] * a
+			d[0] = m.book.table[m.codes[e>>1]>>4] * a
 			k = 1
 		}
 		codes := m.codes[(e+k)>>1:]
 		for ; k+2 <= n; k += 2 {
-			p := &nf4Pairs[codes[0]]
+			p := &m.book.pairs[codes[0]]
 			d[k], d[k+1] = p[0]*a, p[1]*a
 			codes = codes[1:]
 		}
 		if k < n { // ends on a low nibble
-			d[k] = nf4Table[codes[0]&15] * a
+			d[k] = m.book.table[codes[0]&15] * a
 		}
 		i += n
 	}
@@ -170,7 +186,8 @@ func (m *nf4Matrix) tile(r0, r1 int, sc *scratch) []float32 {
 
 func (m *nf4Matrix) mulVec(out, x []float32, r0 int, sc *scratch) {
 	const B = format.NF4BlockSize
-	if nf4Rows == nil || m.cols%B != 0 {
+	// The vector kernel has NF4's table built in.
+	if nf4Rows == nil || m.cols%B != 0 || m.kind != format.NF4Block {
 		quantMulVec(m.decode, m.cols, out, x, r0, sc)
 		return
 	}

@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/rwkvkit/rwkvkit/format"
+	"github.com/rwkvkit/rwkvkit/quantize"
 )
 
 // int8Payload makes a random Int8Block payload for n elements and returns
@@ -40,9 +41,9 @@ func int8Payload(rng *rand.Rand, n int) ([]byte, []float32) {
 	return b, w
 }
 
-// nf4Payload is int8Payload for NF4Block: w = table[code]·absmax, element
-// 2i in the low nibble of byte i.
-func nf4Payload(rng *rand.Rand, n int) ([]byte, []float32) {
+// nf4Payload is int8Payload for NF4Block (and, with SF4's table, SF4Block):
+// w = table[code]·absmax, element 2i in the low nibble of byte i.
+func nf4Payload(rng *rand.Rand, n int, table *[16]float32) ([]byte, []float32) {
 	blocks := (n + 63) / 64
 	nb := (n + 1) / 2
 	b := make([]byte, nb+2*blocks)
@@ -64,7 +65,7 @@ func nf4Payload(rng *rand.Rand, n int) ([]byte, []float32) {
 		if i%2 == 1 {
 			code = b[i/2] >> 4
 		}
-		w[i] = nf4Table[code] * absmax[i/64]
+		w[i] = table[code] * absmax[i/64]
 	}
 	return b, w
 }
@@ -77,7 +78,7 @@ func TestQuantizedProducts(t *testing.T) { forKernelSets(t, testQuantizedProduct
 
 func testQuantizedProducts(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
-	for _, kind := range []format.DType{format.Int8Block, format.NF4Block} {
+	for _, kind := range []format.DType{format.Int8Block, format.NF4Block, format.SF4Block} {
 		for _, sh := range [][2]int{{8, 256}, {5, 200}, {3, 75}, {40, 768}} {
 			rows, cols := sh[0], sh[1]
 			t.Run(fmt.Sprintf("%v_%dx%d", kind, rows, cols), func(t *testing.T) {
@@ -85,8 +86,10 @@ func testQuantizedProducts(t *testing.T) {
 				var w []float32
 				if kind == format.Int8Block {
 					payload, w = int8Payload(rng, rows*cols)
+				} else if kind == format.NF4Block {
+					payload, w = nf4Payload(rng, rows*cols, &nf4Table)
 				} else {
-					payload, w = nf4Payload(rng, rows*cols)
+					payload, w = nf4Payload(rng, rows*cols, &quantize.SF4Table)
 				}
 				tn, err := format.NewTensor("q", kind, []int64{int64(rows), int64(cols)}, format.BytesOpener(payload))
 				if err != nil {

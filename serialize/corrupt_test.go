@@ -337,6 +337,15 @@ func TestBadHeaders(t *testing.T) {
 			t.Errorf("quant %v: %v, want ErrCorrupt", q, err)
 		}
 	}
+	// SF4 payloads decode only with SF4's table.
+	data := handFile(t, [][]byte{nf4}, func(off []int64) any {
+		return omap{{"format", "rwkvkit"}, {"format_version", 1}, {"chunk_size", 1024}, {"tensors", []any{
+			omap{{"name", "q"}, {"dtype", "SF4_64"}, {"shape", []int{3}}, {"offset", off[0]}, {"length", 4},
+				{"quant", omap{{"block_size", 64}, {"table", NF4Table()}, {"scale_dtype", "F16"}}}}}}}
+	})
+	if _, err := Open(bytes.NewReader(data), int64(len(data))); !errors.Is(err, ErrCorrupt) || !strings.Contains(fmt.Sprint(err), "SF4") {
+		t.Errorf("SF4 with NF4's table: %v, want ErrCorrupt naming SF4", err)
+	}
 }
 
 func TestNotArtifact(t *testing.T) {

@@ -188,13 +188,13 @@ func checkQuant(t *TensorInfo, what, scale string) error {
 	if scale != format.F16.String() {
 		return fmt.Errorf("%w: %s: %v with %s scales, not F16", ErrCorrupt, what, t.DType, scale)
 	}
-	if t.DType == format.NF4Block {
-		if len(t.Table) != len(nf4Table) {
-			return fmt.Errorf("%w: %s: NF4 table of %d values, not 16", ErrCorrupt, what, len(t.Table))
+	if table := codeTable(t.DType); table != nil {
+		if len(t.Table) != len(table) {
+			return fmt.Errorf("%w: %s: %v table of %d values, not 16", ErrCorrupt, what, t.DType, len(t.Table))
 		}
-		for i, v := range nf4Table {
+		for i, v := range table {
 			if math.Float32bits(t.Table[i]) != math.Float32bits(v) {
-				return fmt.Errorf("%w: %s: NF4 table value %d is %v, not %v", ErrCorrupt, what, i, t.Table[i], v)
+				return fmt.Errorf("%w: %s: %v table value %d is %v, not %v", ErrCorrupt, what, t.DType, i, t.Table[i], v)
 			}
 		}
 	}
@@ -329,6 +329,8 @@ func decodeProvenance(x *dec, p *Provenance) error {
 					q.Int8, err = x.str("provenance.quantization.int8", MaxStringLen)
 				case "nf4":
 					q.NF4, err = x.str("provenance.quantization.nf4", MaxStringLen)
+				case "sf4":
+					q.SF4, err = x.str("provenance.quantization.sf4", MaxStringLen)
 				case "device":
 					q.Device, err = x.str("provenance.quantization.device", MaxStringLen)
 				default:

@@ -30,6 +30,8 @@ var mixedSpecs = []spec{
 	{"blocks.0.ffn.key.weight", format.NF4Block, []int64{5, 130}, 325 + 22},
 	// 9 elements: 5 nibble bytes (last high nibble unused) + one absmax
 	{"blocks.0.ffn.value.weight", format.NF4Block, []int64{3, 3}, 5 + 2},
+	// SF4 as NF4: 105 nibble bytes + ceil(210/64) = 4 absmax float16
+	{"blocks.0.att.value.weight", format.SF4Block, []int64{3, 70}, 105 + 8},
 	{"scalar", format.F32, []int64{}, 4},
 	{"empty", format.F16, []int64{0, 4}, 0},
 	{"codes", format.U8, []int64{9}, 9},

@@ -41,6 +41,7 @@ type LoRA struct {
 type Quantization struct {
 	Int8   string
 	NF4    string
+	SF4    string
 	Device string // what computed it, e.g. "cpu" or "NVIDIA H100 (Vulkan)"
 }
 
@@ -103,7 +104,7 @@ func (p *Provenance) validate() error {
 			return err
 		}
 	}
-	for _, s := range []string{p.Tool, p.ToolVersion, p.Quantization.Int8, p.Quantization.NF4, p.Quantization.Device} {
+	for _, s := range []string{p.Tool, p.ToolVersion, p.Quantization.Int8, p.Quantization.NF4, p.Quantization.SF4, p.Quantization.Device} {
 		if err := check("field", s, MaxStringLen); err != nil {
 			return err
 		}

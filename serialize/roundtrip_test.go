@@ -74,6 +74,12 @@ func TestRoundTrip(t *testing.T) {
 					if ti.BlockSize != 64 || len(ti.Table) != 16 || ti.Table[1] != -0.6961928009986877 || ti.Table[8] != 0.07958029955625534 {
 						t.Errorf("%s: block %d, table %v", ti.Name, ti.BlockSize, ti.Table)
 					}
+				case format.SF4Block:
+					// The Student-t table (quantize's TestSF4Table checks it
+					// against t₅ quantiles), spot-checked.
+					if ti.BlockSize != 64 || len(ti.Table) != 16 || ti.Table[0] != -1 || ti.Table[7] != 0 || ti.Table[8] != 0.065513074 {
+						t.Errorf("%s: block %d, table %v", ti.Name, ti.BlockSize, ti.Table)
+					}
 				default:
 					if ti.BlockSize != 0 || ti.Table != nil {
 						t.Errorf("%s: quantization parameters on %v", ti.Name, ti.DType)

@@ -119,8 +119,9 @@ type TensorInfo struct {
 	// Offset is where the tensor's first bin object starts in the file;
 	// Length is the payload's byte length (without the bin headers).
 	Offset, Length int64
-	// BlockSize is the quantization block of Int8Block and NF4Block
-	// tensors; Table is the 16 NF4 code values of an NF4Block tensor.
+	// BlockSize is the quantization block of Int8Block, NF4Block and
+	// SF4Block tensors; Table is the 16 code values of an NF4Block or
+	// SF4Block tensor.
 	BlockSize int
 	Table     []float32
 	XXHash64  uint64
@@ -151,12 +152,26 @@ var nf4Table = quantize.NF4Table
 // NF4Table returns a copy of the NF4 code table written with NF4Block tensors.
 func NF4Table() []float32 { return append([]float32(nil), nf4Table[:]...) }
 
+// codeTable is the code table a 4-bit payload of dt means (NF4's, or SF4's
+// Student-t one), or nil for other kinds. Files carry it, and readers
+// refuse a table that differs, so that a payload never decodes to values
+// other than those it was encoded for.
+func codeTable(dt format.DType) *[16]float32 {
+	switch dt {
+	case format.NF4Block:
+		return &nf4Table
+	case format.SF4Block:
+		return &quantize.SF4Table
+	}
+	return nil
+}
+
 // blockSize is the quantization block of dt, or 0 for unquantized kinds.
 func blockSize(dt format.DType) int {
 	switch dt {
 	case format.Int8Block:
 		return format.Int8BlockSize
-	case format.NF4Block:
+	case format.NF4Block, format.SF4Block:
 		return format.NF4BlockSize
 	}
 	return 0

@@ -393,10 +393,10 @@ func encodeTensor(x *enc, t *format.Tensor, offset int64) {
 	}
 	if bs := blockSize(t.DType); bs > 0 {
 		q := []field{x.intField("block_size", int64(bs)), x.strField("scale_dtype", format.F16.String())}
-		if t.DType == format.NF4Block {
+		if table := codeTable(t.DType); table != nil {
 			q = append(q, field{"table", func() {
-				x.arrLen(len(nf4Table))
-				for _, v := range nf4Table {
+				x.arrLen(len(table))
+				for _, v := range table {
 					x.f32(v)
 				}
 			}})
@@ -449,7 +449,11 @@ func encodeProvenance(x *enc, p *Provenance) {
 			}
 		}},
 		field{"quantization", func() {
-			x.strMap(map[string]string{"int8": p.Quantization.Int8, "nf4": p.Quantization.NF4, "device": p.Quantization.Device})
+			q := map[string]string{"int8": p.Quantization.Int8, "nf4": p.Quantization.NF4, "device": p.Quantization.Device}
+			if p.Quantization.SF4 != "" { // absent otherwise, so that other artifacts keep their bytes
+				q["sf4"] = p.Quantization.SF4
+			}
+			x.strMap(q)
 		}},
 		field{"extra", func() { x.strMap(p.Extra) }})
 }

@@ -37,6 +37,7 @@ func (q *quantFlags) register(cmd *cobra.Command) {
 	f := cmd.Flags()
 	f.Var(ruleValue{format.Int8Block, &q.rules}, "int8", "quantize these layers to Int8: all, N (layers 0..N-1) or ranges like 0-5,9")
 	f.Var(ruleValue{format.NF4Block, &q.rules}, "nf4", "quantize these layers to NF4: all, N (layers 0..N-1) or ranges like 0-5,9")
+	f.Var(ruleValue{format.SF4Block, &q.rules}, "sf4", "quantize these layers to web-rwkv's SF4 (NF4 with Student-t values): all, N or ranges")
 	f.StringVar(&q.device, "device", "auto", "where to quantize: auto (a GPU when one answers), cpu or gpu")
 }
 
@@ -46,16 +47,17 @@ func newQuantize() *cobra.Command {
 		force bool
 	)
 	cmd := &cobra.Command{
-		Use:   "quantize IN OUT.rkv [--int8 SPEC] [--nf4 SPEC]",
+		Use:   "quantize IN OUT.rkv [--int8 SPEC] [--nf4 SPEC] [--sf4 SPEC]",
 		Short: "Quantize a model to web-rwkv's Int8/NF4 layouts and save it as a .rkv artifact",
 		Long: `Quantize reads any model file, quantizes the matrices web-rwkv quantizes (att key, value,
 receptance, output, gate; ffn key, value, receptance) in the layers each SPEC selects, and writes a
 .rkv artifact that every rwkvkit command loads. SPEC is all, N (layers 0..N-1, like web-rwkv's
---quant N) or ranges like 0-5,9; where --int8 and --nf4 both cover a layer, the later flag wins.`,
+--quant N) or ranges like 0-5,9; where several of --int8, --nf4 and --sf4 cover a layer, the later
+flag wins.`,
 		Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if len(qf.rules) == 0 {
-				return fmt.Errorf("nothing to do: give --int8 SPEC and/or --nf4 SPEC")
+				return fmt.Errorf("nothing to do: give --int8, --nf4 and/or --sf4 SPEC")
 			}
 			return buildArtifact(cmd, args[1], qf.device, &artifact.Spec{Base: args[0], Quantize: qf.rules, Force: force})
 		},
