@@ -5,11 +5,16 @@ import (
 	"os"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
+	"github.com/rwkvkit/rwkvkit/engine"
+	"github.com/rwkvkit/rwkvkit/format"
+	"github.com/rwkvkit/rwkvkit/statefile"
 )
 
 // inputFlags are the ways a command is told which tokens to feed.
 type inputFlags struct {
-	tokens, text, textFile, vocab string
+	tokens, text, textFile, vocab, state string
 }
 
 func (in *inputFlags) register(cmd *cobra.Command, withFile bool) {
@@ -21,6 +26,20 @@ func (in *inputFlags) register(cmd *cobra.Command, withFile bool) {
 		f.StringVar(&in.text, "text", "", "text to tokenize")
 	}
 	f.StringVar(&in.vocab, "vocab", "", "vocabulary file (.txt or .json) instead of the one the model's size calls for")
+	registerState(f, &in.state)
+}
+
+func registerState(f *pflag.FlagSet, path *string) {
+	f.StringVar(path, "state", "", "start from the state in FILE (saved by run --save-state, or a state-tuned .pth/.st)")
+}
+
+// startState reads the state file at path for a model described by info;
+// no path means the initial state (nil).
+func startState(path string, info format.ModelInfo) (*engine.Snapshot, error) {
+	if path == "" {
+		return nil, nil
+	}
+	return statefile.Load(path, info)
 }
 
 // ids returns the tokens the flags name, or def when none are given.

@@ -34,7 +34,11 @@ func newLogits() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			rows, err := verify.Logits(ctx, e, ids, nil)
+			from, err := startState(in.state, e.Info())
+			if err != nil {
+				return err
+			}
+			rows, err := verify.Logits(ctx, e, ids, from)
 			if err != nil {
 				return err
 			}

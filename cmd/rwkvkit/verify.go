@@ -113,7 +113,11 @@ func logitsOf(ctx context.Context, path string, in *inputFlags, ids []int, of st
 			return nil, nil, err
 		}
 	}
-	rows, err := verify.Logits(ctx, e, ids, nil)
+	from, err := startState(in.state, e.Info())
+	if err != nil {
+		return nil, nil, err
+	}
+	rows, err := verify.Logits(ctx, e, ids, from)
 	if err != nil {
 		return nil, nil, fmt.Errorf("%s: %w", path, err)
 	}
