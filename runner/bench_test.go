@@ -2,10 +2,12 @@ package runner
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/rwkvkit/rwkvkit/engine"
 	"github.com/rwkvkit/rwkvkit/format"
 	"github.com/rwkvkit/rwkvkit/internal/synth"
 )
@@ -15,6 +17,7 @@ import (
 //
 //	go test ./runner -run - -bench . -benchtime 20x        # all, 1.5B needs ~10 GB
 //	go test ./runner -run - -bench . -short                # 0.1B only
+//	go test ./runner -run - -bench Decode                  # batched generation, B = 1, 8, 32
 
 type benchModel struct {
 	name string
@@ -104,6 +107,44 @@ func BenchmarkPrompt(b *testing.B) {
 				}
 			}
 			b.ReportMetric(float64(n*b.N)/time.Since(start).Seconds(), "tokens/s")
+		})
+	}
+}
+
+// BenchmarkDecode generates one token for each of B sequences per Run, the
+// rows of all of them in the same products (0.1B float16).
+func BenchmarkDecode(b *testing.B) {
+	bm := benchModels[0]
+	for _, B := range []int{1, 8, 32} {
+		b.Run(fmt.Sprintf("%s/B=%d", bm.name, B), func(b *testing.B) {
+			m := synthModel(b, bm)
+			batch := make([]engine.Sequence, B)
+			for i := range batch {
+				toks := promptTokens(16 + i)[i:] // each its own prompt
+				batch[i] = engine.Sequence{Tokens: toks, State: m.newState(), Output: engine.OutputLast}
+			}
+			if err := m.Run(context.Background(), batch); err != nil {
+				b.Fatal(err)
+			}
+			one := make([][]int, B)
+			for i := range batch {
+				one[i] = []int{0}
+				batch[i].Tokens = one[i]
+			}
+			tok := 0
+			start := time.Now()
+			for b.Loop() {
+				for i := range batch {
+					tok = (tok + 7919) % m.info.Vocab
+					one[i][0] = tok
+				}
+				if err := m.Run(context.Background(), batch); err != nil {
+					b.Fatal(err)
+				}
+			}
+			tps := float64(B*b.N) / time.Since(start).Seconds()
+			b.ReportMetric(tps, "tokens/s")
+			b.ReportMetric(tps/float64(B), "tokens/s/seq")
 		})
 	}
 }
