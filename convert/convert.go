@@ -2,15 +2,19 @@
 // the float16 safetensors file web-rwkv and ai00 load, byte for byte as
 // web-rwkv's convert_safetensors.py writes it: quantized tensors
 // dequantized, names renamed and lower-cased, low-rank matrices transposed
-// (docs/web-rwkv-layout.md), every tensor rounded once to float16.
+// (docs/web-rwkv-layout.md), every tensor rounded once to float16. It also
+// writes RWKV-6/7 models as the GGUF llama.cpp runs (package gguf).
 package convert
 
 import (
 	"context"
 	"fmt"
+	"path/filepath"
+	"strings"
 
 	"github.com/rwkvkit/rwkvkit/atomicfile"
 	"github.com/rwkvkit/rwkvkit/format"
+	"github.com/rwkvkit/rwkvkit/gguf"
 	"github.com/rwkvkit/rwkvkit/model"
 	"github.com/rwkvkit/rwkvkit/quantize"
 	"github.com/rwkvkit/rwkvkit/safetensors"
@@ -35,6 +39,12 @@ func WebRWKV(src *format.Source) (*format.Source, error) {
 type Options struct {
 	// Force replaces an existing output file.
 	Force bool
+	// Format is the output's format, "st" or "gguf"; empty means the one
+	// out's extension names (".gguf": GGUF; anything else: .st).
+	Format string
+	// GGUFType is the type of a GGUF's large matrices (gguf.TypeF32, the
+	// zero value, gguf.TypeF16 or gguf.TypeQ8_0).
+	GGUFType gguf.Type
 	// Progress, if set, is called as the output is written with the bytes
 	// written so far and the file's total size.
 	Progress func(written, total int64)
@@ -61,6 +71,17 @@ func File(ctx context.Context, in, out string, opts *Options) (Result, error) {
 		return Result{}, err
 	}
 	defer src.Close()
+	outFormat := opts.Format
+	if outFormat == "" && strings.EqualFold(filepath.Ext(out), ".gguf") {
+		outFormat = "gguf"
+	}
+	switch outFormat {
+	case "gguf":
+		return toGGUF(ctx, in, out, src, opts)
+	case "", "st":
+	default:
+		return Result{}, fmt.Errorf("%s: unknown output format %q (st or gguf)", out, outFormat)
+	}
 	conv, err := WebRWKV(src)
 	if err != nil {
 		return Result{}, fmt.Errorf("%s: %w", in, err)
@@ -69,4 +90,24 @@ func File(ctx context.Context, in, out string, opts *Options) (Result, error) {
 		return Result{}, fmt.Errorf("%s: %w", out, err)
 	}
 	return Result{Tensors: len(conv.Tensors)}, nil
+}
+
+// toGGUF writes src as the GGUF llama.cpp runs (RWKV-6 and RWKV-7 only).
+func toGGUF(ctx context.Context, in, out string, src *format.Source, opts *Options) (Result, error) {
+	deq, err := quantize.Dequantized(src)
+	if err != nil {
+		return Result{}, fmt.Errorf("%s: %w", in, err)
+	}
+	name := strings.TrimSuffix(filepath.Base(in), filepath.Ext(in))
+	var res Result
+	err = gguf.WriteFile(ctx, out, deq, opts.Force, &gguf.Options{Type: opts.GGUFType, Name: name, Progress: opts.Progress})
+	if err != nil {
+		return Result{}, fmt.Errorf("%s: %w", out, err)
+	}
+	f, err := model.Open(out)
+	if err == nil {
+		res.Tensors = len(f.Tensors)
+		f.Close()
+	}
+	return res, err
 }

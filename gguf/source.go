@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"slices"
+	"strings"
 
 	"github.com/rwkvkit/rwkvkit/format"
 )
@@ -83,12 +85,13 @@ func toSource(f *File, r io.ReaderAt) (*format.Source, error) {
 	if err != nil {
 		return nil, err
 	}
+	// The metadata (arrays by type and length) and, since the tensors are
+	// seen decoded, a count of the file's tensor types ("F32: 268, Q4_K: 12").
 	src := &format.Source{Metadata: map[string]string{}}
 	for _, kv := range f.KV {
-		if kv.Value.Type != Array {
-			src.Metadata[kv.Key] = kv.Value.String()
-		}
+		src.Metadata[kv.Key] = kv.Value.String()
 	}
+	src.Metadata[TensorTypesKey] = typeCounts(f)
 	add := func(name string, t *TensorInfo, shape []int64, rows int64, row0 int64, scale float32) error {
 		tn, err := tensorOf(r, f, t, name, shape, rows, row0, scale)
 		if err != nil {
@@ -263,3 +266,24 @@ func (d *decoder) Read(p []byte) (int, error) {
 }
 
 func (d *decoder) Close() error { return nil }
+
+// TensorTypesKey is the Source metadata key under which Open lists how many
+// tensors of each ggml type the file holds.
+const TensorTypesKey = "gguf.tensor_types"
+
+func typeCounts(f *File) string {
+	n := map[Type]int{}
+	var order []Type
+	for _, t := range f.Tensors {
+		if n[t.Type] == 0 {
+			order = append(order, t.Type)
+		}
+		n[t.Type]++
+	}
+	slices.Sort(order)
+	parts := make([]string, len(order))
+	for i, t := range order {
+		parts[i] = fmt.Sprintf("%v: %d", t, n[t])
+	}
+	return strings.Join(parts, ", ")
+}

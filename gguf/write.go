@@ -2,6 +2,7 @@ package gguf
 
 import (
 	"bufio"
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -9,6 +10,7 @@ import (
 	"math"
 	"strings"
 
+	"github.com/rwkvkit/rwkvkit/atomicfile"
 	"github.com/rwkvkit/rwkvkit/format"
 )
 
@@ -26,6 +28,9 @@ type Options struct {
 	Type Type
 	// Name is general.name (empty: "RWKV").
 	Name string
+	// Progress, if set, is called as the file is written with the bytes
+	// written so far and the file's total size.
+	Progress func(written, total int64)
 }
 
 // fileTypes are llama.cpp's general.file_type values (LlamaFileType).
@@ -50,39 +55,77 @@ type outTensor struct {
 // tensor types and vocabulary of llama.cpp's own converter. Tensors are
 // read, converted and written one at a time.
 func Write(w io.Writer, src *format.Source, opts *Options) error {
-	if err := write(w, src, opts); err != nil {
+	if opts == nil {
+		opts = &Options{}
+	}
+	l, err := newLayout(src, opts)
+	if err != nil {
+		return fmt.Errorf("gguf: %w", err)
+	}
+	if err := l.write(w, opts); err != nil {
 		return fmt.Errorf("gguf: %w", err)
 	}
 	return nil
 }
 
-func write(w io.Writer, src *format.Source, opts *Options) error {
+// WriteFile writes src to path as Write does, through a temporary file
+// committed at the end (package atomicfile): on any error, or when ctx is
+// cancelled, nothing is left behind, and an existing file is replaced only
+// with force. The model is checked before the file is created.
+func WriteFile(ctx context.Context, path string, src *format.Source, force bool, opts *Options) error {
+	if err := format.CheckExtension(path, "gguf"); err != nil {
+		return err
+	}
 	if opts == nil {
 		opts = &Options{}
 	}
+	l, err := newLayout(src, opts)
+	if err != nil {
+		return fmt.Errorf("gguf: %w", err)
+	}
+	return atomicfile.WriteFile(ctx, path, force, func(w io.Writer) error {
+		if err := l.write(w, opts); err != nil {
+			return fmt.Errorf("gguf: %w", err)
+		}
+		return nil
+	})
+}
+
+// fileLayout is a model checked and planned for writing.
+type fileLayout struct {
+	tensors []*outTensor
+	kvs     []KV
+}
+
+func newLayout(src *format.Source, opts *Options) (*fileLayout, error) {
 	ft, ok := fileTypes[opts.Type]
 	if !ok {
-		return fmt.Errorf("cannot write tensors as %v (F32, F16 or Q8_0)", opts.Type)
+		return nil, fmt.Errorf("cannot write tensors as %v (F32, F16 or Q8_0)", opts.Type)
 	}
 	info, err := format.Detect(src)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if info.Version != format.V6 && info.Version != format.V7 {
-		return fmt.Errorf("RWKV v%s: %w", info.Version, ErrNoArchitecture)
+		return nil, fmt.Errorf("RWKV v%s: %w", info.Version, ErrNoArchitecture)
 	}
 	web, err := format.WebRWKV(src)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	tensors, err := plan(web, info, opts.Type)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	kvs, err := metadata(info, opts, ft)
 	if err != nil {
-		return err
+		return nil, err
 	}
+	return &fileLayout{tensors, kvs}, nil
+}
+
+func (l *fileLayout) write(w io.Writer, opts *Options) error {
+	tensors, kvs := l.tensors, l.kvs
 	bw := bufio.NewWriterSize(w, 1<<20)
 	e := &encoder{w: bw}
 	e.raw([]byte(Magic))
@@ -105,6 +148,7 @@ func write(w io.Writer, src *format.Source, opts *Options) error {
 		off += pad(t.size, DefaultAlignment)
 	}
 	e.pad()
+	total := e.n + off
 	for _, t := range tensors {
 		if e.err != nil {
 			break
@@ -115,6 +159,9 @@ func write(w io.Writer, src *format.Source, opts *Options) error {
 		}
 		e.raw(b)
 		e.pad()
+		if opts.Progress != nil {
+			opts.Progress(e.n, total)
+		}
 	}
 	if e.err != nil {
 		return e.err

@@ -2,33 +2,51 @@ package main
 
 import (
 	"fmt"
+	"path/filepath"
+	"strings"
 
 	"github.com/spf13/cobra"
 
 	"github.com/rwkvkit/rwkvkit/convert"
+	"github.com/rwkvkit/rwkvkit/gguf"
 )
 
 func newConvert() *cobra.Command {
-	var force bool
+	var (
+		force          bool
+		typ, outFormat string
+	)
 	cmd := &cobra.Command{
-		Use:   "convert IN OUT",
-		Short: "Convert a model, LoRA or state file to web-rwkv's float16 safetensors layout",
-		Long: `Convert reads any model file rwkvkit knows (.pth zip or legacy, .st, .rkv) and writes
+		Use:   "convert IN OUT [--format st|gguf] [--type f32|f16|q8_0]",
+		Short: "Convert a model, LoRA or state file to web-rwkv's float16 safetensors layout, or a model to llama.cpp's GGUF",
+		Long: `Convert reads any model file rwkvkit knows (.pth zip or legacy, .st, .rkv, .gguf) and writes
 the float16 safetensors file web-rwkv loads, exactly as web-rwkv's convert_safetensors.py
-would: renamed, lower-cased, low-rank matrices transposed, every tensor rounded once to float16.`,
+would: renamed, lower-cased, low-rank matrices transposed, every tensor rounded once to float16.
+An OUT ending in .gguf (or --format gguf) gets an RWKV-6 or RWKV-7 model as the GGUF llama.cpp
+runs, laid out as llama.cpp's own converter does, its matrices in --type (default f16).`,
 		Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			in, out := args[0], args[1]
+			gt, err := gguf.ParseType(typ)
+			if err != nil {
+				return err
+			}
 			bar := newProgress(0, "convert")
-			res, err := convert.File(cmd.Context(), in, out, &convert.Options{Force: force, Progress: barProgress(bar)})
+			res, err := convert.File(cmd.Context(), in, out, &convert.Options{Force: force, Format: outFormat, GGUFType: gt, Progress: barProgress(bar)})
 			if err != nil {
 				return err
 			}
 			bar.Finish()
-			fmt.Fprintf(cmd.ErrOrStderr(), "wrote %s (%d tensors, float16, web-rwkv layout)\n", out, res.Tensors)
+			what := "float16, web-rwkv layout"
+			if outFormat == "gguf" || (outFormat == "" && strings.EqualFold(filepath.Ext(out), ".gguf")) {
+				what = "GGUF for llama.cpp, " + gt.String()
+			}
+			fmt.Fprintf(cmd.ErrOrStderr(), "wrote %s (%d tensors, %s)\n", out, res.Tensors, what)
 			return nil
 		},
 	}
 	cmd.Flags().BoolVarP(&force, "force", "f", false, "replace OUT if it exists")
+	cmd.Flags().StringVar(&outFormat, "format", "", "output format: st or gguf (default: from OUT's extension)")
+	cmd.Flags().StringVar(&typ, "type", "f16", "GGUF only: type of the large matrices, f32, f16 or q8_0")
 	return cmd
 }
