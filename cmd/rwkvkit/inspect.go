@@ -112,8 +112,12 @@ func (r inspectReport) print(w io.Writer) {
 		for _, l := range p.LoRAs {
 			fmt.Fprintf(w, "LoRA:       %s at alpha %g (%d bytes, sha256 %s)\n", l.Name, l.Alpha, l.Size, l.SHA256)
 		}
-		if q := p.Quantization; q.Int8 != "" || q.NF4 != "" {
-			fmt.Fprintf(w, "quantized:  Int8 layers %q, NF4 layers %q, on %s\n", q.Int8, q.NF4, q.Device)
+		if q := p.Quantization; q.Int8 != "" || q.NF4 != "" || q.SF4 != "" {
+			sf4 := ""
+			if q.SF4 != "" {
+				sf4 = fmt.Sprintf(", SF4 layers %q", q.SF4)
+			}
+			fmt.Fprintf(w, "quantized:  Int8 layers %q, NF4 layers %q%s, on %s\n", q.Int8, q.NF4, sf4, q.Device)
 		}
 	}
 	fmt.Fprintf(w, "tensors:    %d\n", len(r.Tensors))
