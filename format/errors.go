@@ -19,9 +19,9 @@ type TensorError struct {
 
 func (e *TensorError) Error() string {
 	if e.File == "" {
-		return fmt.Sprintf("tensor %q: %v", e.Tensor, e.Err)
+		return fmt.Sprintf("tensor %s: %v", Quote(e.Tensor), e.Err)
 	}
-	return fmt.Sprintf("%s: tensor %q: %v", e.File, e.Tensor, e.Err)
+	return fmt.Sprintf("%s: tensor %s: %v", e.File, Quote(e.Tensor), e.Err)
 }
 
 func (e *TensorError) Unwrap() error { return e.Err }

@@ -6,10 +6,30 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"strconv"
+	"unicode/utf8"
 )
 
 // MaxRank bounds the rank a reader accepts; RWKV tensors have rank ≤ 3.
 const MaxRank = 8
+
+// quoteLen is how much of a name Quote shows.
+const quoteLen = 100
+
+// Quote is strconv.Quote of s cut to its first 100 bytes (at a character
+// boundary), followed by s's length when it was cut. Errors quote names
+// from files with it, so that what they say stays a few hundred bytes
+// whatever a file holds.
+func Quote(s string) string {
+	if len(s) <= quoteLen {
+		return strconv.Quote(s)
+	}
+	cut := quoteLen
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return strconv.Quote(s[:cut]) + "… (" + strconv.Itoa(len(s)) + " bytes)"
+}
 
 // A Tensor describes one named tensor whose bytes are read only when asked
 // for. The bytes are row-major and little-endian, in DType's storage layout.

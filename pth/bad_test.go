@@ -90,8 +90,8 @@ func TestHostileGlobals(t *testing.T) {
 		{"nt", "system"},
 		{"subprocess", "Popen"},
 		{"torch", "load"},
-		// gopickle resolves these itself, without asking the class resolver;
-		// the scanner must still refuse them.
+		// Names other unpicklers resolve by themselves; the scanner must
+		// still refuse them.
 		{"builtins", "list"},
 		{"copy_reg", "_reconstructor"},
 		{"__builtin__", "object"},
@@ -145,7 +145,7 @@ func TestBadTensors(t *testing.T) {
 		mustFail(t, tc.name, data, tc.want, nil)
 	}
 	ok := spec(6, 0, []int64{6}, []int64{1})
-	mustFail(t, "missing record", checkpoint(t, stateDict(ok), nil), `storage "0" has no record data/0`, nil)
+	mustFail(t, "missing record", checkpoint(t, stateDict(ok), nil), `storage "0" has no record in data/`, nil)
 	other := ok
 	other.name, other.storageType = "v", "HalfStorage"
 	mustFail(t, "storage redeclared", checkpoint(t, stateDict(ok, other), map[string][]byte{"0": f32(6)}), "is declared as F32 of 24 bytes and as F16", nil)
@@ -203,9 +203,10 @@ func TestBadArchives(t *testing.T) {
 		{"byteorder middle", withRecord("archive/byteorder", []byte("middle")), `byteorder record says "middle"`, nil},
 		{"top level list", checkpoint(t, newPickle().op(']', '.').bytes(), nil), "checkpoint holds a list, not a dict of tensors", nil},
 		{"only nested dicts", checkpoint(t, newPickle().op('}').str("model").op('}', 's', '.').bytes(), nil), "nested containers", nil},
-		{"dict holding itself", checkpoint(t, newPickle().op('}', '2', '2', 's', '.').bytes(), nil), "nested containers under a dict are not read", nil},
+		{"dict holding itself", checkpoint(t, newPickle().op('}', '2', '2', 's', '.').bytes(), nil), "a dict key is a dict, which cannot be hashed", nil},
+		{"dict holding itself as a value", checkpoint(t, newPickle().op('}', 'q', 0).str("self").op('h', 0, 's', '.').bytes(), nil), "nested containers under \"self\" are not read", nil},
 		{"odd SETITEMS", checkpoint(t, newPickle().op('}', '(').str("k").op('u', '.').bytes(), nil), "malformed pickle", nil},
-		{"unhashable key", checkpoint(t, newPickle().global("collections", "OrderedDict").op(')', 'R', '(', 'C', 1, 'k', 'N', 'u', '.').bytes(), nil), "malformed pickle", nil},
+		{"unhashable key", checkpoint(t, newPickle().global("collections", "OrderedDict").op(')', 'R', '(', ']', 'N', 'u', '.').bytes(), nil), "malformed pickle: SETITEMS at byte 32: a dict key is a list", nil},
 		{"string past the end", checkpoint(t, huge.bytes(), nil), "needing 4294967280 more bytes", ErrTruncated},
 		{"deep nesting", checkpoint(t, deep.bytes(), nil), "nests deeper than 64", nil},
 		{"INST opcode", checkpoint(t, newPickle().op('i').op([]byte("os\nsystem\n")...).op('.').bytes(), nil), "unsupported pickle opcode 0x69", nil},
@@ -292,7 +293,7 @@ func TestCorruptRecords(t *testing.T) {
 	br := bufio.NewReader(bytes.NewReader(leg))
 	dataStart := 0
 	for range 5 { // magic, protocol, system info, object, keys
-		pkl, err := scanPickle(br, int64(len(leg)))
+		pkl, err := scanPickle(br, int64(len(leg)), false)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -368,39 +369,47 @@ func equalF32(a, b []float32) bool {
 }
 
 // TestUnpickleMemory runs pickles made of long runs of one cheap opcode,
-// the most memory per byte a pickle can ask of the unpickler. Each must be
-// refused by the scanner or unpickle within the scanner's budget, 128 bytes
-// per byte plus 1 MiB (twice the bound of checkAlloc, which the other tests
-// use; real pickles are charged up to 65 bytes per byte).
+// the most memory per byte a pickle can ask of the unpickler. Whether it is
+// refused or not, scanning and unpickling one may allocate no more than the
+// budget of a file of its size, plus the pickle itself and a little.
 func TestUnpickleMemory(t *testing.T) {
-	for _, tc := range []struct{ name, prefix, run string }{
-		{"EMPTY_DICT", "", "}"},
-		{"EMPTY_LIST", "", "]"},
-		{"EMPTY_TUPLE", "", ")"},
-		{"MARK TUPLE", "", "(t"},
-		{"NONE", "", "N"},
-		{"DUP", "N", "2"},
-		{"BININT1", "", "K\x01"},
-		{"BINPUT", "", "Nq\x01"},
-		{"LONG_BINPUT", "", "Nr\x01\x02\x03\x04"},
-		{"OrderedDict()", "ccollections\nOrderedDict\nq\x00", "h\x00)R"},
-		{"list APPEND", "]", "2Na0"},
-		{"dict SETITEM", "}", "2NNs0"},
-		{"strings", "", "X\x04\x00\x00\x00abcd"},
+	for _, tc := range []struct{ name, prefix, run, suffix string }{
+		{"EMPTY_DICT", "", "}", ""},
+		{"EMPTY_LIST", "", "]", ""},
+		{"EMPTY_TUPLE", "", ")", ""},
+		{"MARK TUPLE", "", "(t", ""},
+		{"NONE", "", "N", ""},
+		{"DUP", "N", "2", ""},
+		{"BININT1", "", "K\x01", ""},
+		{"BININT", "", "J\x01\x02\x03\x04", ""},
+		{"BINPUT", "", "Nq\x01", ""},
+		{"LONG_BINPUT", "", "Nr\x01\x02\x03\x04", ""},
+		{"sparse LONG_BINPUT", "N", "r\x01\x02\x03\x04", ""},
+		{"OrderedDict()", "ccollections\nOrderedDict\nq\x00", "h\x00)R", ""},
+		{"GLOBAL", "", "ctorch\nSize\n", ""},
+		{"list APPEND", "]", "2Na0", ""},
+		{"one long list", "](", "K\x01", "e"},
+		{"dict SETITEM", "}", "2NNs0", ""},
+		{"dict of aliases", "X\x01\x00\x00\x00kq\x00}(", "h\x00N", "u"},
+		{"strings", "", "X\x04\x00\x00\x00abcd", ""},
+		{"aliased string in a list", "X\x00\x00\x01\x00" + strings.Repeat("s", 1<<16) + "q\x00](", "h\x00", "e"},
 	} {
 		pkl := append([]byte{0x80, 2}, tc.prefix...)
 		for len(pkl) < 512<<10 {
 			pkl = append(pkl, tc.run...)
 		}
-		pkl = append(pkl, '.')
-		var err error
-		checkAlloc(t, tc.name, 2*len(pkl), func() {
-			var sc []byte
-			sc, err = scanPickle(bufio.NewReader(bytes.NewReader(pkl)), int64(len(pkl)))
-			if err == nil {
-				_, err = (&loader{storages: map[string]*storage{}}).unpickle(sc)
-			}
-		})
-		t.Logf("%s: %v", tc.name, err)
+		pkl = append(append(pkl, tc.suffix...), '.')
+		var a, b runtime.MemStats
+		runtime.ReadMemStats(&a)
+		sc, err := scanPickle(bufio.NewReader(bytes.NewReader(pkl)), int64(len(pkl)), true)
+		if err == nil {
+			_, err = (&loader{storages: map[string]*storage{}}).unpickle(sc)
+		}
+		runtime.ReadMemStats(&b)
+		got, limit := int64(b.TotalAlloc-a.TotalAlloc), budget(int64(len(pkl)))+int64(len(pkl))+64<<10
+		t.Logf("%s: %.1f bytes per byte: %v", tc.name, float64(got)/float64(len(pkl)), err)
+		if got > limit {
+			t.Errorf("%s: allocated %d bytes for a %d-byte pickle (limit %d)", tc.name, got, len(pkl), limit)
+		}
 	}
 }

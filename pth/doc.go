@@ -16,9 +16,14 @@
 // (collections.OrderedDict, torch's tensor and parameter rebuild functions,
 // its storage types and dtypes, torch.Size, torch.device). Any other global is
 // refused by name (`unsupported pickle global "os.system"`, see
-// [GlobalError]). Only then is the pickle handed to gopickle's low-level
-// unpickler, with a class resolver and a persistent-load hook of this
-// package, so what it builds is made of inert values and tensor descriptors.
+// [GlobalError]). Only then is the pickle run, by this package's own
+// unpickler: it builds inert values and tensor descriptors only, describes
+// a value in an error in a few words (never printing a string of the file
+// whole, or a container at all), and charges every allocation against a
+// budget of 10 bytes per byte of the file plus 1 MiB, refusing a pickle
+// that would need more. The tensors of a checkpoint may hold at most 4
+// times the bytes of the storages they view (plus 1 MiB): tied weights
+// pass, a thousand names on one storage do not.
 //
 // # Laziness
 //

@@ -6,14 +6,20 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
+
+	"github.com/rwkvkit/rwkvkit/format"
 )
 
 // FuzzOpen opens arbitrary bytes and reads every tensor. It must never
-// panic, every error must be this package's, and every tensor it returns
-// must be readable in full and no larger than the input (the reader's
-// memory bound: numel ≤ storage ≤ file).
+// panic, every error must be this package's and at most maxErr bytes long,
+// every tensor it returns must be readable in full and no larger than the
+// input (numel ≤ storage ≤ file), and opening and reading everything may
+// allocate at most openAllocPerByte bytes per input byte plus 4 MiB: the
+// unpickler's budget, the tensors (at most aliasFactor times the input),
+// the zip directory and the pickle's own bytes.
 func FuzzOpen(f *testing.F) {
 	files, _ := filepath.Glob(filepath.Join(edgeDir, "*.pt*"))
 	for _, name := range files {
@@ -27,11 +33,23 @@ func FuzzOpen(f *testing.F) {
 	), map[string][]byte{"0": f32(6)}))
 	f.Add(legacyFile(stateDict(), nil))
 	f.Add(checkpoint(f, newPickle().global("os", "system").str("id").op(0x85, 'R', '.').bytes(), nil))
+	f.Add(checkpoint(f, aliased(64, 16, true), map[string][]byte{"0": f32(16)}))
 	f.Fuzz(func(t *testing.T, data []byte) {
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		defer func() {
+			runtime.ReadMemStats(&after)
+			if got, limit := after.TotalAlloc-before.TotalAlloc, uint64(openAllocPerByte*len(data)+4<<20); got > limit {
+				t.Errorf("allocated %d bytes for %d input bytes (limit %d)", got, len(data), limit)
+			}
+		}()
 		src, err := Open(bytes.NewReader(data), int64(len(data)))
 		if err != nil {
 			if !strings.HasPrefix(err.Error(), "pth: ") {
-				t.Errorf("error %q lacks the package prefix", err)
+				t.Errorf("error %.200q lacks the package prefix", err)
+			}
+			if len(err.Error()) > maxErr {
+				t.Errorf("%d-byte error for %d input bytes: %.200q", len(err.Error()), len(data), err)
 			}
 			return
 		}
@@ -50,9 +68,17 @@ func FuzzOpen(f *testing.F) {
 	})
 }
 
+// openAllocPerByte bounds what FuzzOpen's opening and reading allocate per
+// input byte: memPerByte for the unpickler, aliasFactor for the tensors,
+// and the zip directory's entries and the pickle's bytes besides.
+const openAllocPerByte = memPerByte + aliasFactor + 10
+
 // FuzzPickle feeds arbitrary bytes to the pickle path alone (scanner,
 // unpickler, tensor checks, reads) against storages of 1 KiB each: through
-// FuzzOpen most mutations of data.pkl stop at the zip's CRC-32.
+// FuzzOpen most mutations of data.pkl stop at the zip's CRC-32. Scanning,
+// unpickling and building the source may allocate no more than the budget
+// of a file the pickle's size plus the pickle itself, and an error may be
+// at most maxErr bytes long.
 func FuzzPickle(f *testing.F) {
 	files, _ := filepath.Glob(filepath.Join(edgeDir, "*.pth"))
 	for _, name := range files {
@@ -82,16 +108,27 @@ func FuzzPickle(f *testing.F) {
 				}
 				return &storage{off: int64(len(key)%64) * 1024}, nil
 			}}
-		p, err := scanPickle(bufio.NewReader(bytes.NewReader(pkl)), int64(len(pkl)))
-		if err != nil {
-			return
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		src, err := func() (*format.Source, error) {
+			p, err := scanPickle(bufio.NewReader(bytes.NewReader(pkl)), int64(len(pkl)), true)
+			if err != nil {
+				return nil, err
+			}
+			obj, err := l.unpickle(p)
+			if err != nil {
+				return nil, err
+			}
+			return source(obj, bytes.NewReader(store), len(pkl)%3 == 0)
+		}()
+		runtime.ReadMemStats(&after)
+		if got, limit := after.TotalAlloc-before.TotalAlloc, uint64(budget(int64(len(pkl)))+2*int64(len(pkl))+64<<10); got > limit {
+			t.Errorf("allocated %d bytes for a %d-byte pickle (limit %d)", got, len(pkl), limit)
 		}
-		obj, err := l.unpickle(p)
 		if err != nil {
-			return
-		}
-		src, err := source(obj, bytes.NewReader(store), len(pkl)%3 == 0)
-		if err != nil {
+			if len(err.Error()) > maxErr {
+				t.Errorf("%d-byte error for %d input bytes: %.200q", len(err.Error()), len(pkl), err)
+			}
 			return
 		}
 		for _, tn := range src.Tensors {

@@ -8,8 +8,6 @@ import (
 	"math"
 	"math/big"
 
-	"github.com/nlpodyssey/gopickle/types"
-
 	"github.com/rwkvkit/rwkvkit/format"
 )
 
@@ -26,7 +24,7 @@ func openLegacy(r io.ReaderAt, size int64) (*format.Source, error) {
 	br := bufio.NewReader(io.NewSectionReader(r, 0, size))
 	pos := int64(0)
 	next := func(what string, l *loader) (any, error) {
-		pkl, err := scanPickle(br, size-pos)
+		pkl, err := scanPickle(br, size-pos, false)
 		if err != nil {
 			return nil, fmt.Errorf("legacy %s pickle at byte %d: %w", what, pos, err)
 		}
@@ -37,8 +35,9 @@ func openLegacy(r io.ReaderAt, size int64) (*format.Source, error) {
 		}
 		return v, nil
 	}
-	plain := &loader{resolve: func(key string, _ int64) (*storage, error) {
-		return nil, fmt.Errorf("storage %q outside the main pickle", key)
+	left := budget(size)
+	plain := &loader{left: &left, resolve: func(key string, _ int64) (*storage, error) {
+		return nil, fmt.Errorf("storage %s outside the main pickle", quote(key))
 	}}
 	v, err := next("magic", plain)
 	if err != nil {
@@ -50,7 +49,7 @@ func openLegacy(r io.ReaderAt, size int64) (*format.Source, error) {
 	if v, err = next("protocol", plain); err != nil {
 		return nil, err
 	}
-	if p, ok := v.(int); !ok || p != legacyProtocol {
+	if p, ok := v.(int64); !ok || p != legacyProtocol {
 		return nil, fmt.Errorf("legacy protocol version is %s, want %d", typeName(v), legacyProtocol)
 	}
 	// The system info says whether the writer was little-endian, but the
@@ -58,7 +57,7 @@ func openLegacy(r io.ReaderAt, size int64) (*format.Source, error) {
 	if _, err = next("system info", plain); err != nil {
 		return nil, err
 	}
-	l := &loader{legacy: true, storages: map[string]*storage{}, views: map[string]*storage{},
+	l := &loader{left: &left, legacy: true, storages: map[string]*storage{}, views: map[string]*storage{},
 		resolve: func(string, int64) (*storage, error) { return &storage{off: -1}, nil }}
 	obj, err := next("object", l)
 	if err != nil {
@@ -68,11 +67,11 @@ func openLegacy(r io.ReaderAt, size int64) (*format.Source, error) {
 	if err != nil {
 		return nil, err
 	}
-	keys, ok := v.(*types.List)
+	keys, ok := v.(*pyList)
 	if !ok {
 		return nil, fmt.Errorf("legacy storage keys are %s, not a list", typeName(v))
 	}
-	if err := placeStorages(r, size, pos, *keys, l.storages); err != nil {
+	if err := placeStorages(r, size, pos, keys.items, l.storages); err != nil {
 		return nil, err
 	}
 	return source(obj, r, false)
@@ -89,32 +88,32 @@ func placeStorages(r io.ReaderAt, size, pos int64, keys []any, storages map[stri
 		}
 		st, ok := storages[key]
 		if !ok {
-			return fmt.Errorf("legacy storage %q is listed but no tensor uses it", key)
+			return fmt.Errorf("legacy storage %s is listed but no tensor uses it", quote(key))
 		}
 		if st.off >= 0 {
-			return fmt.Errorf("legacy storage %q is listed twice", key)
+			return fmt.Errorf("legacy storage %s is listed twice", quote(key))
 		}
 		if size-pos < 8 {
-			return fmt.Errorf("legacy data ends before storage %q: %w", key, ErrTruncated)
+			return fmt.Errorf("legacy data ends before storage %s: %w", quote(key), ErrTruncated)
 		}
 		if _, err := r.ReadAt(hdr[:], pos); err != nil && err != io.EOF {
-			return fmt.Errorf("legacy storage %q: %w", key, err)
+			return fmt.Errorf("legacy storage %s: %w", quote(key), err)
 		}
 		count := binary.LittleEndian.Uint64(hdr[:])
 		es := int64(max(st.dtype.Size(), 1))
 		if count > math.MaxInt64/uint64(es) || int64(count)*es != st.nbytes {
-			return fmt.Errorf("legacy storage %q has %d elements in the file but %d in the pickle", key, count, st.nbytes/es)
+			return fmt.Errorf("legacy storage %s has %d elements in the file but %d in the pickle", quote(key), count, st.nbytes/es)
 		}
 		pos += 8
 		if st.nbytes > size-pos {
-			return fmt.Errorf("legacy storage %q of %d bytes at %d runs past the end of the %d-byte file: %w", key, st.nbytes, pos, size, ErrTruncated)
+			return fmt.Errorf("legacy storage %s of %d bytes at %d runs past the end of the %d-byte file: %w", quote(key), st.nbytes, pos, size, ErrTruncated)
 		}
 		st.off = pos
 		pos += st.nbytes
 	}
 	for key, st := range storages {
 		if st.off < 0 {
-			return fmt.Errorf("legacy storage %q is missing from the data section", key)
+			return fmt.Errorf("legacy storage %s is missing from the data section", quote(key))
 		}
 	}
 	return nil

@@ -127,7 +127,7 @@ func openZipDir(r io.ReaderAt, size int64) (*zipCheckpoint, error) {
 	// the folder of the first record.
 	top, _, ok := strings.Cut(zr.File[0].Name, "/")
 	if !ok {
-		return nil, fmt.Errorf("first zip record %q is not in a folder: %w", zr.File[0].Name, ErrNotCheckpoint)
+		return nil, fmt.Errorf("first zip record %s is not in a folder: %w", quote(zr.File[0].Name), ErrNotCheckpoint)
 	}
 	z := &zipCheckpoint{r: r, size: size, records: make(map[string]*zip.File, len(zr.File))}
 	for _, f := range zr.File {
@@ -136,7 +136,7 @@ func openZipDir(r io.ReaderAt, size int64) (*zipCheckpoint, error) {
 			continue
 		}
 		if _, dup := z.records[rest]; dup {
-			return nil, fmt.Errorf("zip record %q appears twice", f.Name)
+			return nil, fmt.Errorf("zip record %s appears twice", quote(f.Name))
 		}
 		z.records[rest] = f
 	}
@@ -165,14 +165,22 @@ func (z *zipCheckpoint) load() (obj any, bigEndian bool, l *loader, err error) {
 	if err != nil {
 		return nil, false, nil, err
 	}
-	pkl, err := scanPickle(bufio.NewReader(io.NewSectionReader(z.r, off, n)), n)
+	pkl, err := scanPickle(bufio.NewReaderSize(io.NewSectionReader(z.r, off, n), 64<<10), n, true)
 	if err != nil {
 		return nil, false, nil, fmt.Errorf("data.pkl: %w", err)
 	}
-	if int64(len(pkl)) == n && crc32.ChecksumIEEE(pkl) != pf.CRC32 {
+	// torch reads the pickle up to its STOP and ignores what follows; the
+	// record's CRC-32 covers that too.
+	crc := crc32.NewIEEE()
+	crc.Write(pkl)
+	if _, err := io.Copy(crc, io.NewSectionReader(z.r, off+int64(len(pkl)), n-int64(len(pkl)))); err != nil {
+		return nil, false, nil, fmt.Errorf("data.pkl: %w", err)
+	}
+	if crc.Sum32() != pf.CRC32 {
 		return nil, false, nil, fmt.Errorf("data.pkl: CRC-32 mismatch (corrupt file)")
 	}
-	l = &loader{storages: map[string]*storage{}, resolve: z.storage}
+	left := budget(z.size)
+	l = &loader{left: &left, storages: map[string]*storage{}, resolve: z.storage}
 	obj, err = l.unpickle(pkl)
 	if err != nil {
 		return nil, false, nil, fmt.Errorf("data.pkl: %w", err)
@@ -183,18 +191,18 @@ func (z *zipCheckpoint) load() (obj any, bigEndian bool, l *loader, err error) {
 // record returns where a stored record's bytes lie in the file.
 func (z *zipCheckpoint) record(f *zip.File) (off, n int64, err error) {
 	if f.Method != zip.Store {
-		return 0, 0, fmt.Errorf("record %q (method %d): %w", f.Name, f.Method, ErrCompressed)
+		return 0, 0, fmt.Errorf("record %s (method %d): %w", quote(f.Name), f.Method, ErrCompressed)
 	}
 	if f.CompressedSize64 != f.UncompressedSize64 || f.UncompressedSize64 > math.MaxInt64 {
-		return 0, 0, fmt.Errorf("record %q: stored size %d differs from its size %d", f.Name, f.CompressedSize64, f.UncompressedSize64)
+		return 0, 0, fmt.Errorf("record %s: stored size %d differs from its size %d", quote(f.Name), f.CompressedSize64, f.UncompressedSize64)
 	}
 	off, err = f.DataOffset()
 	if err != nil {
-		return 0, 0, fmt.Errorf("record %q: %w", f.Name, err)
+		return 0, 0, fmt.Errorf("record %s: %w", quote(f.Name), err)
 	}
 	n = int64(f.UncompressedSize64)
 	if off < 0 || off > z.size || n > z.size-off {
-		return 0, 0, fmt.Errorf("record %q of %d bytes at %d runs past the end of the %d-byte file: %w", f.Name, n, off, z.size, ErrTruncated)
+		return 0, 0, fmt.Errorf("record %s of %d bytes at %d runs past the end of the %d-byte file: %w", quote(f.Name), n, off, z.size, ErrTruncated)
 	}
 	return off, n, nil
 }
@@ -231,14 +239,14 @@ func (z *zipCheckpoint) byteOrder() (bigEndian bool, err error) {
 func (z *zipCheckpoint) storage(key string, nbytes int64) (*storage, error) {
 	f, ok := z.records["data/"+key]
 	if !ok {
-		return nil, fmt.Errorf("storage %q has no record data/%s", key, key)
+		return nil, fmt.Errorf("storage %s has no record in data/", quote(key))
 	}
 	off, n, err := z.record(f)
 	if err != nil {
 		return nil, err
 	}
 	if nbytes > n {
-		return nil, fmt.Errorf("storage %q declares %d bytes but its record has %d", key, nbytes, n)
+		return nil, fmt.Errorf("storage %s declares %d bytes but its record has %d", quote(key), nbytes, n)
 	}
 	return &storage{off: off}, nil
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 )
 
 // Limits of the pickle scanner. A state dict's pickle is a few hundred bytes
@@ -48,23 +49,7 @@ type opcode struct {
 	arg  uint8
 	n    int // bytes of a fixed argument
 	mark int // +1 pushes a mark, -1 pops one
-	cost int // bytes gopickle allocates for it beyond opCost (measured)
 }
-
-// Memory budget of the unpickler. Every opcode is charged opCost bytes plus
-// its own cost plus the length of any string it carries; these are what
-// gopickle v0.3.0 was measured to allocate in total (TotalAlloc) on long
-// runs of each opcode, rounded up, so the charge bounds the allocation. A
-// pickle is refused when its charge exceeds memPerByte bytes per pickle
-// byte plus memSlack: unpickling then allocates at most that, where a
-// pickle of nothing but EMPTY_DICTs would otherwise take 240 bytes per
-// byte. torch's state-dict pickles are charged 45 to 65 bytes per byte
-// (and allocate about 25), so they stay well inside the budget.
-const (
-	opCost     = 96
-	memPerByte = 128
-	memSlack   = 1 << 20
-)
 
 // opcodes lists what the scanner accepts: the binary opcodes of protocol 2
 // that torch.save emits for state dicts (the set torch's own weights_only
@@ -72,23 +57,23 @@ const (
 // Text opcodes, INST/OBJ/NEWOBJ, extensions, frames and STACK_GLOBAL are left
 // out: torch does not write them and they widen what a pickle can do.
 var opcodes = [256]opcode{
-	'(':  {name: "MARK", mark: +1, cost: 288},
+	'(':  {name: "MARK", mark: +1},
 	'.':  {name: "STOP"},
 	'0':  {name: "POP"},
 	'1':  {name: "POP_MARK", mark: -1},
 	'2':  {name: "DUP"},
 	'N':  {name: "NONE"},
-	'Q':  {name: "BINPERSID", cost: 256},
-	'R':  {name: "REDUCE", cost: 224},
+	'Q':  {name: "BINPERSID"},
+	'R':  {name: "REDUCE"},
 	'a':  {name: "APPEND"},
 	'b':  {name: "BUILD"},
 	's':  {name: "SETITEM"},
 	'u':  {name: "SETITEMS", mark: -1},
 	'e':  {name: "APPENDS", mark: -1},
 	't':  {name: "TUPLE", mark: -1},
-	')':  {name: "EMPTY_TUPLE", cost: 32},
-	']':  {name: "EMPTY_LIST", cost: 96},
-	'}':  {name: "EMPTY_DICT", cost: 160},
+	')':  {name: "EMPTY_TUPLE"},
+	']':  {name: "EMPTY_LIST"},
+	'}':  {name: "EMPTY_DICT"},
 	0x85: {name: "TUPLE1"},
 	0x86: {name: "TUPLE2"},
 	0x87: {name: "TUPLE3"},
@@ -97,11 +82,11 @@ var opcodes = [256]opcode{
 	0x80: {name: "PROTO", arg: argFixed, n: 1},
 	'K':  {name: "BININT1", arg: argFixed, n: 1},
 	'h':  {name: "BINGET", arg: argFixed, n: 1},
-	'q':  {name: "BINPUT", arg: argFixed, n: 1, cost: 48},
+	'q':  {name: "BINPUT", arg: argFixed, n: 1},
 	'M':  {name: "BININT2", arg: argFixed, n: 2},
 	'J':  {name: "BININT", arg: argFixed, n: 4},
 	'j':  {name: "LONG_BINGET", arg: argFixed, n: 4},
-	'r':  {name: "LONG_BINPUT", arg: argFixed, n: 4, cost: 48},
+	'r':  {name: "LONG_BINPUT", arg: argFixed, n: 4},
 	'G':  {name: "BINFLOAT", arg: argFixed, n: 8},
 	'U':  {name: "SHORT_BINSTRING", arg: argLen1},
 	'C':  {name: "SHORT_BINBYTES", arg: argLen1},
@@ -109,19 +94,22 @@ var opcodes = [256]opcode{
 	0x8a: {name: "LONG1", arg: argLen1},
 	'X':  {name: "BINUNICODE", arg: argLen4},
 	'B':  {name: "BINBYTES", arg: argLen4},
-	'c':  {name: "GLOBAL", arg: argLines, cost: 256},
+	'c':  {name: "GLOBAL", arg: argLines},
 }
 
 // scanPickle reads one pickle from r, up to and including its STOP opcode,
 // and returns its bytes after checking that every opcode is accepted, every
 // global allowed, every length inside the limit bytes that r can still give,
-// and marks nested at most MaxNesting deep. Only then is it safe to hand
-// the bytes to the unpickler, whose reads allocate what the lengths say.
-func scanPickle(r *bufio.Reader, limit int64) ([]byte, error) {
+// and marks nested at most MaxNesting deep. Only then is the pickle handed
+// to the unpickler. When limit is the pickle's exact size (a zip record),
+// its bytes are read into one buffer of that size.
+func scanPickle(r *bufio.Reader, limit int64, exact bool) ([]byte, error) {
 	limit = min(limit, MaxPickleSize+1)
 	var buf []byte
+	if exact && limit <= MaxPickleSize {
+		buf = make([]byte, 0, limit)
+	}
 	depth := 0
-	charge := int64(0)
 	// take appends the next n bytes of r to buf.
 	take := func(n int64) ([]byte, error) {
 		if n > limit-int64(len(buf)) {
@@ -131,7 +119,7 @@ func scanPickle(r *bufio.Reader, limit int64) ([]byte, error) {
 			return nil, fmt.Errorf("pickle ends at byte %d, inside an opcode needing %d more bytes: %w", limit, n, ErrTruncated)
 		}
 		at := len(buf)
-		buf = append(buf, make([]byte, n)...)
+		buf = slices.Grow(buf, int(n))[:at+int(n)]
 		if _, err := io.ReadFull(r, buf[at:]); err != nil {
 			return nil, fmt.Errorf("pickle: %w", ErrTruncated)
 		}
@@ -150,7 +138,6 @@ func scanPickle(r *bufio.Reader, limit int64) ([]byte, error) {
 		if op.name == "" {
 			return nil, fmt.Errorf("unsupported pickle opcode 0x%02x at byte %d", b[0], pos)
 		}
-		charge += opCost + int64(op.cost)
 		depth += op.mark
 		if depth < 0 {
 			return nil, fmt.Errorf("pickle %s at byte %d without a mark", op.name, pos)
@@ -179,7 +166,6 @@ func scanPickle(r *bufio.Reader, limit int64) ([]byte, error) {
 			if _, err := take(int64(n[0])); err != nil {
 				return nil, err
 			}
-			charge += int64(n[0])
 		case argLen4:
 			n, err := take(4)
 			if err != nil {
@@ -189,46 +175,44 @@ func scanPickle(r *bufio.Reader, limit int64) ([]byte, error) {
 			if _, err := take(size); err != nil {
 				return nil, err
 			}
-			charge += size
 		case argLines:
-			module, err := line(take)
-			if err != nil {
+			at := len(buf)
+			if err := line(take); err != nil {
 				return nil, err
 			}
-			name, err := line(take)
-			if err != nil {
+			mid := len(buf)
+			if err := line(take); err != nil {
 				return nil, err
 			}
-			if _, ok := globals[module+"."+name]; !ok {
-				return nil, &GlobalError{Module: module, Name: name}
+			// Looked up without allocating: a pickle of nothing but
+			// GLOBALs costs the scanner nothing per opcode.
+			var key [2*maxGlobalName + 1]byte
+			k := append(append(append(key[:0], buf[at:mid-1]...), '.'), buf[mid:len(buf)-1]...)
+			if _, ok := globals[string(k)]; !ok {
+				return nil, &GlobalError{Module: string(buf[at : mid-1]), Name: string(buf[mid : len(buf)-1])}
 			}
 		}
 		if b[0] == '.' {
 			if depth != 0 {
 				return nil, fmt.Errorf("pickle stops with %d marks open", depth)
 			}
-			if budget := memPerByte*int64(len(buf)) + memSlack; charge > budget {
-				return nil, fmt.Errorf("pickle of %d bytes would take about %d bytes of memory to unpickle (limit %d): not a state dict", len(buf), charge, budget)
-			}
 			return buf, nil
 		}
 	}
 }
 
-// line reads one newline-terminated GLOBAL argument.
-func line(take func(int64) ([]byte, error)) (string, error) {
-	var s []byte
-	for {
+// line takes one newline-terminated GLOBAL argument.
+func line(take func(int64) ([]byte, error)) error {
+	for n := 0; ; n++ {
 		b, err := take(1)
 		if err != nil {
-			return "", err
+			return err
 		}
 		if b[0] == '\n' {
-			return string(s), nil
+			return nil
 		}
-		if len(s) == maxGlobalName {
-			return "", fmt.Errorf("pickle GLOBAL name longer than %d bytes", maxGlobalName)
+		if n == maxGlobalName {
+			return fmt.Errorf("pickle GLOBAL name longer than %d bytes", maxGlobalName)
 		}
-		s = append(s, b[0])
 	}
 }

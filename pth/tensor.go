@@ -70,7 +70,7 @@ func (t *tensorRef) check() error {
 	t.numel = numel
 	if numel == 0 {
 		if t.offset > avail {
-			return fmt.Errorf("empty tensor's offset %d is past its storage %q of %d elements", t.offset, st.key, avail)
+			return fmt.Errorf("empty tensor's offset %d is past its storage %s of %d elements", t.offset, quote(st.key), avail)
 		}
 		t.maxIdx = t.offset - 1
 		return nil
@@ -87,12 +87,12 @@ func (t *tensorRef) check() error {
 		last += (d - 1) * s
 	}
 	if last >= avail {
-		return fmt.Errorf("shape %v, stride %v, offset %d reaches element %d of storage %q, which has %d",
-			t.shape, t.stride, t.offset, last, st.key, avail)
+		return fmt.Errorf("shape %v, stride %v, offset %d reaches element %d of storage %s, which has %d",
+			t.shape, t.stride, t.offset, last, quote(st.key), avail)
 	}
 	if numel > avail {
-		return fmt.Errorf("shape %v has %d elements but its storage %q only %d: expanded or overlapping views are not supported",
-			t.shape, numel, st.key, avail)
+		return fmt.Errorf("shape %v has %d elements but its storage %s only %d: expanded or overlapping views are not supported",
+			t.shape, numel, quote(st.key), avail)
 	}
 	t.maxIdx = last
 	return nil
@@ -124,7 +124,7 @@ func (t *tensorRef) opener(r io.ReaderAt, bigEndian bool) func() (io.ReadCloser,
 	return func() (io.ReadCloser, error) {
 		base := t.st.fileOffset()
 		if base < 0 {
-			return nil, fmt.Errorf("storage %q has no data", t.st.key)
+			return nil, fmt.Errorf("storage %s has no data", quote(t.st.key))
 		}
 		start := base + t.offset*es
 		if t.contiguous() {

@@ -1,16 +1,11 @@
 package pth
 
 import (
-	"bytes"
 	"fmt"
 	"io"
 	"math"
 	"math/big"
 	"strconv"
-	"strings"
-
-	"github.com/nlpodyssey/gopickle/pickle"
-	"github.com/nlpodyssey/gopickle/types"
 
 	"github.com/rwkvkit/rwkvkit/format"
 )
@@ -35,8 +30,6 @@ type global struct {
 }
 
 // globals is the allowlist: the names a checkpoint's pickle may refer to.
-// collections.OrderedDict is resolved by gopickle itself, to its inert
-// OrderedDict type; every other name reaches loader.findClass.
 var globals = func() map[string]global {
 	g := map[string]global{
 		"collections.OrderedDict":                    {kind: gOrderedDict},
@@ -78,6 +71,7 @@ type (
 	pyFunc      struct {
 		name string
 		call func(args []any) (any, error)
+		cost int64 // what a call allocates, charged by REDUCE
 	}
 )
 
@@ -91,31 +85,15 @@ func (f *pyFunc) Call(args ...any) (any, error) {
 
 // A loader turns one checkpoint pickle into tensor descriptors.
 type loader struct {
+	// left is the memory budget left to the pickles of the file, shared
+	// by its loaders; nil means a budget for the pickle alone.
+	left     *int64
 	legacy   bool
 	storages map[string]*storage // root storages by key
 	views    map[string]*storage // legacy storage views by view key
 	// resolve places a newly seen root storage of nbytes bytes in the file
 	// (or marks it to be placed later); it fails if the file cannot hold it.
 	resolve func(key string, nbytes int64) (*storage, error)
-}
-
-// unpickle runs gopickle on a pickle that scanPickle has accepted.
-// gopickle can still panic on a well-formed but odd opcode sequence (an odd
-// number of SETITEMS items, an unhashable key); that is turned into an error.
-func (l *loader) unpickle(pkl []byte) (v any, err error) {
-	defer func() {
-		if p := recover(); p != nil {
-			v, err = nil, fmt.Errorf("malformed pickle: %v", p)
-		}
-	}()
-	u := pickle.NewUnpickler(bytes.NewReader(pkl))
-	u.FindClass = l.findClass
-	u.PersistentLoad = l.persistentLoad
-	v, err = u.Load()
-	if err != nil {
-		return nil, fmt.Errorf("pickle: %w", err)
-	}
-	return v, nil
 }
 
 func (l *loader) findClass(module, name string) (any, error) {
@@ -125,24 +103,31 @@ func (l *loader) findClass(module, name string) (any, error) {
 	}
 	full := module + "." + name
 	switch g.kind {
+	case gOrderedDict:
+		return &pyFunc{full, func(args []any) (any, error) {
+			if len(args) != 0 {
+				return nil, fmt.Errorf("%d arguments, want none", len(args))
+			}
+			return &pyDict{ordered: true}, nil
+		}, 48}, nil
 	case gRebuildV2:
-		return &pyFunc{full, l.rebuildV2}, nil
+		return &pyFunc{full, l.rebuildV2, tensorRefCost}, nil
 	case gRebuildV3:
-		return &pyFunc{full, l.rebuildV3}, nil
+		return &pyFunc{full, l.rebuildV3, tensorRefCost}, nil
 	case gParameter:
-		return &pyFunc{full, rebuildParameter(3)}, nil
+		return &pyFunc{full, rebuildParameter(3), 0}, nil
 	case gParameterWithState:
-		return &pyFunc{full, rebuildParameter(4)}, nil
+		return &pyFunc{full, rebuildParameter(4), 0}, nil
 	case gSize:
 		return &pyFunc{full, func(args []any) (any, error) {
 			if len(args) != 1 {
 				return nil, fmt.Errorf("%d arguments", len(args))
 			}
-			if _, ok := args[0].(*types.Tuple); !ok {
+			if _, ok := args[0].(*pyTuple); !ok {
 				return nil, fmt.Errorf("argument is %s, not a tuple", typeName(args[0]))
 			}
 			return args[0], nil
-		}}, nil
+		}, 0}, nil
 	case gDevice:
 		return &pyFunc{full, func(args []any) (any, error) {
 			if len(args) == 0 {
@@ -152,7 +137,7 @@ func (l *loader) findClass(module, name string) (any, error) {
 				return s, nil
 			}
 			return nil, fmt.Errorf("argument is %s, not a string", typeName(args[0]))
-		}}, nil
+		}, 0}, nil
 	case gStorage:
 		return &storageType{g.dtype}, nil
 	case gDType:
@@ -165,51 +150,55 @@ func (l *loader) findClass(module, name string) (any, error) {
 // location, numel) in a zip checkpoint, with a sixth element, the view
 // (view key, offset, size) or None, in a legacy one.
 func (l *loader) persistentLoad(pid any) (any, error) {
-	t, ok := pid.(*types.Tuple)
-	if !ok || t.Len() == 0 {
+	tp, ok := pid.(*pyTuple)
+	if !ok {
 		return nil, fmt.Errorf("persistent id is %s, not a tuple", typeName(pid))
 	}
-	if kind, _ := t.Get(0).(string); kind != "storage" {
-		return nil, fmt.Errorf("unsupported persistent id %s (a pickled module or class?)", typeName(t.Get(0)))
+	t := tp.items
+	if len(t) == 0 {
+		return nil, fmt.Errorf("persistent id is an empty tuple, not a storage id")
+	}
+	if kind, _ := t[0].(string); kind != "storage" {
+		return nil, fmt.Errorf("unsupported persistent id %s (a pickled module or class?)", typeName(t[0]))
 	}
 	want := 5
 	if l.legacy {
 		want = 6
 	}
-	if t.Len() != want {
-		return nil, fmt.Errorf("storage id has %d elements, want %d", t.Len(), want)
+	if len(t) != want {
+		return nil, fmt.Errorf("storage id has %d elements, want %d", len(t), want)
 	}
-	typ, ok := t.Get(1).(*storageType)
+	typ, ok := t[1].(*storageType)
 	if !ok {
-		return nil, fmt.Errorf("storage type is %s", typeName(t.Get(1)))
+		return nil, fmt.Errorf("storage type is %s", typeName(t[1]))
 	}
-	key, ok := t.Get(2).(string)
+	key, ok := t[2].(string)
 	if !ok {
-		return nil, fmt.Errorf("storage key is %s, not a string", typeName(t.Get(2)))
+		return nil, fmt.Errorf("storage key is %s, not a string", typeName(t[2]))
 	}
-	numel, err := toInt(t.Get(4))
+	numel, err := toInt(t[4])
 	if err != nil || numel < 0 {
-		return nil, fmt.Errorf("storage %q: element count is %s", key, typeName(t.Get(4)))
+		return nil, fmt.Errorf("storage %s: element count is %s", quote(key), typeName(t[4]))
 	}
 	es := int64(max(typ.dtype.Size(), 1)) // untyped storages count bytes
 	if numel > math.MaxInt64/es {
-		return nil, fmt.Errorf("storage %q: %d elements overflow", key, numel)
+		return nil, fmt.Errorf("storage %s: %d elements overflow", quote(key), numel)
 	}
 	st, err := l.root(key, typ.dtype, numel*es)
 	if err != nil {
 		return nil, err
 	}
-	if !l.legacy || t.Get(5) == nil {
+	if !l.legacy || t[5] == nil {
 		return st, nil
 	}
-	return l.view(st, t.Get(5), es)
+	return l.view(st, t[5], es)
 }
 
 func (l *loader) root(key string, dt format.DType, nbytes int64) (*storage, error) {
 	if st, ok := l.storages[key]; ok {
 		if st.dtype != dt || st.nbytes != nbytes {
-			return nil, fmt.Errorf("storage %q is declared as %v of %d bytes and as %v of %d bytes",
-				key, st.dtype, st.nbytes, dt, nbytes)
+			return nil, fmt.Errorf("storage %s is declared as %v of %d bytes and as %v of %d bytes",
+				quote(key), st.dtype, st.nbytes, dt, nbytes)
 		}
 		return st, nil
 	}
@@ -225,29 +214,30 @@ func (l *loader) root(key string, dt format.DType, nbytes int64) (*storage, erro
 // view resolves the view metadata of a legacy storage id: a part of the
 // root storage, offset and size counted in its elements.
 func (l *loader) view(root *storage, meta any, es int64) (*storage, error) {
-	t, ok := meta.(*types.Tuple)
-	if !ok || t.Len() != 3 {
-		return nil, fmt.Errorf("storage %q: view metadata is %s, not a 3-tuple", root.key, typeName(meta))
+	tp, ok := meta.(*pyTuple)
+	if !ok || len(tp.items) != 3 {
+		return nil, fmt.Errorf("storage %s: view metadata is %s, not a 3-tuple", quote(root.key), typeName(meta))
 	}
-	key, ok := t.Get(0).(string)
-	off, err1 := toInt(t.Get(1))
-	size, err2 := toInt(t.Get(2))
+	t := tp.items
+	key, ok := t[0].(string)
+	off, err1 := toInt(t[1])
+	size, err2 := toInt(t[2])
 	if !ok || err1 != nil || err2 != nil {
-		return nil, fmt.Errorf("storage %q: view metadata (%s, %s, %s) is not (key, offset, size)",
-			root.key, typeName(t.Get(0)), typeName(t.Get(1)), typeName(t.Get(2)))
+		return nil, fmt.Errorf("storage %s: view metadata (%s, %s, %s) is not (key, offset, size)",
+			quote(root.key), typeName(t[0]), typeName(t[1]), typeName(t[2]))
 	}
 	if key == root.key {
 		return root, nil
 	}
 	if v, ok := l.views[key]; ok {
 		if v.base != root {
-			return nil, fmt.Errorf("storage view %q is declared on two storages", key)
+			return nil, fmt.Errorf("storage view %s is declared on two storages", quote(key))
 		}
 		return v, nil
 	}
 	n := root.nbytes / es
 	if off < 0 || size < 0 || off > n || size > n-off {
-		return nil, fmt.Errorf("storage view %q of %d elements at %d is outside storage %q of %d", key, size, off, root.key, n)
+		return nil, fmt.Errorf("storage view %s of %d elements at %d is outside storage %s of %d", quote(key), size, off, quote(root.key), n)
 	}
 	v := &storage{key: key, dtype: root.dtype, nbytes: size * es, base: root, baseOff: off * es, off: -1}
 	l.views[key] = v
@@ -325,8 +315,8 @@ func rebuildParameter(n int) func([]any) (any, error) {
 
 func toInt(v any) (int64, error) {
 	switch v := v.(type) {
-	case int:
-		return int64(v), nil
+	case int64:
+		return v, nil
 	case *big.Int:
 		return 0, fmt.Errorf("integer %v out of range", v)
 	}
@@ -334,16 +324,16 @@ func toInt(v any) (int64, error) {
 }
 
 func toInts(v any) ([]int64, error) {
-	t, ok := v.(*types.Tuple)
+	t, ok := v.(*pyTuple)
 	if !ok {
 		return nil, fmt.Errorf("%s is not a tuple", typeName(v))
 	}
-	if t.Len() > format.MaxRank {
-		return nil, fmt.Errorf("rank %d exceeds %d", t.Len(), format.MaxRank)
+	if len(t.items) > format.MaxRank {
+		return nil, fmt.Errorf("rank %d exceeds %d", len(t.items), format.MaxRank)
 	}
-	out := make([]int64, t.Len())
+	out := make([]int64, len(t.items))
 	for i := range out {
-		n, err := toInt(t.Get(i))
+		n, err := toInt(t.items[i])
 		if err != nil {
 			return nil, err
 		}
@@ -363,16 +353,19 @@ func typeName(v any) string {
 		return "a tensor"
 	case *storage:
 		return "a storage"
-	case *types.Dict, *types.OrderedDict:
+	case *pyDict:
 		return "a dict"
-	case *types.List:
+	case *pyList:
 		return "a list"
-	case *types.Tuple:
+	case *pyTuple:
+		if len(v.items) == 0 {
+			return "an empty tuple"
+		}
 		return "a tuple"
 	case string:
-		return strconv.Quote(v[:min(len(v), 40)])
-	case int:
-		return "the int " + strconv.Itoa(v)
+		return quote(v)
+	case int64:
+		return "the int " + strconv.FormatInt(v, 10)
 	case *big.Int:
 		return fmt.Sprintf("an int of %d bits", v.BitLen())
 	case float64:
@@ -387,36 +380,26 @@ func typeName(v any) string {
 	return fmt.Sprintf("a %T", v)
 }
 
-type dictEntry struct{ key, value any }
-
-// dictEntries lists a dict's entries in order, a repeated key keeping its
-// first place and its last value as in Python.
+// dictEntries lists a dict's entries in order, a repeated string key
+// keeping its first place and its last value as in Python.
 func dictEntries(v any) ([]dictEntry, bool) {
-	switch d := v.(type) {
-	case *types.OrderedDict:
-		var out []dictEntry
-		for e := d.List.Front(); e != nil; e = e.Next() {
-			if oe, ok := e.Value.(*types.OrderedDictEntry); ok {
-				out = append(out, dictEntry{oe.Key, oe.Value})
-			}
-		}
-		return out, true
-	case *types.Dict:
-		out := make([]dictEntry, 0, len(*d))
-		seen := make(map[string]int)
-		for _, e := range *d {
-			if k, ok := e.Key.(string); ok {
-				if i, dup := seen[k]; dup {
-					out[i].value = e.Value
-					continue
-				}
-				seen[k] = len(out)
-			}
-			out = append(out, dictEntry{e.Key, e.Value})
-		}
-		return out, true
+	d, ok := v.(*pyDict)
+	if !ok {
+		return nil, false
 	}
-	return nil, false
+	out := make([]dictEntry, 0, len(d.entries))
+	seen := make(map[string]int, len(d.entries))
+	for _, e := range d.entries {
+		if k, ok := e.key.(string); ok {
+			if i, dup := seen[k]; dup {
+				out[i].value = e.value
+				continue
+			}
+			seen[k] = len(out)
+		}
+		out = append(out, e)
+	}
+	return out, true
 }
 
 // source turns the unpickled top-level object into tensors and metadata.
@@ -438,7 +421,10 @@ func source(top any, r io.ReaderAt, bigEndian bool) (*format.Source, error) {
 		}
 		break
 	}
-	var skipped []string
+	var (
+		skipped []string
+		refs    []*tensorRef
+	)
 	for _, e := range entries {
 		t, ok := e.value.(*tensorRef)
 		if !ok {
@@ -454,16 +440,20 @@ func source(top any, r io.ReaderAt, bigEndian bool) (*format.Source, error) {
 			return nil, fmt.Errorf("tensor under a key that is %s, not a string", typeName(e.key))
 		}
 		if err := t.check(); err != nil {
-			return nil, fmt.Errorf("tensor %q: %w", name, err)
+			return nil, fmt.Errorf("tensor %s: %w", quote(name), err)
 		}
 		ft, err := format.NewTensor(name, t.dtype, t.shape, t.opener(r, bigEndian))
 		if err != nil {
 			return nil, err
 		}
 		src.Tensors = append(src.Tensors, ft)
+		refs = append(refs, t)
 	}
 	if len(src.Tensors) == 0 && len(skipped) > 0 {
-		return nil, fmt.Errorf("no tensors at the top level of the checkpoint; nested containers under %s are not read", strings.Join(skipped, ", "))
+		return nil, fmt.Errorf("no tensors at the top level of the checkpoint; nested containers under %s are not read", list(skipped))
+	}
+	if err := checkAliasing(src.Tensors, refs); err != nil {
+		return nil, err
 	}
 	return src, nil
 }
@@ -478,8 +468,8 @@ func addMetadata(md map[string]string, e dictEntry) bool {
 	switch v := e.value.(type) {
 	case string:
 		md[k] = v
-	case int:
-		md[k] = strconv.Itoa(v)
+	case int64:
+		md[k] = strconv.FormatInt(v, 10)
 	case *big.Int:
 		md[k] = v.String()
 	case float64:
@@ -494,8 +484,11 @@ func addMetadata(md map[string]string, e dictEntry) bool {
 
 func isContainer(v any) bool {
 	switch v.(type) {
-	case *types.Dict, *types.OrderedDict, *types.List, *types.Tuple:
+	case *pyDict, *pyList, *pyTuple:
 		return true
 	}
 	return false
 }
+
+// quote is format.Quote: a name from the file, cut short if it is long.
+func quote(s string) string { return format.Quote(s) }
