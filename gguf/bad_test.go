@@ -120,7 +120,7 @@ func TestRejections(t *testing.T) {
 // smallModel is a valid GGUF of a small synthetic RWKV-7, for seeds.
 func smallModel(t testing.TB, typ Type) []byte {
 	t.Helper()
-	src, err := synth.RWKV7(synth.Config{Layers: 2, Embed: 64, Vocab: 256, HeadSize: 32, DecayLoRA: 32, ALoRA: 32, VLoRA: 32, GLoRA: 32}, format.BF16, 1)
+	src, err := synth.RWKV7(synth.Config{Layers: 2, Embed: 32, Vocab: 256, HeadSize: 32, DecayLoRA: 32, ALoRA: 32, VLoRA: 32, GLoRA: 32}, format.BF16, 1)
 	if err != nil {
 		t.Fatal(err)
 	}
