@@ -186,3 +186,17 @@ func FuzzOpen(f *testing.F) {
 		}
 	})
 }
+
+// TestVersion2 reads a version-2 file: the layout of version 3 (which
+// only added big-endian files, refused here).
+func TestVersion2(t *testing.T) {
+	b := smallModel(t, TypeF16)
+	binary.LittleEndian.PutUint32(b[4:], 2)
+	src, err := Open(bytes.NewReader(b), int64(len(b)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info, err := format.Detect(src); err != nil || info.Version != format.V7 || info.Layers != 2 {
+		t.Errorf("version 2 file: %+v, %v", info, err)
+	}
+}
