@@ -2,7 +2,10 @@ package gguf_test
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
+	"fmt"
+	"math"
 	"path/filepath"
 	"slices"
 	"testing"
@@ -84,6 +87,60 @@ func TestWriteRefusesOtherVersions(t *testing.T) {
 		src.Close()
 		if !errors.Is(err, gguf.ErrNoArchitecture) {
 			t.Errorf("%s: %v, want ErrNoArchitecture", m, err)
+		}
+	}
+}
+
+// TestRescaleUndone: a file whose converter divided layer l's output and
+// channel-mix value by 2^⌊l/n⌋ (rwkv6.rescale_every_n_layers = n, as
+// llama.cpp's converter does for HF models) reads back as the model's own
+// weights. The file is rwkvkit's RWKV-6 F32 GGUF rescaled in place.
+func TestRescaleUndone(t *testing.T) {
+	const n = 6
+	orig := writeTiny(t, "tiny-rwkv-6v0-1m", "f32")
+	b := slices.Clone(orig)
+	key := []byte("rwkv6.rescale_every_n_layers")
+	i := bytes.Index(b, key)
+	if i < 0 {
+		t.Fatal("no rescale key")
+	}
+	binary.LittleEndian.PutUint32(b[i+len(key)+4:], n) // after the key, its u32 value type
+	f, err := gguf.ReadFile(bytes.NewReader(b), int64(len(b)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	scaled := 0
+	for _, ti := range f.Tensors {
+		var l int
+		var rest string
+		if _, err := fmt.Sscanf(ti.Name, "blk.%d.%s", &l, &rest); err != nil || (rest != "time_mix_output.weight" && rest != "channel_mix_value.weight") {
+			continue
+		}
+		data := b[f.DataOffset+ti.Offset : f.DataOffset+ti.Offset+ti.Size]
+		for j := 0; j < len(data); j += 4 {
+			v := math.Float32frombits(binary.LittleEndian.Uint32(data[j:]))
+			binary.LittleEndian.PutUint32(data[j:], math.Float32bits(float32(math.Ldexp(float64(v), -(l/n)))))
+		}
+		if l >= n {
+			scaled++
+		}
+	}
+	if scaled == 0 {
+		t.Fatal("nothing rescaled")
+	}
+	got, err := gguf.Open(bytes.NewReader(b), int64(len(b)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := gguf.Open(bytes.NewReader(orig), int64(len(orig)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, w := range want.Tensors {
+		gv, err1 := got.Lookup(w.Name).Float32()
+		wv, err2 := w.Float32()
+		if err1 != nil || err2 != nil || !slices.Equal(gv, wv) {
+			t.Errorf("%s: differs after undoing the rescale (%v, %v)", w.Name, err1, err2)
 		}
 	}
 }
