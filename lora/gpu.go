@@ -3,6 +3,7 @@ package lora
 import (
 	_ "embed"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"math"
 	"sync"
@@ -47,7 +48,7 @@ func NewGPU(d *gpu.Device) (*GPU, error) {
 	return &GPU{d: d, k: k, params: make([]byte, 16)}, nil
 }
 
-// Close releases the kernel and buffers.
+// Close releases the kernel and buffers; later calls of AddLowRank fail.
 func (g *GPU) Close() {
 	g.mu.Lock()
 	defer g.mu.Unlock()
@@ -57,7 +58,10 @@ func (g *GPU) Close() {
 			g.bufs[i] = nil
 		}
 	}
-	g.k.Release()
+	if g.k != nil {
+		g.k.Release()
+		g.k = nil
+	}
 }
 
 // buffer returns buffer slot i with at least size bytes, replacing a smaller one.
@@ -98,6 +102,10 @@ func (g *GPU) AddLowRank(w []float32, rows, cols, r int, p, q []float32, s float
 	}
 	band := min(rows, int(limit/rowBytes))
 	g.mu.Lock()
+	if g.k == nil {
+		g.mu.Unlock()
+		return errors.New("lora: the GPU backend is closed")
+	}
 	defer g.mu.Unlock()
 	g.d.Lock() // the device may be shared with other GPU work
 	defer g.d.Unlock()

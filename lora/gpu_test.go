@@ -6,6 +6,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/rwkvkit/rwkvkit/format"
@@ -134,4 +135,19 @@ func cutWeight(name string) (string, bool) {
 		return name[:len(name)-len(suffix)], true
 	}
 	return name, false
+}
+
+// After Close, AddLowRank fails instead of using released GPU objects.
+func TestGPUClosed(t *testing.T) {
+	d := gputest.Device(t)
+	g, err := NewGPU(d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g.Close()
+	g.Close() // twice is harmless
+	w := make([]float32, 4)
+	if err := g.AddLowRank(w, 2, 2, 1, []float32{1, 1}, []float32{1, 1}, 1); err == nil || !strings.Contains(err.Error(), "closed") {
+		t.Errorf("AddLowRank after Close: %v", err)
+	}
 }

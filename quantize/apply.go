@@ -91,8 +91,9 @@ type applier struct {
 	q       Quantizer
 	planned []*format.Tensor
 
-	mu    sync.Mutex
-	ahead map[int]chan readResult // planned tensors being read ahead
+	mu      sync.Mutex
+	ahead   map[int]chan readResult // planned tensors being read ahead
+	started []bool                  // read, or being read: never read ahead again
 }
 
 // readAhead is how many planned tensors are read while one is quantized:
@@ -117,15 +118,23 @@ func (a *applier) quantize(idx int, kind format.DType) ([]byte, error) {
 }
 
 // read returns tensor idx as float16, taking it from the read-ahead when it
-// is being read there, and starts reading the next readAhead tensors.
+// is being read there, and starts reading the next readAhead tensors that
+// nobody has read yet. Tensors opened concurrently or out of order (behind
+// format.Prefetch) are so never read twice, and no read outlives the
+// opening of every tensor.
 func (a *applier) read(idx int) ([]uint16, error) {
 	a.mu.Lock()
+	if a.started == nil {
+		a.started = make([]bool, len(a.planned))
+	}
 	ch := a.ahead[idx]
 	delete(a.ahead, idx)
+	a.started[idx] = true
 	for next := idx + 1; next <= idx+readAhead && next < len(a.planned); next++ {
-		if _, ok := a.ahead[next]; ok {
+		if a.started[next] {
 			continue
 		}
+		a.started[next] = true
 		c := make(chan readResult, 1)
 		a.ahead[next] = c
 		go func(t *format.Tensor) {

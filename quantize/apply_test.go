@@ -8,7 +8,9 @@ import (
 	"io"
 	"math"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/rwkvkit/rwkvkit/format"
 	"github.com/rwkvkit/rwkvkit/quantize"
@@ -281,6 +283,59 @@ func TestDequantizedModel(t *testing.T) {
 					t.Fatalf("%s[%d] = %v, original %v (tolerance %v)", dt.Name, lo+j, got[lo+j], blk[j], tol)
 				}
 			}
+		}
+	}
+}
+
+// Opening the planned tensors once each, out of order, reads each source
+// tensor once: the read-ahead never reads a tensor already read, so no
+// read is left running once every tensor has been opened (behind
+// format.Prefetch, such a read outlived the merge that fed it).
+func TestApplyReadsEachTensorOnce(t *testing.T) {
+	src, err := format.Open("../fixtures/rwkv-tiny/st/tiny-rwkv-7v0-834K.st")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	var mu sync.Mutex
+	reads := map[string]int{}
+	counted := &format.Source{}
+	for _, tn := range src.Tensors {
+		c, err := format.NewTensor(tn.Name, tn.DType, tn.Shape, func() (io.ReadCloser, error) {
+			mu.Lock()
+			reads[tn.Name]++
+			mu.Unlock()
+			return tn.Open()
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		counted.Tensors = append(counted.Tensors, c)
+	}
+	plan, _ := quantize.NewPlan(12, quantize.Rule{Kind: format.Int8Block, Layers: "all"})
+	out, err := quantize.Apply(context.Background(), counted, plan, quantize.CPU{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var planned []*format.Tensor
+	for _, qt := range out.Tensors {
+		if qt.DType == format.Int8Block {
+			planned = append(planned, qt)
+		}
+	}
+	order := []int{0, 2, 1, 3, 6, 5, 4}
+	for i := 7; i < len(planned); i++ {
+		order = append(order, i)
+	}
+	for _, i := range order {
+		readAll(t, planned[i])
+	}
+	time.Sleep(50 * time.Millisecond) // a stray read would have begun by now
+	mu.Lock()
+	defer mu.Unlock()
+	for _, p := range planned {
+		if n := reads[p.Name]; n != 1 {
+			t.Errorf("%s read %d times", p.Name, n)
 		}
 	}
 }
