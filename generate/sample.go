@@ -2,6 +2,7 @@ package generate
 
 import (
 	"container/heap"
+	"fmt"
 	"math"
 	"math/rand/v2"
 )
@@ -20,6 +21,22 @@ type Sampler struct {
 	rng   *rand.Rand
 	probs []float64
 	idx   probHeap
+}
+
+// Check reports, naming the range, a setting outside it: Temperature must
+// be finite and at least 0 (0 takes the most likely token), TopP in (0, 1]
+// (1 keeps every token). Sample itself accepts any values (a temperature
+// that is not positive means greedy; a TopP outside (0, 1) keeps every
+// token); Check is for values a user gave.
+func (s *Sampler) Check() error {
+	t, p := float64(s.Temperature), float64(s.TopP)
+	if math.IsNaN(t) || math.IsInf(t, 0) || t < 0 {
+		return fmt.Errorf("temperature %v: want a finite value of 0 (always the most likely token) or more", s.Temperature)
+	}
+	if math.IsNaN(p) || p <= 0 || p > 1 {
+		return fmt.Errorf("top-p %v: want a value in (0, 1] (1 keeps every token)", s.TopP)
+	}
+	return nil
 }
 
 // Sample returns a token id; it returns −1 only for empty logits.

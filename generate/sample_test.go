@@ -1,7 +1,9 @@
 package generate
 
 import (
+	"math"
 	"slices"
+	"strings"
 	"testing"
 )
 
@@ -72,4 +74,26 @@ func TestSampler(t *testing.T) {
 			t.Errorf("token 1 drawn %d times of 20000, want 6126 ± 195", n)
 		}
 	})
+}
+
+func TestSamplerCheck(t *testing.T) {
+	nan, inf := float32(math.NaN()), float32(math.Inf(1))
+	for _, c := range []struct {
+		temp, topP float32
+		want       string // in the error; "" for valid
+	}{
+		{0, 1, ""}, {1, 0.85, ""}, {2.5, 1e-3, ""},
+		{-1, 0.85, "temperature -1: want a finite value of 0"},
+		{nan, 0.85, "temperature NaN"},
+		{inf, 0.85, "temperature +Inf"},
+		{1, 0, "top-p 0: want a value in (0, 1]"},
+		{1, -1, "top-p -1"},
+		{1, 1.5, "top-p 1.5"},
+		{1, nan, "top-p NaN"},
+	} {
+		err := (&Sampler{Temperature: c.temp, TopP: c.topP}).Check()
+		if c.want == "" && err != nil || c.want != "" && (err == nil || !strings.Contains(err.Error(), c.want)) {
+			t.Errorf("temperature %v, top-p %v: %v, want %q", c.temp, c.topP, err, c.want)
+		}
+	}
 }

@@ -80,12 +80,12 @@ func TestVerifySelfAndPerturbed(t *testing.T) {
 
 func TestRunIsReproducible(t *testing.T) {
 	m := tiny + "tiny-rwkv-7v0-834K.pth"
-	a, err := run(t, "run", m, "--prompt", "The ", "-n", "40", "--seed", "7")
+	a, _, err := runStdin(t, "", "run", m, "--prompt", "The ", "-n", "40", "--seed", "7")
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, _ := run(t, "run", m, "--prompt", "The ", "-n", "40", "--seed", "7")
-	c, _ := run(t, "run", m, "--prompt", "The ", "-n", "40", "--seed", "8")
+	b, _, _ := runStdin(t, "", "run", m, "--prompt", "The ", "-n", "40", "--seed", "7")
+	c, _, _ := runStdin(t, "", "run", m, "--prompt", "The ", "-n", "40", "--seed", "8")
 	if a != b || a == c || len(a) < 40 {
 		t.Errorf("seeded runs: %q, %q, %q", a, b, c)
 	}
@@ -97,7 +97,7 @@ func TestRunIsReproducible(t *testing.T) {
 			best = i
 		}
 	}
-	greedy, err := run(t, "run", m, "--prompt", "\"in", "-n", "1", "--temperature", "0")
+	greedy, _, err := runStdin(t, "", "run", m, "--prompt", "\"in", "-n", "1", "--temperature", "0")
 	if err != nil || greedy != string(rune(best))+"\n" {
 		t.Errorf("greedy token %q (%v), want byte %d", greedy, err, best)
 	}

@@ -2,71 +2,79 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"os"
 
 	"github.com/spf13/cobra"
-	"github.com/spf13/pflag"
-
-	"github.com/rwkvkit/rwkvkit/engine"
-	"github.com/rwkvkit/rwkvkit/format"
-	"github.com/rwkvkit/rwkvkit/statefile"
 )
 
-// inputFlags are the ways a command is told which tokens to feed.
+// maxInput bounds the text a command reads from a file or stdin.
+const maxInput = 1 << 30
+
+// inputFlags are the ways a command is told which tokens to feed: ids, a
+// literal text, or a text file ("-": stdin), and where to start from.
 type inputFlags struct {
 	tokens, text, textFile, vocab, state string
+
+	ids0 []int  // --tokens, parsed
+	body string // the text, read
+	read bool   // a text was given
 }
 
-func (in *inputFlags) register(cmd *cobra.Command, withFile bool) {
+func (in *inputFlags) register(cmd *cobra.Command) {
 	f := cmd.Flags()
 	f.StringVar(&in.tokens, "tokens", "", "comma-separated token ids")
-	if withFile {
-		f.StringVar(&in.textFile, "text", "", "file whose text is tokenized")
-	} else {
-		f.StringVar(&in.text, "text", "", "text to tokenize")
-	}
+	f.StringVar(&in.text, "text", "", "text to tokenize")
+	f.StringVar(&in.textFile, "text-file", "", "file whose text is tokenized (- reads stdin)")
 	f.StringVar(&in.vocab, "vocab", "", "vocabulary file (.txt or .json) instead of the one the model's size calls for")
 	registerState(f, &in.state)
 }
 
-func registerState(f *pflag.FlagSet, path *string) {
-	f.StringVar(path, "state", "", "start from the state in FILE (saved by run --save-state, or a state-tuned .pth/.st)")
-}
-
-// startState reads the state file at path for a model described by info;
-// no path means the initial state (nil).
-func startState(path string, info format.ModelInfo) (*engine.Snapshot, error) {
-	if path == "" {
-		return nil, nil
-	}
-	return statefile.Load(path, info)
-}
-
-// ids returns the tokens the flags name, or def when none are given.
-func (in *inputFlags) ids(vocab int, def string) ([]int, error) {
+// resolve checks the flags and reads their input (stdin for "-"), before
+// any model is loaded.
+func (in *inputFlags) resolve(cmd *cobra.Command) error {
+	f := cmd.Flags()
 	given := 0
-	for _, s := range []string{in.tokens, in.text, in.textFile} {
-		if s != "" {
+	for _, name := range []string{"tokens", "text", "text-file"} {
+		if f.Changed(name) {
 			given++
 		}
 	}
 	if given > 1 {
-		return nil, fmt.Errorf("give either --tokens or --text, not both")
+		return fmt.Errorf("give one of --tokens, --text and --text-file")
 	}
-	if in.tokens != "" {
-		return parseIDs(in.tokens)
-	}
-	text := in.text
-	if in.textFile != "" {
-		b, err := readTextFile(in.textFile)
+	switch {
+	case f.Changed("tokens"):
+		ids, err := parseIDs(in.tokens)
 		if err != nil {
-			return nil, err
+			return fmt.Errorf("--tokens: %w", err)
 		}
-		text = string(b)
+		if len(ids) == 0 {
+			return fmt.Errorf("--tokens: no ids")
+		}
+		in.ids0 = ids
+	case f.Changed("text"):
+		in.body, in.read = in.text, true
+	case f.Changed("text-file"):
+		b, err := readInput(in.textFile, cmd.InOrStdin())
+		if err != nil {
+			return err
+		}
+		in.body, in.read = string(b), true
 	}
-	if text == "" {
+	return nil
+}
+
+// ids returns the tokens of the resolved input for a model of vocab
+// outputs, or those of def when no input was given (def "": an error).
+func (in *inputFlags) ids(vocab int, def string) ([]int, error) {
+	if in.ids0 != nil {
+		return in.ids0, nil
+	}
+	text := in.body
+	if !in.read {
 		if def == "" {
-			return nil, fmt.Errorf("no input: give --tokens or --text")
+			return nil, fmt.Errorf("no input: give --tokens, --text or --text-file")
 		}
 		text = def
 	}
@@ -81,14 +89,23 @@ func (in *inputFlags) ids(vocab int, def string) ([]int, error) {
 	return ids, nil
 }
 
-func readTextFile(path string) ([]byte, error) {
-	const maxInput = 1 << 30
-	fi, err := os.Stat(path)
+// readInput reads the file at path, or stdin for "-", up to maxInput bytes.
+func readInput(path string, stdin io.Reader) ([]byte, error) {
+	r, name := stdin, "stdin"
+	if path != "-" {
+		f, err := os.Open(path)
+		if err != nil {
+			return nil, err
+		}
+		defer f.Close()
+		r, name = f, path
+	}
+	b, err := io.ReadAll(io.LimitReader(r, maxInput+1))
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%s: %w", name, err)
 	}
-	if fi.Size() > maxInput {
-		return nil, fmt.Errorf("%s: %d bytes is more than the %d this command reads", path, fi.Size(), maxInput)
+	if len(b) > maxInput {
+		return nil, fmt.Errorf("%s: more than the %d bytes this command reads", name, maxInput)
 	}
-	return os.ReadFile(path)
+	return b, nil
 }

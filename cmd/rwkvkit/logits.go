@@ -17,11 +17,14 @@ func newLogits() *cobra.Command {
 		force bool
 	)
 	cmd := &cobra.Command{
-		Use:   "logits MODEL (--tokens 1,2,3 | --text TEXT) --out FILE",
+		Use:   "logits MODEL (--tokens 1,2,3 | --text TEXT | --text-file FILE) --out FILE",
 		Short: "Write the logits after each token: float32 little-endian, [tokens, vocabulary]",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := atomicfile.Check(out, force, args[0]); err != nil {
+				return err
+			}
+			if err := in.resolve(cmd); err != nil {
 				return err
 			}
 			ctx := cmd.Context()
@@ -49,7 +52,7 @@ func newLogits() *cobra.Command {
 			return nil
 		},
 	}
-	in.register(cmd, false)
+	in.register(cmd)
 	cmd.Flags().StringVarP(&out, "out", "o", "", "output file")
 	cmd.Flags().BoolVarP(&force, "force", "f", false, "replace the output if it exists")
 	cmd.MarkFlagRequired("out")

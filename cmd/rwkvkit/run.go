@@ -2,32 +2,54 @@ package main
 
 import (
 	"fmt"
+	"io"
+	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/rwkvkit/rwkvkit/atomicfile"
 	"github.com/rwkvkit/rwkvkit/generate"
-	"github.com/rwkvkit/rwkvkit/statefile"
 )
+
+// runStats is what run reports at the end (on stderr, or as JSON).
+type runStats struct {
+	Seed                      uint64  `json:"seed"`
+	PromptTokens              int     `json:"prompt_tokens"`
+	PromptSeconds             float64 `json:"prompt_seconds"`
+	PromptTokensPerSecond     float64 `json:"prompt_tokens_per_second"`
+	GeneratedTokens           int     `json:"generated_tokens"`
+	GenerationSeconds         float64 `json:"generation_seconds"`
+	GenerationTokensPerSecond float64 `json:"generation_tokens_per_second"`
+	Text                      *string `json:"text,omitempty"` // --json only
+}
 
 func newRun() *cobra.Command {
 	var (
-		prompt, vocab    string
-		state, saveState string
-		n                int
-		sampler          generate.Sampler
-		force            bool
+		prompt, promptFile, vocab string
+		state, saveTo             string
+		n                         int
+		sf                        samplerFlags
+		force, asJSON             bool
 	)
 	cmd := &cobra.Command{
-		Use:   "run MODEL --prompt TEXT",
+		Use:   "run MODEL (--prompt TEXT | --prompt-file FILE)",
 		Short: "Generate text from a prompt, streaming it as it comes",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if n < 0 {
 				return fmt.Errorf("-n %d: must not be negative", n)
 			}
-			if saveState != "" {
-				if err := atomicfile.Check(saveState, force, args[0], state); err != nil {
+			sampler, random, err := sf.sampler()
+			if err != nil {
+				return err
+			}
+			text, err := promptText(cmd, prompt, promptFile)
+			if err != nil {
+				return err
+			}
+			if saveTo != "" {
+				if err := atomicfile.Check(saveTo, force, args[0], state); err != nil {
 					return err
 				}
 			}
@@ -41,51 +63,85 @@ func newRun() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			ids := tok.Encode(prompt)
+			ids := tok.Encode(text)
 			if len(ids) == 0 {
-				return fmt.Errorf("--prompt is empty")
+				return fmt.Errorf("the prompt is empty")
 			}
 			g, err := generate.New(e, tok, sampler)
 			if err != nil {
 				return err
 			}
-			from, err := startState(state, e.Info())
-			if err != nil {
+			if err := resume(g.State, state, e.Info()); err != nil {
 				return err
 			}
-			if from != nil {
-				if err := g.State.Restore(from); err != nil {
-					return err
-				}
+			if random && !asJSON {
+				fmt.Fprintf(cmd.ErrOrStderr(), "seed: %d\n", sampler.Seed)
 			}
+			st := runStats{Seed: sampler.Seed, PromptTokens: len(ids)}
+			start := time.Now()
 			if err := g.Feed(ctx, ids); err != nil {
 				return err
 			}
-			if saveState != "" {
-				snap, err := g.State.Snapshot()
-				if err != nil {
-					return err
-				}
-				if err := statefile.Save(ctx, saveState, snap, force); err != nil {
+			st.PromptSeconds = time.Since(start).Seconds()
+			if saveTo != "" {
+				if err := saveState(ctx, g.State, saveTo, force); err != nil {
 					return err
 				}
 			}
-			out := cmd.OutOrStdout()
-			_, err = g.Generate(ctx, n, out)
+			var out io.Writer = cmd.OutOrStdout()
+			var gen strings.Builder
+			if asJSON {
+				out = &gen
+			}
+			start = time.Now()
+			got, err := g.Generate(ctx, n, out)
+			st.GenerationSeconds, st.GeneratedTokens = time.Since(start).Seconds(), len(got)
+			st.PromptTokensPerSecond = perSecond(st.PromptTokens, st.PromptSeconds)
+			st.GenerationTokensPerSecond = perSecond(st.GeneratedTokens, st.GenerationSeconds)
+			if asJSON {
+				if err != nil {
+					return err
+				}
+				t := gen.String()
+				st.Text = &t
+				return printJSON(cmd.OutOrStdout(), st)
+			}
 			fmt.Fprintln(out)
-			return err
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.ErrOrStderr(), "prompt: %d tokens in %.3f s (%.1f tokens/s); generated: %d tokens in %.3f s (%.1f tokens/s)\n",
+				st.PromptTokens, st.PromptSeconds, st.PromptTokensPerSecond, st.GeneratedTokens, st.GenerationSeconds, st.GenerationTokensPerSecond)
+			return nil
 		},
 	}
 	f := cmd.Flags()
 	f.StringVar(&prompt, "prompt", "", "text to start from")
+	f.StringVar(&promptFile, "prompt-file", "", "file whose text to start from (- reads stdin)")
 	f.IntVarP(&n, "max-tokens", "n", 100, "number of tokens to generate (a World model may stop earlier at end-of-text)")
-	f.Float32Var(&sampler.Temperature, "temperature", 1, "sampling temperature; 0 always takes the most likely token")
-	f.Float32Var(&sampler.TopP, "top-p", 0.85, "nucleus sampling: keep the most likely tokens up to this total probability")
-	f.Uint64Var(&sampler.Seed, "seed", 0, "random seed; the same seed gives the same text")
+	sf.register(f)
 	f.StringVar(&vocab, "vocab", "", "vocabulary file (.txt or .json) instead of the one the model's size calls for")
 	registerState(f, &state)
-	f.StringVar(&saveState, "save-state", "", "save the state after the prompt to FILE, for a later --state")
+	f.StringVar(&saveTo, "save-state", "", "save the state after the prompt to FILE, for a later --state")
 	f.BoolVarP(&force, "force", "f", false, "replace the --save-state file if it exists")
-	cmd.MarkFlagRequired("prompt")
+	f.BoolVar(&asJSON, "json", false, "print the text and the statistics as one JSON object, at the end")
+	cmd.MarkFlagsOneRequired("prompt", "prompt-file")
+	cmd.MarkFlagsMutuallyExclusive("prompt", "prompt-file")
 	return cmd
+}
+
+// promptText is the text of --prompt or of --prompt-file (stdin for -).
+func promptText(cmd *cobra.Command, prompt, file string) (string, error) {
+	if !cmd.Flags().Changed("prompt-file") {
+		return prompt, nil
+	}
+	b, err := readInput(file, cmd.InOrStdin())
+	return string(b), err
+}
+
+func perSecond(n int, s float64) float64 {
+	if s <= 0 {
+		return 0
+	}
+	return float64(n) / s
 }

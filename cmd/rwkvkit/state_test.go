@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -33,18 +32,18 @@ func TestSaveStateResumes(t *testing.T) {
 			if len(p) != 4*256*len(b) || !bytes.Equal(w[len(w)-len(p):], p) {
 				t.Errorf("logits of B from the saved state differ from those of A+B")
 			}
-			one, err := run(t, "run", model, "--prompt", a+b, "-n", "32", "--seed", "9")
+			one, _, err := runStdin(t, "", "run", model, "--prompt", a+b, "-n", "32", "--seed", "9")
 			if err != nil {
 				t.Fatal(err)
 			}
-			resumed, err := run(t, "run", model, "--state", state, "--prompt", b, "-n", "32", "--seed", "9")
+			resumed, _, err := runStdin(t, "", "run", model, "--state", state, "--prompt", b, "-n", "32", "--seed", "9")
 			if err != nil {
 				t.Fatal(err)
 			}
 			if one != resumed {
 				t.Errorf("resumed run wrote %q, one run %q", resumed, one)
 			}
-			out, err := run(t, "verify", model, "--ref", model, "--state", state, "--text", writeText(t, dir, b), "--max-dlogit", "0")
+			out, err := run(t, "verify", model, "--ref", model, "--state", state, "--text", b, "--max-dlogit", "0")
 			if err != nil {
 				t.Errorf("verify from the state: %v\n%s", err, out)
 			}
@@ -72,13 +71,4 @@ func TestStateErrors(t *testing.T) {
 	if code != 2 || !strings.Contains(stderr, state) || !strings.Contains(stderr, "state") {
 		t.Errorf("a v7 state into a v6 model: exit %d, %q", code, stderr)
 	}
-}
-
-func writeText(t *testing.T, dir, text string) string {
-	t.Helper()
-	p := filepath.Join(dir, "text.txt")
-	if err := os.WriteFile(p, []byte(text), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return p
 }

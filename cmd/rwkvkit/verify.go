@@ -21,7 +21,7 @@ func newVerify() *cobra.Command {
 		maxDLogit           float64
 	)
 	cmd := &cobra.Command{
-		Use:   "verify MODEL [--ref MODEL2 | --expect LOGITS] [--text FILE | --tokens IDS]",
+		Use:   "verify MODEL [--ref MODEL2 | --expect LOGITS] [--text TEXT | --text-file FILE | --tokens IDS]",
 		Short: "Check a model against a reference model or expected logits: perplexity, KL, top-1 agreement",
 		Long: `Verify runs the same tokens through MODEL and through a reference (another model file, or
 expected logits as float32 little-endian [tokens, vocabulary]) and reports the perplexity of
@@ -43,6 +43,9 @@ is missed. Without --text or --tokens it reads a short built-in English text.`,
 			}
 			if th.Any() && ref == "" && expect == "" {
 				return fmt.Errorf("thresholds need a reference: give --ref or --expect")
+			}
+			if err := in.resolve(cmd); err != nil {
+				return err
 			}
 			ctx := cmd.Context()
 			ids, rows, err := logitsOf(ctx, args[0], &in, nil, "", 0)
@@ -80,7 +83,7 @@ is missed. Without --text or --tokens it reads a short built-in English text.`,
 			return nil
 		},
 	}
-	in.register(cmd, true)
+	in.register(cmd)
 	f := cmd.Flags()
 	f.StringVar(&ref, "ref", "", "reference model file")
 	f.StringVar(&expect, "expect", "", "expected logits file (float32 little-endian, [tokens, vocabulary])")
