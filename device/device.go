@@ -14,7 +14,7 @@ import (
 type Choice string
 
 const (
-	// Auto uses a GPU when one answers and the CPU otherwise.
+	// Auto uses a real GPU when one answers and the CPU otherwise.
 	Auto Choice = "auto"
 	// CPU never opens a GPU.
 	CPU Choice = "cpu"
@@ -37,9 +37,11 @@ func ParseChoice(s string) (Choice, error) {
 
 // Open returns the GPU that c asks for, or nil for the CPU, with a line
 // saying which was chosen ("GPU NVIDIA H200 (vulkan, discrete-gpu)", "CPU",
-// "CPU (no GPU answered)"). Auto falls back to the CPU only when no adapter
-// exists; any other GPU failure is returned. The caller closes a non-nil
-// device.
+// "CPU (no GPU answered)"). Auto means a real GPU or the CPU: it never
+// takes a software adapter (lavapipe, which is slower than the CPU code),
+// and falls back to the CPU when no adapter exists; any other GPU failure
+// is returned. GPU takes whatever adapter answers. The caller closes a
+// non-nil device.
 func Open(c Choice) (*gpu.Device, string, error) {
 	switch c {
 	case CPU:
@@ -47,6 +49,11 @@ func Open(c Choice) (*gpu.Device, string, error) {
 	case GPU, Auto:
 		d, err := gpu.Open()
 		if err == nil {
+			if c == Auto && d.Info().Software() {
+				name := d.Info().Name
+				d.Close()
+				return nil, fmt.Sprintf("CPU (the only GPU, %s, is software Vulkan on the CPU)", name), nil
+			}
 			return d, "GPU " + d.Info().String(), nil
 		}
 		if c == GPU || !errors.Is(err, gpu.ErrNoAdapter) {

@@ -69,6 +69,7 @@ func Open() (*Device, error) {
 	// wgpu-native warns about missing presentation extensions that compute
 	// does not use; errors are still printed.
 	wgpu.SetLogLevel(wgpu.LogLevelError)
+	quietLoader()
 	inst := wgpu.CreateInstance(&wgpu.InstanceDescriptor{Backends: wgpu.InstanceBackendVulkan})
 	adapter, err := inst.RequestAdapter(&wgpu.RequestAdapterOptions{PowerPreference: wgpu.PowerPreferenceHighPerformance})
 	if err != nil || adapter == nil {

@@ -11,9 +11,10 @@ import (
 
 // ParseLayers returns the layers (ascending, without repeats) that spec
 // names in a model of nLayers layers: "all"; a single number N for layers
-// 0…N−1, as web-rwkv's --quant N (N ≥ nLayers means all); or a comma list of
-// layers and inclusive ranges, "0-5,9" (a list names layers, so "9,10" is two
-// layers; one layer alone is written "9-9").
+// 0…N−1, as web-rwkv's --quant N; or a comma list of layers and inclusive
+// ranges, "0-5,9" (a list names layers, so "9,10" is two layers; one layer
+// alone is written "9-9"). One rule holds for both: naming more layers than
+// the model has (N above nLayers, a layer at or past nLayers) is an error.
 func ParseLayers(spec string, nLayers int) ([]int, error) {
 	s := strings.TrimSpace(spec)
 	if nLayers < 0 {
@@ -29,7 +30,10 @@ func ParseLayers(spec string, nLayers int) ([]int, error) {
 		if n < 0 {
 			return nil, fmt.Errorf("layer spec %q: negative layer count", spec)
 		}
-		return seq(0, min(n, nLayers)), nil
+		if n > nLayers {
+			return nil, fmt.Errorf("layer spec %q: %d layers, but the model has %d (give all, or at most %d)", spec, n, nLayers, nLayers)
+		}
+		return seq(0, n), nil
 	}
 	var out []int
 	for _, part := range strings.Split(s, ",") {
