@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"sync"
 )
 
 // renames are web-rwkv's converter substitutions, applied in this order.
@@ -109,7 +110,7 @@ func CastF16(src *Source) (*Source, error) {
 			continue
 		}
 		if !t.DType.Float() {
-			return nil, fmt.Errorf("tensor %q: cannot convert %v to F16", t.Name, t.DType)
+			return nil, fmt.Errorf("tensor %s: cannot convert %v to F16", Quote(t.Name), t.DType)
 		}
 		nt, err := NewTensor(t.Name, F16, t.Shape, castOpener(t))
 		if err != nil {
@@ -124,14 +125,20 @@ func CastF16(src *Source) (*Source, error) {
 // memory for a chunk, not for the tensor.
 const castChunk = 1 << 16
 
+// castBufs holds the buffers of finished casts of at least castChunk
+// elements, big enough for a chunk of any dtype (8 bytes in, 2 out); a
+// smaller tensor's cast gets buffers of its own size. Either way opening a
+// cast costs what its tensor needs, so a file of many small tensors costs
+// what its bytes do.
+var castBufs = sync.Pool{New: func() any { b := make([]byte, castChunk*(8+2)); return &b }}
+
 func castOpener(t *Tensor) func() (io.ReadCloser, error) {
 	return func() (io.ReadCloser, error) {
 		r, err := t.Open()
 		if err != nil {
 			return nil, err
 		}
-		return &castReader{r: r, dt: t.DType, left: t.Len(),
-			in: make([]byte, castChunk*t.DType.Size()), out: make([]byte, 0, 2*castChunk)}, nil
+		return &castReader{r: r, dt: t.DType, left: t.Len()}, nil
 	}
 }
 
@@ -141,12 +148,29 @@ type castReader struct {
 	left    int64
 	in, out []byte
 	pos     int
+	pooled  *[]byte // the buffers' backing, from castBufs
+}
+
+// buffers sets up in and out for the first chunk.
+func (c *castReader) buffers() {
+	es := int64(c.dt.Size())
+	if c.left >= castChunk {
+		c.pooled = castBufs.Get().(*[]byte)
+		b := *c.pooled
+		c.in, c.out = b[:castChunk*es], b[castChunk*8:castChunk*8]
+		return
+	}
+	b := make([]byte, c.left*(es+2))
+	c.in, c.out = b[:c.left*es], b[c.left*es:c.left*es]
 }
 
 func (c *castReader) Read(p []byte) (int, error) {
 	if c.pos == len(c.out) {
 		if c.left == 0 {
 			return 0, io.EOF
+		}
+		if c.in == nil {
+			c.buffers()
 		}
 		n := min(c.left, castChunk)
 		in := c.in[:n*int64(c.dt.Size())]
@@ -168,7 +192,13 @@ func (c *castReader) Read(p []byte) (int, error) {
 	return n, nil
 }
 
-func (c *castReader) Close() error { return c.r.Close() }
+func (c *castReader) Close() error {
+	if c.pooled != nil {
+		castBufs.Put(c.pooled)
+		c.pooled, c.in, c.out = nil, nil, nil
+	}
+	return c.r.Close()
+}
 
 // transposeLast2 swaps the last two dimensions, reading the tensor whole.
 func transposeLast2(t *Tensor) (*Tensor, error) {

@@ -17,8 +17,9 @@ var sentinels = []error{ErrTooShort, ErrHeaderTooLarge, ErrHeaderPastEOF, ErrNot
 // FuzzOpen checks, for any input: no panic; every rejection is one of the
 // sentinel errors; an accepted file's tensors read back exactly their
 // sizes and together cover the data buffer; the memory Open and the reads
-// allocate stays within a small multiple of the input's size; and writing
-// an accepted file back gives a file that opens to the same tensors.
+// allocate, and what refusing an input allocates, stays within 16 bytes per
+// input byte plus 1 MiB; an error is at most 2 KB long; and writing an
+// accepted file back gives a file that opens to the same tensors.
 //
 // The fixture seeds are megabytes long, so minimizing an input can take the
 // default minute; run with a short -fuzzminimizetime (a few seconds).
@@ -50,6 +51,13 @@ func FuzzOpen(f *testing.F) {
 		runtime.ReadMemStats(&before)
 		src, err := open(data)
 		if err != nil {
+			if len(err.Error()) > 2048 {
+				t.Fatalf("%d-byte error for %d input bytes: %.200q", len(err.Error()), len(data), err)
+			}
+			runtime.ReadMemStats(&after)
+			if alloc := after.TotalAlloc - before.TotalAlloc; alloc > uint64(16*len(data))+1<<20 {
+				t.Fatalf("allocated %d bytes to refuse a %d-byte input", alloc, len(data))
+			}
 			for _, s := range sentinels {
 				if errors.Is(err, s) {
 					return
@@ -71,10 +79,10 @@ func FuzzOpen(f *testing.F) {
 			contents[i] = b
 		}
 		runtime.ReadMemStats(&after)
-		// Token decoding allocates a few dozen bytes per token of at least
-		// one input byte; an allocation sized by an unchecked field would be
-		// far beyond this.
-		if alloc := after.TotalAlloc - before.TotalAlloc; alloc > uint64(256*len(data))+1<<20 {
+		// A tensor's entry costs a few hundred bytes for at least 40 bytes
+		// of header, and its data what it holds; an allocation sized by an
+		// unchecked field would be far beyond this.
+		if alloc := after.TotalAlloc - before.TotalAlloc; alloc > uint64(16*len(data))+1<<20 {
 			t.Fatalf("allocated %d bytes for a %d-byte input", alloc, len(data))
 		}
 		n := binary.LittleEndian.Uint64(data)

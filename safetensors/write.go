@@ -50,6 +50,11 @@ func Write(w io.Writer, src *format.Source, opts *Options) error {
 	if err != nil {
 		return err
 	}
+	return write(w, header, tensors, opts)
+}
+
+// write writes the header and tensors layout planned.
+func write(w io.Writer, header []byte, tensors []*format.Tensor, opts *Options) error {
 	total := int64(len(header))
 	for _, t := range tensors {
 		total += t.Size() // no overflow: layout checked the sum
@@ -61,7 +66,7 @@ func Write(w io.Writer, src *format.Source, opts *Options) error {
 	buf := make([]byte, 1<<20)
 	for _, t := range tensors {
 		if err := copyTensor(pw, t, buf); err != nil {
-			return fmt.Errorf("safetensors: tensor %q: %w", t.Name, err)
+			return fmt.Errorf("safetensors: tensor %s: %w", format.Quote(t.Name), err)
 		}
 	}
 	return nil
@@ -77,11 +82,17 @@ func WriteFile(ctx context.Context, path string, src *format.Source, force bool,
 	if err := format.CheckExtension(path, "safetensors"); err != nil {
 		return err
 	}
-	if _, _, err := layout(src, optsMetadata(opts)); err != nil {
-		return err // before creating anything
+	// Planned before anything is created, and once: the header of a file
+	// of many tensors is large.
+	header, tensors, err := layout(src, optsMetadata(opts))
+	if err != nil {
+		return err
+	}
+	if opts == nil {
+		opts = &Options{}
 	}
 	return atomicfile.WriteFile(ctx, path, force, func(w io.Writer) error {
-		return Write(w, src, opts)
+		return write(w, header, tensors, opts)
 	})
 }
 
@@ -123,21 +134,21 @@ func layout(src *format.Source, metadata map[string]string) ([]byte, []*format.T
 	for _, t := range src.Tensors {
 		switch {
 		case t.DType.Quantized():
-			return nil, nil, fmt.Errorf("safetensors: tensor %q: %w: %v (save quantized models as .rkv)", t.Name, ErrQuantized, t.DType)
+			return nil, nil, fmt.Errorf("safetensors: tensor %s: %w: %v (save quantized models as .rkv)", format.Quote(t.Name), ErrQuantized, t.DType)
 		case !hasOrder(t.DType):
-			return nil, nil, fmt.Errorf("safetensors: tensor %q: dtype %v cannot be written", t.Name, t.DType)
+			return nil, nil, fmt.Errorf("safetensors: tensor %s: dtype %v cannot be written", format.Quote(t.Name), t.DType)
 		case !utf8.ValidString(t.Name):
-			return nil, nil, fmt.Errorf("safetensors: tensor name %q is not valid UTF-8", t.Name)
+			return nil, nil, fmt.Errorf("safetensors: tensor name %s is not valid UTF-8", format.Quote(t.Name))
 		case t.Name == "__metadata__":
 			return nil, nil, fmt.Errorf("safetensors: a tensor cannot be named __metadata__")
 		case seen[t.Name]:
-			return nil, nil, fmt.Errorf("safetensors: %w: two tensors named %q", ErrDuplicate, t.Name)
+			return nil, nil, fmt.Errorf("safetensors: %w: two tensors named %s", ErrDuplicate, format.Quote(t.Name))
 		}
 		seen[t.Name] = true
 	}
 	for k, v := range metadata {
 		if !utf8.ValidString(k) || !utf8.ValidString(v) {
-			return nil, nil, fmt.Errorf("safetensors: metadata %q: not valid UTF-8", k)
+			return nil, nil, fmt.Errorf("safetensors: metadata %s: not valid UTF-8", format.Quote(k))
 		}
 	}
 	tensors := slices.Clone(src.Tensors)

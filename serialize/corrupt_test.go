@@ -362,3 +362,27 @@ func TestNotArtifact(t *testing.T) {
 		t.Error("match refuses a written artifact")
 	}
 }
+
+// An index whose end marker is right but one of whose checksums is not an
+// unsigned integer (a negative one here, of the same length) is corrupt,
+// not cut short.
+func TestIndexWrongKind(t *testing.T) {
+	data, h := smallFile(t)
+	bad := bytes.Clone(data)
+	// The first checksum: 0xcf and 8 bytes, after the index's header key and
+	// value and the tensor_xxhash64 key and array length.
+	i := bytes.Index(bad[h.IndexOffset:], []byte("tensor_xxhash64"))
+	if i < 0 {
+		t.Fatal("no tensor_xxhash64 in the index")
+	}
+	at := h.IndexOffset + int64(i) + int64(len("tensor_xxhash64")) + 1 // fixarray
+	if bad[at] != 0xcf {
+		t.Fatalf("byte %#x where the first checksum should start", bad[at])
+	}
+	bad[at] = 0xd3 // int 64
+	bad[at+1] |= 0x80
+	_, err := ReadHeader(bytes.NewReader(bad), int64(len(bad)))
+	if !errors.Is(err, ErrCorrupt) || errors.Is(err, ErrTruncated) || strings.Contains(err.Error(), "did not finish") {
+		t.Errorf("negative checksum: %v, want ErrCorrupt alone", err)
+	}
+}

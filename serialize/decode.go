@@ -236,6 +236,18 @@ func (x *dec) skipDepth(what string, depth int) error {
 		if n, err = x.d.DecodeArrayLen(); err != nil {
 			return x.fail(what, err)
 		}
+	case isStr(c) || c == msgpcode.Bin8 || c == msgpcode.Bin16 || c == msgpcode.Bin32:
+		m, err := x.d.DecodeBytesLen()
+		if err != nil {
+			return x.fail(what, err)
+		}
+		return x.discard(what, m)
+	case c == msgpcode.Ext8 || c == msgpcode.Ext16 || c == msgpcode.Ext32 || (c >= msgpcode.FixExt1 && c <= msgpcode.FixExt16):
+		_, m, err := x.d.DecodeExtHeader()
+		if err != nil {
+			return x.fail(what, err)
+		}
+		return x.discard(what, m)
 	default:
 		if err := x.d.Skip(); err != nil {
 			return x.fail(what, err)
@@ -248,6 +260,24 @@ func (x *dec) skipDepth(what string, depth int) error {
 		if err := x.skipDepth(what, depth+1); err != nil {
 			return err
 		}
+	}
+	return nil
+}
+
+// discard skips the n bytes of a string, bytes or extension value, checked
+// against the bytes left first: msgpack's own Skip would allocate up to
+// 1 MiB on the word of the length before finding the bytes missing.
+func (x *dec) discard(what string, n int) error {
+	if n < 0 || n > x.left() {
+		return fmt.Errorf("%w: %s: a value of %d bytes, %d left", ErrTruncated, what, n, x.left())
+	}
+	var buf [4096]byte
+	for n > 0 {
+		k := min(n, len(buf))
+		if err := x.d.ReadFull(buf[:k]); err != nil {
+			return x.fail(what, err)
+		}
+		n -= k
 	}
 	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"runtime"
 	"testing"
 
 	"github.com/rwkvkit/rwkvkit/format"
@@ -11,7 +12,10 @@ import (
 
 // FuzzOpen feeds arbitrary bytes to Open and reads every tensor it
 // returns. Nothing may panic; a tensor's read may allocate only what the
-// file itself holds (its Size was checked against the file's length).
+// file itself holds (its Size was checked against the file's length);
+// reading the header and index, the tensors and everything else may
+// allocate at most allocPerByte bytes per input byte plus 1 MiB; and an
+// error is at most maxErr bytes long.
 func FuzzOpen(f *testing.F) {
 	data, _ := smallFile(f)
 	f.Add(data)
@@ -22,9 +26,11 @@ func FuzzOpen(f *testing.F) {
 		return omap{{"format", "rwkvkit"}, {"format_version", 2}, {"tensors", []any{}}}
 	}))
 	f.Fuzz(func(t *testing.T, data []byte) {
+		defer checkAlloc(t, len(data))()
 		r := bytes.NewReader(data)
 		h, err := ReadHeader(r, int64(len(data)))
 		if err != nil {
+			checkErr(t, err, len(data))
 			return
 		}
 		src, err := h.Source(r)
@@ -46,8 +52,39 @@ func FuzzOpen(f *testing.F) {
 			if err != nil && !errors.Is(err, ErrChecksum) && !errors.Is(err, ErrCorrupt) && !errors.Is(err, ErrTruncated) {
 				t.Fatalf("tensor %q: untyped error %v", tn.Name, err)
 			}
+			if err != nil {
+				checkErr(t, err, len(data))
+			}
 		}
 	})
+}
+
+// Bounds of FuzzOpen and FuzzDecodeHeader: a tensor's entry in the header
+// decodes to a few hundred bytes for at least 20 bytes of msgpack.
+const (
+	allocPerByte = 16
+	maxErr       = 2048
+)
+
+// checkAlloc measures what the rest of the calling function allocates; the
+// function it returns fails t if that is over allocPerByte per input byte
+// plus 1 MiB.
+func checkAlloc(t *testing.T, size int) func() {
+	var before runtime.MemStats
+	runtime.ReadMemStats(&before)
+	return func() {
+		var after runtime.MemStats
+		runtime.ReadMemStats(&after)
+		if got, limit := after.TotalAlloc-before.TotalAlloc, uint64(allocPerByte*size+1<<20); got > limit {
+			t.Errorf("allocated %d bytes for %d input bytes (limit %d)", got, size, limit)
+		}
+	}
+}
+
+func checkErr(t *testing.T, err error, size int) {
+	if len(err.Error()) > maxErr {
+		t.Errorf("%d-byte error for %d input bytes: %.200q", len(err.Error()), size, err)
+	}
 }
 
 // FuzzDecodeHeader reaches the header parser directly: through Open,
@@ -66,9 +103,11 @@ func FuzzDecodeHeader(f *testing.F) {
 	}
 	f.Add(data[:h.HeaderLen])
 	f.Fuzz(func(t *testing.T, data []byte) {
+		defer checkAlloc(t, len(data))()
 		match(data)
 		h, err := decodeHeader(data)
 		if err != nil {
+			checkErr(t, err, len(data))
 			return
 		}
 		for _, ti := range h.Tensors {

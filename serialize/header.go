@@ -78,7 +78,7 @@ func decodeTensors(x *dec) ([]TensorInfo, error) {
 			return nil, err
 		}
 		if names[t.Name] {
-			return nil, fmt.Errorf("%w: tensor %q appears twice", ErrCorrupt, t.Name)
+			return nil, fmt.Errorf("%w: tensor %s appears twice", ErrCorrupt, format.Quote(t.Name))
 		}
 		names[t.Name] = true
 		ts = append(ts, t)
@@ -97,7 +97,7 @@ func decodeTensor(x *dec, i int) (TensorInfo, error) {
 		switch key {
 		case "name":
 			t.Name, err = x.str(what+".name", MaxNameLen)
-			what = fmt.Sprintf("tensor %q", t.Name)
+			what = "tensor " + format.Quote(t.Name)
 		case "dtype":
 			dtype, err = x.str(what+".dtype", 64)
 		case "shape":
@@ -256,7 +256,7 @@ func decodeShape(x *dec, what string, ints map[string]*int, v *format.Version, l
 			case format.LayoutRWKVLM.String():
 				*l = format.LayoutRWKVLM
 			default:
-				return fmt.Errorf("%w: %s.layout %q is unknown", ErrCorrupt, what, s)
+				return fmt.Errorf("%w: %s.layout %s is unknown", ErrCorrupt, what, format.Quote(s))
 			}
 			return nil
 		}

@@ -107,8 +107,8 @@ func ReadHeader(r io.ReaderAt, size int64) (*Header, error) {
 		t.XXHash64 = sums[i]
 		// Offset and Length ≤ idxOff, so encodedLen cannot overflow.
 		if t.Offset < pos || t.Offset > idxOff || t.Length > idxOff || encodedLen(t.Length, h.ChunkSize) > idxOff-t.Offset {
-			return nil, fmt.Errorf("rkv: tensor %q: %w: payload at %d (+%d bytes) is outside %d..%d or overlaps the previous one",
-				t.Name, ErrCorrupt, t.Offset, t.Length, pos, idxOff)
+			return nil, fmt.Errorf("rkv: tensor %s: %w: payload at %d (+%d bytes) is outside %d..%d or overlaps the previous one",
+				format.Quote(t.Name), ErrCorrupt, t.Offset, t.Length, pos, idxOff)
 		}
 		pos = t.Offset + encodedLen(t.Length, h.ChunkSize)
 	}
@@ -225,6 +225,10 @@ func readIndex(r io.ReaderAt, size, hdrLen int64) (off int64, sums []uint64, hdr
 		return err
 	})
 	switch {
+	case err != nil && len(ib) > 0 && isMap(ib[0]) && errors.Is(err, ErrCorrupt):
+		// The end marker points at a map, the index's shape: a field of it
+		// is wrong, which no cut-short write explains.
+		return 0, nil, 0, fmt.Errorf("rkv: index: %w", err)
 	case err != nil:
 		return 0, nil, 0, fmt.Errorf("%w (%w)", unfinished, err)
 	case br.Len() != 0:
