@@ -44,6 +44,7 @@ type Staging struct {
 	pending bool
 	after   wgpu.SubmissionIndex // the submission the mapping waits for
 	status  wgpu.BufferMapAsyncStatus
+	mapLen  uint64 // bytes mapped (or being mapped) from the start
 }
 
 // NewUpload creates an upload staging buffer of size bytes, mapped and ready
@@ -61,7 +62,7 @@ func (d *Device) NewUpload(size uint64) (*Staging, error) {
 	if err != nil {
 		return nil, fmt.Errorf("gpu: upload buffer of %d bytes: %w", size, err)
 	}
-	return &Staging{d: d, buf: b, size: size, write: true, mapped: true}, nil
+	return &Staging{d: d, buf: b, size: size, write: true, mapped: true, mapLen: size}, nil
 }
 
 // NewDownload creates a download staging buffer of size bytes. It is not
@@ -83,10 +84,15 @@ func (s *Staging) Size() uint64 { return s.size }
 // Map requests the buffer to be mapped again once the GPU is done with it
 // (call it after submitting the work that uses the buffer). It returns at
 // once; Bytes waits for the mapping, and for no later submission.
-func (s *Staging) Map() error {
+func (s *Staging) Map() error { return s.MapPrefix(s.size) }
+
+// MapPrefix is Map of the first n bytes only (rounded up to a multiple of
+// 4): a large download buffer of which a step fills a little maps faster.
+func (s *Staging) MapPrefix(n uint64) error {
 	if s.mapped || s.pending {
 		return nil
 	}
+	s.mapLen = min(max(align4(n), 4), s.size)
 	s.after = s.d.last
 	mode := wgpu.MapModeRead
 	if s.write {
@@ -94,7 +100,7 @@ func (s *Staging) Map() error {
 	}
 	s.pending = true
 	holdGC()
-	err := s.buf.MapAsync(mode, 0, s.size, func(st wgpu.BufferMapAsyncStatus) {
+	err := s.buf.MapAsync(mode, 0, s.mapLen, func(st wgpu.BufferMapAsyncStatus) {
 		s.status = st
 		s.pending = false
 		s.mapped = st == wgpu.BufferMapAsyncStatusSuccess
@@ -143,8 +149,10 @@ func releaseGC() {
 	}
 }
 
-// Bytes returns the mapped memory, waiting (and requesting the mapping) if
-// needed. The slice is valid until Unmap.
+// Bytes returns the mapped memory (the prefix MapPrefix asked for, else the
+// whole buffer), waiting (and requesting the mapping) if needed. The slice
+// is valid until Unmap. A lost device gives an error wrapping
+// [ErrDeviceLost].
 func (s *Staging) Bytes() ([]byte, error) {
 	if !s.mapped {
 		if err := s.Map(); err != nil {
@@ -158,10 +166,13 @@ func (s *Staging) Bytes() ([]byte, error) {
 			}
 		}
 		if !s.mapped {
+			if s.status == wgpu.BufferMapAsyncStatusDeviceLost {
+				return nil, ErrDeviceLost
+			}
 			return nil, fmt.Errorf("gpu: mapping a staging buffer failed: %v", s.status)
 		}
 	}
-	return s.buf.GetMappedRange(0, uint(s.size)), nil
+	return s.buf.GetMappedRange(0, uint(s.mapLen)), nil
 }
 
 // Unmap hands the buffer back to the GPU.
@@ -186,6 +197,10 @@ func (s *Staging) Release() {
 
 // stagingChunk bounds the staging memory that Upload and Download keep.
 const stagingChunk = 64 << 20
+
+// ErrDeviceLost is returned (wrapped) when the GPU stopped answering: its
+// driver reset it, or it was removed. Nothing on it can be used again.
+var ErrDeviceLost = errors.New("gpu: the device was lost (reset by its driver or removed)")
 
 var errAlign = errors.New("gpu: offsets and lengths of transfers must be multiples of 4 bytes")
 

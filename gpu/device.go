@@ -40,6 +40,11 @@ type Info struct {
 	Type    string // "discrete-gpu", "integrated-gpu", "cpu", "unknown"
 }
 
+// Software reports whether the adapter runs on the CPU (Mesa's lavapipe,
+// SwiftShader): it computes correctly but more slowly than code written for
+// the CPU, so automatic device choices pass it over.
+func (i Info) Software() bool { return i.Type == wgpu.AdapterTypeCPU.String() }
+
 func (i Info) String() string {
 	return fmt.Sprintf("%s (%s, %s)", i.Name, i.Backend, i.Type)
 }
@@ -62,9 +67,11 @@ type Device struct {
 	last             wgpu.SubmissionIndex
 }
 
-// Open opens the first high-performance Vulkan adapter. It requests the
-// WebGPU default limits, raised to the adapter's maximum buffer size and
-// storage binding size so that large tensors need few splits.
+// Open opens the first high-performance Vulkan adapter (a discrete GPU
+// before an integrated one, a software adapter only when there is nothing
+// else; see [Info.Software]). It requests the WebGPU default limits, raised
+// to the adapter's maximum buffer size, storage binding size and workgroup
+// memory so that large tensors need few splits.
 func Open() (*Device, error) {
 	// wgpu-native warns about missing presentation extensions that compute
 	// does not use; errors are still printed.
@@ -96,6 +103,9 @@ func Open() (*Device, error) {
 	limits := wgpu.DefaultLimits()
 	limits.MaxBufferSize = supported.MaxBufferSize
 	limits.MaxStorageBufferBindingSize = supported.MaxStorageBufferBindingSize
+	// Tiled matrix products want more workgroup memory than WebGPU's default
+	// 16 KiB where the adapter has it (32 KiB on lavapipe, 48 KiB on NVIDIA).
+	limits.MaxComputeWorkgroupStorageSize = max(limits.MaxComputeWorkgroupStorageSize, supported.MaxComputeWorkgroupStorageSize)
 	dev, err := adapter.RequestDevice(&wgpu.DeviceDescriptor{
 		Label:          "rwkvkit",
 		RequiredLimits: &wgpu.RequiredLimits{Limits: limits},

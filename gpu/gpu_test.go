@@ -275,6 +275,64 @@ func TestStagingCycle(t *testing.T) {
 	}
 }
 
+// TestMapPrefix maps only the first bytes of a download buffer, several
+// times with different lengths, and sees the data copied there.
+func TestMapPrefix(t *testing.T) {
+	d := gputest.Device(t)
+	const size = 1 << 16
+	down, err := d.NewDownload(size)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer down.Release()
+	src, err := d.Storage("src", size)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Release()
+	data := make([]byte, size)
+	for i := range data {
+		data[i] = byte(i * 13)
+	}
+	if err := d.Upload(src, 0, data); err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range []uint64{4, 1000, 4096, size} {
+		if err := down.Unmap(); err != nil {
+			t.Fatal(err)
+		}
+		err := d.Submit(func(enc *wgpu.CommandEncoder) error {
+			return enc.CopyBufferToBuffer(src, 0, down.Buffer(), 0, n)
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := down.MapPrefix(n); err != nil {
+			t.Fatal(err)
+		}
+		got, err := down.Bytes()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if uint64(len(got)) != n || !bytes.Equal(got, data[:n]) {
+			t.Fatalf("prefix %d: got %d bytes, want the first %d of the source", n, len(got), n)
+		}
+	}
+}
+
+func TestSoftware(t *testing.T) {
+	for _, c := range []struct {
+		typ  string
+		want bool
+	}{{"cpu", true}, {"discrete-gpu", false}, {"integrated-gpu", false}, {"unknown", false}} {
+		if got := (gpu.Info{Type: c.typ}).Software(); got != c.want {
+			t.Errorf("Software() of type %q = %v", c.typ, got)
+		}
+	}
+	d := gputest.Device(t)
+	t.Logf("%s: software %v", d.Info(), d.Info().Software())
+}
+
 // BenchmarkCopy measures the device's own buffer-to-buffer copy bandwidth
 // (bytes copied per second; the memory traffic is twice that). Run with
 // -gpu.mb to change the size.

@@ -158,3 +158,41 @@ func Split(total, unit, limit uint64) ([]Chunk, error) {
 	}
 	return out, nil
 }
+
+// A Pass records many dispatches into one compute pass: on real GPUs a
+// dispatch in a pass of its own costs several times one among others
+// (docs/gpu.md), so work that runs every step is recorded as one pass.
+type Pass struct {
+	enc  *wgpu.ComputePassEncoder
+	last *Kernel
+	n    int
+}
+
+// BeginPass starts a compute pass on enc.
+func BeginPass(enc *wgpu.CommandEncoder) *Pass {
+	return &Pass{enc: enc.BeginComputePass(nil)}
+}
+
+// Dispatch records k over an x × y grid of workgroups with group bound to
+// group 0. The pipeline is set only when it changes.
+func (p *Pass) Dispatch(k *Kernel, group *wgpu.BindGroup, x, y uint32) {
+	if p.last != k {
+		p.enc.SetPipeline(k.pipeline)
+		p.last = k
+	}
+	p.enc.SetBindGroup(0, group, nil)
+	p.enc.DispatchWorkgroups(x, y, 1)
+	p.n++
+}
+
+// Dispatches is the number of dispatches recorded so far.
+func (p *Pass) Dispatches() int { return p.n }
+
+// End ends and releases the pass; the encoder can then be finished.
+func (p *Pass) End() error {
+	defer p.enc.Release()
+	if err := p.enc.End(); err != nil {
+		return fmt.Errorf("gpu: compute pass: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,227 @@
+package gpuengine
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"errors"
+	"math"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/rwkvkit/rwkvkit/engine"
+	"github.com/rwkvkit/rwkvkit/format"
+	"github.com/rwkvkit/rwkvkit/internal/gputest"
+	"github.com/rwkvkit/rwkvkit/quantize"
+	"github.com/rwkvkit/rwkvkit/runner"
+	"github.com/rwkvkit/rwkvkit/serialize"
+)
+
+const tinyV7 = tinyDir + "/st/tiny-rwkv-7v0-834K.st"
+
+// A batch of sequences of different lengths — one of a single token, one
+// longer than a pass, some wanting every position, one none — gives each
+// sequence what it gives alone, in passes that mix them.
+func TestBatchEqualsAlone(t *testing.T) {
+	src := openSource(t, tinyV7)
+	e := loadGPU(t, src, &Options{Chunk: 16})
+	V := e.Info().Vocab
+	seqs := []struct {
+		n   int
+		out engine.Output
+	}{{1, engine.OutputLast}, {40, engine.OutputAll}, {5, engine.OutputAll}, {9, engine.OutputNone}, {23, engine.OutputLast}}
+	batch := make([]engine.Sequence, len(seqs))
+	for i, s := range seqs {
+		toks := testTokens[i : i+s.n]
+		batch[i] = engine.Sequence{Tokens: toks, State: newState(t, e), Output: s.out}
+	}
+	if err := e.Run(context.Background(), batch); err != nil {
+		t.Fatal(err)
+	}
+	for i, s := range seqs {
+		alone := newState(t, e)
+		want := runAll(t, e, alone, batch[i].Tokens, s.out)
+		if !equalFloats(batch[i].Logits, want) {
+			compare(t, "batched vs alone", batch[i].Logits, want, V, 0)
+			t.Errorf("sequence %d (%d tokens, output %v): batched logits differ from alone", i, s.n, s.out)
+		}
+		// The states agree too: the next token gives the same logits.
+		next := runAll(t, e, batch[i].State, []int{10}, engine.OutputLast)
+		if !equalFloats(next, runAll(t, e, alone, []int{10}, engine.OutputLast)) {
+			t.Errorf("sequence %d: the batched state continues differently", i)
+		}
+	}
+}
+
+func equalFloats(a, b []float32) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if math.Float32bits(a[i]) != math.Float32bits(b[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+// cpuState makes a CPU engine state holding snap (the CPU engine's saved
+// form has the same layout as engine.Snapshot).
+func cpuState(t testing.TB, snap *engine.Snapshot) *runner.State {
+	t.Helper()
+	var b []byte
+	b = append(b, "RWKVSTAT"...)
+	b = append(b, 1, byte(len(snap.Version)))
+	var v [8]byte
+	copy(v[:], snap.Version)
+	b = append(b, v[:]...)
+	for _, d := range []int{snap.Layers, snap.Embed, snap.Heads, snap.HeadSize} {
+		b = binary.LittleEndian.AppendUint32(b, uint32(d))
+	}
+	for _, f := range snap.Data {
+		b = binary.LittleEndian.AppendUint32(b, math.Float32bits(f))
+	}
+	var s runner.State
+	if err := s.UnmarshalBinary(b); err != nil {
+		t.Fatal(err)
+	}
+	return &s
+}
+
+// cpuSnapshot is the inverse of cpuState.
+func cpuSnapshot(t testing.TB, s *runner.State, info format.ModelInfo) *engine.Snapshot {
+	t.Helper()
+	b, err := s.MarshalBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	snap := engine.NewSnapshot(info)
+	vals := b[len(b)-4*len(snap.Data):]
+	for i := range snap.Data {
+		snap.Data[i] = math.Float32frombits(binary.LittleEndian.Uint32(vals[4*i:]))
+	}
+	return snap
+}
+
+// A state read back from the GPU and continued on the CPU gives the logits
+// the GPU gives; a CPU state restored on the GPU continues as on the CPU.
+func TestStateMovesBetweenEngines(t *testing.T) {
+	src := openSource(t, tinyV7)
+	e := loadGPU(t, src, &Options{Chunk: 16})
+	cpu := loadCPU(t, src)
+	V := e.Info().Vocab
+	prompt, next := testTokens[:20], testTokens[20:24]
+
+	s := newState(t, e)
+	runAll(t, e, s, prompt, engine.OutputNone)
+	snap, err := s.Snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cs := cpuState(t, snap)
+	want, err := cpu.Forward(cs, next, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	compare(t, "GPU state continued on the CPU", runAll(t, e, s, next, engine.OutputAll), want, V, 1e-3)
+
+	// The CPU's state after the same prompt, restored on the GPU.
+	c2 := cpu.NewState()
+	if _, err := cpu.Forward(c2, prompt, false); err != nil {
+		t.Fatal(err)
+	}
+	g := newState(t, e)
+	if err := g.Restore(cpuSnapshot(t, c2, e.Info())); err != nil {
+		t.Fatal(err)
+	}
+	compare(t, "CPU state continued on the GPU", runAll(t, e, g, next, engine.OutputAll), want, V, 1e-3)
+
+	// A snapshot of another shape is refused.
+	bad := engine.NewSnapshot(format.ModelInfo{Version: format.V7, Layers: 2, Embed: 64, Heads: 1, HeadSize: 64})
+	if err := g.Restore(bad); !errors.Is(err, engine.ErrStateMismatch) {
+		t.Errorf("restoring a snapshot of another model: %v, want ErrStateMismatch", err)
+	}
+	// Snapshot of a fresh state is the initial state.
+	fresh, err := newState(t, e).Snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !equalFloats(fresh.Data, engine.NewSnapshot(e.Info()).Data) {
+		t.Error("a new state is not the initial state")
+	}
+}
+
+// Quantizing at load (on the GPU) gives the logits of the .rkv that the
+// quantizer writes, bit for bit.
+func TestQuantizeAtLoadEqualsArtifact(t *testing.T) {
+	for _, kind := range []format.DType{format.Int8Block, format.NF4Block} {
+		src := openSource(t, tinyV7)
+		info, _ := format.Detect(src)
+		plan, err := quantize.NewPlan(info.Layers, quantize.Rule{Kind: kind, Layers: "0-7"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		q, err := quantize.Apply(context.Background(), src, plan, quantize.CPU{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var buf bytes.Buffer
+		if err := serialize.Write(&buf, q, nil); err != nil {
+			t.Fatal(err)
+		}
+		path := filepath.Join(t.TempDir(), "tiny.rkv")
+		if err := os.WriteFile(path, buf.Bytes(), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		fromFile := loadGPU(t, openSource(t, path), nil)
+		atLoad := loadGPU(t, openSource(t, tinyV7), &Options{Plan: plan})
+		a := runAll(t, fromFile, newState(t, fromFile), testTokens[:12], engine.OutputAll)
+		b := runAll(t, atLoad, newState(t, atLoad), testTokens[:12], engine.OutputAll)
+		if !equalFloats(a, b) {
+			t.Errorf("%v: quantized at load differs from the .rkv", kind)
+		}
+		f16 := loadGPU(t, openSource(t, tinyV7), nil)
+		if equalFloats(a, runAll(t, f16, newState(t, f16), testTokens[:12], engine.OutputAll)) {
+			t.Errorf("%v: the quantized model gives the float16 logits", kind)
+		}
+	}
+}
+
+// A model that does not fit is refused, saying how much it needs, before
+// anything is uploaded.
+func TestTooLarge(t *testing.T) {
+	d := gputest.Device(t)
+	src := openSource(t, tinyV7)
+	_, err := Load(context.Background(), d, src, &Options{MaxMemory: 1 << 20})
+	if !errors.Is(err, ErrTooLarge) {
+		t.Fatalf("1 MiB limit: %v, want ErrTooLarge", err)
+	}
+	t.Log(err)
+	// A pass whose activations exceed a binding.
+	_, err = Load(context.Background(), d, src, &Options{Chunk: 1 << 16, MaxBinding: 8 << 20})
+	if !errors.Is(err, ErrTooLarge) {
+		t.Fatalf("huge chunk: %v, want ErrTooLarge", err)
+	}
+	t.Log(err)
+}
+
+// Weights split over many small arenas, and the embedding, the head and
+// the FFN matrices cut into several pieces each, compute the same logits.
+func TestSmallArenas(t *testing.T) {
+	for _, wk := range weightKinds {
+		src := quantized(t, openSource(t, tinyV7), wk.kind)
+		whole := loadGPU(t, src, &Options{Chunk: 32})
+		split := loadGPU(t, src, &Options{Chunk: 32, MaxBinding: 16 << 10})
+		if len(split.arenas) < 4*len(whole.arenas) || len(split.mats["emb.weight"].pieces) < 2 || len(split.mats["blocks.0.ffn.key.weight"].pieces) < 2 {
+			t.Fatalf("%s: %d arenas (whole: %d), embedding in %d pieces", wk.name, len(split.arenas), len(whole.arenas), len(split.mats["emb.weight"].pieces))
+		}
+		for _, n := range []int{3, 30} { // the matrix-vector and the matrix-matrix kernels
+			a := runAll(t, whole, newState(t, whole), testTokens[:n], engine.OutputAll)
+			b := runAll(t, split, newState(t, split), testTokens[:n], engine.OutputAll)
+			if !equalFloats(a, b) {
+				compare(t, wk.name+" split vs whole", b, a, whole.Info().Vocab, 0)
+			}
+		}
+	}
+}

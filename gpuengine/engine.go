@@ -1,0 +1,415 @@
+package gpuengine
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"math"
+	"sync"
+	"time"
+
+	"github.com/cogentcore/webgpu/wgpu"
+
+	"github.com/rwkvkit/rwkvkit/engine"
+	"github.com/rwkvkit/rwkvkit/format"
+	"github.com/rwkvkit/rwkvkit/gpu"
+	"github.com/rwkvkit/rwkvkit/quantize"
+)
+
+// Options tune an engine; the zero value is the default.
+type Options struct {
+	// Chunk is the most tokens one pass feeds, all sequences of a batch
+	// together (default 256). Longer inputs take several passes.
+	Chunk int
+	// Plan quantizes the float matrices it names on the GPU while the
+	// model loads (web-rwkv's quantization at load); nil loads the file's
+	// weights as they are.
+	Plan *quantize.Plan
+	// MaxMemory bounds the bytes the engine allocates on the device (0: no
+	// bound beyond the device's own limits). WebGPU does not tell how much
+	// memory a device has; a model too large for it fails when a buffer is
+	// created, before anything is uploaded.
+	MaxMemory int64
+	// MaxBinding lowers the size of a weight arena below the device's
+	// binding limit (0: the limit), which splits weights into more arenas
+	// and large matrices into more pieces.
+	MaxBinding int64
+}
+
+// ErrTooLarge is wrapped by the error for a model that does not fit the
+// device (or Options.MaxMemory).
+var ErrTooLarge = errors.New("model does not fit the device")
+
+// An Engine is a model loaded on a GPU. It implements engine.Engine; its
+// methods may be called from several goroutines (Run calls are serialised).
+type Engine struct {
+	d    *gpu.Device
+	info format.ModelInfo
+	tcap int // tokens per pass
+	rcap int // output rows per pass
+
+	mu      sync.Mutex
+	kernels map[string]*gpu.Kernel
+	arenas  []*wgpu.Buffer
+	vecs    map[string]vector
+	mats    map[string]*matrix
+	actSize int // floats
+	act     *wgpu.Buffer
+	passBuf *wgpu.Buffer
+	pass    []byte // the pass description being built
+	uniform *wgpu.Buffer
+	prog    []*op
+	logits  region
+	down    *gpu.Staging
+
+	// States: per layer a buffer of slots × slotStride floats.
+	states     []*wgpu.Buffer
+	slotStride int
+	slots      int
+	slotMu     sync.Mutex
+	free       []int
+	snapDown   *gpu.Staging
+
+	limits limits
+	broken error // set when the device failed; every later call returns it
+	closed bool
+	stats  Stats
+}
+
+// Stats describe the last pass an engine ran.
+type Stats struct {
+	Dispatches int           // dispatches recorded
+	Record     time.Duration // CPU time recording and submitting it
+}
+
+// Stats returns what the last pass cost.
+func (e *Engine) Stats() Stats {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.stats
+}
+
+var _ engine.Engine = (*Engine)(nil)
+
+// Load reads the model in src onto d. Errors name the tensor at fault; a
+// model that does not fit says so, with the sizes, before anything is
+// uploaded. src may be closed once Load returns.
+func Load(ctx context.Context, d *gpu.Device, src *format.Source, opt *Options) (*Engine, error) {
+	var o Options
+	if opt != nil {
+		o = *opt
+	}
+	info, err := format.Detect(src)
+	if err != nil {
+		return nil, fmt.Errorf("gpuengine: %w", err)
+	}
+	if err := checkInfo(info); err != nil {
+		return nil, err
+	}
+	norm, err := format.WebRWKV(src)
+	if err != nil {
+		return nil, fmt.Errorf("gpuengine: %w", err)
+	}
+	if o.Plan != nil {
+		q, err := quantize.NewGPU(d, quantize.GPUOptions{})
+		if err != nil {
+			return nil, err
+		}
+		defer q.Close()
+		if norm, err = quantize.Apply(ctx, norm, o.Plan, q); err != nil {
+			return nil, err
+		}
+	}
+	e, err := newEngine(d, info, o)
+	if err != nil {
+		return nil, err
+	}
+	// The device is taken per step, not for the whole load: reading a
+	// tensor may quantize it on the same device.
+	ok := false
+	defer func() {
+		if !ok {
+			d.Lock()
+			e.release()
+			d.Unlock()
+		}
+	}()
+	specs := e.specs()
+	dtypes := make([]format.DType, len(specs))
+	for i, s := range specs {
+		t := norm.Lookup(s.name)
+		if t == nil {
+			return nil, fmt.Errorf("gpuengine: missing tensor %q", s.name)
+		}
+		if err := checkShape(t, s); err != nil {
+			return nil, fmt.Errorf("gpuengine: tensor %q: %w", s.name, err)
+		}
+		dtypes[i] = t.DType
+	}
+	d.Lock()
+	err = e.plan(specs, dtypes)
+	d.Unlock()
+	if err != nil {
+		return nil, err
+	}
+	for i, s := range specs {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		if err := e.load(norm.Lookup(s.name), s, dtypes[i]); err != nil {
+			return nil, fmt.Errorf("gpuengine: tensor %q: %w", s.name, err)
+		}
+	}
+	d.Lock()
+	err = e.finishProgram()
+	d.Unlock()
+	if err != nil {
+		return nil, err
+	}
+	ok = true
+	return e, nil
+}
+
+func checkInfo(info format.ModelInfo) error {
+	switch info.Version {
+	case format.V7:
+	default:
+		return fmt.Errorf("gpuengine: RWKV %s is not supported on the GPU yet", info.Version)
+	}
+	if info.Heads <= 0 || info.Heads*info.HeadSize != info.Embed {
+		return fmt.Errorf("gpuengine: %d heads of size %d do not make the embedding %d", info.Heads, info.HeadSize, info.Embed)
+	}
+	if info.Embed%32 != 0 || info.FFN%32 != 0 {
+		return fmt.Errorf("gpuengine: embedding %d and FFN %d must be multiples of 32 on the GPU", info.Embed, info.FFN)
+	}
+	return nil
+}
+
+func checkShape(t *format.Tensor, s tensorSpec) error {
+	if s.n > 0 {
+		if t.Len() != int64(s.n) {
+			return fmt.Errorf("shape %v, want %d values", t.Shape, s.n)
+		}
+		if !t.DType.Float() {
+			return fmt.Errorf("%w: %v for a vector", errDType, t.DType)
+		}
+		return nil
+	}
+	if len(t.Shape) != 2 || t.Shape[0] != int64(s.rows) || t.Shape[1] != int64(s.cols) {
+		return fmt.Errorf("shape %v, want [%d %d]", t.Shape, s.rows, s.cols)
+	}
+	if s.rows%4 != 0 || s.cols%32 != 0 {
+		return fmt.Errorf("shape %v: the GPU needs rows a multiple of 4 and columns of 32", t.Shape)
+	}
+	_, err := storageOf(t.DType)
+	return err
+}
+
+func newEngine(d *gpu.Device, info format.ModelInfo, o Options) (*Engine, error) {
+	e := &Engine{d: d, info: info, kernels: map[string]*gpu.Kernel{}, vecs: map[string]vector{}, mats: map[string]*matrix{}}
+	e.tcap = o.Chunk
+	if e.tcap <= 0 {
+		e.tcap = 256
+	}
+	binding := int64(d.MaxBinding())
+	arena := binding
+	if o.MaxBinding > 0 {
+		arena = min(binding, o.MaxBinding&^255)
+	}
+	e.rcap = e.tcap
+	// The logits of a pass take at most half a binding of activations.
+	if rows := int(binding / 2 / int64(4*info.Vocab)); rows < e.rcap {
+		e.rcap = max(rows, 1)
+	}
+	e.limits = limits{binding: binding, arena: arena, buffer: int64(d.Limits().MaxBufferSize), memory: o.MaxMemory}
+	e.slotStride = 2*info.Embed + engine.NewSnapshot(format.ModelInfo{Version: info.Version, Layers: 1, Embed: info.Embed, Heads: info.Heads, HeadSize: info.HeadSize}).MemSize()
+	return e, nil
+}
+
+// limits are what buffers may be.
+type limits struct{ binding, arena, buffer, memory int64 }
+
+// initialSlots is the number of states the state buffers hold at first;
+// they double when more are made.
+const initialSlots = 4
+
+// plan places the weights, builds the program and creates every buffer,
+// refusing a model that does not fit before creating any.
+func (e *Engine) plan(specs []tensorSpec, dtypes []format.DType) error {
+	a := &arenas{limit: e.limits.arena, group: -2}
+	// A group's vectors share an arena.
+	groupBytes := map[int]int64{}
+	for _, s := range specs {
+		if s.n > 0 {
+			groupBytes[s.group] += alignUp(int64(4*s.n), align)
+		}
+	}
+	for i, s := range specs {
+		if s.n > 0 {
+			ar, off, err := a.reserve(int64(4*s.n), s.group, groupBytes[s.group])
+			if err != nil {
+				return fmt.Errorf("gpuengine: tensor %q: %w", s.name, err)
+			}
+			e.vecs[s.name] = vector{ar, int(off / 4)}
+			continue
+		}
+		kind, _ := storageOf(dtypes[i])
+		m := &matrix{kind: kind, rows: s.rows, cols: s.cols}
+		if err := a.placeMatrix(m, s.group); err != nil {
+			return fmt.Errorf("gpuengine: tensor %q: %w", s.name, err)
+		}
+		e.mats[s.name] = m
+	}
+	if err := e.build(); err != nil {
+		return err
+	}
+	var weights int64
+	for _, s := range a.sizes {
+		weights += s
+	}
+	act := int64(4 * e.actSize)
+	states := int64(e.info.Layers) * int64(initialSlots*e.slotStride*4)
+	staging := int64(4 * e.rcap * e.info.Vocab)
+	total := weights + act + states + staging + int64(4*passWords(e.tcap))
+	if act > e.limits.binding {
+		return fmt.Errorf("gpuengine: %w: a pass of %d tokens needs %d bytes of activations, more than one binding of %d: use a smaller chunk",
+			ErrTooLarge, e.tcap, act, e.limits.binding)
+	}
+	if e.limits.memory > 0 && total > e.limits.memory {
+		return fmt.Errorf("gpuengine: %w: it needs %d bytes (weights %d, activations %d, states %d, staging %d), the limit is %d",
+			ErrTooLarge, total, weights, act, states, staging, e.limits.memory)
+	}
+	if err := e.newArenas(a.sizes); err != nil {
+		return fmt.Errorf("gpuengine: %w: weights of %d bytes in %d buffers: %v", ErrTooLarge, weights, len(a.sizes), err)
+	}
+	var err error
+	if e.act, err = e.d.Storage("activations", uint64(act)); err != nil {
+		return fmt.Errorf("gpuengine: %w: %v", ErrTooLarge, err)
+	}
+	if e.passBuf, err = e.d.Storage("pass", uint64(4*passWords(e.tcap))); err != nil {
+		return err
+	}
+	e.pass = make([]byte, 4*passWords(e.tcap))
+	if e.down, err = e.d.NewDownload(uint64(staging)); err != nil {
+		return fmt.Errorf("gpuengine: %w: %v", ErrTooLarge, err)
+	}
+	return e.growStates(initialSlots)
+}
+
+// load uploads tensor t of spec s, stored as dtype dt.
+func (e *Engine) load(t *format.Tensor, s tensorSpec, dt format.DType) error {
+	if s.n > 0 {
+		v, err := e.vectorValues(t, s)
+		if err != nil {
+			return err
+		}
+		p := e.vecs[s.name]
+		e.d.Lock()
+		defer e.d.Unlock()
+		return e.upload(p.arena, p.off, f32Bytes(v))
+	}
+	payload, err := t.Bytes()
+	if err != nil {
+		return err
+	}
+	e.d.Lock()
+	defer e.d.Unlock()
+	m := e.mats[s.name]
+	for _, p := range m.pieces {
+		codes, params, err := gpuMatrix(payload, dt, m, p)
+		if err != nil {
+			return err
+		}
+		if err := e.upload(p.arena, p.w, codes); err != nil {
+			return err
+		}
+		if err := e.upload(p.arena, p.p, params); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// vectorValues reads a vector as float32, transformed as its version needs.
+func (e *Engine) vectorValues(t *format.Tensor, s tensorSpec) ([]float32, error) {
+	return t.Float32()
+}
+
+// Info describes the model.
+func (e *Engine) Info() format.ModelInfo { return e.info }
+
+// Close releases the engine's device memory. The device stays open.
+func (e *Engine) Close() error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.closed {
+		return nil
+	}
+	e.d.Lock()
+	defer e.d.Unlock()
+	e.release()
+	e.closed = true
+	return nil
+}
+
+func (e *Engine) release() {
+	for _, o := range e.prog {
+		for _, g := range o.groups {
+			if g != nil {
+				g.Release()
+			}
+		}
+	}
+	e.prog = nil
+	for _, b := range append(append(e.arenas, e.states...), e.act, e.passBuf, e.uniform) {
+		if b != nil {
+			b.Release()
+		}
+	}
+	e.arenas, e.states, e.act, e.passBuf, e.uniform = nil, nil, nil, nil, nil
+	for _, s := range []*gpu.Staging{e.down, e.snapDown} {
+		if s != nil {
+			s.Release()
+		}
+	}
+	e.down, e.snapDown = nil, nil
+	for _, k := range e.kernels {
+		k.Release()
+	}
+	e.kernels = nil
+}
+
+// take locks the engine and the device for one operation, unless the
+// engine cannot be used.
+func (e *Engine) take() (unlock func(), err error) {
+	e.mu.Lock()
+	if err := e.usable(); err != nil {
+		e.mu.Unlock()
+		return nil, err
+	}
+	e.d.Lock()
+	return func() { e.d.Unlock(); e.mu.Unlock() }, nil
+}
+
+// usable reports why the engine cannot run, if it cannot.
+func (e *Engine) usable() error {
+	if e.closed {
+		return errors.New("gpuengine: the engine is closed")
+	}
+	return e.broken
+}
+
+// fail records a device error: a lost device cannot be used again.
+func (e *Engine) fail(err error) error {
+	if errors.Is(err, gpu.ErrDeviceLost) {
+		e.broken = fmt.Errorf("gpuengine: %w", err)
+		return e.broken
+	}
+	return err
+}
+
+// putWord sets word i of the pass description.
+func (e *Engine) putWord(i, v int) { binary.LittleEndian.PutUint32(e.pass[4*i:], uint32(v)) }
+
+func f32At(b []byte, i int) float32 { return math.Float32frombits(binary.LittleEndian.Uint32(b[4*i:])) }

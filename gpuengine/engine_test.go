@@ -1,0 +1,195 @@
+package gpuengine
+
+import (
+	"context"
+	"math"
+	"path/filepath"
+	"testing"
+
+	"github.com/rwkvkit/rwkvkit/engine"
+	"github.com/rwkvkit/rwkvkit/format"
+	"github.com/rwkvkit/rwkvkit/internal/gputest"
+	"github.com/rwkvkit/rwkvkit/quantize"
+	"github.com/rwkvkit/rwkvkit/runner"
+
+	_ "github.com/rwkvkit/rwkvkit/pth"
+	_ "github.com/rwkvkit/rwkvkit/safetensors"
+	_ "github.com/rwkvkit/rwkvkit/serialize"
+)
+
+const tinyDir = "../fixtures/rwkv-tiny"
+
+func openSource(t testing.TB, path string) *format.Source {
+	t.Helper()
+	src, err := format.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { src.Close() })
+	return src
+}
+
+func loadGPU(t testing.TB, src *format.Source, opt *Options) *Engine {
+	t.Helper()
+	e, err := Load(context.Background(), gputest.Device(t), src, opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { e.Close() })
+	return e
+}
+
+func loadCPU(t testing.TB, src *format.Source) *runner.Model {
+	t.Helper()
+	m, err := runner.Load(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+// testTokens is a byte-level text long enough for several chunks.
+var testTokens = func() []int {
+	var out []int
+	for _, b := range []byte("\"in the beginning, RWKV was a recurrent network\"") {
+		out = append(out, int(b))
+	}
+	return out
+}()
+
+// cpuRows runs tokens through the CPU engine one sequence call and returns
+// every position's logits.
+func cpuRows(t testing.TB, m *runner.Model, tokens []int) []float32 {
+	t.Helper()
+	l, err := m.Forward(m.NewState(), tokens, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l
+}
+
+func argmax(v []float32) int {
+	b := 0
+	for i, x := range v {
+		if x > v[b] {
+			b = i
+		}
+	}
+	return b
+}
+
+// compare checks GPU logits against CPU logits, row by row: max |Δ| within
+// tol and the same top-1.
+func compare(t testing.TB, what string, got, want []float32, vocab int, tol float64) {
+	t.Helper()
+	if len(got) != len(want) {
+		t.Fatalf("%s: %d logits, want %d", what, len(got), len(want))
+	}
+	var worst float64
+	for r := 0; r < len(want)/vocab; r++ {
+		g, w := got[r*vocab:(r+1)*vocab], want[r*vocab:(r+1)*vocab]
+		for i := range w {
+			d := math.Abs(float64(g[i]) - float64(w[i]))
+			if d != d || math.IsInf(float64(g[i]), 0) {
+				t.Fatalf("%s: row %d value %d is %v", what, r, i, g[i])
+			}
+			worst = max(worst, d)
+		}
+		if a, b := argmax(g), argmax(w); a != b {
+			t.Errorf("%s: row %d: top-1 %d, CPU %d", what, r, a, b)
+		}
+	}
+	if worst > tol {
+		t.Errorf("%s: max |GPU − CPU| = %.3g, want ≤ %g", what, worst, tol)
+	}
+	t.Logf("%s: max |GPU − CPU| = %.3g over %d rows", what, worst, len(want)/vocab)
+}
+
+func newState(t testing.TB, e engine.Engine) engine.State {
+	t.Helper()
+	s, err := e.NewState()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// runAll feeds tokens to e as one sequence and returns its logits.
+func runAll(t testing.TB, e engine.Engine, s engine.State, tokens []int, out engine.Output) []float32 {
+	t.Helper()
+	b := []engine.Sequence{{Tokens: tokens, State: s, Output: out}}
+	if err := e.Run(context.Background(), b); err != nil {
+		t.Fatal(err)
+	}
+	return b[0].Logits
+}
+
+// tinyModels are the tiny real models the GPU engine runs (web-rwkv's
+// float16 conversions).
+var tinyModels = []string{
+	"tiny-rwkv-7v0-834K",
+}
+
+// weightKinds are the storage kinds every tiny model is tested in.
+var weightKinds = []struct {
+	name string
+	kind format.DType // Invalid: the file's float16
+}{
+	{"F16", format.Invalid},
+	{"Int8", format.Int8Block},
+	{"NF4", format.NF4Block},
+}
+
+// quantized returns src with every quantizable matrix in kind (CPU
+// quantizer, the same bytes as the GPU's), or src itself for Invalid.
+func quantized(t testing.TB, src *format.Source, kind format.DType) *format.Source {
+	t.Helper()
+	if kind == format.Invalid {
+		return src
+	}
+	info, err := format.Detect(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	plan, err := quantize.NewPlan(info.Layers, quantize.Rule{Kind: kind, Layers: "all"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	q, err := quantize.Apply(context.Background(), src, plan, quantize.CPU{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return q
+}
+
+// Every tiny model in every weight kind gives the CPU engine's logits
+// (within 1e-3, same top-1 at every position) fed token by token, as a
+// prompt in chunks smaller than itself (matrix-vector kernels over several
+// tokens, several passes) and as one pass (the tiled matrix-matrix kernels).
+func TestTinyModels(t *testing.T) {
+	for _, name := range tinyModels {
+		for _, wk := range weightKinds {
+			t.Run(name+"/"+wk.name, func(t *testing.T) {
+				src := quantized(t, openSource(t, filepath.Join(tinyDir, "st", name+".st")), wk.kind)
+				cpu := loadCPU(t, src)
+				V := cpu.Info().Vocab
+				want := cpuRows(t, cpu, testTokens)
+
+				e := loadGPU(t, src, &Options{Chunk: 64})
+				compare(t, "one pass", runAll(t, e, newState(t, e), testTokens, engine.OutputAll), want, V, 1e-3)
+				s := newState(t, e)
+				var steps []float32
+				const nSteps = 6
+				for _, tok := range testTokens[:nSteps] {
+					steps = append(steps, runAll(t, e, s, []int{tok}, engine.OutputLast)...)
+				}
+				compare(t, "token by token", steps, want[:nSteps*V], V, 1e-3)
+
+				e = loadGPU(t, src, &Options{Chunk: 7})
+				compare(t, "chunks of 7", runAll(t, e, newState(t, e), testTokens, engine.OutputAll), want, V, 1e-3)
+				last := runAll(t, e, newState(t, e), testTokens, engine.OutputLast)
+				compare(t, "chunks of 7, last", last, want[len(want)-V:], V, 1e-3)
+			})
+		}
+	}
+}

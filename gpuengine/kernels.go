@@ -1,0 +1,80 @@
+package gpuengine
+
+import (
+	"embed"
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/rwkvkit/rwkvkit/gpu"
+)
+
+//go:embed wgsl/*.wgsl
+var wgslFS embed.FS
+
+func wgsl(name string) string {
+	b, err := wgslFS.ReadFile("wgsl/" + name)
+	if err != nil {
+		panic("gpuengine: missing kernel source " + name)
+	}
+	return string(b)
+}
+
+// maxJobs is the number of matrices one linear dispatch can multiply.
+const maxJobs = 8
+
+// compile builds entry of the kernel made of the given WGSL files, after the
+// shared declarations and the constants, which are the model's embedding and
+// extra.
+func (e *Engine) compile(entry string, extra map[string]int, files ...string) (*gpu.Kernel, error) {
+	consts := map[string]int{
+		"C": e.info.Embed, "MAXJOBS": maxJobs, "WG": e.lnThreads(), "LANES": e.lanes(),
+	}
+	for k, v := range extra {
+		consts[k] = v
+	}
+	names := make([]string, 0, len(consts))
+	for k := range consts {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	var b strings.Builder
+	for _, k := range names {
+		fmt.Fprintf(&b, "const %s: u32 = %du;\n", k, consts[k])
+	}
+	b.WriteString(wgsl("common.wgsl"))
+	for _, f := range files {
+		b.WriteString(wgsl(f))
+	}
+	key := strings.Join(files, "+") + "." + entry + fmt.Sprint(extra)
+	if k, ok := e.kernels[key]; ok {
+		return k, nil
+	}
+	k, err := e.d.NewKernel(strings.Join(files, "+"), b.String(), entry)
+	if err != nil {
+		return nil, fmt.Errorf("gpuengine: %w", err)
+	}
+	e.kernels[key] = k
+	return k, nil
+}
+
+// lnThreads is the workgroup size of the LayerNorm kernels: 256, or the
+// next power of two at least C when that is less (threads past C idle, and
+// software adapters pay for every thread).
+func (e *Engine) lnThreads() int {
+	n := 1
+	for n < e.info.Embed && n < 256 {
+		n *= 2
+	}
+	return n
+}
+
+// lanes is the number of threads the matrix-vector kernel gives a quad of
+// rows: 32, or C/8 when narrower models have fewer columns to share out.
+func (e *Engine) lanes() int {
+	n := 4
+	for n < 32 && 8*n < e.info.Embed {
+		n *= 2
+	}
+	return n
+}

@@ -1,0 +1,226 @@
+package gpuengine
+
+import (
+	"fmt"
+
+	"github.com/rwkvkit/rwkvkit/gpu"
+)
+
+// A region of the activation buffer: rows of width floats from off.
+type region struct{ off, width int }
+
+// at is the offset of row t.
+func (r region) at(t int) int { return r.off + t*r.width }
+
+// tokens reserves a region of one row per token of a pass; rows one row per
+// output row.
+func (e *Engine) tokens(width int) region { return e.reserveAct(width, e.tcap) }
+func (e *Engine) rows(width int) region   { return e.reserveAct(width, e.rcap) }
+
+func (e *Engine) reserveAct(width, n int) region {
+	r := region{off: e.actSize, width: width}
+	e.actSize += int(alignUp(int64(width*n), 64))
+	return r
+}
+
+func (e *Engine) vec(name string) int {
+	v, ok := e.vecs[name]
+	if !ok {
+		panic("gpuengine: vector " + name + " was not placed")
+	}
+	return v.off
+}
+
+func (e *Engine) vecArena(name string) int { return e.vecs[name].arena }
+
+func (e *Engine) mat(name string) *matrix {
+	m, ok := e.mats[name]
+	if !ok {
+		panic("gpuengine: matrix " + name + " was not placed")
+	}
+	return m
+}
+
+// embed adds x[t] = LN_ln0(emb[token]): a gather per piece of the
+// embedding, then the LayerNorm in place.
+func (e *Engine) embed(x region) error {
+	k, err := e.compile("main", nil, "embed.wgsl")
+	if err != nil {
+		return err
+	}
+	emb := e.mat("emb.weight")
+	if emb.kind != kindF16 {
+		return fmt.Errorf("gpuengine: the embedding must be float16")
+	}
+	for _, p := range emb.pieces {
+		e.addOp(&op{name: "embed", kernels: []*gpu.Kernel{k}, params: params(p.w, p.r0, p.n, x.off), arena: p.arena, layer: -1,
+			grid: func(s shape) (int, uint32, uint32) { x, y := grid2(s.T); return 0, x, y }})
+	}
+	return e.lnRows(x, "blocks.0.ln0", x, false)
+}
+
+// Token-shift modes of lnMix (see wgsl/lnmix.wgsl).
+const (
+	mixAdd  = 0 // xa + (prev − xa)·m
+	mixLerp = 1 // xa·m + prev·(1 − m)
+	mixDiff = 2 // xa and prev − xa
+)
+
+// lnMix adds the LayerNorm prefix (e.g. "blocks.3.ln1") of x and the token
+// shift of layer l: out[f] from mixes[f] (mixDiff: out[0] = xa, out[1] =
+// prev − xa). shift is the offset of the shift state in a slot.
+func (e *Engine) lnMix(l int, x region, ln string, mode int, mixes []string, out []region, shift int) error {
+	k, err := e.compile("main", nil, "ln.wgsl", "lnmix.wgsl")
+	if err != nil {
+		return err
+	}
+	if len(out) > 8 || len(mixes) > 8 {
+		panic("gpuengine: too many mixes")
+	}
+	var mix, outs [8]int
+	arena := e.vecArena(ln + ".weight")
+	for i, m := range mixes {
+		mix[i] = e.vec(m)
+		if e.vecArena(m) != arena {
+			panic("gpuengine: vectors of one layer in two arenas")
+		}
+	}
+	for i, o := range out {
+		outs[i] = o.off
+	}
+	vals := []int{x.off, e.vec(ln + ".weight"), e.vec(ln + ".bias"), shift, e.slotStride, mode, len(mixes), 0}
+	vals = append(vals, mix[:]...)
+	vals = append(vals, outs[:]...)
+	e.addOp(&op{name: ln, kernels: []*gpu.Kernel{k}, params: params(vals...), arena: arena, layer: l,
+		grid: func(s shape) (int, uint32, uint32) { x, y := grid2(s.T); return 0, x, y }})
+	return nil
+}
+
+// lnRows adds out[r] = LN(x[token of output row r]), or with onRows false
+// out[t] = LN(x[t]) for every token.
+func (e *Engine) lnRows(x region, ln string, out region, onRows bool) error {
+	k, err := e.compile("main", nil, "ln.wgsl", "lnrows.wgsl")
+	if err != nil {
+		return err
+	}
+	tokens := 1
+	if onRows {
+		tokens = 0
+	}
+	e.addOp(&op{name: ln, kernels: []*gpu.Kernel{k}, params: params(x.off, e.vec(ln+".weight"), e.vec(ln+".bias"), out.off, tokens),
+		arena: e.vecArena(ln + ".weight"), layer: -1,
+		grid: func(s shape) (int, uint32, uint32) {
+			n := s.R
+			if !onRows {
+				n = s.T
+			}
+			x, y := grid2(n)
+			return 0, x, y
+		}})
+	return nil
+}
+
+// Activations of linear jobs (see wgsl/linear.wgsl).
+const (
+	actNone = iota
+	actTanh
+	actSigmoid
+	actReluSq
+	actSilu
+	actAdd     // y += W·x
+	actGateAdd // y += aux ⊙ W·x
+)
+
+// A job is one product y[t] = act(W·x[t]) of a linear op.
+type job struct {
+	m      string // matrix name
+	x, y   region
+	act    int
+	aux    region // the gate of actGateAdd
+	onRows bool   // over the pass's output rows instead of its tokens
+}
+
+// matvecMax is the largest token count multiplied by the matrix-vector
+// kernel; more go through the tiled matrix-matrix kernel.
+const matvecMax = 16
+
+// Rows per workgroup and tokens per workgroup of the two linear kernels.
+const (
+	mvRows, mvTokens = 32, 4
+	mmRows, mmTokens = 64, 64
+)
+
+// linear adds the products of jobs, as few dispatches as their arenas and
+// maxJobs allow.
+func (e *Engine) linear(name string, jobs ...job) error {
+	mv, err := e.compile("matvec", nil, "linear.wgsl")
+	if err != nil {
+		return err
+	}
+	mm, err := e.compile("matmat", nil, "linear.wgsl")
+	if err != nil {
+		return err
+	}
+	type gpuJob struct {
+		vals   []int
+		rows   int
+		onRows bool
+	}
+	byArena := map[int][]gpuJob{}
+	var order []int
+	for _, j := range jobs {
+		m := e.mat(j.m)
+		if j.x.width != m.cols {
+			panic(fmt.Sprintf("gpuengine: %s: input of %d for %d columns", j.m, j.x.width, m.cols))
+		}
+		for _, p := range m.pieces {
+			count := 0
+			if j.onRows {
+				count = 1
+			}
+			g := gpuJob{rows: p.n, onRows: j.onRows, vals: []int{p.w, p.p, m.kind, p.n, m.cols, j.x.off, j.x.width,
+				j.y.off + p.r0, j.y.width, j.act, j.aux.off + p.r0, j.aux.width, count, 0, 0, 0}}
+			if _, ok := byArena[p.arena]; !ok {
+				order = append(order, p.arena)
+			}
+			byArena[p.arena] = append(byArena[p.arena], g)
+		}
+	}
+	for _, a := range order {
+		js := byArena[a]
+		for len(js) > 0 {
+			n := min(len(js), maxJobs)
+			part := js[:n]
+			js = js[n:]
+			vals := []int{n, 0, 0, 0}
+			mvTiles, mmTiles := 0, 0
+			onRows := part[0].onRows
+			for _, g := range part {
+				vals = append(vals, g.vals...)
+				mvTiles += ceilDiv(g.rows, mvRows)
+				mmTiles += ceilDiv(g.rows, mmRows)
+				if g.onRows != onRows {
+					panic("gpuengine: jobs over tokens and rows in one dispatch")
+				}
+			}
+			for range maxJobs - n {
+				vals = append(vals, make([]int, 16)...)
+			}
+			e.addOp(&op{name: name, kernels: []*gpu.Kernel{mv, mm}, params: params(vals...), arena: a, layer: -1,
+				grid: func(s shape) (int, uint32, uint32) {
+					count := s.T
+					if onRows {
+						count = s.R
+					}
+					if count == 0 {
+						return 0, 0, 0
+					}
+					if count <= matvecMax {
+						return 0, uint32(mvTiles), uint32(ceilDiv(count, mvTokens))
+					}
+					return 1, uint32(mmTiles), uint32(ceilDiv(count, mmTokens))
+				}})
+		}
+	}
+	return nil
+}

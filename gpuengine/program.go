@@ -1,0 +1,172 @@
+package gpuengine
+
+import (
+	"encoding/binary"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/cogentcore/webgpu/wgpu"
+
+	"github.com/rwkvkit/rwkvkit/gpu"
+)
+
+// An op is one dispatch of every pass: a kernel (or a choice of kernels by
+// the pass's shape), its parameters in the uniform buffer and what it binds.
+// Bind groups are made at load and remade only when the state buffers grow.
+type op struct {
+	name    string
+	kernels []*gpu.Kernel
+	groups  []*wgpu.BindGroup
+	params  []byte // the kernel's uniform block
+	uoff    int    // its offset in the uniform buffer
+	arena   int    // weight arena bound at 2 (−1: none)
+	layer   int    // layer whose states are bound at 4 (−1: none)
+	grid    func(s shape) (variant int, x, y uint32)
+}
+
+// A shape is what the grid of an op depends on: tokens, segments and output
+// rows of the pass.
+type shape struct{ T, S, R int }
+
+// passWords is the size in u32 words of the description of a pass of up to
+// tcap tokens (see wgsl/common.wgsl).
+func passWords(tcap int) int { return 4 + 7*tcap }
+
+// params packs u32 values into a uniform block.
+func params(vals ...int) []byte {
+	b := make([]byte, 0, 4*len(vals))
+	for _, v := range vals {
+		b = binary.LittleEndian.AppendUint32(b, uint32(v))
+	}
+	return b
+}
+
+// pad appends zero words up to a multiple of 16 bytes (uniform structs).
+func pad16(b []byte) []byte {
+	for len(b)%16 != 0 {
+		b = append(b, 0)
+	}
+	return b
+}
+
+func ceilDiv(a, b int) int { return (a + b - 1) / b }
+
+// grid2 lays n workgroups out within 65,535 per dimension.
+func grid2(n int) (uint32, uint32) {
+	return gpu.Grid(uint32(n))
+}
+
+// addOp appends an op to the program.
+func (e *Engine) addOp(o *op) { e.prog = append(e.prog, o) }
+
+// finishProgram writes every op's parameters into one uniform buffer and
+// makes the bind groups.
+func (e *Engine) finishProgram() error {
+	off := 0
+	for _, o := range e.prog {
+		o.uoff = off
+		off += int(alignUp(int64(len(o.params)), 256))
+	}
+	buf, err := e.d.NewBuffer("parameters", uint64(max(off, 16)), wgpu.BufferUsageUniform|wgpu.BufferUsageCopyDst)
+	if err != nil {
+		return err
+	}
+	e.uniform = buf
+	all := make([]byte, off)
+	for _, o := range e.prog {
+		copy(all[o.uoff:], o.params)
+	}
+	_, q := e.d.WGPU()
+	if err := q.WriteBuffer(buf, 0, all); err != nil {
+		return fmt.Errorf("gpuengine: parameters: %w", err)
+	}
+	return e.bindAll(false)
+}
+
+// bindAll (re)makes the bind groups: all of them, or only those of ops that
+// bind states.
+func (e *Engine) bindAll(statesOnly bool) error {
+	for _, o := range e.prog {
+		if statesOnly && o.layer < 0 {
+			continue
+		}
+		for i, g := range o.groups {
+			if g != nil {
+				g.Release()
+			}
+			o.groups[i] = nil
+		}
+		o.groups = o.groups[:0]
+		for _, k := range o.kernels {
+			b := []gpu.Binding{
+				{Buffer: e.uniform, Offset: uint64(o.uoff), Size: uint64(len(o.params))},
+				{Buffer: e.passBuf},
+			}
+			if o.arena >= 0 {
+				b = append(b, gpu.Binding{Buffer: e.arenas[o.arena]})
+			} else {
+				b = append(b, gpu.Binding{Buffer: e.arenas[0]})
+			}
+			b = append(b, gpu.Binding{Buffer: e.act})
+			if o.layer >= 0 {
+				b = append(b, gpu.Binding{Buffer: e.states[o.layer]})
+			}
+			g, err := k.Bind(b...)
+			if err != nil {
+				return fmt.Errorf("gpuengine: %s: %w", o.name, err)
+			}
+			o.groups = append(o.groups, g)
+		}
+	}
+	return nil
+}
+
+// record records the program for a pass of shape s into one compute pass.
+func (e *Engine) record(enc *wgpu.CommandEncoder, s shape) error {
+	p := gpu.BeginPass(enc)
+	for _, o := range e.prog {
+		v, x, y := o.grid(s)
+		if x == 0 || y == 0 {
+			continue
+		}
+		p.Dispatch(o.kernels[v], o.groups[v], x, y)
+	}
+	e.stats.Dispatches = p.Dispatches()
+	return p.End()
+}
+
+// profile runs the program of the pass last planned one op at a time,
+// waiting for each, and returns the wall time per op name (the layer
+// prefix removed): a coarse per-kernel profile for devices without
+// timestamp queries. The pass description must already be written.
+func (e *Engine) profile(s shape) (map[string]time.Duration, error) {
+	out := map[string]time.Duration{}
+	_, q := e.d.WGPU()
+	if err := q.WriteBuffer(e.passBuf, 0, e.pass); err != nil {
+		return nil, err
+	}
+	e.d.Wait()
+	for _, o := range e.prog {
+		v, x, y := o.grid(s)
+		if x == 0 || y == 0 {
+			continue
+		}
+		t := time.Now()
+		err := e.d.Submit(func(enc *wgpu.CommandEncoder) error {
+			p := gpu.BeginPass(enc)
+			p.Dispatch(o.kernels[v], o.groups[v], x, y)
+			return p.End()
+		})
+		if err != nil {
+			return nil, err
+		}
+		e.d.Wait()
+		name := o.name
+		if i := strings.LastIndex(name, "."); strings.HasPrefix(name, "blocks.") && i > 0 {
+			name = name[strings.Index(name[len("blocks."):], ".")+len("blocks.")+1:]
+		}
+		out[fmt.Sprintf("%s/%d", name, v)] += time.Since(t)
+	}
+	return out, nil
+}

@@ -1,0 +1,37 @@
+// Declarations every kernel shares. The host prepends the constants: C
+// (the embedding) and each kernel's own.
+//
+// Bindings, the same in every kernel that has them: 0 the kernel's
+// parameters (uniform), 1 the pass description, 2 a weight arena, 3 the
+// activations, 4 the states of one layer.
+//
+// The pass description (u32 words): [0] tokens T, [1] segments S,
+// [2] output rows R, [3] the capacity M (tokens of a pass); from 4 the
+// token ids; from 4 + M each token's segment; from 4 + 2M per segment its
+// state slot, first token and length (4 words); from 4 + 6M each output
+// row's token. A segment is the run of
+// one sequence's tokens in this pass, in order.
+
+@group(0) @binding(1) var<storage, read> info: array<u32>;
+
+fn n_tokens() -> u32 { return info[0]; }
+fn n_segments() -> u32 { return info[1]; }
+fn n_rows() -> u32 { return info[2]; }
+fn token_id(t: u32) -> u32 { return info[4u + t]; }
+fn token_seg(t: u32) -> u32 { return info[4u + info[3] + t]; }
+fn seg_slot(s: u32) -> u32 { return info[4u + 2u * info[3] + 4u * s]; }
+fn seg_start(s: u32) -> u32 { return info[4u + 2u * info[3] + 4u * s + 1u]; }
+fn seg_len(s: u32) -> u32 { return info[4u + 2u * info[3] + 4u * s + 2u]; }
+fn out_token(r: u32) -> u32 { return info[4u + 6u * info[3] + r]; }
+
+// The linear index of a workgroup of a grid laid out in two dimensions.
+fn wg_index(wid: vec3<u32>, nwg: vec3<u32>) -> u32 { return wid.x + wid.y * nwg.x; }
+
+fn sigmoid(x: f32) -> f32 { return 1.0 / (1.0 + exp(-x)); }
+
+// tanh from one exponential of a non-positive number: the builtin may be
+// computed as a quotient of exponentials that overflows to NaN.
+fn tanh_(x: f32) -> f32 {
+    let e = exp(-2.0 * abs(x));
+    return sign(x) * (1.0 - e) / (1.0 + e);
+}

@@ -1,0 +1,341 @@
+// Matrix products y[t] = act(W · x[t]) for up to MAXJOBS matrices at once
+// (one dispatch for the products that share an input stage), each with its
+// own input, output and activation. W is [rows][cols] row-major in a
+// weight arena in one of three storage kinds:
+//   0 float16, two per u32;
+//   1 Int8 (web-rwkv): a byte per value, then per block of 128 consecutive
+//     values a u32 of two float16 (min, max); w = min + (max − min)·q/255;
+//   2 NF4 (web-rwkv): a nibble per value (value 2i in the low nibble of
+//     byte i), then per block of 64 values a float16 absmax;
+//     w = NF4[code]·absmax.
+// rows are a multiple of 4, cols of 32, offsets of activations of 4.
+//
+// Two kernels over the same jobs: matvec, a few tokens per workgroup, for
+// steps (reads the weights once per 4 tokens; bound by memory bandwidth),
+// and matmat, tiles of 64 rows × 64 tokens through workgroup memory, for
+// prompts (bound by arithmetic).
+
+struct Job {
+    w: u32,     // arena word offset of the codes (or float16 pairs)
+    p: u32,     // arena word offset of the block parameters
+    kind: u32,
+    rows: u32,
+    cols: u32,
+    x: u32,     // activation offset of token 0's input; xs between tokens
+    xs: u32,
+    y: u32,     // activation offset of token 0's output; ys between tokens
+    ys: u32,
+    act: u32,   // 0 none, 1 tanh, 2 sigmoid, 3 relu², 4 silu, 5 y += v, 6 y += aux·v
+    aux: u32,   // activation offset of the gate for act 6; auxs between tokens
+    auxs: u32,
+    count: u32, // 0: the pass's tokens, 1: its output rows
+    _0: u32,
+    _1: u32,
+    _2: u32,
+}
+
+struct Jobs {
+    n: u32,
+    _0: u32,
+    _1: u32,
+    _2: u32,
+    jobs: array<Job, MAXJOBS>,
+}
+
+@group(0) @binding(0) var<uniform> lin: Jobs;
+@group(0) @binding(2) var<storage, read> wt: array<vec4<u32>>;
+@group(0) @binding(3) var<storage, read_write> act: array<vec4<f32>>;
+
+const NF4 = array<f32, 16>(
+    -1.0, -0.6961928009986877, -0.5250730514526367, -0.39491748809814453,
+    -0.28444138169288635, -0.18477343022823334, -0.09105003625154495, 0.0,
+    0.07958029955625534, 0.16093020141124725, 0.24611230194568634, 0.33791524171829224,
+    0.44070982933044434, 0.5626170039176941, 0.7229568362236023, 1.0);
+
+var<workgroup> nf4: array<f32, 16>;
+
+fn word(i: u32) -> u32 { return wt[i >> 2u][i & 3u]; }
+
+// find_job maps a workgroup's row tile to (job, first row); tiles of rpt
+// rows are numbered job after job.
+fn find_job(tile: u32, rpt: u32) -> vec2<u32> {
+    var base = 0u;
+    for (var j = 0u; j < lin.n; j++) {
+        let n = (lin.jobs[j].rows + rpt - 1u) / rpt;
+        if tile < base + n {
+            return vec2<u32>(j, (tile - base) * rpt);
+        }
+        base += n;
+    }
+    return vec2<u32>(MAXJOBS, 0u);
+}
+
+fn job_count(j: Job) -> u32 {
+    return select(n_tokens(), n_rows(), j.count == 1u);
+}
+
+fn sigmoid4(v: vec4<f32>) -> vec4<f32> { return 1.0 / (1.0 + exp(-v)); }
+
+// finish stores v, the products of rows r…r+3 for token t, through the
+// job's activation.
+fn finish(j: Job, v: vec4<f32>, t: u32, r: u32) {
+    let yi = (j.y + t * j.ys + r) / 4u;
+    var o = v;
+    switch j.act {
+        case 1u: {
+            o = vec4<f32>(tanh_(v.x), tanh_(v.y), tanh_(v.z), tanh_(v.w));
+        }
+        case 2u: {
+            o = sigmoid4(v);
+        }
+        case 3u: {
+            let z = max(v, vec4<f32>(0.0));
+            o = z * z;
+        }
+        case 4u: {
+            o = v * sigmoid4(v);
+        }
+        case 5u: {
+            o = act[yi] + v;
+        }
+        case 6u: {
+            o = act[yi] + act[(j.aux + t * j.auxs + r) / 4u] * v;
+        }
+        default: {}
+    }
+    act[yi] = o;
+}
+
+fn f16x8(w: vec4<u32>, i: u32) -> vec4<f32> {
+    return vec4<f32>(unpack2x16float(w[2u * i]), unpack2x16float(w[2u * i + 1u]));
+}
+
+fn nf4x4(q: u32, shift: u32) -> vec4<f32> {
+    return vec4<f32>(nf4[(q >> shift) & 15u], nf4[(q >> (shift + 4u)) & 15u],
+                     nf4[(q >> (shift + 8u)) & 15u], nf4[(q >> (shift + 12u)) & 15u]);
+}
+
+// ---- matvec: 8 quads of 4 rows, LANES threads per quad (from the host:
+// 32, fewer for narrow models), TV tokens ----
+
+const MV_ROWS: u32 = 32u;
+const TV: u32 = 4u;
+
+var<workgroup> part: array<array<vec4<f32>, LANES>, 32>; // [quad·TV + token][lane]
+
+// dot_rows adds to acc[k] (rows r…r+3, token t0+k) the products over the
+// columns this lane reads.
+@compute @workgroup_size(8 * LANES)
+fn matvec(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+    if lid < 16u {
+        var t = NF4; // a constant array may only be indexed by constants
+        nf4[lid] = t[lid];
+    }
+    workgroupBarrier();
+    let jr = find_job(wid.x, MV_ROWS);
+    if jr.x >= lin.n {
+        return;
+    }
+    let j = lin.jobs[jr.x];
+    let count = job_count(j);
+    let t0 = wid.y * TV;
+    if t0 >= count {
+        return;
+    }
+    let nt = min(TV, count - t0);
+    let quad = lid / LANES;
+    let lane = lid % LANES;
+    let r = jr.y + quad * 4u;
+    var acc: array<vec4<f32>, TV>;
+    if r < j.rows {
+        switch j.kind {
+            case 0u: {
+                // 8 values per vec4<u32>.
+                let n = j.cols / 8u;
+                let base = j.w / 4u + r * n;
+                for (var i = lane; i < n; i += LANES) {
+                    let m0 = wt[base + i];
+                    let m1 = wt[base + n + i];
+                    let m2 = wt[base + 2u * n + i];
+                    let m3 = wt[base + 3u * n + i];
+                    for (var k = 0u; k < TV; k++) {
+                        if k >= nt {
+                            break;
+                        }
+                        let xi = (j.x + (t0 + k) * j.xs) / 4u + 2u * i;
+                        let a = act[xi];
+                        let b = act[xi + 1u];
+                        acc[k] += vec4<f32>(dot(f16x8(m0, 0u), a) + dot(f16x8(m0, 1u), b),
+                                            dot(f16x8(m1, 0u), a) + dot(f16x8(m1, 1u), b),
+                                            dot(f16x8(m2, 0u), a) + dot(f16x8(m2, 1u), b),
+                                            dot(f16x8(m3, 0u), a) + dot(f16x8(m3, 1u), b));
+                    }
+                }
+            }
+            case 1u: {
+                // 16 codes per vec4<u32>, within one block of 128.
+                let n = j.cols / 16u;
+                let base = j.w / 4u + r * n;
+                for (var i = lane; i < n; i += LANES) {
+                    var q: array<vec4<u32>, 4>;
+                    var lo: vec4<f32>;
+                    var sc: vec4<f32>;
+                    for (var rr = 0u; rr < 4u; rr++) {
+                        q[rr] = wt[base + rr * n + i];
+                        let mm = unpack2x16float(word(j.p + ((r + rr) * j.cols + i * 16u) / 128u));
+                        lo[rr] = mm.x;
+                        sc[rr] = mm.y - mm.x;
+                    }
+                    for (var k = 0u; k < TV; k++) {
+                        if k >= nt {
+                            break;
+                        }
+                        let xi = (j.x + (t0 + k) * j.xs) / 4u + 4u * i;
+                        let x0 = act[xi];
+                        let x1 = act[xi + 1u];
+                        let x2 = act[xi + 2u];
+                        let x3 = act[xi + 3u];
+                        let sx = dot(x0 + x1 + x2 + x3, vec4<f32>(1.0));
+                        var d: vec4<f32>;
+                        for (var rr = 0u; rr < 4u; rr++) {
+                            d[rr] = dot(unpack4x8unorm(q[rr].x), x0) + dot(unpack4x8unorm(q[rr].y), x1) +
+                                    dot(unpack4x8unorm(q[rr].z), x2) + dot(unpack4x8unorm(q[rr].w), x3);
+                        }
+                        acc[k] += lo * sx + sc * d;
+                    }
+                }
+            }
+            default: {
+                // 32 codes per vec4<u32>, within one block of 64.
+                let n = j.cols / 32u;
+                let base = j.w / 4u + r * n;
+                for (var i = lane; i < n; i += LANES) {
+                    var q: array<vec4<u32>, 4>;
+                    var am: vec4<f32>;
+                    for (var rr = 0u; rr < 4u; rr++) {
+                        q[rr] = wt[base + rr * n + i];
+                        let b = ((r + rr) * j.cols + i * 32u) / 64u;
+                        am[rr] = unpack2x16float(word(j.p + b / 2u))[b & 1u];
+                    }
+                    for (var k = 0u; k < TV; k++) {
+                        if k >= nt {
+                            break;
+                        }
+                        let xi = (j.x + (t0 + k) * j.xs) / 4u + 8u * i;
+                        var d = vec4<f32>(0.0);
+                        for (var c = 0u; c < 4u; c++) {
+                            let xa = act[xi + 2u * c];
+                            let xb = act[xi + 2u * c + 1u];
+                            for (var rr = 0u; rr < 4u; rr++) {
+                                let w = q[rr][c];
+                                d[rr] += dot(nf4x4(w, 0u), xa) + dot(nf4x4(w, 16u), xb);
+                            }
+                        }
+                        acc[k] += am * d;
+                    }
+                }
+            }
+        }
+    }
+    for (var k = 0u; k < TV; k++) {
+        part[quad * TV + k][lane] = acc[k];
+    }
+    workgroupBarrier();
+    if lane < nt && r < j.rows {
+        var s = vec4<f32>(0.0);
+        for (var l = 0u; l < LANES; l++) {
+            s += part[quad * TV + lane][l];
+        }
+        finish(j, s, t0 + lane, r);
+    }
+}
+
+// ---- matmat: 16 × 16 threads, tiles of 64 rows × 64 tokens, 32 columns deep ----
+
+const BM: u32 = 64u;
+const BN: u32 = 64u;
+const BK: u32 = 32u;
+
+var<workgroup> ws: array<vec4<f32>, 512>; // [k][row quad]: rows 4q…4q+3 at column k
+var<workgroup> xs: array<vec4<f32>, 512>; // [k][token quad]
+
+@compute @workgroup_size(16, 16)
+fn matmat(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) tid: vec3<u32>,
+          @builtin(local_invocation_index) lid: u32) {
+    if lid < 16u {
+        var t = NF4; // a constant array may only be indexed by constants
+        nf4[lid] = t[lid];
+    }
+    workgroupBarrier();
+    let jr = find_job(wid.x, BM);
+    if jr.x >= lin.n {
+        return;
+    }
+    let j = lin.jobs[jr.x];
+    let count = job_count(j);
+    let t0 = wid.y * BN;
+    if t0 >= count {
+        return;
+    }
+    // Loading: thread lid fills row (or token) lid/4, columns 8·(lid%4)…+7.
+    let lr = lid / 4u;
+    let lc = (lid % 4u) * 8u;
+    let row = jr.y + lr;
+    let tok = t0 + lr;
+    var acc: array<vec4<f32>, 4>;
+    for (var k0 = 0u; k0 < j.cols; k0 += BK) {
+        var w: array<vec4<f32>, 2>;
+        if row < j.rows {
+            let e = row * j.cols + k0 + lc; // element index in the matrix
+            switch j.kind {
+                case 0u: {
+                    let m = wt[(j.w + e / 2u) / 4u];
+                    w[0] = f16x8(m, 0u);
+                    w[1] = f16x8(m, 1u);
+                }
+                case 1u: {
+                    let mm = unpack2x16float(word(j.p + e / 128u));
+                    let s = vec4<f32>(mm.y - mm.x);
+                    w[0] = fma(unpack4x8unorm(word(j.w + e / 4u)), s, vec4<f32>(mm.x));
+                    w[1] = fma(unpack4x8unorm(word(j.w + e / 4u + 1u)), s, vec4<f32>(mm.x));
+                }
+                default: {
+                    let b = e / 64u;
+                    let am = unpack2x16float(word(j.p + b / 2u))[b & 1u];
+                    let q = word(j.w + e / 8u);
+                    w[0] = nf4x4(q, 0u) * am;
+                    w[1] = nf4x4(q, 16u) * am;
+                }
+            }
+        }
+        var x: array<vec4<f32>, 2>;
+        if tok < count {
+            let xi = (j.x + tok * j.xs + k0 + lc) / 4u;
+            x[0] = act[xi];
+            x[1] = act[xi + 1u];
+        }
+        for (var e = 0u; e < 8u; e++) {
+            ws[(lc + e) * 16u + lr / 4u][lr % 4u] = w[e / 4u][e % 4u];
+            xs[(lc + e) * 16u + lr / 4u][lr % 4u] = x[e / 4u][e % 4u];
+        }
+        workgroupBarrier();
+        for (var k = 0u; k < BK; k++) {
+            let a = ws[k * 16u + tid.y];
+            let b = xs[k * 16u + tid.x];
+            acc[0] += a * b.x;
+            acc[1] += a * b.y;
+            acc[2] += a * b.z;
+            acc[3] += a * b.w;
+        }
+        workgroupBarrier();
+    }
+    let r = jr.y + tid.y * 4u;
+    if r < j.rows {
+        for (var k = 0u; k < 4u; k++) {
+            let t = t0 + tid.x * 4u + k;
+            if t < count {
+                finish(j, acc[k], t, r);
+            }
+        }
+    }
+}

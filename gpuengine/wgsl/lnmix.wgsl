@@ -1,0 +1,85 @@
+// The LayerNorm in front of a time mix or channel mix, and its token shift:
+// xa = LN(x[t]); prev = LN(x[t−1]), or for a segment's first token the
+// shift state of its sequence; then per mix vector m one output:
+//   mode 0:  xa + (prev − xa)·m          (v6, v7)
+//   mode 1:  xa·m + prev·(1 − m)         (v4, v5)
+//   mode 2:  out0 = xa, out1 = prev − xa (v6 time mix, whose mixes depend
+//            on the data)
+// The workgroup of a segment's first token is the only reader of the
+// segment's shift state, so it also writes the new one, LN(x[last]), after
+// reading the old (each thread its own channels): no other workgroup races.
+
+struct Params {
+    x: u32,      // activation offset of x [T][C]
+    w: u32,      // arena offsets of the LayerNorm weight and bias
+    b: u32,
+    shift: u32,  // offset of the shift state within a state slot
+    stride: u32, // floats per state slot
+    mode: u32,
+    nmix: u32,
+    _pad: u32,
+    mix: array<vec4<u32>, 2>, // arena offsets of the mix vectors
+    out: array<vec4<u32>, 2>, // activation offsets of the outputs [T][C]
+}
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(3) var<storage, read_write> act: array<f32>;
+@group(0) @binding(4) var<storage, read_write> st: array<f32>;
+
+@compute @workgroup_size(WG)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+        @builtin(local_invocation_index) lid: u32) {
+    let t = wg_index(wid, nwg);
+    if t >= n_tokens() {
+        return;
+    }
+    let s = token_seg(t);
+    let start = seg_start(s);
+    let last = start + seg_len(s) - 1u;
+    let first = t == start;
+    let slot = seg_slot(s);
+    // Components: x = this token, y = the previous one, z = the segment's last.
+    var v: array<vec4<f32>, EPT>;
+    for (var e = 0u; e < EPT; e++) {
+        let c = lid + e * WG;
+        if c < C {
+            v[e].x = act[p.x + t * C + c];
+            if first {
+                v[e].z = act[p.x + last * C + c];
+            } else {
+                v[e].y = act[p.x + (t - 1u) * C + c];
+            }
+        }
+    }
+    let ln = ln_stats(v, lid);
+    for (var e = 0u; e < EPT; e++) {
+        let c = lid + e * WG;
+        if c >= C {
+            continue;
+        }
+        let w = wf(p.w + c);
+        let b = wf(p.b + c);
+        let n = (v[e] - ln[0]) * ln[1] * w + b;
+        let xa = n.x;
+        var prev = n.y;
+        if first {
+            let si = slot * p.stride + p.shift + c;
+            prev = st[si];
+            st[si] = n.z;
+        }
+        let o = t * C + c;
+        if p.mode == 2u {
+            act[p.out[0].x + o] = xa;
+            act[p.out[0].y + o] = prev - xa;
+            continue;
+        }
+        for (var f = 0u; f < p.nmix; f++) {
+            let m = wf(p.mix[f >> 2u][f & 3u] + c);
+            var y = xa + (prev - xa) * m;
+            if p.mode == 1u {
+                y = xa * m + prev * (1.0 - m);
+            }
+            act[p.out[f >> 2u][f & 3u] + o] = y;
+        }
+    }
+}
