@@ -40,11 +40,6 @@ type Info struct {
 	Type    string // "discrete-gpu", "integrated-gpu", "cpu", "unknown"
 }
 
-// Software reports whether the adapter runs on the CPU (Mesa's lavapipe,
-// SwiftShader): it computes correctly but more slowly than code written for
-// the CPU, so automatic device choices pass it over.
-func (i Info) Software() bool { return i.Type == wgpu.AdapterTypeCPU.String() }
-
 func (i Info) String() string {
 	return fmt.Sprintf("%s (%s, %s)", i.Name, i.Backend, i.Type)
 }

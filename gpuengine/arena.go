@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"math"
 
-
 	"github.com/rwkvkit/rwkvkit/format"
 )
 
@@ -222,4 +221,3 @@ func (e *Engine) upload(arena int, wordOff int, b []byte) error {
 	}
 	return e.d.Upload(e.arenas[arena], uint64(4*wordOff), b)
 }
-

@@ -3,7 +3,6 @@ package gpuengine
 import (
 	"bytes"
 	"context"
-	"encoding/binary"
 	"errors"
 	"math"
 	"os"
@@ -14,7 +13,6 @@ import (
 	"github.com/rwkvkit/rwkvkit/format"
 	"github.com/rwkvkit/rwkvkit/internal/gputest"
 	"github.com/rwkvkit/rwkvkit/quantize"
-	"github.com/rwkvkit/rwkvkit/runner"
 	"github.com/rwkvkit/rwkvkit/serialize"
 )
 
@@ -66,44 +64,6 @@ func equalFloats(a, b []float32) bool {
 	return true
 }
 
-// cpuState makes a CPU engine state holding snap (the CPU engine's saved
-// form has the same layout as engine.Snapshot).
-func cpuState(t testing.TB, snap *engine.Snapshot) *runner.State {
-	t.Helper()
-	var b []byte
-	b = append(b, "RWKVSTAT"...)
-	b = append(b, 1, byte(len(snap.Version)))
-	var v [8]byte
-	copy(v[:], snap.Version)
-	b = append(b, v[:]...)
-	for _, d := range []int{snap.Layers, snap.Embed, snap.Heads, snap.HeadSize} {
-		b = binary.LittleEndian.AppendUint32(b, uint32(d))
-	}
-	for _, f := range snap.Data {
-		b = binary.LittleEndian.AppendUint32(b, math.Float32bits(f))
-	}
-	var s runner.State
-	if err := s.UnmarshalBinary(b); err != nil {
-		t.Fatal(err)
-	}
-	return &s
-}
-
-// cpuSnapshot is the inverse of cpuState.
-func cpuSnapshot(t testing.TB, s *runner.State, info format.ModelInfo) *engine.Snapshot {
-	t.Helper()
-	b, err := s.MarshalBinary()
-	if err != nil {
-		t.Fatal(err)
-	}
-	snap := engine.NewSnapshot(info)
-	vals := b[len(b)-4*len(snap.Data):]
-	for i := range snap.Data {
-		snap.Data[i] = math.Float32frombits(binary.LittleEndian.Uint32(vals[4*i:]))
-	}
-	return snap
-}
-
 // A state read back from the GPU and continued on the CPU gives the logits
 // the GPU gives; a CPU state restored on the GPU continues as on the CPU.
 func TestStateMovesBetweenEngines(t *testing.T) {
@@ -119,7 +79,10 @@ func TestStateMovesBetweenEngines(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cs := cpuState(t, snap)
+	cs := newState(t, cpu)
+	if err := cs.Restore(snap); err != nil {
+		t.Fatal(err)
+	}
 	want, err := cpu.Forward(cs, next, true)
 	if err != nil {
 		t.Fatal(err)
@@ -127,12 +90,16 @@ func TestStateMovesBetweenEngines(t *testing.T) {
 	compare(t, "GPU state continued on the CPU", runAll(t, e, s, next, engine.OutputAll), want, V, 1e-3)
 
 	// The CPU's state after the same prompt, restored on the GPU.
-	c2 := cpu.NewState()
+	c2 := newState(t, cpu)
 	if _, err := cpu.Forward(c2, prompt, false); err != nil {
 		t.Fatal(err)
 	}
+	cs2, err := c2.Snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
 	g := newState(t, e)
-	if err := g.Restore(cpuSnapshot(t, c2, e.Info())); err != nil {
+	if err := g.Restore(cs2); err != nil {
 		t.Fatal(err)
 	}
 	compare(t, "CPU state continued on the GPU", runAll(t, e, g, next, engine.OutputAll), want, V, 1e-3)

@@ -41,7 +41,7 @@ func loadGPU(t testing.TB, src *format.Source, opt *Options) *Engine {
 
 func loadCPU(t testing.TB, src *format.Source) *runner.Model {
 	t.Helper()
-	m, err := runner.Load(src)
+	m, err := runner.Load(context.Background(), src)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -61,7 +61,7 @@ var testTokens = func() []int {
 // every position's logits.
 func cpuRows(t testing.TB, m *runner.Model, tokens []int) []float32 {
 	t.Helper()
-	l, err := m.Forward(m.NewState(), tokens, true)
+	l, err := m.Forward(newState(t, m), tokens, true)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -176,4 +176,3 @@ func (s *State) Restore(snap *engine.Snapshot) error {
 	runtime.KeepAlive(s)
 	return err
 }
-
