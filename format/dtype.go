@@ -188,11 +188,32 @@ var f16Table = func() *[65536]float32 {
 // float→float16 rule, torch's .half(): ±Inf and NaN are kept (a NaN stays
 // a quiet NaN with its sign) and finite values beyond float16's range
 // become ±Inf. What cannot take such values (the quantizer) checks the
-// result, rather than converting by another rule.
+// result, rather than converting by another rule. On x86-64 CPUs with
+// AVX-512 or AVX2 and F16C, F32 and BF16 are converted by vector code that
+// gives the same bits.
 func ToF16(dst []uint16, src []byte, d DType) error {
 	if err := checkToF16(len(dst), src, d); err != nil {
 		return err
 	}
+	i := 0
+	if castWhole != nil && (d == BF16 || d == F32) {
+		i = castWhole(dst, src, d)
+	}
+	toF16(dst[i:], src[i*d.Size():], d)
+	return nil
+}
+
+// castWhole, set where this CPU has vector kernels (cast_amd64.go),
+// converts the longest prefix of dst's elements that the kernels take
+// whole (F32 and BF16 only) and returns its length; castWholeBytes does the
+// same into little-endian float16 bytes. The portable code does the rest.
+var (
+	castWhole      func(dst []uint16, src []byte, d DType) int
+	castWholeBytes func(dst, src []byte, d DType) int
+)
+
+// toF16 is ToF16's portable code, its arguments checked.
+func toF16(dst []uint16, src []byte, d DType) {
 	switch d {
 	case F16:
 		for i := range dst {
@@ -214,7 +235,6 @@ func ToF16(dst []uint16, src []byte, d DType) error {
 			dst[i] = F32ToF16(float32(math.Float64frombits(binary.LittleEndian.Uint64(src[8*i:]))))
 		}
 	}
-	return nil
 }
 
 // ConvertToF16 is ToF16 writing little-endian float16 bytes: it converts
@@ -228,10 +248,14 @@ func ConvertToF16(dst, src []byte, d DType) error {
 		copy(dst, src[:2*n])
 		return nil
 	}
+	i := 0
+	if castWholeBytes != nil && (d == BF16 || d == F32) {
+		i = castWholeBytes(dst[:2*n], src, d)
+	}
 	var buf [1024]uint16
-	for i := 0; i < n; i += len(buf) {
+	for ; i < n; i += len(buf) {
 		h := buf[:min(len(buf), n-i)]
-		_ = ToF16(h, src[i*d.Size():], d) // checked above
+		toF16(h, src[i*d.Size():], d)
 		for j, v := range h {
 			binary.LittleEndian.PutUint16(dst[2*(i+j):], v)
 		}
