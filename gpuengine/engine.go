@@ -171,6 +171,10 @@ func Load(ctx context.Context, d *gpu.Device, src *format.Source, opt *Options) 
 	return e, nil
 }
 
+// Supported reports, as an error saying why not, whether the engine runs a
+// model described by info.
+func Supported(info format.ModelInfo) error { return checkInfo(info) }
+
 func checkInfo(info format.ModelInfo) error {
 	switch info.Version {
 	case format.V7:

@@ -3,16 +3,19 @@ package model
 import (
 	"context"
 	"errors"
+	"fmt"
 
 	"github.com/rwkvkit/rwkvkit/device"
 	"github.com/rwkvkit/rwkvkit/engine"
 	"github.com/rwkvkit/rwkvkit/format"
+	"github.com/rwkvkit/rwkvkit/gpu"
+	"github.com/rwkvkit/rwkvkit/gpuengine"
 	"github.com/rwkvkit/rwkvkit/runner"
 )
 
-// ErrNoGPUEngine is returned by Load when a GPU is required and this build
-// has no GPU inference engine.
-var ErrNoGPUEngine = errors.New("no GPU inference engine in this build")
+// ErrNoGPUEngine is wrapped by Load's error when a GPU is required and the
+// GPU engine does not run the model.
+var ErrNoGPUEngine = errors.New("the GPU engine does not run this model")
 
 // Load opens the model file at path and loads it into an inference engine
 // on the device c names; the file is closed once the weights are loaded.
@@ -32,14 +35,53 @@ func Load(ctx context.Context, path string, c device.Choice) (engine.Engine, err
 
 // LoadSource loads the model in src into an inference engine on the device
 // c names. This is where an engine is chosen: the CPU engine (package
-// runner) for CPU and Auto.
+// runner) for CPU, the GPU engine (package gpuengine) for GPU, and for Auto
+// the GPU engine on a real GPU (device.Open) when it runs the model's
+// version, else the CPU engine. Closing a GPU engine closes its device.
 func LoadSource(ctx context.Context, src *format.Source, c device.Choice) (engine.Engine, error) {
 	switch c {
-	case device.CPU, device.Auto:
+	case device.CPU:
 		return runner.Load(ctx, src)
-	case device.GPU:
-		return nil, ErrNoGPUEngine
+	case device.GPU, device.Auto:
+		info, err := format.Detect(src)
+		if err != nil {
+			return nil, err
+		}
+		if err := gpuengine.Supported(info); err != nil {
+			if c == device.GPU {
+				return nil, fmt.Errorf("%w: %v", ErrNoGPUEngine, err)
+			}
+			return runner.Load(ctx, src)
+		}
+		d, _, err := device.Open(c)
+		if err != nil {
+			return nil, err
+		}
+		if d == nil {
+			return runner.Load(ctx, src)
+		}
+		e, err := gpuengine.Load(ctx, d, src, nil)
+		if err != nil {
+			d.Close()
+			return nil, err
+		}
+		return &gpuEngine{e, d}, nil
 	}
 	_, err := device.ParseChoice(string(c))
 	return nil, err
 }
+
+// gpuEngine is a GPU engine that owns its device.
+type gpuEngine struct {
+	*gpuengine.Engine
+	d *gpu.Device
+}
+
+func (g *gpuEngine) Close() error {
+	err := g.Engine.Close()
+	g.d.Close()
+	return err
+}
+
+// String says where the engine runs.
+func (g *gpuEngine) String() string { return "GPU " + g.d.Info().String() }

@@ -3,11 +3,15 @@ package model
 import (
 	"context"
 	"errors"
+	"fmt"
+	"math"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/rwkvkit/rwkvkit/device"
+	"github.com/rwkvkit/rwkvkit/engine"
+	"github.com/rwkvkit/rwkvkit/internal/gputest"
 	"github.com/rwkvkit/rwkvkit/tokenizer"
 )
 
@@ -47,7 +51,7 @@ func TestLoadErrors(t *testing.T) {
 	if _, err := Load(ctx, missing, device.CPU); err == nil || !strings.Contains(err.Error(), missing) {
 		t.Errorf("missing file: %v", err)
 	}
-	if _, err := Load(ctx, tinyDir+"tiny-rwkv-7v0-834K.pth", device.GPU); !errors.Is(err, ErrNoGPUEngine) {
+	if _, err := Load(ctx, tinyDir+"tiny-rwkv-4v0-660K.pth", device.GPU); !errors.Is(err, ErrNoGPUEngine) {
 		t.Errorf("GPU: %v, want ErrNoGPUEngine", err)
 	}
 	if _, err := Load(ctx, tinyDir+"tiny-rwkv-7v0-834K.pth", "tpu"); err == nil || !strings.Contains(err.Error(), `"tpu"`) {
@@ -87,4 +91,40 @@ func typeName(v any) string {
 		return "*tokenizer.Vocab"
 	}
 	return "?"
+}
+
+// On the GPU the tiny RWKV-7 gives the CPU engine's logits.
+func TestLoadGPU(t *testing.T) {
+	gputest.Device(t) // skips when there is no adapter and none is required
+	ctx := context.Background()
+	path := tinyDir + "st/tiny-rwkv-7v0-834K.st"
+	g, err := Load(ctx, path, device.GPU)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+	if s, ok := g.(fmt.Stringer); !ok || !strings.HasPrefix(s.String(), "GPU ") {
+		t.Errorf("the engine does not say it runs on the GPU")
+	}
+	c, err := Load(ctx, path, device.CPU)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rows [2][]float32
+	for i, e := range []engine.Engine{g, c} {
+		s, err := e.NewState()
+		if err != nil {
+			t.Fatal(err)
+		}
+		b := []engine.Sequence{{Tokens: []int{34, 105, 110}, State: s, Output: engine.OutputAll}}
+		if err := e.Run(ctx, b); err != nil {
+			t.Fatal(err)
+		}
+		rows[i] = b[0].Logits
+	}
+	for i := range rows[1] {
+		if d := math.Abs(float64(rows[0][i] - rows[1][i])); d > 1e-3 {
+			t.Fatalf("logit %d: GPU %v, CPU %v", i, rows[0][i], rows[1][i])
+		}
+	}
 }
