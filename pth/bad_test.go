@@ -67,14 +67,14 @@ func mustFail(t *testing.T, name string, data []byte, want string, target error)
 func legacyFile(main []byte, keys []string, storages ...[]byte) []byte {
 	out := append([]byte(nil), legacyMagic...)
 	out = append(out, '.')
-	out = append(out, newPickle().int(legacyProtocol).op('.').bytes()...)
-	out = append(out, newPickle().op('}', '.').bytes()...)
+	out = append(out, newPickle().Int(legacyProtocol).Op('.').Bytes()...)
+	out = append(out, newPickle().Op('}', '.').Bytes()...)
 	out = append(out, main...)
-	kp := newPickle().op(']', '(')
+	kp := newPickle().Op(']', '(')
 	for _, k := range keys {
-		kp.str(k)
+		kp.Str(k)
 	}
-	out = append(out, kp.op('e', '.').bytes()...)
+	out = append(out, kp.Op('e', '.').Bytes()...)
 	for _, s := range storages {
 		out = binary.LittleEndian.AppendUint64(out, uint64(len(s)/4)) // float32 counts
 		out = append(out, s...)
@@ -96,7 +96,7 @@ func TestHostileGlobals(t *testing.T) {
 		{"copy_reg", "_reconstructor"},
 		{"__builtin__", "object"},
 	} {
-		pkl := newPickle().global(g[0], g[1]).str("echo pwned").op(0x85, 'R', '.').bytes()
+		pkl := newPickle().Global(g[0], g[1]).Str("echo pwned").Op(0x85, 'R', '.').Bytes()
 		want := `unsupported pickle global "` + g[0] + "." + g[1] + `"`
 		data := checkpoint(t, pkl, nil)
 		mustFail(t, "zip "+g[0]+"."+g[1], data, want, nil)
@@ -108,16 +108,16 @@ func TestHostileGlobals(t *testing.T) {
 		mustFail(t, "legacy "+g[0]+"."+g[1], legacyFile(pkl, nil), want, nil)
 	}
 	// A global hidden inside an otherwise valid state dict.
-	pkl := newPickle().op('}', '(')
-	pkl.entry(tensorSpec{name: "w", key: "0", storageType: "FloatStorage", numel: 4, shape: []int64{4}, stride: []int64{1}})
-	pkl.str("x").global("os", "system").str("id").op(0x85, 'R').op('u', '.')
-	mustFail(t, "nested os.system", checkpoint(t, pkl.bytes(), map[string][]byte{"0": f32(4)}), `unsupported pickle global "os.system"`, nil)
+	pkl := newPickle().Op('}', '(')
+	pkl.Entry(tensorSpec{Name: "w", Key: "0", StorageType: "FloatStorage", Numel: 4, Shape: []int64{4}, Stride: []int64{1}})
+	pkl.Str("x").Global("os", "system").Str("id").Op(0x85, 'R').Op('u', '.')
+	mustFail(t, "nested os.system", checkpoint(t, pkl.Bytes(), map[string][]byte{"0": f32(4)}), `unsupported pickle global "os.system"`, nil)
 }
 
 func TestBadTensors(t *testing.T) {
 	const big = int64(1) << 60
 	spec := func(numel, offset int64, shape, stride []int64) tensorSpec {
-		return tensorSpec{name: "w", key: "0", storageType: "FloatStorage", numel: numel, offset: offset, shape: shape, stride: stride}
+		return tensorSpec{Name: "w", Key: "0", StorageType: "FloatStorage", Numel: numel, Offset: offset, Shape: shape, Stride: stride}
 	}
 	for _, tc := range []struct {
 		name string
@@ -147,15 +147,15 @@ func TestBadTensors(t *testing.T) {
 	ok := spec(6, 0, []int64{6}, []int64{1})
 	mustFail(t, "missing record", checkpoint(t, stateDict(ok), nil), `storage "0" has no record in data/`, nil)
 	other := ok
-	other.name, other.storageType = "v", "HalfStorage"
+	other.Name, other.StorageType = "v", "HalfStorage"
 	mustFail(t, "storage redeclared", checkpoint(t, stateDict(ok, other), map[string][]byte{"0": f32(6)}), "is declared as F32 of 24 bytes and as F16", nil)
 	unknown := ok
-	unknown.storageType = "ComplexFloatStorage"
+	unknown.StorageType = "ComplexFloatStorage"
 	mustFail(t, "unknown storage type", checkpoint(t, stateDict(unknown), map[string][]byte{"0": f32(6)}), `unsupported pickle global "torch.ComplexFloatStorage"`, nil)
 }
 
 func TestBadArchives(t *testing.T) {
-	good := stateDict(tensorSpec{name: "w", key: "0", storageType: "FloatStorage", numel: 6, shape: []int64{2, 3}, stride: []int64{3, 1}})
+	good := stateDict(tensorSpec{Name: "w", Key: "0", StorageType: "FloatStorage", Numel: 6, Shape: []int64{2, 3}, Stride: []int64{3, 1}})
 	storages := map[string][]byte{"0": f32(6)}
 	if src, err := openAll(checkpoint(t, good, storages)); err != nil || len(src.Tensors) != 1 {
 		t.Fatalf("the well-formed base case fails: %v", err)
@@ -176,13 +176,13 @@ func TestBadArchives(t *testing.T) {
 	}
 	zipNoise := append([]byte("PK\x03\x04"), random...)
 	withRecord := func(name string, data []byte) []byte {
-		return buildZip(t, false, record{"archive/data.pkl", good}, record{"archive/data/0", f32(6)}, record{name, data})
+		return buildZip(t, false, record{Name: "archive/data.pkl", Data: good}, record{Name: "archive/data/0", Data: f32(6)}, record{Name: name, Data: data})
 	}
 	deep := newPickle()
 	for range 100 {
-		deep.op('(')
+		deep.Op('(')
 	}
-	huge := newPickle().op('X', 0xf0, 0xff, 0xff, 0xff).op([]byte("short")...)
+	huge := newPickle().Op('X', 0xf0, 0xff, 0xff, 0xff).Op([]byte("short")...)
 	for _, tc := range []struct {
 		name   string
 		data   []byte
@@ -192,30 +192,30 @@ func TestBadArchives(t *testing.T) {
 		{"empty file", nil, "the file is empty", ErrNotCheckpoint},
 		{"random bytes", random, "not a PyTorch checkpoint", ErrNotCheckpoint},
 		{"zip magic then noise", zipNoise, "reading the zip directory", nil},
-		{"zip without data.pkl", buildZip(t, false, record{"archive/data/0", f32(6)}), "no data.pkl", ErrNoPickle},
+		{"zip without data.pkl", buildZip(t, false, record{Name: "archive/data/0", Data: f32(6)}), "no data.pkl", ErrNoPickle},
 		{"empty zip", buildZip(t, false), "not a PyTorch checkpoint", ErrNotCheckpoint},
 		{"TorchScript", torchscript, "TorchScript archive", ErrTorchScript},
 		{"TorchScript by code/", withRecord("archive/code/m.py", []byte("def f(): pass")), "TorchScript", ErrTorchScript},
 		{"legacy tar", tarBuf.Bytes(), "legacy tar checkpoint", ErrLegacyTar},
-		{"compressed", buildZip(t, true, record{"archive/data.pkl", good}, record{"archive/data/0", f32(6)}), "compressed zip record", ErrCompressed},
-		{"records outside a folder", buildZip(t, false, record{"data.pkl", good}), "is not in a folder", ErrNotCheckpoint},
+		{"compressed", buildZip(t, true, record{Name: "archive/data.pkl", Data: good}, record{Name: "archive/data/0", Data: f32(6)}), "compressed zip record", ErrCompressed},
+		{"records outside a folder", buildZip(t, false, record{Name: "data.pkl", Data: good}), "is not in a folder", ErrNotCheckpoint},
 		{"duplicate record", withRecord("archive/data.pkl", good), "appears twice", nil},
 		{"byteorder middle", withRecord("archive/byteorder", []byte("middle")), `byteorder record says "middle"`, nil},
-		{"top level list", checkpoint(t, newPickle().op(']', '.').bytes(), nil), "checkpoint holds a list, not a dict of tensors", nil},
-		{"only nested dicts", checkpoint(t, newPickle().op('}').str("model").op('}', 's', '.').bytes(), nil), "nested containers", nil},
-		{"dict holding itself", checkpoint(t, newPickle().op('}', '2', '2', 's', '.').bytes(), nil), "a dict key is a dict, which cannot be hashed", nil},
-		{"dict holding itself as a value", checkpoint(t, newPickle().op('}', 'q', 0).str("self").op('h', 0, 's', '.').bytes(), nil), "nested containers under \"self\" are not read", nil},
-		{"odd SETITEMS", checkpoint(t, newPickle().op('}', '(').str("k").op('u', '.').bytes(), nil), "malformed pickle", nil},
-		{"unhashable key", checkpoint(t, newPickle().global("collections", "OrderedDict").op(')', 'R', '(', ']', 'N', 'u', '.').bytes(), nil), "malformed pickle: SETITEMS at byte 32: a dict key is a list", nil},
-		{"string past the end", checkpoint(t, huge.bytes(), nil), "needing 4294967280 more bytes", ErrTruncated},
-		{"deep nesting", checkpoint(t, deep.bytes(), nil), "nests deeper than 64", nil},
-		{"INST opcode", checkpoint(t, newPickle().op('i').op([]byte("os\nsystem\n")...).op('.').bytes(), nil), "unsupported pickle opcode 0x69", nil},
-		{"STACK_GLOBAL", checkpoint(t, newPickle().str("os").str("system").op(0x93, '.').bytes(), nil), "unsupported pickle opcode 0x93", nil},
-		{"FRAME", checkpoint(t, newPickle().op(0x95, 1, 0, 0, 0, 0, 0, 0, 0, 'N', '.').bytes(), nil), "unsupported pickle opcode 0x95", nil},
-		{"LONG1 of no bytes", checkpoint(t, newPickle().op(0x8a, 0, '.').bytes(), nil), "LONG1 of no bytes", nil},
-		{"no STOP", checkpoint(t, newPickle().op('}').bytes(), nil), "ends without STOP", ErrTruncated},
-		{"stop inside mark", checkpoint(t, newPickle().op('(', 'N', '.').bytes(), nil), "marks open", nil},
-		{"module persistent id", checkpoint(t, newPickle().op('(').str("module").op('N', 'N', 'N', 't', 'Q', '.').bytes(), nil), "unsupported persistent id", nil},
+		{"top level list", checkpoint(t, newPickle().Op(']', '.').Bytes(), nil), "checkpoint holds a list, not a dict of tensors", nil},
+		{"only nested dicts", checkpoint(t, newPickle().Op('}').Str("model").Op('}', 's', '.').Bytes(), nil), "nested containers", nil},
+		{"dict holding itself", checkpoint(t, newPickle().Op('}', '2', '2', 's', '.').Bytes(), nil), "a dict key is a dict, which cannot be hashed", nil},
+		{"dict holding itself as a value", checkpoint(t, newPickle().Op('}', 'q', 0).Str("self").Op('h', 0, 's', '.').Bytes(), nil), "nested containers under \"self\" are not read", nil},
+		{"odd SETITEMS", checkpoint(t, newPickle().Op('}', '(').Str("k").Op('u', '.').Bytes(), nil), "malformed pickle", nil},
+		{"unhashable key", checkpoint(t, newPickle().Global("collections", "OrderedDict").Op(')', 'R', '(', ']', 'N', 'u', '.').Bytes(), nil), "malformed pickle: SETITEMS at byte 32: a dict key is a list", nil},
+		{"string past the end", checkpoint(t, huge.Bytes(), nil), "needing 4294967280 more bytes", ErrTruncated},
+		{"deep nesting", checkpoint(t, deep.Bytes(), nil), "nests deeper than 64", nil},
+		{"INST opcode", checkpoint(t, newPickle().Op('i').Op([]byte("os\nsystem\n")...).Op('.').Bytes(), nil), "unsupported pickle opcode 0x69", nil},
+		{"STACK_GLOBAL", checkpoint(t, newPickle().Str("os").Str("system").Op(0x93, '.').Bytes(), nil), "unsupported pickle opcode 0x93", nil},
+		{"FRAME", checkpoint(t, newPickle().Op(0x95, 1, 0, 0, 0, 0, 0, 0, 0, 'N', '.').Bytes(), nil), "unsupported pickle opcode 0x95", nil},
+		{"LONG1 of no bytes", checkpoint(t, newPickle().Op(0x8a, 0, '.').Bytes(), nil), "LONG1 of no bytes", nil},
+		{"no STOP", checkpoint(t, newPickle().Op('}').Bytes(), nil), "ends without STOP", ErrTruncated},
+		{"stop inside mark", checkpoint(t, newPickle().Op('(', 'N', '.').Bytes(), nil), "marks open", nil},
+		{"module persistent id", checkpoint(t, newPickle().Op('(').Str("module").Op('N', 'N', 'N', 't', 'Q', '.').Bytes(), nil), "unsupported persistent id", nil},
 		{"protocol 9", checkpoint(t, []byte{0x80, 9, 'N', '.'}, nil), "unsupported pickle protocol 9", nil},
 	} {
 		mustFail(t, tc.name, tc.data, tc.want, tc.target)
@@ -337,11 +337,11 @@ func TestTruncated(t *testing.T) {
 // storage id, which torch ≥ 1.0 always writes as None): elements 2..5 of a
 // 10-element storage.
 func TestLegacyView(t *testing.T) {
-	p := newPickle().op('}', '(').str("v").global("torch._utils", "_rebuild_tensor_v2").op('(')
-	p.op('(').str("storage").global("torch", "FloatStorage").str("root").str("cpu").int(10)
-	p.str("view").int(2).int(4).op(0x87, 't', 'Q')
-	p.int(1).ints(3).ints(1).op(0x89).global("collections", "OrderedDict").op(')', 'R', 't', 'R', 'u', '.')
-	data := legacyFile(p.bytes(), []string{"root"}, f32(10))
+	p := newPickle().Op('}', '(').Str("v").Global("torch._utils", "_rebuild_tensor_v2").Op('(')
+	p.Op('(').Str("storage").Global("torch", "FloatStorage").Str("root").Str("cpu").Int(10)
+	p.Str("view").Int(2).Int(4).Op(0x87, 't', 'Q')
+	p.Int(1).Ints(3).Ints(1).Op(0x89).Global("collections", "OrderedDict").Op(')', 'R', 't', 'R', 'u', '.')
+	data := legacyFile(p.Bytes(), []string{"root"}, f32(10))
 	src, err := openAll(data)
 	if err != nil {
 		t.Fatal(err)

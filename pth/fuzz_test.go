@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/rwkvkit/rwkvkit/format"
+	"github.com/rwkvkit/rwkvkit/internal/hostile"
 )
 
 // FuzzOpen opens arbitrary bytes and reads every tensor. It must never
@@ -28,12 +29,12 @@ func FuzzOpen(f *testing.F) {
 		}
 	}
 	f.Add(checkpoint(f, stateDict(
-		tensorSpec{name: "w", key: "0", storageType: "FloatStorage", numel: 6, shape: []int64{2, 3}, stride: []int64{1, 2}},
-		tensorSpec{name: "b", key: "0", storageType: "FloatStorage", numel: 6, offset: 2, shape: []int64{3}, stride: []int64{1}},
+		tensorSpec{Name: "w", Key: "0", StorageType: "FloatStorage", Numel: 6, Shape: []int64{2, 3}, Stride: []int64{1, 2}},
+		tensorSpec{Name: "b", Key: "0", StorageType: "FloatStorage", Numel: 6, Offset: 2, Shape: []int64{3}, Stride: []int64{1}},
 	), map[string][]byte{"0": f32(6)}))
 	f.Add(legacyFile(stateDict(), nil))
-	f.Add(checkpoint(f, newPickle().global("os", "system").str("id").op(0x85, 'R', '.').bytes(), nil))
-	f.Add(checkpoint(f, aliased(64, 16, true), map[string][]byte{"0": f32(16)}))
+	f.Add(checkpoint(f, newPickle().Global("os", "system").Str("id").Op(0x85, 'R', '.').Bytes(), nil))
+	f.Add(checkpoint(f, hostile.Aliased(64, 16, true), map[string][]byte{"0": f32(16)}))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		var before, after runtime.MemStats
 		runtime.ReadMemStats(&before)
@@ -95,7 +96,7 @@ func FuzzPickle(f *testing.F) {
 		}
 		fh.Close()
 	}
-	f.Add(stateDict(tensorSpec{name: "w", key: "0", storageType: "HalfStorage", numel: 6, shape: []int64{2, 3}, stride: []int64{1, 2}}))
+	f.Add(stateDict(tensorSpec{Name: "w", Key: "0", StorageType: "HalfStorage", Numel: 6, Shape: []int64{2, 3}, Stride: []int64{1, 2}}))
 	store := make([]byte, 64<<10)
 	for i := range store {
 		store[i] = byte(i * 7)

@@ -309,7 +309,7 @@ func TestGatherPaths(t *testing.T) {
 		{"run across a window edge", 5, []int64{100002, 3}, []int64{4, 1}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			spec := tensorSpec{name: "v", key: "0", storageType: "FloatStorage", numel: n, offset: tc.offset, shape: tc.shape, stride: tc.stride}
+			spec := tensorSpec{Name: "v", Key: "0", StorageType: "FloatStorage", Numel: n, Offset: tc.offset, Shape: tc.shape, Stride: tc.stride}
 			src, err := Open(bytesReaderOf(checkpoint(t, stateDict(spec), map[string][]byte{"0": f32(n)})))
 			if err != nil {
 				t.Fatal(err)

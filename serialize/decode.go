@@ -14,8 +14,9 @@ import (
 // against a caller's limit, and against the bytes left in the object being
 // decoded, so nothing is allocated on the word of an unchecked field.
 type dec struct {
-	d    *msgpack.Decoder
-	left func() int // bytes left to decode
+	d       *msgpack.Decoder
+	left    func() int // bytes left to decode
+	scratch []byte     // where discard reads what it skips
 }
 
 // fail wraps a decoder error: an object that ends early is truncated,
@@ -271,10 +272,12 @@ func (x *dec) discard(what string, n int) error {
 	if n < 0 || n > x.left() {
 		return fmt.Errorf("%w: %s: a value of %d bytes, %d left", ErrTruncated, what, n, x.left())
 	}
-	var buf [4096]byte
+	if x.scratch == nil {
+		x.scratch = make([]byte, 4096)
+	}
 	for n > 0 {
-		k := min(n, len(buf))
-		if err := x.d.ReadFull(buf[:k]); err != nil {
+		k := min(n, len(x.scratch))
+		if err := x.d.ReadFull(x.scratch[:k]); err != nil {
 			return x.fail(what, err)
 		}
 		n -= k
