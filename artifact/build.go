@@ -60,38 +60,91 @@ type LoRA struct {
 // two of the largest matrices of a 1.5B model, small beside any model.
 const prefetchBytes = 32 << 20
 
-// Build writes the artifact spec describes to out, through a temporary file
-// renamed at the end (package atomicfile): on any error, or when ctx is
-// cancelled, nothing is left behind. Errors name the file at fault.
-func Build(ctx context.Context, out string, spec *Spec) error {
+// A Result describes a written artifact.
+type Result struct {
+	Tensors     int
+	Params      int64 // elements, over all tensors
+	InputBytes  int64 // size of the base model file
+	OutputBytes int64 // size of the artifact
+}
+
+// BitsPerWeight is the artifact's size in bits per parameter, headers
+// included (as llama.cpp reports a model's size): a little over 16 for
+// float16; Int8's and NF4's block scales add 0.125 and 0.25 bits to their
+// 8 and 4.
+func (r Result) BitsPerWeight() float64 {
+	if r.Params == 0 {
+		return 0
+	}
+	return 8 * float64(r.OutputBytes) / float64(r.Params)
+}
+
+// Check does everything Build does before the work starts — the output
+// path, the base model, every adapter against it, every pattern, the
+// quantization rules against its layers — computing nothing, so that a
+// mistake is reported before a device is opened.
+func Check(ctx context.Context, out string, spec *Spec) error {
+	src, info, m, err := open(out, spec)
+	if err != nil {
+		return err
+	}
+	defer src.Close()
+	if len(spec.Quantize) > 0 {
+		if _, err := quantize.NewPlan(info.Layers, spec.Quantize...); err != nil {
+			return fmt.Errorf("%s: %w", spec.Base, err)
+		}
+	}
+	if len(spec.LoRAs) == 0 {
+		return nil
+	}
+	merged, _, err := merge(ctx, m, spec.Base, spec.LoRAs, spec.Patterns, nil, false)
+	if err != nil {
+		return err
+	}
+	return merged.Close()
+}
+
+// open checks the output path, opens the base and returns it, its model
+// and its web-rwkv layout (in the source's precision, as it is stored).
+func open(out string, spec *Spec) (*format.Source, format.ModelInfo, *format.Source, error) {
 	inputs := []string{spec.Base}
 	for _, l := range spec.LoRAs {
 		inputs = append(inputs, l.Path)
 	}
 	if err := atomicfile.Check(out, spec.Force, inputs...); err != nil {
-		return err
+		return nil, format.ModelInfo{}, nil, err
 	}
 	src, err := model.Open(spec.Base)
 	if err != nil {
-		return err
+		return nil, format.ModelInfo{}, nil, err
+	}
+	info, err := format.Detect(src)
+	if err == nil {
+		var m *format.Source
+		if m, err = format.WebRWKV(src); err == nil {
+			return src, info, m, nil
+		}
+	}
+	src.Close()
+	return nil, format.ModelInfo{}, nil, fmt.Errorf("%s: %w", spec.Base, err)
+}
+
+// Build writes the artifact spec describes to out, through a temporary file
+// renamed at the end (package atomicfile): on any error, or when ctx is
+// cancelled, nothing is left behind. Errors name the file at fault.
+func Build(ctx context.Context, out string, spec *Spec) (Result, error) {
+	src, info, m, err := open(out, spec)
+	if err != nil {
+		return Result{}, err
 	}
 	defer src.Close()
-	info, err := format.Detect(src)
-	if err != nil {
-		return fmt.Errorf("%s: %w", spec.Base, err)
-	}
-	// The artifact is stored in web-rwkv's layout, in the source's precision.
-	m, err := format.WebRWKV(src)
-	if err != nil {
-		return fmt.Errorf("%s: %w", spec.Base, err)
-	}
 	prov := serialize.Provenance{Tool: "rwkvkit", ToolVersion: spec.ToolVersion}
 	// The base's SHA-256 takes a whole read of the file, about as long as
 	// the rest of the work, so it is computed while the artifact is written;
 	// the header holds a placeholder of the same length until it is known.
 	fi, err := os.Stat(spec.Base)
 	if err != nil {
-		return err
+		return Result{}, err
 	}
 	digestCtx, stopDigest := context.WithCancel(ctx)
 	digested := make(chan struct{})
@@ -108,22 +161,25 @@ func Build(ctx context.Context, out string, spec *Spec) error {
 
 	if len(spec.LoRAs) > 0 {
 		var loras []serialize.LoRA
-		m, loras, err = Merge(ctx, m, spec.Base, spec.LoRAs, spec.Patterns, spec.Device)
+		m, loras, err = merge(ctx, m, spec.Base, spec.LoRAs, spec.Patterns, spec.Device, true)
 		if err != nil {
-			return err
+			return Result{}, err
 		}
 		defer m.Close() // the adapters' files
 		prov.LoRAs = loras
+		for _, p := range spec.Patterns {
+			prov.LoRAPatterns = append(prov.LoRAPatterns, serialize.LoRAPattern{Regexp: p.Regexp.String(), Alpha: float64(p.Alpha)})
+		}
 	}
-	m, device, release, err := quantized(ctx, m, info, spec.Quantize, spec.Device)
+	m, q, release, err := quantized(ctx, m, info, spec.Quantize, spec.Device)
 	if err != nil {
-		return fmt.Errorf("%s: %w", spec.Base, err)
+		return Result{}, fmt.Errorf("%s: %w", spec.Base, err)
 	}
 	defer release()
 	// While one tensor is written, the next ones are merged and quantized.
 	m = format.Prefetch(m, prefetchBytes)
+	prov.Quantization = q
 	prov.Quantization.Int8, prov.Quantization.NF4, prov.Quantization.SF4 = lastSpecs(spec.Quantize)
-	prov.Quantization.Device = device
 	opts := &serialize.Options{Model: &info, Provenance: prov, Progress: spec.Progress}
 	opts.Finalize = func() (serialize.Provenance, error) {
 		if <-digested; digestErr != nil {
@@ -134,38 +190,46 @@ func Build(ctx context.Context, out string, spec *Spec) error {
 		return final, nil
 	}
 	if err := serialize.WriteFile(ctx, out, m, spec.Force, opts); err != nil {
-		return fmt.Errorf("%s: %w", out, err)
+		return Result{}, fmt.Errorf("%s: %w", out, err)
 	}
-	return nil
+	res := Result{Tensors: len(m.Tensors), InputBytes: fi.Size()}
+	for _, t := range m.Tensors {
+		res.Params += t.Len()
+	}
+	if fo, err := os.Stat(out); err == nil {
+		res.OutputBytes = fo.Size()
+	}
+	return res, nil
 }
 
 // quantized applies the rules to src on dev (nil: the CPU), returning the
-// lazy quantized source, a description of the quantizer (empty when there
-// are no rules) and a function releasing the quantizer once the source has
-// been read.
-func quantized(ctx context.Context, src *format.Source, info format.ModelInfo, rules []quantize.Rule, dev *gpu.Device) (*format.Source, string, func(), error) {
+// lazy quantized source, the plan and the quantizer that computes it (zero
+// when there are no rules) and a function releasing the quantizer once the
+// source has been read.
+func quantized(ctx context.Context, src *format.Source, info format.ModelInfo, rules []quantize.Rule, dev *gpu.Device) (*format.Source, serialize.Quantization, func(), error) {
 	release := func() {}
+	var none serialize.Quantization
 	if len(rules) == 0 {
-		return src, "", release, nil
+		return src, none, release, nil
 	}
 	plan, err := quantize.NewPlan(info.Layers, rules...)
 	if err != nil {
-		return nil, "", nil, err
+		return nil, none, nil, err
 	}
 	var qz quantize.Quantizer = quantize.CPU{}
 	if dev != nil {
 		g, err := quantize.NewGPU(dev, quantize.GPUOptions{})
 		if err != nil {
-			return nil, "", nil, err
+			return nil, none, nil, err
 		}
 		qz, release = g, g.Close
 	}
 	out, err := quantize.Apply(ctx, src, plan, qz)
 	if err != nil {
 		release()
-		return nil, "", nil, err
+		return nil, none, nil, err
 	}
-	return out, qz.String(), release, nil
+	return out, serialize.Quantization{Plan: plan.String(), Device: qz.String()}, release, nil
 }
 
 // lastSpecs returns the last Int8, NF4 and SF4 layer specs of rules.

@@ -5,10 +5,12 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
 	"github.com/rwkvkit/rwkvkit/format"
+	"github.com/rwkvkit/rwkvkit/lora"
 	"github.com/rwkvkit/rwkvkit/quantize"
 )
 
@@ -35,13 +37,15 @@ func TestBuildFailures(t *testing.T) {
 		{"adapter is a model", context.Background(), Spec{Base: tinyST, LoRAs: []LoRA{{Path: tinyPTH, Alpha: 1}}}, tinyPTH},
 		{"adapter is missing", context.Background(), Spec{Base: tinyST, LoRAs: []LoRA{{Path: tinyLoRA, Alpha: 1}, {Path: filepath.Join(dir, "x.st"), Alpha: 1}}}, "x.st"},
 		{"layer out of range", context.Background(), Spec{Base: tinyST, Quantize: []quantize.Rule{{Kind: format.Int8Block, Layers: "3-12"}}}, "layer 12 does not exist"},
+		{"pattern matches nothing", context.Background(), Spec{Base: tinyST, LoRAs: []LoRA{{Path: tinyLoRA, Alpha: 1}},
+			Patterns: []lora.Pattern{{Regexp: regexp.MustCompile(`ffn`), Alpha: 2}}}, `LoRA pattern "ffn" matches none of the 24 tensors`},
 		{"cancelled", cancelled, Spec{Base: tinyST, LoRAs: []LoRA{{Path: tinyLoRA, Alpha: 1}}}, context.Canceled.Error()},
 	}
 	before := openFiles(t)
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			out := filepath.Join(dir, "out.rkv")
-			err := Build(c.ctx, out, &c.spec)
+			_, err := Build(c.ctx, out, &c.spec)
 			if err == nil || !strings.Contains(err.Error(), c.want) {
 				t.Fatalf("error %v, want one saying %q", err, c.want)
 			}
@@ -50,6 +54,12 @@ func TestBuildFailures(t *testing.T) {
 			}
 			if left, _ := os.ReadDir(dir); len(left) != 0 {
 				t.Errorf("left %v behind", left)
+			}
+			// Check finds the same problem, before any work.
+			if c.ctx.Err() == nil {
+				if err := Check(c.ctx, out, &c.spec); err == nil || !strings.Contains(err.Error(), c.want) {
+					t.Errorf("Check: %v, want an error saying %q", err, c.want)
+				}
 			}
 		})
 	}
@@ -65,4 +75,30 @@ func openFiles(t *testing.T) int {
 		t.Skip("no /proc/self/fd to count open files")
 	}
 	return len(fds)
+}
+
+func TestCheckAcceptsWhatBuilds(t *testing.T) {
+	spec := &Spec{Base: tinyPTH, LoRAs: []LoRA{{Path: tinyLoRA, Alpha: 0.5}},
+		Patterns: []lora.Pattern{{Regexp: regexp.MustCompile(`att\.value`), Alpha: 1}},
+		Quantize: []quantize.Rule{{Kind: format.NF4Block, Layers: "12"}}}
+	out := filepath.Join(t.TempDir(), "m.rkv")
+	if err := Check(context.Background(), out, spec); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(out); err == nil {
+		t.Error("Check wrote the output")
+	}
+	res, err := Build(context.Background(), out, spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fi, _ := os.Stat(out)
+	if res.OutputBytes != fi.Size() || res.Params != 829888 || res.Tensors == 0 {
+		t.Errorf("result %+v, file of %d bytes", res, fi.Size())
+	}
+	// NF4 (4.25 bits per weight with its scales) for the layers' matrices,
+	// float16 for the rest: between the two.
+	if b := res.BitsPerWeight(); b <= 4.25 || b >= 16 {
+		t.Errorf("%.2f bits per weight", b)
+	}
 }

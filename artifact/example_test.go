@@ -30,7 +30,7 @@ func ExampleBuild_quantize() {
 			{Kind: format.NF4Block, Layers: "6"}, // layers 0-5; the later rule wins
 		},
 	}
-	if err := artifact.Build(context.Background(), out, spec); err != nil {
+	if _, err := artifact.Build(context.Background(), out, spec); err != nil {
 		log.Fatal(err)
 	}
 	src, err := format.Open(out)
@@ -63,7 +63,7 @@ func ExampleBuild_merge() {
 		Patterns:    []lora.Pattern{{Regexp: regexp.MustCompile(`att\.key`), Alpha: 1}},
 		ToolVersion: "example",
 	}
-	if err := artifact.Build(context.Background(), out, spec); err != nil {
+	if _, err := artifact.Build(context.Background(), out, spec); err != nil {
 		log.Fatal(err)
 	}
 	h, err := serialize.ReadHeaderFile(out)

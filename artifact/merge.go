@@ -3,6 +3,7 @@ package artifact
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/rwkvkit/rwkvkit/format"
@@ -16,7 +17,14 @@ import (
 // baseName, for errors) with them merged in order, computed on dev (nil: the
 // CPU), and the provenance of each adapter. The result is lazy (see
 // [lora.Merge], which ctx governs); closing it closes base and the adapters' files.
+// A pattern that matches none of the tensors the adapters change is an
+// error: it would silently do nothing.
 func Merge(ctx context.Context, base *format.Source, baseName string, loras []LoRA, patterns []lora.Pattern, dev *gpu.Device) (*format.Source, []serialize.LoRA, error) {
+	return merge(ctx, base, baseName, loras, patterns, dev, true)
+}
+
+// merge is Merge, with the adapters' digests only when digests is set.
+func merge(ctx context.Context, base *format.Source, baseName string, loras []LoRA, patterns []lora.Pattern, dev *gpu.Device, digests bool) (*format.Source, []serialize.LoRA, error) {
 	var blends []lora.Blend
 	var prov []serialize.LoRA
 	var closers multiCloser
@@ -35,11 +43,17 @@ func Merge(ctx context.Context, base *format.Source, baseName string, loras []Lo
 			return fail(fmt.Errorf("%s: %w", l.Path, err))
 		}
 		blends = append(blends, lora.Blend{Adapter: ad, Alpha: l.Alpha, Patterns: patterns})
+		if !digests {
+			continue
+		}
 		d, err := serialize.DigestFile(l.Path)
 		if err != nil {
 			return fail(err)
 		}
 		prov = append(prov, serialize.LoRA{FileDigest: d, Alpha: float64(l.Alpha)})
+	}
+	if err := checkPatterns(blends, patterns); err != nil {
+		return fail(err)
 	}
 	opts := &lora.Options{}
 	if dev != nil {
@@ -60,6 +74,28 @@ func Merge(ctx context.Context, base *format.Source, baseName string, loras []Lo
 	}
 	merged.Closer = append(closers, merged.Closer)
 	return merged, prov, nil
+}
+
+// checkPatterns reports a pattern that matches no tensor any adapter
+// changes (by the base tensor's web-rwkv name, as lora.Blend.AlphaFor
+// matches).
+func checkPatterns(blends []lora.Blend, patterns []lora.Pattern) error {
+	var targets []string
+	for _, b := range blends {
+		for _, e := range b.Adapter.Entries {
+			name := e.Name
+			if e.Rank > 0 {
+				name += ".weight"
+			}
+			targets = append(targets, name)
+		}
+	}
+	for _, p := range patterns {
+		if len(targets) > 0 && !slices.ContainsFunc(targets, p.Regexp.MatchString) {
+			return fmt.Errorf("LoRA pattern %q matches none of the %d tensors the adapters change (%s, …)", p.Regexp, len(targets), targets[0])
+		}
+	}
+	return nil
 }
 
 // releaser is a Close that cannot fail.

@@ -9,6 +9,7 @@ package convert
 import (
 	"context"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 
@@ -52,7 +53,36 @@ type Options struct {
 
 // Result describes a finished conversion.
 type Result struct {
-	Tensors int // tensors written
+	Tensors     int   // tensors written
+	Params      int64 // elements, over all tensors
+	InputBytes  int64 // size of the input file
+	OutputBytes int64 // size of the output file
+}
+
+// BitsPerWeight is the output's size in bits per parameter, headers
+// included (as llama.cpp reports a model's size): a little over 16 for
+// float16.
+func (r Result) BitsPerWeight() float64 {
+	if r.Params == 0 {
+		return 0
+	}
+	return 8 * float64(r.OutputBytes) / float64(r.Params)
+}
+
+// measure fills in the sizes of res from the files and its parameters
+// from src.
+func measure(in, out string, src *format.Source) Result {
+	res := Result{Tensors: len(src.Tensors)}
+	for _, t := range src.Tensors {
+		res.Params += t.Len()
+	}
+	if fi, err := os.Stat(in); err == nil {
+		res.InputBytes = fi.Size()
+	}
+	if fo, err := os.Stat(out); err == nil {
+		res.OutputBytes = fo.Size()
+	}
+	return res
 }
 
 // File converts the file at in and writes the result to out through a
@@ -89,7 +119,7 @@ func File(ctx context.Context, in, out string, opts *Options) (Result, error) {
 	if err := safetensors.WriteFile(ctx, out, conv, opts.Force, &safetensors.Options{Progress: opts.Progress}); err != nil {
 		return Result{}, fmt.Errorf("%s: %w", out, err)
 	}
-	return Result{Tensors: len(conv.Tensors)}, nil
+	return measure(in, out, conv), nil
 }
 
 // toGGUF writes src as the GGUF llama.cpp runs (RWKV-6 and RWKV-7 only).
@@ -99,15 +129,14 @@ func toGGUF(ctx context.Context, in, out string, src *format.Source, opts *Optio
 		return Result{}, fmt.Errorf("%s: %w", in, err)
 	}
 	name := strings.TrimSuffix(filepath.Base(in), filepath.Ext(in))
-	var res Result
 	err = gguf.WriteFile(ctx, out, deq, opts.Force, &gguf.Options{Type: opts.GGUFType, Name: name, Progress: opts.Progress})
 	if err != nil {
 		return Result{}, fmt.Errorf("%s: %w", out, err)
 	}
 	f, err := model.Open(out)
-	if err == nil {
-		res.Tensors = len(f.Tensors)
-		f.Close()
+	if err != nil {
+		return Result{}, err
 	}
-	return res, err
+	defer f.Close()
+	return measure(in, out, f), nil
 }

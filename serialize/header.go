@@ -331,6 +331,8 @@ func decodeProvenance(x *dec, p *Provenance) error {
 					q.NF4, err = x.str("provenance.quantization.nf4", MaxStringLen)
 				case "sf4":
 					q.SF4, err = x.str("provenance.quantization.sf4", MaxStringLen)
+				case "plan":
+					q.Plan, err = x.str("provenance.quantization.plan", MaxStringLen)
 				case "device":
 					q.Device, err = x.str("provenance.quantization.device", MaxStringLen)
 				default:
@@ -338,6 +340,31 @@ func decodeProvenance(x *dec, p *Provenance) error {
 				}
 				return err
 			})
+		case "lora_patterns":
+			var n int
+			if n, err = x.arrLen("provenance.lora_patterns", MaxEntries); err != nil {
+				return err
+			}
+			for i := range n {
+				what := fmt.Sprintf("provenance.lora_patterns[%d]", i)
+				var lp LoRAPattern
+				err = x.fields(what, func(key string) error {
+					var err error
+					switch key {
+					case "regexp":
+						lp.Regexp, err = x.str(what+".regexp", MaxStringLen)
+					case "alpha":
+						lp.Alpha, err = x.float(what + ".alpha")
+					default:
+						return errUnknown
+					}
+					return err
+				})
+				if err != nil {
+					return err
+				}
+				p.LoRAPatterns = append(p.LoRAPatterns, lp)
+			}
 		case "extra":
 			p.Extra, err = x.strMap("provenance.extra")
 		default:

@@ -69,7 +69,8 @@ func testProvenance() Provenance {
 			SHA256: "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"}},
 		LoRAs: []LoRA{{FileDigest: FileDigest{Name: "adapter.st", Size: 99,
 			SHA256: "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"}, Alpha: 0.75}},
-		Quantization: Quantization{Int8: "0-1", NF4: "all", Device: "cpu"},
+		LoRAPatterns: []LoRAPattern{{Regexp: `att\.key`, Alpha: 2}, {Regexp: "ffn", Alpha: -0.5}},
+		Quantization: Quantization{Int8: "0-1", NF4: "all", Plan: "NF4 layers 0-1", Device: "cpu"},
 		Extra:        map[string]string{"command": "rwkvkit quantize in out --nf4 all"},
 	}
 }

@@ -12,37 +12,50 @@ import (
 // Provenance records how an artifact was made. The command line fills it
 // in; the package writes and reads it without interpreting it.
 type Provenance struct {
-	Tool        string // "rwkvkit"
-	ToolVersion string
+	Tool        string `json:"tool"` // "rwkvkit"
+	ToolVersion string `json:"tool_version"`
 	// Sources are the model files the artifact was made from.
-	Sources []FileDigest
+	Sources []FileDigest `json:"sources"`
 	// LoRAs are the adapters merged into it, in merge order.
-	LoRAs        []LoRA
-	Quantization Quantization
+	LoRAs []LoRA `json:"loras,omitempty"`
+	// LoRAPatterns set the alpha of every adapter for the tensors whose
+	// web-rwkv name they match; the last match wins.
+	LoRAPatterns []LoRAPattern `json:"lora_patterns,omitempty"`
+	Quantization Quantization  `json:"quantization"`
 	// Extra holds anything else worth recording (free-form).
-	Extra map[string]string
+	Extra map[string]string `json:"extra,omitempty"`
 }
 
 // A FileDigest identifies an input file.
 type FileDigest struct {
-	Name   string // base name, as the user gave it
-	Size   int64
-	SHA256 string // lowercase hex
+	Name   string `json:"name"` // base name, as the user gave it
+	Size   int64  `json:"size_bytes"`
+	SHA256 string `json:"sha256"` // lowercase hex
 }
 
 // A LoRA is one merged adapter and the alpha it was merged with.
 type LoRA struct {
 	FileDigest
-	Alpha float64
+	Alpha float64 `json:"alpha"`
+}
+
+// A LoRAPattern is a regular expression (Go's syntax) on tensor names and
+// the alpha it sets.
+type LoRAPattern struct {
+	Regexp string  `json:"regexp"`
+	Alpha  float64 `json:"alpha"`
 }
 
 // Quantization records which layers were quantized to what, in the
 // command line's SPEC syntax ("all", "N", "0-5,9"); empty means none.
 type Quantization struct {
-	Int8   string
-	NF4    string
-	SF4    string
-	Device string // what computed it, e.g. "cpu" or "NVIDIA H100 (Vulkan)"
+	Int8 string `json:"int8,omitempty"`
+	NF4  string `json:"nf4,omitempty"`
+	SF4  string `json:"sf4,omitempty"`
+	// Plan is what the rules came to, layer by layer, once the later of
+	// two covering a layer won: "Int8 layers 12-23; NF4 layers 0-11".
+	Plan   string `json:"plan,omitempty"`
+	Device string `json:"device,omitempty"` // what computed it, e.g. "CPU, 16 threads" or "GPU NVIDIA H100 (vulkan, discrete-gpu)"
 }
 
 // DigestFile returns the base name, size and SHA-256 of the file at path.
@@ -66,7 +79,7 @@ func Digest(name string, r io.Reader) (FileDigest, error) {
 }
 
 func (p *Provenance) validate() error {
-	if len(p.Sources) > MaxEntries || len(p.LoRAs) > MaxEntries || len(p.Extra) > MaxEntries {
+	if len(p.Sources) > MaxEntries || len(p.LoRAs) > MaxEntries || len(p.LoRAPatterns) > MaxEntries || len(p.Extra) > MaxEntries {
 		return fmt.Errorf("provenance has more than %d entries in a list", MaxEntries)
 	}
 	check := func(what, s string, limit int) error {
@@ -93,6 +106,11 @@ func (p *Provenance) validate() error {
 	}
 	for _, l := range p.LoRAs {
 		if err := digest(l.FileDigest); err != nil {
+			return err
+		}
+	}
+	for _, lp := range p.LoRAPatterns {
+		if err := check("LoRA pattern", lp.Regexp, MaxStringLen); err != nil {
 			return err
 		}
 	}

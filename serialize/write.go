@@ -433,29 +433,42 @@ func encodeDigest(x *enc, d FileDigest, alpha *float64) {
 }
 
 func encodeProvenance(x *enc, p *Provenance) {
-	x.fields(
+	fs := []field{
 		x.strField("tool", p.Tool),
 		x.strField("tool_version", p.ToolVersion),
-		field{"sources", func() {
+		{"sources", func() {
 			x.arrLen(len(p.Sources))
 			for _, d := range p.Sources {
 				encodeDigest(x, d, nil)
 			}
 		}},
-		field{"loras", func() {
+		{"loras", func() {
 			x.arrLen(len(p.LoRAs))
 			for _, l := range p.LoRAs {
 				encodeDigest(x, l.FileDigest, &l.Alpha)
 			}
 		}},
+	}
+	if len(p.LoRAPatterns) > 0 { // absent otherwise, so that other artifacts keep their bytes
+		fs = append(fs, field{"lora_patterns", func() {
+			x.arrLen(len(p.LoRAPatterns))
+			for _, lp := range p.LoRAPatterns {
+				x.fields(x.strField("regexp", lp.Regexp), field{"alpha", func() { x.f64(lp.Alpha) }})
+			}
+		}})
+	}
+	fs = append(fs,
 		field{"quantization", func() {
 			q := map[string]string{"int8": p.Quantization.Int8, "nf4": p.Quantization.NF4, "device": p.Quantization.Device}
-			if p.Quantization.SF4 != "" { // absent otherwise, so that other artifacts keep their bytes
-				q["sf4"] = p.Quantization.SF4
+			for k, v := range map[string]string{"sf4": p.Quantization.SF4, "plan": p.Quantization.Plan} {
+				if v != "" { // absent otherwise, so that other artifacts keep their bytes
+					q[k] = v
+				}
 			}
 			x.strMap(q)
 		}},
 		field{"extra", func() { x.strMap(p.Extra) }})
+	x.fields(fs...)
 }
 
 // encodeIndex encodes the index object; its checksums are fixed-width, so

@@ -41,7 +41,8 @@ runs, laid out as llama.cpp's own converter does, its matrices in --type (defaul
 			if outFormat == "gguf" || (outFormat == "" && strings.EqualFold(filepath.Ext(out), ".gguf")) {
 				what = "GGUF for llama.cpp, " + gt.String()
 			}
-			fmt.Fprintf(cmd.ErrOrStderr(), "wrote %s (%d tensors, %s)\n", out, res.Tensors, what)
+			fmt.Fprintf(cmd.ErrOrStderr(), "wrote %s (%d tensors, %s; %s → %s, %.2f bits per weight)\n",
+				out, res.Tensors, what, humanBytes(res.InputBytes), humanBytes(res.OutputBytes), res.BitsPerWeight())
 			return nil
 		},
 	}

@@ -88,7 +88,11 @@ func demo(ctx context.Context, out io.Writer, keep, device string) error {
 	}
 	step("made a rank-4 LoRA for every layer's att.key and att.value: %s", filepath.Base(loraFile))
 
-	dev, err := openDevice(device, io.Discard)
+	choice, err := parseDevice(device)
+	if err != nil {
+		return err
+	}
+	dev, err := openDevice(choice, io.Discard)
 	if err != nil {
 		return err
 	}
@@ -100,7 +104,7 @@ func demo(ctx context.Context, out io.Writer, keep, device string) error {
 	loras := []artifact.LoRA{{Path: loraFile, Alpha: 1}}
 	for _, a := range demoArtifacts {
 		spec := &artifact.Spec{Base: st, LoRAs: loras, Quantize: a.rules, Device: dev, ToolVersion: version, Force: true}
-		if err := artifact.Build(ctx, path(a.file), spec); err != nil {
+		if _, err := artifact.Build(ctx, path(a.file), spec); err != nil {
 			return err
 		}
 	}

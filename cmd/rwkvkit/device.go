@@ -8,13 +8,18 @@ import (
 	"github.com/rwkvkit/rwkvkit/gpu"
 )
 
-// openDevice resolves --device, says on w which device it chose, and
-// returns the GPU (nil for the CPU). The caller closes a non-nil device.
-func openDevice(choice string, w io.Writer) (*gpu.Device, error) {
-	c, err := device.ParseChoice(choice)
+// parseDevice reads --device.
+func parseDevice(s string) (device.Choice, error) {
+	c, err := device.ParseChoice(s)
 	if err != nil {
-		return nil, fmt.Errorf("--%w", err)
+		return "", fmt.Errorf("--%w", err)
 	}
+	return c, nil
+}
+
+// openDevice opens the device c names, says on w which it chose, and
+// returns the GPU (nil for the CPU). The caller closes a non-nil device.
+func openDevice(c device.Choice, w io.Writer) (*gpu.Device, error) {
 	d, which, err := device.Open(c)
 	if err != nil {
 		return nil, err

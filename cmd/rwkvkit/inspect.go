@@ -112,7 +112,12 @@ func (r inspectReport) print(w io.Writer) {
 		for _, l := range p.LoRAs {
 			fmt.Fprintf(w, "LoRA:       %s at alpha %g (%d bytes, sha256 %s)\n", l.Name, l.Alpha, l.Size, l.SHA256)
 		}
-		if q := p.Quantization; q.Int8 != "" || q.NF4 != "" || q.SF4 != "" {
+		for _, lp := range p.LoRAPatterns {
+			fmt.Fprintf(w, "LoRA alpha: %g for tensors matching %q\n", lp.Alpha, lp.Regexp)
+		}
+		if q := p.Quantization; q.Plan != "" {
+			fmt.Fprintf(w, "quantized:  %s, on %s\n", q.Plan, q.Device)
+		} else if q.Int8 != "" || q.NF4 != "" || q.SF4 != "" { // written before plans were recorded
 			sf4 := ""
 			if q.SF4 != "" {
 				sf4 = fmt.Sprintf(", SF4 layers %q", q.SF4)

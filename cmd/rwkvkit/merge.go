@@ -2,6 +2,8 @@ package main
 
 import (
 	"fmt"
+	"math"
+	"os"
 	"regexp"
 	"strconv"
 	"strings"
@@ -13,15 +15,25 @@ import (
 )
 
 // parseBlend reads FILE[:ALPHA]; a suffix that is not a number belongs to
-// the file name (so Windows-style paths and odd names still work).
+// the file name (so Windows-style paths and odd names still work), unless
+// no such file exists while FILE does: then the alpha is wrong.
 func parseBlend(s string) (artifact.LoRA, error) {
-	if i := strings.LastIndexByte(s, ':'); i > 0 {
-		if a, err := strconv.ParseFloat(s[i+1:], 32); err == nil {
-			return artifact.LoRA{Path: s[:i], Alpha: float32(a)}, nil
-		}
-	}
 	if s == "" {
 		return artifact.LoRA{}, fmt.Errorf("--lora: empty file name")
+	}
+	if i := strings.LastIndexByte(s, ':'); i > 0 {
+		a, err := strconv.ParseFloat(s[i+1:], 32)
+		if err == nil && !math.IsInf(a, 0) && !math.IsNaN(a) {
+			return artifact.LoRA{Path: s[:i], Alpha: float32(a)}, nil
+		}
+		if _, whole := os.Stat(s); whole != nil {
+			if _, file := os.Stat(s[:i]); file == nil {
+				return artifact.LoRA{}, fmt.Errorf("--lora %q: alpha %q is not a finite number", s, s[i+1:])
+			}
+		}
+	}
+	if _, err := os.Stat(s); err != nil {
+		return artifact.LoRA{}, fmt.Errorf("--lora: %w", err)
 	}
 	return artifact.LoRA{Path: s, Alpha: 1}, nil
 }

@@ -67,10 +67,18 @@ flag wins.`,
 	return cmd
 }
 
-// buildArtifact opens the device --device names and builds the artifact
-// spec describes at out, with a progress bar.
+// buildArtifact checks what spec asks for, then opens the device --device
+// names and builds the artifact at out, with a progress bar.
 func buildArtifact(cmd *cobra.Command, out, dev string, spec *artifact.Spec) error {
-	d, err := openDevice(dev, cmd.ErrOrStderr())
+	choice, err := parseDevice(dev)
+	if err != nil {
+		return err
+	}
+	ctx := cmd.Context()
+	if err := artifact.Check(ctx, out, spec); err != nil {
+		return err
+	}
+	d, err := openDevice(choice, cmd.ErrOrStderr())
 	if err != nil {
 		return err
 	}
@@ -79,10 +87,12 @@ func buildArtifact(cmd *cobra.Command, out, dev string, spec *artifact.Spec) err
 	}
 	bar := newProgress(0, filepath.Base(out))
 	spec.Device, spec.ToolVersion, spec.Progress = d, version, barProgress(bar)
-	if err := artifact.Build(cmd.Context(), out, spec); err != nil {
+	res, err := artifact.Build(ctx, out, spec)
+	if err != nil {
 		return err
 	}
 	bar.Finish()
-	fmt.Fprintf(cmd.ErrOrStderr(), "wrote %s\n", out)
+	fmt.Fprintf(cmd.ErrOrStderr(), "wrote %s (%d tensors; %s → %s, %.2f bits per weight)\n",
+		out, res.Tensors, humanBytes(res.InputBytes), humanBytes(res.OutputBytes), res.BitsPerWeight())
 	return nil
 }
