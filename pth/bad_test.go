@@ -14,6 +14,7 @@ import (
 	"testing"
 
 	"github.com/rwkvkit/rwkvkit/format"
+	"github.com/rwkvkit/rwkvkit/internal/hostile"
 )
 
 // openAll opens data and reads every tensor, as a user of the package would.
@@ -65,21 +66,7 @@ func mustFail(t *testing.T, name string, data []byte, want string, target error)
 // protocol and system-info pickles before it, the key list and the
 // storages (8-byte count, bytes) after it.
 func legacyFile(main []byte, keys []string, storages ...[]byte) []byte {
-	out := append([]byte(nil), legacyMagic...)
-	out = append(out, '.')
-	out = append(out, newPickle().Int(legacyProtocol).Op('.').Bytes()...)
-	out = append(out, newPickle().Op('}', '.').Bytes()...)
-	out = append(out, main...)
-	kp := newPickle().Op(']', '(')
-	for _, k := range keys {
-		kp.Str(k)
-	}
-	out = append(out, kp.Op('e', '.').Bytes()...)
-	for _, s := range storages {
-		out = binary.LittleEndian.AppendUint64(out, uint64(len(s)/4)) // float32 counts
-		out = append(out, s...)
-	}
-	return out
+	return hostile.Legacy(main, keys, storages...)
 }
 
 func TestHostileGlobals(t *testing.T) {

@@ -46,7 +46,7 @@ type childRun struct {
 // memory from outside (the child exits with os.Exit on failure, before any
 // hook could report it; VmHWM is a high-water mark, so the last reading
 // before the exit holds the peak but for the last millisecond).
-func runChild(t *testing.T, args ...string) childRun {
+func runChild(t testing.TB, args ...string) childRun {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), hostileTimeout)
 	defer cancel()
@@ -117,6 +117,7 @@ func TestHostileInputs(t *testing.T) {
 	write("alias-memo.pth", hostile.Checkpoint(hostile.Aliased(2000, mib/4, true), alias))
 	write("alias-records.pth", hostile.OverlappingRecords(distinctStorages(2000, mib/4), hostile.F32(mib/4), 2000))
 	write("long-list.pth", hostile.Checkpoint(hostile.LongList(60*mib), nil))
+	write("long-list-legacy.pth", hostile.Legacy(hostile.LongList(24*mib), nil))
 	write("deep-layers.pth", tinyWithLayers(t, 4000))
 	write("tied.pth", tinyWithLayers(t, 0))
 	write("empty-200k.st", emptyTensorsST(t, 200_000))
@@ -130,6 +131,7 @@ func TestHostileInputs(t *testing.T) {
 		{"2000 names of one memoized tensor", "alias-memo.pth", []string{"convert", "IN", "OUT.st"}, 2, `and 1997 more share storage "0"`},
 		{"2000 zip records on one stretch of the file", "alias-records.pth", []string{"inspect", "IN"}, 2, "more than 4 times"},
 		{"a 60 MB pickle of one long list", "long-list.pth", []string{"inspect", "IN"}, 2, "needs more memory than a checkpoint of its size"},
+		{"a 24 MB legacy pickle of one long list", "long-list-legacy.pth", []string{"inspect", "IN"}, 2, "needs more memory than a checkpoint of its size"},
 		{"a model of 4000 layers sharing layer 0", "deep-layers.pth", []string{"run", "IN", "--prompt", "a", "-n", "1"}, 2, "share storage"},
 		{"tied embedding and head", "tied.pth", []string{"run", "IN", "--prompt", "a", "-n", "4"}, 0, ""},
 		{"tied embedding and head, converted", "tied.pth", []string{"convert", "IN", "OUT.st"}, 0, ""},
@@ -195,7 +197,7 @@ func distinctStorages(n int, numel int64) []byte {
 // model whose layers 1 … layers share layer 0's tensors (their storages),
 // with head.weight tied to emb.weight; layers 0 keeps the fixture's own
 // layers, only tying the head.
-func tinyWithLayers(t *testing.T, layers int) []byte {
+func tinyWithLayers(t testing.TB, layers int) []byte {
 	src, err := format.Open(tiny + "tiny-rwkv-7v0-834K.pth")
 	must(t, err)
 	defer src.Close()
@@ -237,22 +239,23 @@ func tinyWithLayers(t *testing.T, layers int) []byte {
 }
 
 // emptyTensorsST is a LoRA-named .st of n empty float32 tensors.
-func emptyTensorsST(t *testing.T, n int) []byte {
+func emptyTensorsST(t testing.TB, n int) []byte {
 	var buf bytes.Buffer
 	must(t, safetensors.Write(&buf, emptySource(t, n), nil))
 	return buf.Bytes()
 }
 
 // emptyTensorsRKV is an .rkv of n empty float32 tensors.
-func emptyTensorsRKV(t *testing.T, dir string, n int) []byte {
+func emptyTensorsRKV(t testing.TB, dir string, n int) []byte {
 	path := filepath.Join(dir, "scratch.rkv")
 	must(t, serialize.WriteFile(context.Background(), path, emptySource(t, n), false, nil))
-	b := mustRead(t, path)
+	b, err := os.ReadFile(path)
+	must(t, err)
 	must(t, os.Remove(path))
 	return b
 }
 
-func emptySource(t *testing.T, n int) *format.Source {
+func emptySource(t testing.TB, n int) *format.Source {
 	src := &format.Source{}
 	for i := range n {
 		tn, err := format.NewTensor(fmt.Sprintf("blocks.%d.att.key.lora_A.%d", i%100, i), format.F32, []int64{0}, format.BytesOpener(nil))
@@ -274,4 +277,43 @@ func longNameST(n int) []byte {
 		b[i] = byte(uint64(len(h)) >> (8 * i))
 	}
 	return append(append(b, h...), 0, 0, 0, 0)
+}
+
+// BenchmarkHostile runs the real binary on the hostile inputs that used to
+// take minutes or gigabytes, and reports each one's wall and CPU time and
+// peak memory per input byte.
+func BenchmarkHostile(b *testing.B) {
+	dir := b.TempDir()
+	inputs := []struct {
+		name string
+		data func() []byte
+		args []string
+	}{
+		{"1M empty tensors .st convert", func() []byte { return emptyTensorsST(b, 1_000_000) }, []string{"convert", "IN", "OUT.st"}},
+		{"131k empty tensors .rkv convert", func() []byte { return emptyTensorsRKV(b, dir, 131_072) }, []string{"convert", "IN", "OUT.st"}},
+		{"60 MB long-list pickle inspect", func() []byte { return hostile.Checkpoint(hostile.LongList(60<<20), nil) }, []string{"inspect", "IN"}},
+		{"REDUCE on 4000 refs to 1 MiB inspect", func() []byte { return hostile.Checkpoint(hostile.ReduceOnList(1<<20, 4000), nil) }, []string{"inspect", "IN"}},
+	}
+	for i, in := range inputs {
+		path := filepath.Join(dir, fmt.Sprint("in", i))
+		must(b, os.WriteFile(path, in.data(), 0o644))
+		fi, _ := os.Stat(path)
+		b.Run(in.name, func(b *testing.B) {
+			for range b.N {
+				out := filepath.Join(dir, "out.st")
+				os.Remove(out)
+				args := make([]string, len(in.args))
+				for j, a := range in.args {
+					args[j] = strings.Replace(strings.Replace(a, "IN", path, 1), "OUT.st", out, 1)
+				}
+				start := time.Now()
+				r := runChild(b, args...)
+				b.ReportMetric(time.Since(start).Seconds(), "wall-s")
+				b.ReportMetric(r.cpu.Seconds(), "cpu-s")
+				b.ReportMetric(float64(r.peak)/1e6, "peak-MB")
+				b.ReportMetric(float64(r.peak)/float64(fi.Size()), "peak-bytes/input-byte")
+			}
+			b.ReportMetric(float64(fi.Size())/1e6, "input-MB")
+		})
+	}
 }

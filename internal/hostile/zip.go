@@ -84,3 +84,24 @@ func OverlappingRecords(pkl, data []byte, n int) []byte {
 	binary.LittleEndian.PutUint32(tail[12:], uint32(len(out)-cd))
 	return append(out, tail...)
 }
+
+// Legacy lays out a legacy (torch < 1.6) checkpoint around the main pickle:
+// the magic number, protocol and system-info pickles before it, the list
+// of storage keys and the storages (an 8-byte float32 count, then the
+// bytes) after it.
+func Legacy(main []byte, keys []string, storages ...[]byte) []byte {
+	out := []byte("\x80\x02\x8a\x0a\x6c\xfc\x9c\x46\xf9\x20\x6a\xa8\x50\x19.") // 0x1950a86a20f9469cfc6c
+	out = append(out, NewPickle().Int(1001).Op('.').Bytes()...)
+	out = append(out, NewPickle().Op('}', '.').Bytes()...)
+	out = append(out, main...)
+	kp := NewPickle().Op(']', '(')
+	for _, k := range keys {
+		kp.Str(k)
+	}
+	out = append(out, kp.Op('e', '.').Bytes()...)
+	for _, s := range storages {
+		out = binary.LittleEndian.AppendUint64(out, uint64(len(s)/4))
+		out = append(out, s...)
+	}
+	return out
+}
