@@ -1,0 +1,234 @@
+package gpuengine
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rwkvkit/rwkvkit/engine"
+	"github.com/rwkvkit/rwkvkit/format"
+	"github.com/rwkvkit/rwkvkit/internal/gputest"
+)
+
+// Benchmarks run synthetic RWKV-7 models of the official shapes (random
+// weights made on the GPU; speed does not depend on the values):
+//
+//	go test ./gpuengine -run - -bench . -benchtime 32x -gpuengine.shapes 0.1B,1.5B,7B
+//
+// -gpuengine.profile prints, per shape, the wall time of every op of a
+// decode step and of a prompt pass, each op submitted and waited for alone.
+var (
+	benchShapes  = flag.String("gpuengine.shapes", "0.1B", "synthetic shapes to benchmark: 0.1B, 1.5B, 7B")
+	benchChunk   = flag.Int("gpuengine.chunk", 256, "tokens per pass in the prompt benchmarks")
+	benchProfile = flag.Bool("gpuengine.profile", false, "print a per-op profile of a step and of a prompt pass")
+)
+
+var benchKinds = []struct {
+	name string
+	kind format.DType
+}{{"F16", format.F16}, {"Int8", format.Int8Block}, {"NF4", format.NF4Block}}
+
+var benchCache struct {
+	key string
+	e   *Engine
+}
+
+// benchEngine returns the synthetic engine of shape and kind, reusing the
+// last one when it is the same (one model is on the device at a time).
+func benchEngine(b *testing.B, sh synthShape, kind format.DType) *Engine {
+	b.Helper()
+	if !strings.Contains(","+*benchShapes+",", ","+sh.name+",") {
+		b.Skipf("shape %s not in -gpuengine.shapes", sh.name)
+	}
+	key := fmt.Sprint(sh.name, kind, *benchChunk)
+	if benchCache.key == key {
+		return benchCache.e
+	}
+	if benchCache.e != nil {
+		benchCache.e.Close()
+		benchCache.e, benchCache.key = nil, ""
+	}
+	d := gputest.Device(b)
+	t := time.Now()
+	e, err := loadSynthetic(d, sh.info(), kind, &Options{Chunk: *benchChunk})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Logf("%s %v: made on the GPU in %v, %.2f GB of weights read per token", sh.name, kind, time.Since(t), float64(e.weightBytes())/1e9)
+	benchCache.e, benchCache.key = e, key
+	return e
+}
+
+// weightBytes is the size of the weights one token reads: every matrix but
+// the embedding, of which it reads one row.
+func (e *Engine) weightBytes() int64 {
+	var n int64
+	for name, m := range e.mats {
+		for _, p := range m.pieces {
+			n += int64(p.wBytes + p.pBytes)
+		}
+		if name == "emb.weight" {
+			n -= int64(m.rows-1) * int64(codeBytes(m.kind, m.cols))
+		}
+	}
+	return n
+}
+
+// multiplyAdds is the multiply-adds of the matrix products of one token
+// (the head included, the embedding not).
+func (e *Engine) multiplyAdds() int64 {
+	var n int64
+	for name, m := range e.mats {
+		if name != "emb.weight" {
+			n += int64(m.rows) * int64(m.cols)
+		}
+	}
+	return n
+}
+
+func run(b *testing.B, e *Engine, batch []engine.Sequence) {
+	if err := e.Run(context.Background(), batch); err != nil {
+		b.Fatal(err)
+	}
+}
+
+func benchTokens(n int) []int {
+	t := make([]int, n)
+	for i := range t {
+		t[i] = (i*2654435761 + 17) % 65536
+	}
+	return t
+}
+
+// BenchmarkDecode generates one token at a time (batch 1, the logits read
+// back every step).
+func BenchmarkDecode(b *testing.B) {
+	for _, sh := range synthShapes {
+		for _, k := range benchKinds {
+			b.Run(sh.name+"/"+k.name, func(b *testing.B) {
+				e := benchEngine(b, sh, k.kind)
+				s, _ := e.NewState()
+				batch := []engine.Sequence{{Tokens: []int{123}, State: s, Output: engine.OutputLast}}
+				for range 4 {
+					run(b, e, batch)
+				}
+				var rec time.Duration
+				start := time.Now()
+				for b.Loop() {
+					run(b, e, batch)
+					rec += e.Stats().Record
+				}
+				sec := time.Since(start).Seconds() / float64(b.N)
+				b.ReportMetric(1/sec, "tokens/s")
+				b.ReportMetric(float64(e.weightBytes())/sec/1e9, "weightGB/s")
+				b.ReportMetric(float64(e.Stats().Dispatches), "dispatches")
+				b.ReportMetric(float64(rec.Microseconds())/float64(b.N), "record-µs")
+				if *benchProfile && k.kind == format.F16 {
+					profileOf(b, e, 1, 1)
+				}
+			})
+		}
+	}
+}
+
+// BenchmarkPrompt feeds a 2048-token prompt, logits of the last position
+// (Prompt) or of every position (Verify).
+func BenchmarkPrompt(b *testing.B) {
+	for _, sh := range synthShapes {
+		for _, out := range []engine.Output{engine.OutputLast, engine.OutputAll} {
+			name := "Prompt"
+			if out == engine.OutputAll {
+				name = "Verify"
+			}
+			b.Run(sh.name+"/"+name, func(b *testing.B) {
+				e := benchEngine(b, sh, format.F16)
+				toks := benchTokens(2048)
+				s, _ := e.NewState()
+				batch := []engine.Sequence{{Tokens: toks[:64], State: s, Output: out}}
+				run(b, e, batch)
+				batch[0].Tokens = toks
+				start := time.Now()
+				for b.Loop() {
+					run(b, e, batch)
+				}
+				sec := time.Since(start).Seconds() / float64(b.N)
+				tps := float64(len(toks)) / sec
+				flops := 2 * float64(e.multiplyAdds()) * tps
+				b.ReportMetric(tps, "tokens/s")
+				b.ReportMetric(flops/1e12, "TFLOP/s")
+				b.ReportMetric(flops/67e12, "ofFP32peak")
+				if *benchProfile && out == engine.OutputLast {
+					profileOf(b, e, *benchChunk, 1)
+				}
+			})
+		}
+	}
+}
+
+// BenchmarkBatch generates one token for each of B sequences per step.
+func BenchmarkBatch(b *testing.B) {
+	for _, sh := range synthShapes {
+		for _, B := range []int{64, 256} {
+			b.Run(fmt.Sprintf("%s/B=%d", sh.name, B), func(b *testing.B) {
+				e := benchEngine(b, sh, format.F16)
+				batch := make([]engine.Sequence, B)
+				for i := range batch {
+					s, err := e.NewState()
+					if err != nil {
+						b.Fatal(err)
+					}
+					batch[i] = engine.Sequence{Tokens: []int{i}, State: s, Output: engine.OutputLast}
+				}
+				run(b, e, batch)
+				start := time.Now()
+				for b.Loop() {
+					run(b, e, batch)
+				}
+				sec := time.Since(start).Seconds() / float64(b.N)
+				b.ReportMetric(float64(B)/sec, "tokens/s")
+				b.ReportMetric(float64(e.Stats().Dispatches), "dispatches")
+			})
+		}
+	}
+}
+
+// profileOf prints the per-op wall times of a pass of T tokens of S
+// sequences (one output row).
+func profileOf(b *testing.B, e *Engine, T, S int) {
+	batch := make([]engine.Sequence, S)
+	states := make([]*State, S)
+	for i := range batch {
+		s, _ := e.NewState()
+		states[i] = s.(*State)
+		batch[i] = engine.Sequence{Tokens: benchTokens(T / S), State: s, Output: engine.OutputLast}
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.d.Lock()
+	defer e.d.Unlock()
+	sh, _ := e.planPass(batch, states, make([]int, S), nil)
+	var prof map[string]time.Duration
+	for range 3 { // the last of three runs
+		var err error
+		if prof, err = e.profile(sh); err != nil {
+			b.Fatal(err)
+		}
+	}
+	names := make([]string, 0, len(prof))
+	var total time.Duration
+	for n, d := range prof {
+		names = append(names, n)
+		total += d
+	}
+	sort.Slice(names, func(i, j int) bool { return prof[names[i]] > prof[names[j]] })
+	var sb strings.Builder
+	fmt.Fprintf(&sb, "profile of a pass of %d tokens (each op alone, submit and wait included): total %v\n", T, total)
+	for _, n := range names {
+		fmt.Fprintf(&sb, "  %-24s %10v %5.1f%%\n", n, prof[n], 100*float64(prof[n])/float64(total))
+	}
+	b.Log(sb.String())
+}
