@@ -132,7 +132,7 @@ func (p *Plan) String() string {
 	var parts []string
 	for _, k := range []format.DType{format.Int8Block, format.NF4Block, format.SF4Block} {
 		if ls := p.Layers(k); len(ls) > 0 {
-			parts = append(parts, fmt.Sprintf("%s layers %s", kindName(k), ranges(ls)))
+			parts = append(parts, fmt.Sprintf("%s layers %s", kindName(k), FormatLayers(ls)))
 		}
 	}
 	if len(parts) == 0 {
@@ -151,7 +151,13 @@ func kindName(k format.DType) string {
 	return "NF4"
 }
 
-func ranges(ls []int) string {
+// FormatLayers writes ascending layers in the SPEC syntax, so that
+// ParseLayers reads them back: "0-5,9"; a single layer alone is "9-9"
+// ("9" would be a count).
+func FormatLayers(ls []int) string {
+	if len(ls) == 1 {
+		return fmt.Sprintf("%d-%d", ls[0], ls[0])
+	}
 	var parts []string
 	for i := 0; i < len(ls); {
 		j := i

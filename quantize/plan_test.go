@@ -104,3 +104,14 @@ func TestPlanLaterRuleWins(t *testing.T) {
 		t.Errorf("empty plan %q", p)
 	}
 }
+
+// FormatLayers writes what ParseLayers reads back as the same layers.
+func TestFormatLayersRoundTrip(t *testing.T) {
+	for _, ls := range [][]int{{0}, {9}, {0, 1, 2}, {0, 1, 2, 3, 4, 5, 9}, {3, 5, 7}, {11}, {2, 3, 10, 11}} {
+		s := quantize.FormatLayers(ls)
+		got, err := quantize.ParseLayers(s, 12)
+		if err != nil || fmt.Sprint(got) != fmt.Sprint(ls) {
+			t.Errorf("%v → %q → %v, %v", ls, s, got, err)
+		}
+	}
+}

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 	"strings"
@@ -10,120 +9,85 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/rwkvkit/rwkvkit/format"
-	"github.com/rwkvkit/rwkvkit/serialize"
+	"github.com/rwkvkit/rwkvkit/inspect"
+	"github.com/rwkvkit/rwkvkit/quantize"
 )
 
 func newInspect() *cobra.Command {
-	var asJSON bool
+	var asJSON, tensors, check bool
 	cmd := &cobra.Command{
 		Use:   "inspect FILE",
-		Short: "Show what a model file is: kind, RWKV version, dimensions and every tensor",
-		Args:  cobra.ExactArgs(1),
+		Short: "Show what a file holds: a model (RWKV version, dimensions), a LoRA, a state; sizes, dtypes, tensors",
+		Long: `Inspect says what FILE holds — a model (its RWKV version and dimensions), a LoRA adapter (its
+ranks and the tensors it changes) or a state — with its size, a summary of its dtypes, its parameter
+count, its metadata and, for an .rkv artifact, how it was made; then every tensor, unless
+--tensors=false. --verify reads every payload of an .rkv artifact and checks its checksum.`,
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			src, err := openModel(args[0])
+			opts := &inspect.Options{Tensors: tensors, Verify: check}
+			if check {
+				bar := newProgress(0, "verify")
+				defer bar.Finish()
+				opts.Progress = barProgress(bar)
+			}
+			r, err := inspect.File(cmd.Context(), args[0], opts)
 			if err != nil {
 				return err
 			}
-			defer src.Close()
-			rep := inspectSource(args[0], src)
 			if asJSON {
-				enc := json.NewEncoder(cmd.OutOrStdout())
-				enc.SetIndent("", "  ")
-				return enc.Encode(rep)
+				return printJSON(cmd.OutOrStdout(), r)
 			}
-			rep.print(cmd.OutOrStdout())
+			printInspect(cmd.OutOrStdout(), r, tensors)
 			return nil
 		},
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	cmd.Flags().BoolVar(&tensors, "tensors", true, "list every tensor (--tensors=false: the summary only)")
+	cmd.Flags().BoolVar(&check, "verify", false, "read every payload of an .rkv artifact and check its checksum")
 	return cmd
 }
 
-type inspectTensor struct {
-	Name  string  `json:"name"`
-	DType string  `json:"dtype"`
-	Shape []int64 `json:"shape"`
-	Bytes int64   `json:"bytes"`
-}
-
-type inspectReport struct {
-	File       string                `json:"file"`
-	Kind       string                `json:"kind"`
-	Model      *format.ModelInfo     `json:"model,omitempty"`
-	Layout     string                `json:"layout,omitempty"`
-	NotModel   string                `json:"not_model,omitempty"`
-	Metadata   map[string]string     `json:"metadata,omitempty"`
-	Provenance *serialize.Provenance `json:"provenance,omitempty"`
-	Tensors    []inspectTensor       `json:"tensors"`
-}
-
-func inspectSource(path string, src *format.Source) inspectReport {
-	rep := inspectReport{File: path, Kind: src.Format, Metadata: src.Metadata}
-	if info, err := format.Detect(src); err == nil {
-		rep.Model = &info
-		rep.Layout = info.Layout.String()
-	} else {
-		rep.NotModel = err.Error()
-	}
-	if src.Format == "rkv" {
-		if h, err := serialize.ReadHeaderFile(path); err == nil {
-			rep.Provenance = &h.Provenance
+func printInspect(w io.Writer, r *inspect.Report, tensors bool) {
+	fmt.Fprintf(w, "file:       %s (%s)\nkind:       %s\n", r.File, humanBytes(r.SizeBytes), r.Kind)
+	switch {
+	case r.Model != nil:
+		printModel(w, r.Model, r.Layout)
+	case r.LoRA != nil:
+		a := r.LoRA
+		ranks := make([]string, len(a.Ranks))
+		for i, k := range a.Ranks {
+			ranks[i] = fmt.Sprint(k)
 		}
-	}
-	for _, t := range src.Tensors {
-		rep.Tensors = append(rep.Tensors, inspectTensor{t.Name, t.DType.String(), t.Shape, t.Size()})
-	}
-	return rep
-}
-
-func (r inspectReport) print(w io.Writer) {
-	fmt.Fprintf(w, "file:       %s\nkind:       %s\n", r.File, r.Kind)
-	if m := r.Model; m != nil {
-		fmt.Fprintf(w, "RWKV:       v%s (%s layout)\n", m.Version, r.Layout)
-		fmt.Fprintf(w, "layers:     %d\nembedding:  %d\n", m.Layers, m.Embed)
-		if m.Heads > 0 {
-			fmt.Fprintf(w, "heads:      %d × %d\n", m.Heads, m.HeadSize)
-		}
-		fmt.Fprintf(w, "vocabulary: %d\nFFN:        %d\n", m.Vocab, m.FFN)
-		var lora []string
-		for _, l := range []struct {
-			name string
-			d    int
-		}{{"mix", m.MixLoRA}, {"decay", m.DecayLoRA}, {"a", m.ALoRA}, {"v", m.VLoRA}, {"gate", m.GLoRA}} {
-			if l.d > 0 {
-				lora = append(lora, fmt.Sprintf("%s %d", l.name, l.d))
+		fmt.Fprintf(w, "contents:   LoRA adapter (%s names): %d low-rank pairs of rank %s, %d full tensors\n", a.Naming, a.Pairs, strings.Join(ranks, ", "), a.Full)
+		var targets []string
+		for _, t := range a.Targets {
+			if len(t.Layers) > 0 {
+				targets = append(targets, fmt.Sprintf("%s (layers %s)", t.Tensor, quantize.FormatLayers(t.Layers)))
+			} else {
+				targets = append(targets, t.Tensor)
 			}
 		}
-		if len(lora) > 0 {
-			fmt.Fprintf(w, "LoRA dims:  %s\n", strings.Join(lora, ", "))
-		}
-		fmt.Fprintf(w, "parameters: %d (%s)\n", m.Params, humanCount(m.Params))
-	} else {
+		fmt.Fprintf(w, "changes:    %s\n", strings.Join(targets, ", "))
+	case r.State != nil:
+		fmt.Fprintf(w, "contents:   state of %d layers\n", r.State.Layers)
+	default:
 		fmt.Fprintf(w, "model:      %s\n", r.NotModel)
+	}
+	fmt.Fprintf(w, "parameters: %d (%s)\n", r.Parameters, humanCount(r.Parameters))
+	for _, d := range r.DTypes {
+		fmt.Fprintf(w, "dtype:      %-7s %d tensors, %s parameters, %s\n", d.DType, d.Tensors, humanCount(d.Parameters), humanBytes(d.SizeBytes))
 	}
 	for _, k := range sortedKeys(r.Metadata) {
 		fmt.Fprintf(w, "metadata:   %s = %s\n", k, r.Metadata[k])
 	}
 	if p := r.Provenance; p != nil {
-		fmt.Fprintf(w, "made by:    %s %s\n", p.Tool, p.ToolVersion)
-		for _, s := range p.Sources {
-			fmt.Fprintf(w, "source:     %s (%d bytes, sha256 %s)\n", s.Name, s.Size, s.SHA256)
-		}
-		for _, l := range p.LoRAs {
-			fmt.Fprintf(w, "LoRA:       %s at alpha %g (%d bytes, sha256 %s)\n", l.Name, l.Alpha, l.Size, l.SHA256)
-		}
-		for _, lp := range p.LoRAPatterns {
-			fmt.Fprintf(w, "LoRA alpha: %g for tensors matching %q\n", lp.Alpha, lp.Regexp)
-		}
-		if q := p.Quantization; q.Plan != "" {
-			fmt.Fprintf(w, "quantized:  %s, on %s\n", q.Plan, q.Device)
-		} else if q.Int8 != "" || q.NF4 != "" || q.SF4 != "" { // written before plans were recorded
-			sf4 := ""
-			if q.SF4 != "" {
-				sf4 = fmt.Sprintf(", SF4 layers %q", q.SF4)
-			}
-			fmt.Fprintf(w, "quantized:  Int8 layers %q, NF4 layers %q%s, on %s\n", q.Int8, q.NF4, sf4, q.Device)
-		}
+		printProvenance(w, p)
+	}
+	if r.Verified != nil {
+		fmt.Fprintln(w, "checksums:  every payload read and verified")
+	}
+	if !tensors {
+		return
 	}
 	fmt.Fprintf(w, "tensors:    %d\n", len(r.Tensors))
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
@@ -131,6 +95,27 @@ func (r inspectReport) print(w io.Writer) {
 		fmt.Fprintf(tw, "  %s\t%s\t%v\n", t.Name, t.DType, t.Shape)
 	}
 	tw.Flush()
+}
+
+func printModel(w io.Writer, m *format.ModelInfo, layout string) {
+	fmt.Fprintf(w, "RWKV:       v%s (%s layout)\n", m.Version, layout)
+	fmt.Fprintf(w, "layers:     %d\nembedding:  %d\n", m.Layers, m.Embed)
+	if m.Heads > 0 {
+		fmt.Fprintf(w, "heads:      %d × %d\n", m.Heads, m.HeadSize)
+	}
+	fmt.Fprintf(w, "vocabulary: %d\nFFN:        %d\n", m.Vocab, m.FFN)
+	var lora []string
+	for _, l := range []struct {
+		name string
+		d    int
+	}{{"mix", m.MixLoRA}, {"decay", m.DecayLoRA}, {"a", m.ALoRA}, {"v", m.VLoRA}, {"gate", m.GLoRA}} {
+		if l.d > 0 {
+			lora = append(lora, fmt.Sprintf("%s %d", l.name, l.d))
+		}
+	}
+	if len(lora) > 0 {
+		fmt.Fprintf(w, "LoRA dims:  %s\n", strings.Join(lora, ", "))
+	}
 }
 
 func humanCount(n int64) string {

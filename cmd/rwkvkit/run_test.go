@@ -121,3 +121,10 @@ func TestRunStats(t *testing.T) {
 		t.Errorf("stderr %q, stdout %q; want the statistics on stderr only", stderr, stdout)
 	}
 }
+
+// runStdout executes the command in-process and returns its stdout only.
+func runStdout(t *testing.T, args ...string) (string, error) {
+	t.Helper()
+	out, _, err := runStdin(t, "", args...)
+	return out, err
+}
