@@ -75,8 +75,7 @@ func unpickleCharged(pkl []byte) (charged, allocated int64, err error) {
 			next += nbytes
 			return &storage{off: next - nbytes}, nil
 		}}
-	left := int64(1 << 62)
-	l.left = &left
+	l.budget = format.NewBudget(0, 0, 1<<62)
 	var a, b runtime.MemStats
 	runtime.ReadMemStats(&a)
 	obj, err := l.unpickle(pkl)
@@ -84,7 +83,7 @@ func unpickleCharged(pkl []byte) (charged, allocated int64, err error) {
 		_, err = source(obj, bytes.NewReader(nil), false)
 	}
 	runtime.ReadMemStats(&b)
-	return 1<<62 - left, int64(b.TotalAlloc - a.TotalAlloc), err
+	return 1<<62 - l.budget.Left(), int64(b.TotalAlloc - a.TotalAlloc), err
 }
 
 // The budget's charges cover what unpickling really allocates, and real
@@ -102,7 +101,7 @@ func TestBudgetOfRealPickles(t *testing.T) {
 		if allocated > charged+4096 {
 			t.Errorf("%s: allocated %d bytes, charged %d", name, allocated, charged)
 		}
-		if charged > budget(int64(len(data)))/2 {
+		if charged > budget(int64(len(data))).Left()/2 {
 			t.Errorf("%s: charged %d bytes, more than half the budget of a %d-byte file", name, charged, len(data))
 		}
 	}

@@ -123,7 +123,7 @@ func FuzzPickle(f *testing.F) {
 			return source(obj, bytes.NewReader(store), len(pkl)%3 == 0)
 		}()
 		runtime.ReadMemStats(&after)
-		if got, limit := after.TotalAlloc-before.TotalAlloc, uint64(budget(int64(len(pkl)))+2*int64(len(pkl))+64<<10); got > limit {
+		if got, limit := after.TotalAlloc-before.TotalAlloc, uint64(budget(int64(len(pkl))).Left()+2*int64(len(pkl))+64<<10); got > limit {
 			t.Errorf("allocated %d bytes for a %d-byte pickle (limit %d)", got, len(pkl), limit)
 		}
 		if err != nil {

@@ -35,8 +35,8 @@ func openLegacy(r io.ReaderAt, size int64) (*format.Source, error) {
 		}
 		return v, nil
 	}
-	left := budget(size)
-	plain := &loader{left: &left, resolve: func(key string, _ int64) (*storage, error) {
+	b := budget(size)
+	plain := &loader{budget: b, resolve: func(key string, _ int64) (*storage, error) {
 		return nil, fmt.Errorf("storage %s outside the main pickle", quote(key))
 	}}
 	v, err := next("magic", plain)
@@ -57,7 +57,7 @@ func openLegacy(r io.ReaderAt, size int64) (*format.Source, error) {
 	if _, err = next("system info", plain); err != nil {
 		return nil, err
 	}
-	l := &loader{left: &left, legacy: true, storages: map[string]*storage{}, views: map[string]*storage{},
+	l := &loader{budget: b, legacy: true, storages: map[string]*storage{}, views: map[string]*storage{},
 		resolve: func(string, int64) (*storage, error) { return &storage{off: -1}, nil }}
 	obj, err := next("object", l)
 	if err != nil {

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+
+	"github.com/rwkvkit/rwkvkit/format"
 )
 
 // The unpickler is this package's own: it runs only the opcodes the
@@ -45,7 +47,7 @@ const (
 )
 
 // budget is the memory budget of a file of size bytes.
-func budget(size int64) int64 { return memPerByte*size + memSlack }
+func budget(size int64) *format.Budget { return format.NewBudget(size, memPerByte, memSlack) }
 
 // Charges beyond the bytes of the values themselves.
 const (
@@ -62,20 +64,6 @@ const (
 	tensorCost = 320
 )
 
-// ErrBudget is wrapped by the error for a pickle that would need more
-// memory than its size allows.
-var ErrBudget = errors.New("needs more memory than a checkpoint of its size")
-
-// cost is what an allocation of n bytes takes, rounded up as Go's size
-// classes round it: to a multiple of 16 up to 256 bytes, by at most an
-// eighth beyond.
-func cost(n int64) int64 {
-	if n <= 256 {
-		return (n + 15) &^ 15
-	}
-	return n + n>>3
-}
-
 type machine struct {
 	l      *loader
 	pkl    []byte
@@ -87,35 +75,28 @@ type machine struct {
 	// globals caches what each GLOBAL's "module\nname" resolved to, so a
 	// name repeated (as torch repeats its rebuild function) costs nothing.
 	globals map[string]any
-	left    *int64 // budget left
+	budget  *format.Budget
 }
 
 // unpickle runs a pickle that scanPickle has accepted and returns the
 // object it builds.
 func (l *loader) unpickle(pkl []byte) (any, error) {
-	if l.left == nil {
-		b := budget(int64(len(pkl)))
-		l.left = &b
+	if l.budget == nil {
+		l.budget = budget(int64(len(pkl)))
 	}
-	m := &machine{l: l, pkl: pkl, left: l.left}
+	m := &machine{l: l, pkl: pkl, budget: l.budget}
 	if err := m.sizeMemo(); err != nil {
 		return nil, err
 	}
 	v, err := m.run()
-	if errors.Is(err, ErrBudget) {
+	if errors.Is(err, format.ErrBudget) {
 		return nil, fmt.Errorf("pickle of %d bytes %w (more than %d bytes per byte of the file): not a state dict",
 			len(pkl), err, memPerByte)
 	}
 	return v, err
 }
 
-func (m *machine) charge(n int64) error {
-	*m.left -= cost(n)
-	if *m.left < 0 {
-		return ErrBudget
-	}
-	return nil
-}
+func (m *machine) charge(n int64) error { return m.budget.Charge(n) }
 
 // grow makes room for add more elements of size bytes in s, doubling its
 // capacity and charging the new array.

@@ -179,8 +179,7 @@ func (z *zipCheckpoint) load() (obj any, bigEndian bool, l *loader, err error) {
 	if crc.Sum32() != pf.CRC32 {
 		return nil, false, nil, fmt.Errorf("data.pkl: CRC-32 mismatch (corrupt file)")
 	}
-	left := budget(z.size)
-	l = &loader{left: &left, storages: map[string]*storage{}, resolve: z.storage}
+	l = &loader{budget: budget(z.size), storages: map[string]*storage{}, resolve: z.storage}
 	obj, err = l.unpickle(pkl)
 	if err != nil {
 		return nil, false, nil, fmt.Errorf("data.pkl: %w", err)

@@ -85,9 +85,9 @@ func (f *pyFunc) Call(args ...any) (any, error) {
 
 // A loader turns one checkpoint pickle into tensor descriptors.
 type loader struct {
-	// left is the memory budget left to the pickles of the file, shared
-	// by its loaders; nil means a budget for the pickle alone.
-	left     *int64
+	// budget is the memory left to the pickles of the file, shared by its
+	// loaders; nil means a budget for the pickle alone.
+	budget   *format.Budget
 	legacy   bool
 	storages map[string]*storage // root storages by key
 	views    map[string]*storage // legacy storage views by view key
