@@ -208,7 +208,7 @@ func transposeLast2(t *Tensor) (*Tensor, error) {
 	shape[r-2], shape[r-1] = cols, rows
 	es := int64(t.DType.Size())
 	if es == 0 {
-		return nil, fmt.Errorf("tensor %q: cannot transpose %v", t.Name, t.DType)
+		return nil, fmt.Errorf("tensor %s: cannot transpose %v", Quote(t.Name), t.DType)
 	}
 	return NewTensor(t.Name, t.DType, shape, func() (io.ReadCloser, error) {
 		b, err := t.Bytes()
@@ -233,7 +233,7 @@ func transposeLast2(t *Tensor) (*Tensor, error) {
 func repeatColumns(t *Tensor, n int64) (*Tensor, error) {
 	es := int64(t.DType.Size())
 	if es == 0 || n <= 0 {
-		return nil, fmt.Errorf("tensor %q: cannot repeat %v", t.Name, t.DType)
+		return nil, fmt.Errorf("tensor %s: cannot repeat %v", Quote(t.Name), t.DType)
 	}
 	return NewTensor(t.Name, t.DType, []int64{t.Shape[0], n}, func() (io.ReadCloser, error) {
 		b, err := t.Bytes()

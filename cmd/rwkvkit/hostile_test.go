@@ -123,6 +123,7 @@ func TestHostileInputs(t *testing.T) {
 	write("empty-200k.st", emptyTensorsST(t, 200_000))
 	write("empty-131k.rkv", emptyTensorsRKV(t, dir, 131_072))
 	write("long-name.st", longNameST(mib))
+	write("long-name-lora.st", longNameLoRA(t, mib))
 
 	cases := []hostileCase{
 		{"REDUCE on a list of 4000 references to a 1 MiB string", "reduce-bomb.pth", []string{"inspect", "IN"}, 2, "a list cannot be called"},
@@ -138,6 +139,8 @@ func TestHostileInputs(t *testing.T) {
 		{"200k empty tensors in a .st", "empty-200k.st", []string{"convert", "IN", "OUT.st"}, 0, ""},
 		{"131k empty tensors in an .rkv", "empty-131k.rkv", []string{"convert", "IN", "OUT.st"}, 0, ""},
 		{"a 1 MiB tensor name in a bad entry", "long-name.st", []string{"inspect", "IN"}, 2, "unknown dtype"},
+		{"a LoRA with an unpaired tensor of a 1 MiB name", "long-name-lora.st",
+			[]string{"merge", tiny + "st/tiny-rwkv-7v0-834K.st", "OUT.rkv", "--lora", "IN", "--device", "cpu"}, 2, "bytes in all)"},
 	}
 	for i, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -263,6 +266,17 @@ func emptySource(t testing.TB, n int) *format.Source {
 		src.Tensors = append(src.Tensors, tn)
 	}
 	return src
+}
+
+// longNameLoRA is a LoRA .st with one unpaired lora_A tensor whose name is
+// n bytes long, which the adapter reader names in its error whole.
+func longNameLoRA(t testing.TB, n int) []byte {
+	name := "blocks.0.att.key" + strings.Repeat("x", n) + ".lora_A.weight"
+	tn, err := format.NewTensor(name, format.F16, []int64{4, 4}, format.BytesOpener(make([]byte, 32)))
+	must(t, err)
+	var buf bytes.Buffer
+	must(t, safetensors.Write(&buf, &format.Source{Tensors: []*format.Tensor{tn}}, nil))
+	return buf.Bytes()
 }
 
 // longNameST is a .st whose one tensor has an n-byte name and a dtype no

@@ -10,6 +10,7 @@ import (
 	"os/signal"
 	"runtime/pprof"
 	"syscall"
+	"unicode/utf8"
 
 	"github.com/spf13/cobra"
 )
@@ -39,12 +40,29 @@ func main() {
 	if err == nil {
 		return
 	}
-	fmt.Fprintln(os.Stderr, "rwkvkit:", err)
+	fmt.Fprintln(os.Stderr, "rwkvkit:", errorText(err))
 	var te *thresholdError
 	if errors.As(err, &te) {
 		os.Exit(exitThreshold)
 	}
 	os.Exit(exitError)
+}
+
+// maxErrorText bounds what an error prints: messages quote names from the
+// files they are about, cut short where they are made (format.Quote), and
+// this is the last guard against a file's names filling a terminal.
+const maxErrorText = 3072
+
+func errorText(err error) string {
+	s := err.Error()
+	if len(s) <= maxErrorText {
+		return s
+	}
+	cut := maxErrorText
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return fmt.Sprintf("%s… (%d bytes in all)", s[:cut], len(s))
 }
 
 func newRoot() *cobra.Command {
