@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -64,7 +65,9 @@ func TestConvertMemoryFollowsLargestTensor(t *testing.T) {
 
 // Interrupted halfway through by Ctrl-C (SIGINT), a kill (SIGTERM) or a
 // closed terminal (SIGHUP), convert --force exits with status 2, leaves the
-// file it was replacing as it was, and no temporary file.
+// file it was replacing as it was, and no temporary file. Killed outright
+// (SIGKILL), it leaves the old file and its temporary file, which the next
+// convert of the same output removes.
 func TestConvertInterrupted(t *testing.T) {
 	if testing.Short() {
 		t.Skip("writes a 370 MB checkpoint")
@@ -76,7 +79,7 @@ func TestConvertInterrupted(t *testing.T) {
 	dir := t.TempDir()
 	in := filepath.Join(dir, "in.pth")
 	writePTH(t, in, src)
-	for _, sig := range []syscall.Signal{syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP} {
+	for _, sig := range []syscall.Signal{syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGKILL} {
 		t.Run(sig.String(), func(t *testing.T) {
 			outDir := filepath.Join(dir, sig.String())
 			os.Mkdir(outDir, 0o755)
@@ -103,15 +106,28 @@ func TestConvertInterrupted(t *testing.T) {
 				t.Fatal(err)
 			}
 			err = cmd.Wait()
+			if b, _ := os.ReadFile(out); string(b) != "old" {
+				t.Errorf("convert stopped by %v: the old file holds %d bytes", sig, len(b))
+			}
+			left, _ := os.ReadDir(outDir)
+			if sig == syscall.SIGKILL {
+				if len(left) != 2 || !strings.HasPrefix(left[0].Name(), ".rwkvkit-") {
+					t.Fatalf("convert killed left %v, want the old file and its temporary file", left)
+				}
+				if _, stderr, code := rwkvkit(t, "convert", in, out, "--force"); code != 0 {
+					t.Fatalf("convert after a killed one: exit %d: %s", code, stderr)
+				}
+				if left, _ := os.ReadDir(outDir); len(left) != 1 {
+					t.Errorf("after the next convert the folder holds %v", left)
+				}
+				return
+			}
 			var ee *exec.ExitError
 			if !errors.As(err, &ee) || ee.ExitCode() != 2 {
 				t.Fatalf("convert stopped by %v: %v, want exit status 2", sig, err)
 			}
-			if left, _ := os.ReadDir(outDir); len(left) != 1 || left[0].Name() != "model.st" {
+			if len(left) != 1 || left[0].Name() != "model.st" {
 				t.Errorf("convert stopped by %v left %v", sig, left)
-			}
-			if b, _ := os.ReadFile(out); string(b) != "old" {
-				t.Errorf("convert stopped by %v: the old file holds %d bytes", sig, len(b))
 			}
 		})
 	}
