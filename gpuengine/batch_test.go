@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"math"
 	"os"
 	"path/filepath"
@@ -179,16 +180,31 @@ func TestSmallArenas(t *testing.T) {
 	for _, wk := range weightKinds {
 		src := quantized(t, openSource(t, tinyV7), wk.kind)
 		whole := loadGPU(t, src, &Options{Chunk: 32})
-		split := loadGPU(t, src, &Options{Chunk: 32, MaxBinding: 16 << 10})
+		split := loadGPU(t, src, &Options{Chunk: 32, MaxBinding: 20 << 10})
 		if len(split.arenas) < 4*len(whole.arenas) || len(split.mats["emb.weight"].pieces) < 2 || len(split.mats["blocks.0.ffn.key.weight"].pieces) < 2 {
 			t.Fatalf("%s: %d arenas (whole: %d), embedding in %d pieces", wk.name, len(split.arenas), len(whole.arenas), len(split.mats["emb.weight"].pieces))
 		}
-		for _, n := range []int{3, 30} { // the matrix-vector and the matrix-matrix kernels
-			a := runAll(t, whole, newState(t, whole), testTokens[:n], engine.OutputAll)
-			b := runAll(t, split, newState(t, split), testTokens[:n], engine.OutputAll)
-			if !equalFloats(a, b) {
-				compare(t, wk.name+" split vs whole", b, a, whole.Info().Vocab, 0)
+		// One state per page: the batch spans three pages.
+		batch := func(e *Engine, n int) []engine.Sequence {
+			b := make([]engine.Sequence, 3)
+			for i := range b {
+				b[i] = engine.Sequence{Tokens: testTokens[i : i+n], State: newState(t, e), Output: engine.OutputAll}
 			}
+			if err := e.Run(context.Background(), b); err != nil {
+				t.Fatal(err)
+			}
+			return b
+		}
+		for _, n := range []int{2, 20} { // the matrix-vector and the matrix-matrix kernels
+			a, b := batch(whole, n), batch(split, n)
+			for i := range a {
+				if !equalFloats(a[i].Logits, b[i].Logits) {
+					compare(t, fmt.Sprintf("%s: sequence %d split vs whole", wk.name, i), b[i].Logits, a[i].Logits, whole.Info().Vocab, 0)
+				}
+			}
+		}
+		if len(split.states) < 3 {
+			t.Errorf("%d pages of states, want at least 3", len(split.states))
 		}
 	}
 }

@@ -31,9 +31,10 @@ type Options struct {
 	// memory a device has; a model too large for it fails when a buffer is
 	// created, before anything is uploaded.
 	MaxMemory int64
-	// MaxBinding lowers the size of a weight arena below the device's
-	// binding limit (0: the limit), which splits weights into more arenas
-	// and large matrices into more pieces.
+	// MaxBinding lowers the size of a weight arena and of a buffer of
+	// states below the device's binding limit (0: the limit), which splits
+	// weights into more arenas, large matrices into more pieces and states
+	// into more pages.
 	MaxBinding int64
 }
 
@@ -61,11 +62,14 @@ type Engine struct {
 	uniform *wgpu.Buffer
 	prog    []*op
 	logits  region
-	down    *gpu.Staging
+	down    [2]*gpu.Staging // logits of alternate passes, read while the next runs
 
-	// States: per layer a buffer of slots × slotStride floats.
-	states     []*wgpu.Buffer
+	// States: pages of at most pageSlots slots, each a buffer per layer of
+	// slots × slotStride floats; slot s is slot s − page·pageSlots of page
+	// s/pageSlots. Kernels that bind states run once per page.
+	states     [][]*wgpu.Buffer
 	slotStride int
+	pageSlots  int
 	slots      int
 	slotMu     sync.Mutex
 	free       []int
@@ -228,6 +232,10 @@ func newEngine(d *gpu.Device, info format.ModelInfo, o Options) (*Engine, error)
 	}
 	e.limits = limits{binding: binding, arena: arena, buffer: int64(d.Limits().MaxBufferSize), memory: o.MaxMemory}
 	e.slotStride = 2*info.Embed + engine.NewSnapshot(format.ModelInfo{Version: info.Version, Layers: 1, Embed: info.Embed, Heads: info.Heads, HeadSize: info.HeadSize}).MemSize()
+	e.pageSlots = int(arena / int64(4*e.slotStride))
+	if e.pageSlots == 0 {
+		return nil, fmt.Errorf("gpuengine: %w: one layer's state of %d bytes exceeds a binding of %d", ErrTooLarge, 4*e.slotStride, arena)
+	}
 	return e, nil
 }
 
@@ -265,16 +273,23 @@ func (e *Engine) plan(specs []tensorSpec, dtypes []format.DType) error {
 		}
 		e.mats[s.name] = m
 	}
-	if err := e.build(); err != nil {
+	// A first build with one page of states sizes the activations; the
+	// program is built again once the states exist.
+	e.states = make([][]*wgpu.Buffer, 1)
+	err := e.build()
+	e.states = nil
+	if err != nil {
 		return err
 	}
+	e.releaseProgram()
+	act := int64(4 * e.actSize)
+	e.actSize = 0
 	var weights int64
 	for _, s := range a.sizes {
 		weights += s
 	}
-	act := int64(4 * e.actSize)
-	states := int64(e.info.Layers) * int64(initialSlots*e.slotStride*4)
-	staging := int64(4 * e.rcap * e.info.Vocab)
+	states := int64(e.info.Layers) * int64(min(initialSlots, e.pageSlots)*e.slotStride*4)
+	staging := 2 * int64(4*e.rcap*e.info.Vocab)
 	total := weights + act + states + staging + int64(4*passWords(e.tcap))
 	if act > e.limits.binding {
 		return fmt.Errorf("gpuengine: %w: a pass of %d tokens needs %d bytes of activations, more than one binding of %d: use a smaller chunk",
@@ -287,7 +302,6 @@ func (e *Engine) plan(specs []tensorSpec, dtypes []format.DType) error {
 	if err := e.newArenas(a.sizes); err != nil {
 		return fmt.Errorf("gpuengine: %w: weights of %d bytes in %d buffers: %v", ErrTooLarge, weights, len(a.sizes), err)
 	}
-	var err error
 	if e.act, err = e.d.Storage("activations", uint64(act)); err != nil {
 		return fmt.Errorf("gpuengine: %w: %v", ErrTooLarge, err)
 	}
@@ -295,10 +309,15 @@ func (e *Engine) plan(specs []tensorSpec, dtypes []format.DType) error {
 		return err
 	}
 	e.pass = make([]byte, 4*passWords(e.tcap))
-	if e.down, err = e.d.NewDownload(uint64(staging)); err != nil {
-		return fmt.Errorf("gpuengine: %w: %v", ErrTooLarge, err)
+	for i := range e.down {
+		if e.down[i], err = e.d.NewDownload(uint64(staging / 2)); err != nil {
+			return fmt.Errorf("gpuengine: %w: %v", ErrTooLarge, err)
+		}
 	}
-	return e.growStates(initialSlots)
+	if err := e.growStates(min(initialSlots, e.pageSlots)); err != nil {
+		return err
+	}
+	return e.build()
 }
 
 // load uploads tensor t of spec s, stored as dtype dt.
@@ -358,26 +377,23 @@ func (e *Engine) Close() error {
 }
 
 func (e *Engine) release() {
-	for _, o := range e.prog {
-		for _, g := range o.groups {
-			if g != nil {
-				g.Release()
-			}
-		}
+	e.releaseProgram()
+	bufs := append(e.arenas, e.act, e.passBuf)
+	for _, p := range e.states {
+		bufs = append(bufs, p...)
 	}
-	e.prog = nil
-	for _, b := range append(append(e.arenas, e.states...), e.act, e.passBuf, e.uniform) {
+	for _, b := range bufs {
 		if b != nil {
 			b.Release()
 		}
 	}
-	e.arenas, e.states, e.act, e.passBuf, e.uniform = nil, nil, nil, nil, nil
-	for _, s := range []*gpu.Staging{e.down, e.snapDown} {
+	e.arenas, e.states, e.act, e.passBuf = nil, nil, nil, nil
+	for _, s := range append(e.down[:], e.snapDown) {
 		if s != nil {
 			s.Release()
 		}
 	}
-	e.down, e.snapDown = nil, nil
+	e.down, e.snapDown = [2]*gpu.Staging{}, nil
 	for _, k := range e.kernels {
 		k.Release()
 	}

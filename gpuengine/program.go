@@ -22,6 +22,7 @@ type op struct {
 	uoff    int    // its offset in the uniform buffer
 	arena   int    // weight arena bound at 2 (−1: none)
 	layer   int    // layer whose states are bound at 4 (−1: none)
+	page    int    // the page of states bound
 	grid    func(s shape) (variant int, x, y uint32)
 }
 
@@ -59,6 +60,31 @@ func grid2(n int) (uint32, uint32) {
 
 // addOp appends an op to the program.
 func (e *Engine) addOp(o *op) { e.prog = append(e.prog, o) }
+
+// rebuild records the program again (the state pages changed).
+func (e *Engine) rebuild() error {
+	e.releaseProgram()
+	e.actSize = 0
+	if err := e.build(); err != nil {
+		return err
+	}
+	return e.finishProgram()
+}
+
+func (e *Engine) releaseProgram() {
+	for _, o := range e.prog {
+		for _, g := range o.groups {
+			if g != nil {
+				g.Release()
+			}
+		}
+	}
+	e.prog = nil
+	if e.uniform != nil {
+		e.uniform.Release()
+		e.uniform = nil
+	}
+}
 
 // finishProgram writes every op's parameters into one uniform buffer and
 // makes the bind groups.
@@ -110,7 +136,7 @@ func (e *Engine) bindAll(statesOnly bool) error {
 			}
 			b = append(b, gpu.Binding{Buffer: e.act})
 			if o.layer >= 0 {
-				b = append(b, gpu.Binding{Buffer: e.states[o.layer]})
+				b = append(b, gpu.Binding{Buffer: e.states[o.page][o.layer]})
 			}
 			g, err := k.Bind(b...)
 			if err != nil {

@@ -2,9 +2,12 @@ package gpuengine
 
 import (
 	"context"
+	"encoding/binary"
 	"fmt"
 	"runtime"
+	"sync"
 	"time"
+	"unsafe"
 
 	"github.com/cogentcore/webgpu/wgpu"
 
@@ -55,18 +58,35 @@ func (e *Engine) Run(ctx context.Context, batch []engine.Sequence) error {
 		}
 	}
 	pos := make([]int, len(batch))
-	var outs []outRow
-	for {
+	// Passes alternate between two download buffers: the logits of one are
+	// copied out while the next runs.
+	var outs [2][]outRow
+	var pending [2]bool
+	for i := 0; ; i = 1 - i {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		sh, o := e.planPass(batch, states, pos, outs[:0])
-		outs = o
+		if pending[i] {
+			if err := e.readRows(i, batch, outs[i]); err != nil {
+				return e.fail(err)
+			}
+			pending[i] = false
+		}
+		var sh shape
+		sh, outs[i] = e.planPass(batch, states, pos, outs[i][:0])
 		if sh.T == 0 {
 			break
 		}
-		if err := e.runPass(sh, batch, outs); err != nil {
+		if err := e.runPass(sh, i); err != nil {
 			return e.fail(err)
+		}
+		pending[i] = sh.R > 0
+	}
+	for i := range pending {
+		if pending[i] {
+			if err := e.readRows(i, batch, outs[i]); err != nil {
+				return e.fail(err)
+			}
 		}
 	}
 	runtime.KeepAlive(states)
@@ -133,17 +153,18 @@ func (e *Engine) planPass(batch []engine.Sequence, states []*State, pos []int, o
 }
 
 // runPass uploads the pass description, records and submits the program
-// and reads back the logits of its output rows.
-func (e *Engine) runPass(sh shape, batch []engine.Sequence, outs []outRow) error {
+// and the copy of its logits into download buffer i, whose mapping it
+// requests.
+func (e *Engine) runPass(sh shape, i int) error {
 	start := time.Now()
 	_, q := e.d.WGPU()
 	if err := q.WriteBuffer(e.passBuf, 0, e.pass); err != nil {
 		return fmt.Errorf("gpuengine: %w", err)
 	}
-	V := e.info.Vocab
-	n := uint64(sh.R * V * 4)
+	n := uint64(sh.R * e.info.Vocab * 4)
+	down := e.down[i]
 	if n > 0 {
-		if err := e.down.Unmap(); err != nil {
+		if err := down.Unmap(); err != nil {
 			return err
 		}
 	}
@@ -152,7 +173,7 @@ func (e *Engine) runPass(sh shape, batch []engine.Sequence, outs []outRow) error
 			return err
 		}
 		if n > 0 {
-			return enc.CopyBufferToBuffer(e.act, uint64(4*e.logits.off), e.down.Buffer(), 0, n)
+			return enc.CopyBufferToBuffer(e.act, uint64(4*e.logits.off), down.Buffer(), 0, n)
 		}
 		return nil
 	})
@@ -163,19 +184,55 @@ func (e *Engine) runPass(sh shape, batch []engine.Sequence, outs []outRow) error
 	if n == 0 {
 		return nil
 	}
-	if err := e.down.MapPrefix(n); err != nil {
-		return err
-	}
-	b, err := e.down.Bytes()
+	return down.MapPrefix(n)
+}
+
+// readRows waits for the logits in download buffer i and copies them into
+// the sequences.
+func (e *Engine) readRows(i int, batch []engine.Sequence, outs []outRow) error {
+	b, err := e.down[i].Bytes()
 	if err != nil {
 		return fmt.Errorf("gpuengine: reading logits: %w", err)
 	}
-	for r, o := range outs {
+	copyRows(b, batch, outs, e.info.Vocab)
+	return nil
+}
+
+// copyRows copies the logits rows of a pass from the mapped download
+// buffer b into the sequences, spread over cores when they are many: the
+// rows of a batch or a verify pass are tens of megabytes, and one core
+// copies a few gigabytes a second.
+func copyRows(b []byte, batch []engine.Sequence, outs []outRow, V int) {
+	one := func(r int) {
+		o := outs[r]
 		dst := batch[o.seq].Logits[o.row*V : (o.row+1)*V]
-		src := b[r*V*4:]
+		src := b[r*V*4 : (r+1)*V*4]
+		if hostLittleEndian {
+			copy(unsafe.Slice((*byte)(unsafe.Pointer(&dst[0])), 4*V), src)
+			return
+		}
 		for c := range dst {
 			dst[c] = f32At(src, c)
 		}
 	}
-	return nil
+	workers := min(runtime.GOMAXPROCS(0), 8, len(outs)*V/(1<<18)+1)
+	if workers <= 1 {
+		for r := range outs {
+			one(r)
+		}
+		return
+	}
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for r := w; r < len(outs); r += workers {
+				one(r)
+			}
+		}()
+	}
+	wg.Wait()
 }
+
+var hostLittleEndian = binary.NativeEndian.Uint16([]byte{1, 0}) == 1

@@ -61,29 +61,84 @@ func (e *Engine) putSlot(slot int) {
 	e.free = append(e.free, slot)
 }
 
-// growStates makes the state buffers hold n slots, keeping their contents,
-// and rebinds the kernels that use them.
+// pageRange returns the first slot of a page and the most it holds.
+func (e *Engine) pageRange(page int) (int, int) { return page * e.pageSlots, e.pageSlots }
+
+// slotAt returns the buffer of layer l holding slot, and the slot's byte
+// offset in it.
+func (e *Engine) slotAt(slot, l int) (*wgpu.Buffer, uint64) {
+	return e.states[slot/e.pageSlots][l], uint64(slot%e.pageSlots) * uint64(e.slotStride) * 4
+}
+
+// growStates makes room for n states (a first page that doubles up to
+// pageSlots, then more pages), keeping the states there are, and rebinds
+// or rebuilds the program that uses them.
 func (e *Engine) growStates(n int) error {
-	size := uint64(n) * uint64(e.slotStride) * 4
-	if int64(size) > e.limits.binding {
-		return fmt.Errorf("gpuengine: %d states of %d bytes per layer exceed a binding of %d", n, e.slotStride*4, e.limits.binding)
+	pages := len(e.states)
+	if n <= e.pageSlots {
+		if err := e.resizePage0(n); err != nil {
+			return err
+		}
+	} else {
+		if err := e.resizePage0(e.pageSlots); err != nil {
+			return err
+		}
+		n = (n + e.pageSlots - 1) / e.pageSlots * e.pageSlots
+		for len(e.states)*e.pageSlots < n {
+			page, err := e.newPage(e.pageSlots, len(e.states))
+			if err != nil {
+				return err
+			}
+			e.states = append(e.states, page)
+		}
 	}
+	e.slotMu.Lock()
+	for s := n - 1; s >= e.slots; s-- {
+		e.free = append(e.free, s)
+	}
+	e.slotMu.Unlock()
+	e.slots = n
+	switch {
+	case e.uniform == nil: // still loading: the program is made next
+		return nil
+	case len(e.states) != pages:
+		return e.rebuild()
+	}
+	return e.bindAll(true)
+}
+
+func (e *Engine) newPage(slots, page int) ([]*wgpu.Buffer, error) {
 	bufs := make([]*wgpu.Buffer, e.info.Layers)
 	for l := range bufs {
-		b, err := e.d.Storage(fmt.Sprintf("states %d", l), size)
+		b, err := e.d.Storage(fmt.Sprintf("states %d.%d", page, l), uint64(slots)*uint64(e.slotStride)*4)
 		if err != nil {
 			for _, x := range bufs[:l] {
 				x.Release()
 			}
-			return fmt.Errorf("gpuengine: %d states: %w", n, err)
+			return nil, fmt.Errorf("gpuengine: %d states: %w", slots, err)
 		}
 		bufs[l] = b
 	}
-	if e.slots > 0 {
-		old := uint64(e.slots) * uint64(e.slotStride) * 4
+	return bufs, nil
+}
+
+// resizePage0 makes the first page hold n slots, copying the old ones.
+func (e *Engine) resizePage0(n int) error {
+	old := 0
+	if len(e.states) > 0 {
+		old = min(e.slots, e.pageSlots)
+	}
+	if old >= n {
+		return nil
+	}
+	bufs, err := e.newPage(n, 0)
+	if err != nil {
+		return err
+	}
+	if old > 0 {
 		err := e.d.Submit(func(enc *wgpu.CommandEncoder) error {
 			for l, b := range bufs {
-				if err := enc.CopyBufferToBuffer(e.states[l], 0, b, 0, old); err != nil {
+				if err := enc.CopyBufferToBuffer(e.states[0][l], 0, b, 0, uint64(old)*uint64(e.slotStride)*4); err != nil {
 					return err
 				}
 			}
@@ -92,19 +147,12 @@ func (e *Engine) growStates(n int) error {
 		if err != nil {
 			return e.fail(fmt.Errorf("gpuengine: growing the states: %w", err))
 		}
-		for _, b := range e.states {
+		for _, b := range e.states[0] {
 			b.Release()
 		}
-	}
-	e.states = bufs
-	e.slotMu.Lock()
-	for s := n - 1; s >= e.slots; s-- {
-		e.free = append(e.free, s)
-	}
-	e.slotMu.Unlock()
-	e.slots = n
-	if e.uniform != nil {
-		return e.bindAll(true)
+		e.states[0] = bufs
+	} else {
+		e.states = append(e.states, bufs)
 	}
 	return nil
 }
@@ -113,7 +161,8 @@ func (e *Engine) growStates(n int) error {
 func (e *Engine) writeSlot(slot int, s *engine.Snapshot) error {
 	_, q := e.d.WGPU()
 	for l := range e.info.Layers {
-		if err := q.WriteBuffer(e.states[l], uint64(slot*e.slotStride*4), f32Bytes(s.Layer(l))); err != nil {
+		b, off := e.slotAt(slot, l)
+		if err := q.WriteBuffer(b, off, f32Bytes(s.Layer(l))); err != nil {
 			return e.fail(fmt.Errorf("gpuengine: writing a state: %w", err))
 		}
 	}
@@ -141,7 +190,8 @@ func (s *State) Snapshot() (*engine.Snapshot, error) {
 	}
 	err = e.d.Submit(func(enc *wgpu.CommandEncoder) error {
 		for l := range e.info.Layers {
-			if err := enc.CopyBufferToBuffer(e.states[l], uint64(s.slot)*layer, e.snapDown.Buffer(), uint64(l)*layer, layer); err != nil {
+			b, off := e.slotAt(s.slot, l)
+			if err := enc.CopyBufferToBuffer(b, off, e.snapDown.Buffer(), uint64(l)*layer, layer); err != nil {
 				return err
 			}
 		}

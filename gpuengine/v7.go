@@ -92,11 +92,14 @@ func (e *Engine) buildV7() error {
 		if l > 0 {
 			isFirst, v0 = 0, e.vec(p+"att.v0")
 		}
-		e.addOp(&op{name: p + "att.time_mix", kernels: []*gpu.Kernel{tm}, arena: e.vecArena(p + "att.w0"), layer: l,
-			params: params(r.off, w.off, k.off, v.off, a.off, g.off, vg.off, vf.off, y.off, isFirst, e.slotStride, 2*C,
-				e.vec(p+"att.w0"), e.vec(p+"att.a0"), v0, e.vec(p+"att.k_k"), e.vec(p+"att.k_a"), e.vec(p+"att.r_k"),
-				e.vec(p+"att.ln_x.weight"), e.vec(p+"att.ln_x.bias")),
-			grid: func(s shape) (int, uint32, uint32) { return 0, uint32(s.S), uint32(H) }})
+		for page := range e.states {
+			slot0, n := e.pageRange(page)
+			e.addOp(&op{name: p + "att.time_mix", kernels: []*gpu.Kernel{tm}, arena: e.vecArena(p + "att.w0"), layer: l, page: page,
+				params: params(r.off, w.off, k.off, v.off, a.off, g.off, vg.off, vf.off, y.off, isFirst, e.slotStride, 2*C,
+					e.vec(p+"att.w0"), e.vec(p+"att.a0"), v0, e.vec(p+"att.k_k"), e.vec(p+"att.k_a"), e.vec(p+"att.r_k"),
+					e.vec(p+"att.ln_x.weight"), e.vec(p+"att.ln_x.bias"), slot0, n),
+				grid: func(s shape) (int, uint32, uint32) { return 0, uint32(s.S), uint32(H) }})
+		}
 		if err := e.linear(p+"att.output", job{m: p + "att.output.weight", x: y, y: x, act: actAdd}); err != nil {
 			return err
 		}

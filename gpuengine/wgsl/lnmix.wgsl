@@ -17,7 +17,11 @@ struct Params {
     stride: u32, // floats per state slot
     mode: u32,
     nmix: u32,
-    _pad: u32,
+    slot0: u32,  // the first state slot of the bound buffer, which holds
+    nslots: u32, // nslots: this dispatch serves the tokens of those only
+    _0: u32,
+    _1: u32,
+    _2: u32,
     mix: array<vec4<u32>, 2>, // arena offsets of the mix vectors
     out: array<vec4<u32>, 2>, // activation offsets of the outputs [T][C]
 }
@@ -37,7 +41,10 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     let start = seg_start(s);
     let last = start + seg_len(s) - 1u;
     let first = t == start;
-    let slot = seg_slot(s);
+    let slot = seg_slot(s) - p.slot0;
+    if slot >= p.nslots {
+        return;
+    }
     // Components: x = this token, y = the previous one, z = the segment's last.
     var v: array<vec4<f32>, EPT>;
     for (var e = 0u; e < EPT; e++) {

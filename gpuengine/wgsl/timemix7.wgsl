@@ -30,6 +30,8 @@ struct Params {
     rk: u32,
     lnw: u32,
     lnb: u32,
+    slot0: u32,  // the first state slot of the bound buffer, which holds
+    nslots: u32, // nslots: this dispatch serves the segments of those only
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -52,13 +54,14 @@ fn wf(i: u32) -> f32 { return bitcast<f32>(wt[i]); }
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) i: u32) {
     let s = wid.x;
     let h = wid.y;
-    if s >= n_segments() {
+    let slot = seg_slot(s) - p.slot0;
+    if s >= n_segments() || slot >= p.nslots {
         return;
     }
     let start = seg_start(s);
     let end = start + seg_len(s);
     let c = h * N + i;
-    let sb = seg_slot(s) * p.stride + p.mem + (h * N + i) * N;
+    let sb = slot * p.stride + p.mem + (h * N + i) * N;
     var S: array<f32, N>;
     for (var j = 0u; j < N; j++) {
         S[j] = st[sb + j];
