@@ -67,7 +67,7 @@ func loadSynthetic(d *gpu.Device, info format.ModelInfo, kind format.DType, opt 
 	defer k.Release()
 	type fill struct {
 		arena, off, n, mode int
-		scale            float32
+		scale               float32
 	}
 	var fills []fill
 	for i, s := range specs {
