@@ -15,7 +15,7 @@ type Metrics struct {
 	RefPerplexity float64           `json:"ref_perplexity,omitempty"` // of the reference, likewise
 	MeanKL        float64           `json:"mean_kl"`
 	MaxKL         float64           `json:"max_kl"`
-	Top1          float64           `json:"top1_agreement"` // fraction of positions whose argmax agrees
+	Top1Percent   float64           `json:"top1_agreement_percent"` // percent of positions whose argmax agrees
 	MaxAbsDiff    float64           `json:"max_abs_dlogit"`
 	RMSDiff       float64           `json:"rms_dlogit"`
 	PerPosition   []PositionMetrics `json:"per_position,omitempty"`
@@ -88,7 +88,7 @@ func Compare(model, ref [][]float32, tokens []int, perPosition bool) (Metrics, e
 	}
 	if ref != nil && len(model) > 0 {
 		m.MeanKL /= float64(len(model))
-		m.Top1 = float64(top1) / float64(len(model))
+		m.Top1Percent = 100 * float64(top1) / float64(len(model))
 		m.RMSDiff = math.Sqrt(sq / float64(cells))
 	}
 	return m, nil

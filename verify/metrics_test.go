@@ -11,7 +11,7 @@ func TestCompareIdentical(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if m.MeanKL != 0 || m.MaxKL != 0 || m.Top1 != 1 || m.MaxAbsDiff != 0 || m.RMSDiff != 0 {
+	if m.MeanKL != 0 || m.MaxKL != 0 || m.Top1Percent != 100 || m.MaxAbsDiff != 0 || m.RMSDiff != 0 {
 		t.Errorf("self-comparison not exact: %+v", m)
 	}
 	if m.Perplexity != m.RefPerplexity {
@@ -43,7 +43,7 @@ func TestComparePerplexityAndKL(t *testing.T) {
 		t.Fatal(err)
 	}
 	wantKL := 0.5*math.Log(0.5/0.9) + 0.5*math.Log(0.5/0.1)
-	if math.Abs(m.MeanKL-wantKL) > 1e-6 || m.Top1 != 1 {
+	if math.Abs(m.MeanKL-wantKL) > 1e-6 || m.Top1Percent != 100 {
 		t.Errorf("KL %v, want %v", m.MeanKL, wantKL)
 	}
 }
@@ -54,7 +54,7 @@ func TestCompareMovesWithPerturbation(t *testing.T) {
 	big := [][]float32{{4, 2, 3, 1}, {1, 3, 2, 4}}
 	ms, _ := Compare(small, ref, []int{0, 1}, false)
 	mb, _ := Compare(big, ref, []int{0, 1}, false)
-	if !(0 < ms.MeanKL && ms.MeanKL < mb.MeanKL) || ms.Top1 != 1 || mb.Top1 != 0 || ms.MaxAbsDiff >= mb.MaxAbsDiff {
+	if !(0 < ms.MeanKL && ms.MeanKL < mb.MeanKL) || ms.Top1Percent != 100 || mb.Top1Percent != 0 || ms.MaxAbsDiff >= mb.MaxAbsDiff {
 		t.Errorf("metrics do not grow with the perturbation: small %+v, big %+v", ms, mb)
 	}
 }

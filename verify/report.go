@@ -28,8 +28,8 @@ func (t Thresholds) Check(m Metrics) []string {
 	if t.MaxMeanKL != nil && !(m.MeanKL <= *t.MaxMeanKL) {
 		failed = append(failed, fmt.Sprintf("mean KL %.6g > %g", m.MeanKL, *t.MaxMeanKL))
 	}
-	if t.MinTop1Percent != nil && !(100*m.Top1 >= *t.MinTop1Percent) {
-		failed = append(failed, fmt.Sprintf("top-1 agreement %.2f%% < %g%%", 100*m.Top1, *t.MinTop1Percent))
+	if t.MinTop1Percent != nil && !(m.Top1Percent >= *t.MinTop1Percent) {
+		failed = append(failed, fmt.Sprintf("top-1 agreement %.2f%% < %g%%", m.Top1Percent, *t.MinTop1Percent))
 	}
 	if t.MaxAbsDLogit != nil && !(m.MaxAbsDiff <= *t.MaxAbsDLogit) {
 		failed = append(failed, fmt.Sprintf("max |Δlogit| %.6g > %g", m.MaxAbsDiff, *t.MaxAbsDLogit))
@@ -44,7 +44,7 @@ type Report struct {
 	Tokens    int      `json:"tokens"`
 	Metrics   Metrics  `json:"metrics"`
 	Failed    []string `json:"failed,omitempty"` // the thresholds missed
-	Passed    bool     `json:"-"`                // no threshold missed
+	Passed    bool     `json:"passed"`           // no threshold missed
 }
 
 // NewReport compares the rows of logits of the model with those of the

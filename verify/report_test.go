@@ -11,8 +11,8 @@ func ptr(v float64) *float64 { return &v }
 // Each threshold fails exactly when its metric is on the wrong side of it
 // (equal passes), and a NaN metric fails every threshold on it.
 func TestThresholds(t *testing.T) {
-	m := Metrics{MeanKL: 0.01, Top1: 0.95, MaxAbsDiff: 0.5}
-	nan := Metrics{MeanKL: math.NaN(), Top1: math.NaN(), MaxAbsDiff: math.NaN()}
+	m := Metrics{MeanKL: 0.01, Top1Percent: 95, MaxAbsDiff: 0.5}
+	nan := Metrics{MeanKL: math.NaN(), Top1Percent: math.NaN(), MaxAbsDiff: math.NaN()}
 	cases := []struct {
 		name string
 		th   Thresholds
@@ -50,7 +50,7 @@ func TestNewReport(t *testing.T) {
 		t.Fatalf("self-comparison: %+v, %v", r, err)
 	}
 	r, err = NewReport("m", "r", ids, rows, other, Thresholds{MinTop1Percent: ptr(100)}, false)
-	if err != nil || r.Passed || len(r.Failed) != 1 || r.Metrics.Top1 != 0.5 {
+	if err != nil || r.Passed || len(r.Failed) != 1 || r.Metrics.Top1Percent != 50 {
 		t.Fatalf("one position of two disagrees: %+v, %v", r, err)
 	}
 	if _, err := NewReport("m", "", ids, rows, nil, Thresholds{MaxMeanKL: ptr(1)}, false); err == nil {

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"fmt"
 	"path/filepath"
 	"strings"
 
@@ -13,7 +12,7 @@ import (
 
 func newConvert() *cobra.Command {
 	var (
-		force          bool
+		force, asJSON  bool
 		typ, outFormat string
 	)
 	cmd := &cobra.Command{
@@ -37,16 +36,17 @@ runs, laid out as llama.cpp's own converter does, its matrices in --type (defaul
 				return err
 			}
 			bar.Finish()
-			what := "float16, web-rwkv layout"
+			wr := written{File: out, Format: "safetensors", Tensors: res.Tensors, Parameters: res.Params,
+				InputSizeBytes: res.InputBytes, OutputSizeBytes: res.OutputBytes, BitsPerWeight: res.BitsPerWeight()}
+			what := ", float16, web-rwkv layout"
 			if outFormat == "gguf" || (outFormat == "" && strings.EqualFold(filepath.Ext(out), ".gguf")) {
-				what = "GGUF for llama.cpp, " + gt.String()
+				wr.Format, what = "gguf", ", GGUF for llama.cpp, "+gt.String()
 			}
-			fmt.Fprintf(cmd.ErrOrStderr(), "wrote %s (%d tensors, %s; %s → %s, %.2f bits per weight)\n",
-				out, res.Tensors, what, humanBytes(res.InputBytes), humanBytes(res.OutputBytes), res.BitsPerWeight())
-			return nil
+			return wr.report(cmd.OutOrStdout(), cmd.ErrOrStderr(), asJSON, what)
 		},
 	}
 	cmd.Flags().BoolVarP(&force, "force", "f", false, "replace OUT if it exists")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print what was written as JSON on stdout")
 	cmd.Flags().StringVar(&outFormat, "format", "", "output format: st or gguf (default: from OUT's extension)")
 	cmd.Flags().StringVar(&typ, "type", "f16", "GGUF only: type of the large matrices, f32, f16 or q8_0")
 	return cmd

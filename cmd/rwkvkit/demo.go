@@ -92,7 +92,7 @@ func demo(ctx context.Context, out io.Writer, keep, device string) error {
 	if err != nil {
 		return err
 	}
-	dev, err := openDevice(choice, io.Discard)
+	dev, _, err := openDevice(choice, io.Discard)
 	if err != nil {
 		return err
 	}

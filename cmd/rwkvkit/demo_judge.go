@@ -66,7 +66,7 @@ func judgeDemo(ctx context.Context, out io.Writer, dir, base string, loras []art
 	fmt.Fprintln(tw, "model\tfile\tperplexity\tmean KL\tmax KL\ttop-1 agreement\tmax |Δlogit|\t")
 	for _, r := range rows {
 		m := r.metrics
-		fmt.Fprintf(tw, "%s\t%s\t%.3f\t%.3g\t%.3g\t%.1f%%\t%.3g\t\n", r.label, r.file, m.Perplexity, m.MeanKL, m.MaxKL, 100*m.Top1, m.MaxAbsDiff)
+		fmt.Fprintf(tw, "%s\t%s\t%.3f\t%.3g\t%.3g\t%.1f%%\t%.3g\t\n", r.label, r.file, m.Perplexity, m.MeanKL, m.MaxKL, m.Top1Percent, m.MaxAbsDiff)
 	}
 	tw.Flush()
 	fmt.Fprintln(out, "• generated (seed 42, temperature 0.7) — a tiny byte-level model, so expect English-shaped noise:")

@@ -18,12 +18,13 @@ func parseDevice(s string) (device.Choice, error) {
 }
 
 // openDevice opens the device c names, says on w which it chose, and
-// returns the GPU (nil for the CPU). The caller closes a non-nil device.
-func openDevice(c device.Choice, w io.Writer) (*gpu.Device, error) {
+// returns the GPU (nil for the CPU) and the line naming it. The caller
+// closes a non-nil device.
+func openDevice(c device.Choice, w io.Writer) (*gpu.Device, string, error) {
 	d, which, err := device.Open(c)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	fmt.Fprintln(w, "device:", which)
-	return d, nil
+	return d, which, nil
 }

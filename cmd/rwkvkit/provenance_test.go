@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -53,6 +54,24 @@ func TestLoRAPatterns(t *testing.T) {
 	p := provenanceOf(t, out)
 	if len(p.LoRAPatterns) != 2 || p.LoRAPatterns[0] != (serialize.LoRAPattern{Regexp: `att\.key`, Alpha: 2}) || p.LoRAPatterns[1].Alpha != 0 {
 		t.Errorf("patterns recorded: %+v", p.LoRAPatterns)
+	}
+	js, err := runStdout(t, "inspect", "--json", "--tensors=false", out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var r struct {
+		Provenance map[string]any `json:"provenance"`
+	}
+	if err := json.Unmarshal([]byte(js), &r); err != nil {
+		t.Fatal(err)
+	}
+	for _, key := range []string{"tool", "tool_version", "sources", "loras", "lora_patterns", "quantization"} {
+		if _, ok := r.Provenance[key]; !ok {
+			t.Errorf("inspect --json provenance lacks %q: %v", key, r.Provenance)
+		}
+	}
+	if strings.Contains(js, `"ToolVersion"`) || strings.Contains(js, `"SHA256"`) {
+		t.Errorf("provenance keys are not snake_case:\n%s", js)
 	}
 	bad := filepath.Join(dir, "bad.rkv")
 	for _, pattern := range []string{`ffn\.key:2`, `^att:1`} {

@@ -56,15 +56,15 @@ func TestQuantizedQuality(t *testing.T) {
 				}
 			}
 			i8, n4, s4, b := got["int8"], got["nf4"], got["sf4"], bounds[m]
-			t.Logf("| %s | %.3f | %.3g | %.1f%% | %.3g | %.1f%% | %.3g | %.1f%% |", m, i8.RefPerplexity, i8.MeanKL, 100*i8.Top1, n4.MeanKL, 100*n4.Top1, s4.MeanKL, 100*s4.Top1)
-			if !(i8.MeanKL > 0 && i8.MeanKL < b.int8KL && i8.Top1 >= b.int8Top1) {
-				t.Errorf("Int8: mean KL %.3g (bound %g), top-1 %.3f (bound %g)", i8.MeanKL, b.int8KL, i8.Top1, b.int8Top1)
+			t.Logf("| %s | %.3f | %.3g | %.1f%% | %.3g | %.1f%% | %.3g | %.1f%% |", m, i8.RefPerplexity, i8.MeanKL, i8.Top1Percent, n4.MeanKL, n4.Top1Percent, s4.MeanKL, s4.Top1Percent)
+			if !(i8.MeanKL > 0 && i8.MeanKL < b.int8KL && i8.Top1Percent >= 100*b.int8Top1) {
+				t.Errorf("Int8: mean KL %.3g (bound %g), top-1 %.3f (bound %g)", i8.MeanKL, b.int8KL, i8.Top1Percent/100, b.int8Top1)
 			}
-			if !(n4.MeanKL < b.nf4KL && n4.Top1 >= b.nf4Top1) {
-				t.Errorf("NF4: mean KL %.3g (bound %g), top-1 %.3f (bound %g)", n4.MeanKL, b.nf4KL, n4.Top1, b.nf4Top1)
+			if !(n4.MeanKL < b.nf4KL && n4.Top1Percent >= 100*b.nf4Top1) {
+				t.Errorf("NF4: mean KL %.3g (bound %g), top-1 %.3f (bound %g)", n4.MeanKL, b.nf4KL, n4.Top1Percent/100, b.nf4Top1)
 			}
-			if !(s4.MeanKL < b.sf4KL && s4.Top1 >= b.sf4Top1) {
-				t.Errorf("SF4: mean KL %.3g (bound %g), top-1 %.3f (bound %g)", s4.MeanKL, b.sf4KL, s4.Top1, b.sf4Top1)
+			if !(s4.MeanKL < b.sf4KL && s4.Top1Percent >= 100*b.sf4Top1) {
+				t.Errorf("SF4: mean KL %.3g (bound %g), top-1 %.3f (bound %g)", s4.MeanKL, b.sf4KL, s4.Top1Percent/100, b.sf4Top1)
 			}
 			if !(n4.MeanKL > 5*i8.MeanKL) {
 				t.Errorf("Int8 is not much closer than NF4: KL %.3g vs %.3g", i8.MeanKL, n4.MeanKL)

@@ -38,7 +38,8 @@ func (q *quantFlags) register(cmd *cobra.Command) {
 	f.Var(ruleValue{format.Int8Block, &q.rules}, "int8", "quantize these layers to Int8: all, N (layers 0..N-1) or ranges like 0-5,9")
 	f.Var(ruleValue{format.NF4Block, &q.rules}, "nf4", "quantize these layers to NF4: all, N (layers 0..N-1) or ranges like 0-5,9")
 	f.Var(ruleValue{format.SF4Block, &q.rules}, "sf4", "quantize these layers to web-rwkv's SF4 (NF4 with Student-t values): all, N or ranges")
-	f.StringVar(&q.device, "device", "auto", "where to quantize: auto (a GPU when one answers), cpu or gpu")
+	f.StringVar(&q.device, "device", "auto", "where to quantize: auto (a hardware GPU when one answers), cpu or gpu")
+	f.Bool("json", false, "print what was written as JSON on stdout")
 }
 
 func newQuantize() *cobra.Command {
@@ -78,7 +79,7 @@ func buildArtifact(cmd *cobra.Command, out, dev string, spec *artifact.Spec) err
 	if err := artifact.Check(ctx, out, spec); err != nil {
 		return err
 	}
-	d, err := openDevice(choice, cmd.ErrOrStderr())
+	d, which, err := openDevice(choice, cmd.ErrOrStderr())
 	if err != nil {
 		return err
 	}
@@ -92,7 +93,8 @@ func buildArtifact(cmd *cobra.Command, out, dev string, spec *artifact.Spec) err
 		return err
 	}
 	bar.Finish()
-	fmt.Fprintf(cmd.ErrOrStderr(), "wrote %s (%d tensors; %s → %s, %.2f bits per weight)\n",
-		out, res.Tensors, humanBytes(res.InputBytes), humanBytes(res.OutputBytes), res.BitsPerWeight())
-	return nil
+	asJSON, _ := cmd.Flags().GetBool("json")
+	wr := written{File: out, Format: "rkv", Tensors: res.Tensors, Parameters: res.Params, InputSizeBytes: res.InputBytes,
+		OutputSizeBytes: res.OutputBytes, BitsPerWeight: res.BitsPerWeight(), Device: which}
+	return wr.report(cmd.OutOrStdout(), cmd.ErrOrStderr(), asJSON, "")
 }

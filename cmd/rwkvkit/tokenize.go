@@ -12,7 +12,7 @@ import (
 )
 
 func newTokenize() *cobra.Command {
-	var decode bool
+	var decode, asJSON bool
 	var vocab string
 	cmd := &cobra.Command{
 		Use:   "tokenize [TEXT]",
@@ -43,14 +43,27 @@ func newTokenize() *cobra.Command {
 				if err != nil {
 					return err
 				}
+				if asJSON {
+					return printJSON(out, struct {
+						Text string `json:"text"`
+					}{string(text)})
+				}
 				_, err = out.Write(text)
 				return err
 			}
-			_, err = fmt.Fprintln(out, formatIDs(tok.Encode(in)))
+			ids := tok.Encode(in)
+			if asJSON {
+				return printJSON(out, struct {
+					Tokens int   `json:"tokens"`
+					IDs    []int `json:"ids"`
+				}{len(ids), ids})
+			}
+			_, err = fmt.Fprintln(out, formatIDs(ids))
 			return err
 		},
 	}
 	cmd.Flags().BoolVar(&decode, "decode", false, "read comma-separated ids and print their text")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON: the ids and their count, or the decoded text")
 	cmd.Flags().StringVar(&vocab, "vocab", "", "vocabulary file (.txt or .json form) instead of the embedded World vocabulary")
 	return cmd
 }

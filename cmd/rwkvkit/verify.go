@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 
@@ -69,9 +68,7 @@ is missed. Without --text or --tokens it reads a short built-in English text.`,
 			}
 			out := cmd.OutOrStdout()
 			if asJSON {
-				enc := json.NewEncoder(out)
-				enc.SetIndent("", "  ")
-				if err := enc.Encode(rep); err != nil {
+				if err := printJSON(out, rep); err != nil {
 					return err
 				}
 			} else {
@@ -138,7 +135,7 @@ func printVerify(w io.Writer, r *verify.Report) {
 	if r.Reference != "" {
 		fmt.Fprintf(w, "ref perplexity:   %.4f\n", mt.RefPerplexity)
 		fmt.Fprintf(w, "KL mean / max:    %.6g / %.6g\n", mt.MeanKL, mt.MaxKL)
-		fmt.Fprintf(w, "top-1 agreement:  %.2f%%\n", 100*mt.Top1)
+		fmt.Fprintf(w, "top-1 agreement:  %.2f%%\n", mt.Top1Percent)
 		fmt.Fprintf(w, "|Δlogit| max/RMS: %.6g / %.6g\n", mt.MaxAbsDiff, mt.RMSDiff)
 	}
 	for i, p := range mt.PerPosition {
