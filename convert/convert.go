@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/rwkvkit/rwkvkit/atomicfile"
@@ -116,10 +117,31 @@ func File(ctx context.Context, in, out string, opts *Options) (Result, error) {
 	if err != nil {
 		return Result{}, fmt.Errorf("%s: %w", in, err)
 	}
+	conv, stop := readAhead(conv)
+	defer stop()
 	if err := safetensors.WriteFile(ctx, out, conv, opts.Force, &safetensors.Options{Progress: opts.Progress}); err != nil {
 		return Result{}, fmt.Errorf("%s: %w", out, err)
 	}
 	return measure(in, out, conv), nil
+}
+
+// The converted tensors are read and cast ahead of the writer in chunks of
+// streamChunk bytes, streamChunks at most (format.Stream).
+const (
+	streamChunk  = 1 << 20
+	streamChunks = 4
+)
+
+// readAhead returns src, all float16, with its tensors in the order
+// safetensors.Write writes float16 tensors (by name), read and cast ahead
+// of the writer by a goroutine of their own (format.Stream), so that
+// reading and casting overlap with writing. Call stop once written.
+func readAhead(src *format.Source) (out *format.Source, stop func()) {
+	sorted := src.Derive()
+	sorted.Tensors = slices.SortedFunc(slices.Values(src.Tensors), func(a, b *format.Tensor) int {
+		return strings.Compare(a.Name, b.Name)
+	})
+	return format.Stream(sorted, streamChunk, streamChunks)
 }
 
 // toGGUF writes src as the GGUF llama.cpp runs (RWKV-6 and RWKV-7 only).

@@ -180,11 +180,15 @@ func (c *castReader) Read(p []byte) (int, error) {
 			}
 			return 0, err
 		}
+		c.left -= n
+		// A read that takes the whole chunk gets it cast into place.
+		if int64(len(p)) >= 2*n {
+			return int(2 * n), ConvertToF16(p[:2*n], in, c.dt)
+		}
 		c.out = c.out[:2*n]
 		if err := ConvertToF16(c.out, in, c.dt); err != nil {
 			return 0, err
 		}
-		c.left -= n
 		c.pos = 0
 	}
 	n := copy(p, c.out[c.pos:])
