@@ -52,7 +52,14 @@ type File struct {
 	force bool
 	f     *os.File
 	done  bool
+
+	written, flushed int64 // bytes written by Write; those handed to startWriteback
 }
+
+// writebackBytes is how much Write lets pile up before it has the system
+// start writing it to the disk, so that the disk works while the rest is
+// computed and Commit's sync has little left to wait for.
+const writebackBytes = 8 << 20
 
 // TempPrefix starts the name of every temporary file of this package.
 const TempPrefix = ".rwkvkit-"
@@ -249,7 +256,13 @@ func (f *File) Write(p []byte) (int, error) {
 	if f.done {
 		return 0, fs.ErrClosed
 	}
-	return f.f.Write(p)
+	n, err := f.f.Write(p)
+	f.written += int64(n)
+	if f.written-f.flushed >= writebackBytes {
+		startWriteback(f.f, f.flushed, f.written-f.flushed)
+		f.flushed = f.written
+	}
+	return n, err
 }
 
 // WriteAt writes p at offset off of the temporary file, for formats whose

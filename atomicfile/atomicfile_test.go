@@ -190,3 +190,36 @@ func TestCommitThenDiscard(t *testing.T) {
 		t.Errorf("mode %v, want %v as os.Create gives (%v, %v)", fi.Mode(), rfi.Mode(), err1, err2)
 	}
 }
+
+// A file written in pieces past several writeback windows, its start
+// rewritten at the end as a header completed last is, commits with exactly
+// the bytes written.
+func TestWriteBack(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "big")
+	f, err := Create(path, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := make([]byte, 3*writebackBytes+12345)
+	for i := range want {
+		want[i] = byte(i * 13 / 7)
+	}
+	for rest, n := want, 1; len(rest) > 0; n = n*3 + 1 {
+		n = min(n%(writebackBytes+3), len(rest))
+		if _, err := f.Write(rest[:n]); err != nil {
+			t.Fatal(err)
+		}
+		rest = rest[n:]
+	}
+	copy(want, "header")
+	if _, err := f.WriteAt([]byte("header"), 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	got, err := os.ReadFile(path)
+	if err != nil || !slices.Equal(got, want) {
+		t.Fatalf("read back %d bytes (%v), want the %d written", len(got), err, len(want))
+	}
+}
