@@ -2,6 +2,7 @@ package verify
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/rwkvkit/rwkvkit/engine"
@@ -71,21 +72,57 @@ const SampleText = `The little river ran through the valley, past the mill and t
 	`of the village would stand on the bridge to watch the branches float by. "It is going home," ` +
 	`said the miller's daughter, "like everything that runs downhill." Nobody argued with her.`
 
-// Logits runs tokens through e from the state from (nil: the initial
-// state) and returns the logits after every one of them, one row per token.
-func Logits(ctx context.Context, e engine.Engine, tokens []int, from *engine.Snapshot) ([][]float32, error) {
+// LogitsOptions tune Logits. A nil *LogitsOptions means the defaults.
+type LogitsOptions struct {
+	// From is the state to start from; nil means the initial state.
+	From *engine.Snapshot
+	// Progress, if set, is called after each chunk of tokens with the
+	// tokens done so far and their total; the tokens are then fed in chunks
+	// of ProgressChunk, which gives the same logits, bit for bit.
+	Progress func(done, total int)
+}
+
+// ProgressChunk is how many tokens Logits feeds between Progress calls.
+const ProgressChunk = 128
+
+// Logits runs tokens through e and returns the logits after every one of
+// them, one row per token.
+func Logits(ctx context.Context, e engine.Engine, tokens []int, opts *LogitsOptions) ([][]float32, error) {
+	if opts == nil {
+		opts = &LogitsOptions{}
+	}
+	if len(tokens) == 0 {
+		return nil, errors.New("verify: no tokens")
+	}
 	st, err := e.NewState()
 	if err != nil {
 		return nil, err
 	}
-	if from != nil {
-		if err := st.Restore(from); err != nil {
+	if opts.From != nil {
+		if err := st.Restore(opts.From); err != nil {
 			return nil, err
 		}
 	}
-	batch := []engine.Sequence{{Tokens: tokens, State: st, Output: engine.OutputAll}}
-	if err := e.Run(ctx, batch); err != nil {
-		return nil, err
+	chunk := len(tokens)
+	if opts.Progress != nil {
+		chunk = ProgressChunk
 	}
-	return logits.Rows(batch[0].Logits, e.Info().Vocab), nil
+	V := e.Info().Vocab
+	flat := make([]float32, len(tokens)*V)
+	for done := 0; done < len(tokens); {
+		part := tokens[done:min(done+chunk, len(tokens))]
+		rows := flat[done*V : (done+len(part))*V : (done+len(part))*V] // Run writes into it
+		batch := []engine.Sequence{{Tokens: part, State: st, Output: engine.OutputAll, Logits: rows}}
+		if err := e.Run(ctx, batch); err != nil {
+			return nil, err
+		}
+		if &batch[0].Logits[0] != &rows[0] {
+			copy(rows, batch[0].Logits)
+		}
+		done += len(part)
+		if opts.Progress != nil {
+			opts.Progress(done, len(tokens))
+		}
+	}
+	return logits.Rows(flat, V), nil
 }

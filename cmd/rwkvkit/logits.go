@@ -41,7 +41,7 @@ func newLogits() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			rows, err := verify.Logits(ctx, e, ids, from)
+			rows, err := verify.Logits(ctx, e, ids, &verify.LogitsOptions{From: from})
 			if err != nil {
 				return err
 			}

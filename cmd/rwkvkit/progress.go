@@ -13,16 +13,34 @@ import (
 // newProgress returns a byte progress bar on stderr, drawn only when stderr
 // is a terminal (an invisible bar otherwise, so callers need no checks).
 func newProgress(total int64, what string) *progressbar.ProgressBar {
-	fi, err := os.Stderr.Stat()
-	tty := err == nil && fi.Mode()&os.ModeCharDevice != 0
 	return progressbar.NewOptions64(total,
 		progressbar.OptionSetWriter(os.Stderr),
-		progressbar.OptionSetVisibility(tty),
+		progressbar.OptionSetVisibility(stderrIsTerminal()),
 		progressbar.OptionSetDescription(what),
 		progressbar.OptionShowBytes(true),
 		progressbar.OptionThrottle(100*time.Millisecond),
 		progressbar.OptionClearOnFinish(),
 	)
+}
+
+// newTokenProgress returns a bar counting tokens, with their rate, on
+// stderr when it is a terminal.
+func newTokenProgress(total int, what string) *progressbar.ProgressBar {
+	return progressbar.NewOptions(total,
+		progressbar.OptionSetWriter(os.Stderr),
+		progressbar.OptionSetVisibility(stderrIsTerminal()),
+		progressbar.OptionSetDescription(what),
+		progressbar.OptionShowCount(),
+		progressbar.OptionShowIts(),
+		progressbar.OptionSetItsString("tokens"),
+		progressbar.OptionThrottle(100*time.Millisecond),
+		progressbar.OptionClearOnFinish(),
+	)
+}
+
+func stderrIsTerminal() bool {
+	fi, err := os.Stderr.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
 }
 
 // barProgress is a writer's progress callback that moves bar.

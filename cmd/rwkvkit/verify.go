@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"io"
 
@@ -46,8 +45,7 @@ is missed. Without --text or --tokens it reads a short built-in English text.`,
 			if err := in.resolve(cmd); err != nil {
 				return err
 			}
-			ctx := cmd.Context()
-			ids, rows, err := logitsOf(ctx, args[0], &in, nil, "", 0)
+			ids, rows, err := logitsOf(cmd, args[0], &in, nil, "", 0)
 			if err != nil {
 				return err
 			}
@@ -55,7 +53,7 @@ is missed. Without --text or --tokens it reads a short built-in English text.`,
 			var refRows [][]float32
 			switch {
 			case ref != "":
-				_, refRows, err = logitsOf(ctx, ref, &in, ids, args[0], vocab)
+				_, refRows, err = logitsOf(cmd, ref, &in, ids, args[0], vocab)
 			case expect != "":
 				refRows, err = logits.ReadFile(expect, len(ids), vocab)
 			}
@@ -90,38 +88,6 @@ is missed. Without --text or --tokens it reads a short built-in English text.`,
 	f.Float64Var(&minTop1, "min-top1", 0, "fail when top-1 agreement (percent) is below this")
 	f.Float64Var(&maxDLogit, "max-dlogit", 0, "fail when the largest |Δlogit| exceeds this")
 	return cmd
-}
-
-// logitsOf loads the model at path and returns the tokens (ids, or those
-// the input flags give for its vocabulary) and its logits after each. Given
-// ids, they are those of the model file of, whose vocabulary (of size
-// vocab) it must share.
-// The engine is closed before it returns, so two models are never held at
-// once.
-func logitsOf(ctx context.Context, path string, in *inputFlags, ids []int, of string, vocab int) ([]int, [][]float32, error) {
-	e, err := loadModel(ctx, path)
-	if err != nil {
-		return nil, nil, err
-	}
-	defer e.Close()
-	if ids != nil {
-		if v := e.Info().Vocab; v != vocab {
-			return nil, nil, fmt.Errorf("%s has a vocabulary of %d, %s of %d", path, v, of, vocab)
-		}
-	} else {
-		if ids, err = in.ids(e.Info().Vocab, verify.SampleText); err != nil {
-			return nil, nil, err
-		}
-	}
-	from, err := startState(in.state, e.Info())
-	if err != nil {
-		return nil, nil, err
-	}
-	rows, err := verify.Logits(ctx, e, ids, from)
-	if err != nil {
-		return nil, nil, fmt.Errorf("%s: %w", path, err)
-	}
-	return ids, rows, nil
 }
 
 func printVerify(w io.Writer, r *verify.Report) {

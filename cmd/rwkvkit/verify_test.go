@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -30,5 +31,18 @@ func TestVerifyJSON(t *testing.T) {
 	text, _, _ := runStdin(t, "", "verify", other, "--ref", m)
 	if want := fmt.Sprintf("top-1 agreement:  %.2f%%", r.Metrics.Top1Percent); !strings.Contains(text, want) {
 		t.Errorf("text lacks the JSON's figure, %q:\n%s", want, text)
+	}
+}
+
+// verify says how fast each model ran, on stderr.
+func TestVerifySpeed(t *testing.T) {
+	m := tiny + "tiny-rwkv-7v0-834K.pth"
+	_, stderr, err := runStdin(t, "", "verify", m, "--ref", m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	re := regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(m) + `: 352 tokens in [0-9.]+ s \([0-9.]+ tokens/s\)$`)
+	if n := len(re.FindAllString(stderr, -1)); n != 2 {
+		t.Errorf("%d speed lines, want 2 (model and reference):\n%s", n, stderr)
 	}
 }

@@ -1,0 +1,46 @@
+package main
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/rwkvkit/rwkvkit/verify"
+)
+
+// logitsOf loads the model at path and returns the tokens (ids, or those
+// the input flags give for its vocabulary) and its logits after each, with
+// a progress bar and a line saying how fast on stderr. Given ids, they are
+// those of the model file of, whose vocabulary (of size vocab) it must
+// share. The engine is closed before it returns, so two models are never
+// held at once.
+func logitsOf(cmd *cobra.Command, path string, in *inputFlags, ids []int, of string, vocab int) ([]int, [][]float32, error) {
+	ctx := cmd.Context()
+	e, err := loadModel(ctx, path)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer e.Close()
+	if ids != nil {
+		if v := e.Info().Vocab; v != vocab {
+			return nil, nil, fmt.Errorf("%s has a vocabulary of %d, %s of %d", path, v, of, vocab)
+		}
+	} else if ids, err = in.ids(e.Info().Vocab, verify.SampleText); err != nil {
+		return nil, nil, err
+	}
+	from, err := startState(in.state, e.Info())
+	if err != nil {
+		return nil, nil, err
+	}
+	bar := newTokenProgress(len(ids), path)
+	start := time.Now()
+	rows, err := verify.Logits(ctx, e, ids, &verify.LogitsOptions{From: from, Progress: func(done, _ int) { bar.Set(done) }})
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s: %w", path, err)
+	}
+	bar.Finish()
+	s := time.Since(start).Seconds()
+	fmt.Fprintf(cmd.ErrOrStderr(), "%s: %d tokens in %.3f s (%.1f tokens/s)\n", path, len(ids), s, perSecond(len(ids), s))
+	return ids, rows, nil
+}

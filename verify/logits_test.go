@@ -1,0 +1,54 @@
+package verify_test
+
+import (
+	"context"
+	"math"
+	"slices"
+	"testing"
+
+	"github.com/rwkvkit/rwkvkit/device"
+	"github.com/rwkvkit/rwkvkit/model"
+	"github.com/rwkvkit/rwkvkit/tokenizer"
+	"github.com/rwkvkit/rwkvkit/verify"
+)
+
+// Fed in chunks for progress, the tokens give the logits of one call bit
+// for bit, on the tiny models of each kind of state; progress counts up to the total.
+func TestLogitsInChunks(t *testing.T) {
+	ctx := context.Background()
+	ids := tokenizer.Bytes{}.Encode(verify.SampleText[:260]) // three chunks, the last short
+	for _, m := range []string{"tiny-rwkv-4v0-660K", "tiny-rwkv-6v0-1m", "tiny-rwkv-7v0-834K"} {
+		e, err := model.Load(ctx, "../fixtures/rwkv-tiny/"+m+".pth", device.CPU)
+		if err != nil {
+			t.Fatal(err)
+		}
+		whole, err := verify.Logits(ctx, e, ids, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var seen []int
+		parts, err := verify.Logits(ctx, e, ids, &verify.LogitsOptions{Progress: func(done, total int) {
+			if total != len(ids) {
+				t.Errorf("total %d, want %d", total, len(ids))
+			}
+			seen = append(seen, done)
+		}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(seen, []int{128, 256, len(ids)}) {
+			t.Errorf("%s: progress %v", m, seen)
+		}
+		for i := range whole {
+			for j := range whole[i] {
+				if math.Float32bits(whole[i][j]) != math.Float32bits(parts[i][j]) {
+					t.Fatalf("%s: position %d, logit %d: %v in chunks, %v at once", m, i, j, parts[i][j], whole[i][j])
+				}
+			}
+		}
+		e.Close()
+	}
+	if _, err := verify.Logits(ctx, nil, nil, nil); err == nil {
+		t.Error("no tokens: no error")
+	}
+}
