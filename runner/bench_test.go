@@ -131,6 +131,7 @@ func BenchmarkDecode(b *testing.B) {
 				one[i] = []int{0}
 				batch[i].Tokens = one[i]
 			}
+			bw := memoryBandwidth() // the host's conditions, as in BenchmarkStep
 			tok := 0
 			start := time.Now()
 			for b.Loop() {
@@ -145,6 +146,7 @@ func BenchmarkDecode(b *testing.B) {
 			tps := float64(B*b.N) / time.Since(start).Seconds()
 			b.ReportMetric(tps, "tokens/s")
 			b.ReportMetric(tps/float64(B), "tokens/s/seq")
+			b.ReportMetric(max(bw, memoryBandwidth()), "memGB/s")
 		})
 	}
 }
