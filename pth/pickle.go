@@ -119,24 +119,34 @@ func (m *machine) malformed(format string, a ...any) error {
 	return fmt.Errorf("malformed pickle: %s at byte %d: %s", opcodes[m.pkl[m.pos]].name, m.pos, fmt.Sprintf(format, a...))
 }
 
-// sizeMemo allocates the memo once for as many entries as the pickle has
-// PUT opcodes (torch numbers them 0, 1, 2, …), instead of growing it.
+// sizeMemo allocates the memo once, instead of growing it, for as many
+// entries as the pickle has PUT opcodes (torch numbers them 0, 1, 2, …)
+// or as its largest PUT index asks for, whichever is less.
 func (m *machine) sizeMemo() error {
-	puts := 0
+	puts, top := int64(0), int64(0)
 	for p := 0; p < len(m.pkl); {
-		op := m.pkl[p]
-		if op == 'q' || op == 'r' {
+		switch m.pkl[p] {
+		case 'q':
 			puts++
+			if p+1 < len(m.pkl) {
+				top = max(top, int64(m.pkl[p+1])+1)
+			}
+		case 'r':
+			puts++
+			if p+5 <= len(m.pkl) {
+				top = max(top, int64(binary.LittleEndian.Uint32(m.pkl[p+1:]))+1)
+			}
 		}
 		p = opEnd(m.pkl, p)
 	}
-	if puts == 0 {
+	n := min(puts, top)
+	if n == 0 {
 		return nil
 	}
-	if err := m.charge(slotSize * int64(puts)); err != nil {
+	if err := m.charge(slotSize * n); err != nil {
 		return err
 	}
-	m.memo = make([]any, 0, puts)
+	m.memo = make([]any, 0, n)
 	return nil
 }
 
