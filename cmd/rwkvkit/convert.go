@@ -16,7 +16,9 @@ func newConvert() *cobra.Command {
 		typ, outFormat string
 	)
 	cmd := &cobra.Command{
-		Use:   "convert IN OUT [--format st|gguf] [--type f32|f16|q8_0]",
+		Use: "convert IN OUT [--format st|gguf] [--type f32|f16|q8_0]",
+		Example: `  rwkvkit convert fixtures/rwkv-tiny/tiny-rwkv-7v0-834K.pth tiny.st                # for web-rwkv and ai00
+  rwkvkit convert fixtures/rwkv-tiny/tiny-rwkv-7v0-834K.pth tiny.gguf --type q8_0  # for llama.cpp`,
 		Short: "Convert a model, LoRA or state file to web-rwkv's float16 safetensors layout, or a model to llama.cpp's GGUF",
 		Long: `Convert reads any model file rwkvkit knows (.pth zip or legacy, .st, .rkv, .gguf) and writes
 the float16 safetensors file web-rwkv loads, exactly as web-rwkv's convert_safetensors.py

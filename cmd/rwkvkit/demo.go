@@ -12,15 +12,19 @@ import (
 	"github.com/rwkvkit/rwkvkit/artifact"
 	"github.com/rwkvkit/rwkvkit/atomicfile"
 	"github.com/rwkvkit/rwkvkit/convert"
+	"github.com/rwkvkit/rwkvkit/device"
 	"github.com/rwkvkit/rwkvkit/fixtures"
 	"github.com/rwkvkit/rwkvkit/format"
 	"github.com/rwkvkit/rwkvkit/quantize"
 )
 
 func newDemo() *cobra.Command {
-	var keep, device string
+	var keep string
+	var dev deviceFlag
 	cmd := &cobra.Command{
-		Use:   "demo",
+		Use: "demo",
+		Example: `  rwkvkit demo
+  rwkvkit demo --keep demo-files --device cpu`,
 		Short: "Run the whole pipeline on the embedded tiny RWKV-7 model",
 		Long: `Demo converts the embedded tiny RWKV-7 checkpoint to web-rwkv's .st, makes a small LoRA and
 merges it, quantizes the merged model to Int8 and NF4 (on a GPU when one answers), saves each as a
@@ -29,11 +33,11 @@ bytes of text from each. Its files go to a temporary folder that is removed at t
 --keep DIR.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return demo(cmd.Context(), cmd.OutOrStdout(), keep, device)
+			return demo(cmd.Context(), cmd.OutOrStdout(), keep, dev.c)
 		},
 	}
 	cmd.Flags().StringVar(&keep, "keep", "", "write the files into DIR (created if needed) and keep them")
-	cmd.Flags().StringVar(&device, "device", "auto", "where to merge and quantize: auto, cpu or gpu")
+	registerDevice(cmd, &dev, "where to merge and quantize: auto, cpu or gpu")
 	return cmd
 }
 
@@ -47,7 +51,7 @@ var demoArtifacts = []struct {
 	{"NF4", "merged-nf4.rkv", []quantize.Rule{{Kind: format.NF4Block, Layers: "all"}}},
 }
 
-func demo(ctx context.Context, out io.Writer, keep, device string) error {
+func demo(ctx context.Context, out io.Writer, keep string, choice device.Choice) error {
 	dir := keep
 	if dir == "" {
 		tmp, err := os.MkdirTemp("", "rwkvkit-demo-")
@@ -88,10 +92,6 @@ func demo(ctx context.Context, out io.Writer, keep, device string) error {
 	}
 	step("made a rank-4 LoRA for every layer's att.key and att.value: %s", filepath.Base(loraFile))
 
-	choice, err := parseDevice(device)
-	if err != nil {
-		return err
-	}
 	dev, _, err := openDevice(choice, io.Discard)
 	if err != nil {
 		return err

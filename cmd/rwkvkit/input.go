@@ -15,6 +15,7 @@ const maxInput = 1 << 30
 // literal text, or a text file ("-": stdin), and where to start from.
 type inputFlags struct {
 	tokens, text, textFile, vocab, state string
+	device                               deviceFlag
 
 	ids0 []int  // --tokens, parsed
 	body string // the text, read
@@ -28,6 +29,7 @@ func (in *inputFlags) register(cmd *cobra.Command) {
 	f.StringVar(&in.textFile, "text-file", "", "file whose text is tokenized (- reads stdin)")
 	f.StringVar(&in.vocab, "vocab", "", "vocabulary file (.txt or .json) instead of the one the model's size calls for")
 	registerState(f, &in.state)
+	registerDevice(cmd, &in.device, "where to run the model: auto (a hardware GPU when the GPU engine runs the model), cpu or gpu")
 }
 
 // resolve checks the flags and reads their input (stdin for "-"), before

@@ -16,7 +16,10 @@ import (
 func newInspect() *cobra.Command {
 	var asJSON, tensors, check bool
 	cmd := &cobra.Command{
-		Use:   "inspect FILE",
+		Use: "inspect FILE",
+		Example: `  rwkvkit inspect tiny-nf4.rkv --tensors=false
+  rwkvkit inspect merged.rkv --verify --tensors=false
+  rwkvkit inspect fixtures/rwkv-tiny/tiny-rwkv-7v0-834K.demo-lora.st --json`,
 		Short: "Show what a file holds: a model (RWKV version, dimensions), a LoRA, a state; sizes, dtypes, tensors",
 		Long: `Inspect says what FILE holds — a model (its RWKV version and dimensions), a LoRA adapter (its
 ranks and the tensors it changes) or a state — with its size, a summary of its dtypes, its parameter

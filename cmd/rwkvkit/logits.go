@@ -17,7 +17,9 @@ func newLogits() *cobra.Command {
 		force bool
 	)
 	cmd := &cobra.Command{
-		Use:   "logits MODEL (--tokens 1,2,3 | --text TEXT | --text-file FILE) --out FILE",
+		Use: "logits MODEL (--tokens 1,2,3 | --text TEXT | --text-file FILE) --out FILE",
+		Example: `  rwkvkit logits tiny.st --text "Hello" --out hello.f32        # 5 rows of 256 float32
+  rwkvkit logits tiny.st --tokens 34,105,110 --out quote_in.f32`,
 		Short: "Write the logits after each token: float32 little-endian, [tokens, vocabulary]",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -28,7 +30,7 @@ func newLogits() *cobra.Command {
 				return err
 			}
 			ctx := cmd.Context()
-			e, err := loadModel(ctx, args[0])
+			e, err := loadModel(ctx, args[0], in.device.c, cmd.ErrOrStderr())
 			if err != nil {
 				return err
 			}

@@ -15,9 +15,6 @@ import (
 	"github.com/spf13/cobra"
 )
 
-// version is the tool version recorded in artifacts; set with -ldflags at release.
-var version = "0.1.0-dev"
-
 // Exit statuses: 1 when verify's thresholds are missed, 2 on bad input or any
 // other failure.
 const (
@@ -69,10 +66,20 @@ func newRoot() *cobra.Command {
 	root := &cobra.Command{
 		Use:           "rwkvkit",
 		Short:         "Convert, quantize, merge, serialize and run RWKV language models",
-		Version:       version,
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		Args:          cobra.NoArgs,
 	}
+	// --version without -v: -v stays free for a verbose flag.
+	showVersion := root.Flags().Bool("version", false, "print the version and exit")
+	root.RunE = func(cmd *cobra.Command, args []string) error {
+		if *showVersion {
+			printVersion(cmd.OutOrStdout())
+			return nil
+		}
+		return cmd.Help()
+	}
+	root.SetFlagErrorFunc(suggestFlag)
 	var cpuProfile string
 	var profFile *os.File
 	root.PersistentFlags().StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile to this file")
@@ -104,6 +111,7 @@ func newRoot() *cobra.Command {
 		newQuantize(),
 		newMerge(),
 		newDemo(),
+		newVersion(),
 	)
 	return root
 }

@@ -61,7 +61,9 @@ func newMerge() *cobra.Command {
 		force           bool
 	)
 	cmd := &cobra.Command{
-		Use:   "merge BASE OUT.rkv --lora FILE[:ALPHA] ...",
+		Use: "merge BASE OUT.rkv --lora FILE[:ALPHA] ...",
+		Example: `  rwkvkit merge tiny.st merged.rkv --lora fixtures/rwkv-tiny/tiny-rwkv-7v0-834K.demo-lora.st:0.5
+  rwkvkit merge tiny.st merged-nf4.rkv --lora fixtures/rwkv-tiny/tiny-rwkv-7v0-834K.demo-lora.st --lora-pattern 'att\.key:1.5' --nf4 all`,
 		Short: "Merge LoRA adapters into a model, optionally quantize it, and save a .rkv artifact",
 		Long: `Merge applies one or more LoRA files (.pth or .st; lora_A/lora_B or lora.0/lora.1 names;
 full-tensor deltas too) to BASE in the order given, each at its ALPHA (default 1):
@@ -89,7 +91,7 @@ W ← W + (alpha/rank)·B·Aᵀ, computed in float32 and rounded once to the bas
 				}
 				spec.Patterns = append(spec.Patterns, p)
 			}
-			return buildArtifact(cmd, args[1], qf.device, spec)
+			return buildArtifact(cmd, args[1], qf.device.c, spec)
 		},
 	}
 	f := cmd.Flags()

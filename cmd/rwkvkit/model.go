@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 
 	"github.com/rwkvkit/rwkvkit/device"
 	"github.com/rwkvkit/rwkvkit/engine"
@@ -11,9 +12,19 @@ import (
 	"github.com/rwkvkit/rwkvkit/tokenizer"
 )
 
-// loadModel loads the model file at path into the CPU engine.
-func loadModel(ctx context.Context, path string) (engine.Engine, error) {
-	return model.Load(ctx, path, device.CPU)
+// loadModel loads the model file at path into an engine on the device c
+// names, saying on log where it runs.
+func loadModel(ctx context.Context, path string, c device.Choice, log io.Writer) (engine.Engine, error) {
+	e, err := model.Load(ctx, path, c)
+	if err != nil {
+		return nil, err
+	}
+	where := "CPU"
+	if s, ok := e.(fmt.Stringer); ok {
+		where = s.String()
+	}
+	fmt.Fprintf(log, "device: %s\n", where)
+	return e, nil
 }
 
 // tokenizerFor picks the tokenizer a model's vocabulary calls for, or the

@@ -99,7 +99,7 @@ func TestArtifactChecksBeforeWork(t *testing.T) {
 		{[]string{"--lora", filepath.Join(dir, "none.st")}, "none.st"},
 		{[]string{"--lora", demoLoRA, "--lora-pattern", "zzz:1"}, `LoRA pattern "zzz" matches none`},
 		{[]string{"--lora", demoLoRA, "--nf4", "40"}, "40 layers, but the model has 12"},
-		{[]string{"--lora", demoLoRA, "--device", "tpu"}, `--device "tpu": want auto, cpu or gpu`},
+		{[]string{"--lora", demoLoRA, "--device", "tpu"}, `"tpu" for "--device" flag: want auto, cpu or gpu`},
 	} {
 		args := append([]string{"merge", base, out, "--device", "gpu"}, c.args...)
 		_, stderr, code := rwkvkit(t, args...)

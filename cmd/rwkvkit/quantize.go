@@ -8,6 +8,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/rwkvkit/rwkvkit/artifact"
+	"github.com/rwkvkit/rwkvkit/device"
 	"github.com/rwkvkit/rwkvkit/format"
 	"github.com/rwkvkit/rwkvkit/quantize"
 )
@@ -16,7 +17,7 @@ import (
 // where both cover a layer the later one wins.
 type quantFlags struct {
 	rules  []quantize.Rule
-	device string
+	device deviceFlag
 }
 
 type ruleValue struct {
@@ -38,7 +39,7 @@ func (q *quantFlags) register(cmd *cobra.Command) {
 	f.Var(ruleValue{format.Int8Block, &q.rules}, "int8", "quantize these layers to Int8: all, N (layers 0..N-1) or ranges like 0-5,9")
 	f.Var(ruleValue{format.NF4Block, &q.rules}, "nf4", "quantize these layers to NF4: all, N (layers 0..N-1) or ranges like 0-5,9")
 	f.Var(ruleValue{format.SF4Block, &q.rules}, "sf4", "quantize these layers to web-rwkv's SF4 (NF4 with Student-t values): all, N or ranges")
-	f.StringVar(&q.device, "device", "auto", "where to quantize: auto (a hardware GPU when one answers), cpu or gpu")
+	registerDevice(cmd, &q.device, "where to quantize: auto (a hardware GPU when one answers), cpu or gpu")
 	f.Bool("json", false, "print what was written as JSON on stdout")
 }
 
@@ -48,7 +49,10 @@ func newQuantize() *cobra.Command {
 		force bool
 	)
 	cmd := &cobra.Command{
-		Use:   "quantize IN OUT.rkv [--int8 SPEC] [--nf4 SPEC] [--sf4 SPEC]",
+		Use: "quantize IN OUT.rkv [--int8 SPEC] [--nf4 SPEC] [--sf4 SPEC]",
+		Example: `  rwkvkit quantize tiny.st tiny-nf4.rkv --nf4 all
+  rwkvkit quantize tiny.st tiny-mixed.rkv --int8 all --nf4 6   # NF4 in layers 0-5, Int8 in 6-11
+  rwkvkit quantize tiny.st tiny-int8.rkv --int8 all --device cpu`,
 		Short: "Quantize a model to web-rwkv's Int8/NF4 layouts and save it as a .rkv artifact",
 		Long: `Quantize reads any model file, quantizes the matrices web-rwkv quantizes (att key, value,
 receptance, output, gate; ffn key, value, receptance) in the layers each SPEC selects, and writes a
@@ -60,7 +64,7 @@ flag wins.`,
 			if len(qf.rules) == 0 {
 				return fmt.Errorf("nothing to do: give --int8, --nf4 and/or --sf4 SPEC")
 			}
-			return buildArtifact(cmd, args[1], qf.device, &artifact.Spec{Base: args[0], Quantize: qf.rules, Force: force})
+			return buildArtifact(cmd, args[1], qf.device.c, &artifact.Spec{Base: args[0], Quantize: qf.rules, Force: force})
 		},
 	}
 	qf.register(cmd)
@@ -70,11 +74,7 @@ flag wins.`,
 
 // buildArtifact checks what spec asks for, then opens the device --device
 // names and builds the artifact at out, with a progress bar.
-func buildArtifact(cmd *cobra.Command, out, dev string, spec *artifact.Spec) error {
-	choice, err := parseDevice(dev)
-	if err != nil {
-		return err
-	}
+func buildArtifact(cmd *cobra.Command, out string, choice device.Choice, spec *artifact.Spec) error {
 	ctx := cmd.Context()
 	if err := artifact.Check(ctx, out, spec); err != nil {
 		return err

@@ -30,10 +30,16 @@ func newRun() *cobra.Command {
 		state, saveTo             string
 		n                         int
 		sf                        samplerFlags
+		dev                       deviceFlag
 		force, asJSON             bool
 	)
 	cmd := &cobra.Command{
-		Use:   "run MODEL (--prompt TEXT | --prompt-file FILE)",
+		Use: "run MODEL (--prompt TEXT | --prompt-file FILE)",
+		Example: `  rwkvkit run tiny.st --prompt "The river " -n 60
+  rwkvkit run tiny.st --prompt "The river " -n 60 --temperature 0     # always the most likely token
+  rwkvkit run tiny.st --prompt "The river " -n 0 --save-state river.rkv
+  rwkvkit run tiny.st --state river.rkv --prompt "ran " -n 60 --seed 7
+  printf 'User: hi\n\nAssistant:' | rwkvkit run model.st --prompt-file -`,
 		Short: "Generate text from a prompt, streaming it as it comes",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -54,7 +60,7 @@ func newRun() *cobra.Command {
 				}
 			}
 			ctx := cmd.Context()
-			e, err := loadModel(ctx, args[0])
+			e, err := loadModel(ctx, args[0], dev.c, cmd.ErrOrStderr())
 			if err != nil {
 				return err
 			}
@@ -122,6 +128,7 @@ func newRun() *cobra.Command {
 	sf.register(f)
 	f.StringVar(&vocab, "vocab", "", "vocabulary file (.txt or .json) instead of the one the model's size calls for")
 	registerState(f, &state)
+	registerDevice(cmd, &dev, "where to run the model: auto (a hardware GPU when the GPU engine runs the model), cpu or gpu")
 	f.StringVar(&saveTo, "save-state", "", "save the state after the prompt to FILE, for a later --state")
 	f.BoolVarP(&force, "force", "f", false, "replace the --save-state file if it exists")
 	f.BoolVar(&asJSON, "json", false, "print the text and the statistics as one JSON object, at the end")

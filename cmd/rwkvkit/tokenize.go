@@ -15,7 +15,10 @@ func newTokenize() *cobra.Command {
 	var decode, asJSON bool
 	var vocab string
 	cmd := &cobra.Command{
-		Use:   "tokenize [TEXT]",
+		Use: "tokenize [TEXT]",
+		Example: `  rwkvkit tokenize "Hello, world!"
+  rwkvkit tokenize --json "Hello, world!"
+  echo 33155,47,1002 | rwkvkit tokenize --decode`,
 		Short: "Print the World tokenizer's ids for TEXT (or stdin); --decode turns ids back into text",
 		Args:  cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {

@@ -19,7 +19,10 @@ func newVerify() *cobra.Command {
 		maxDLogit           float64
 	)
 	cmd := &cobra.Command{
-		Use:   "verify MODEL [--ref MODEL2 | --expect LOGITS] [--text TEXT | --text-file FILE | --tokens IDS]",
+		Use: "verify MODEL [--ref MODEL2 | --expect LOGITS] [--text TEXT | --text-file FILE | --tokens IDS]",
+		Example: `  rwkvkit verify tiny-nf4.rkv --ref tiny.st --max-kl 0.01 --min-top1 95
+  rwkvkit verify tiny.st --tokens 34,105,110 --expect fixtures/rwkv-tiny/tiny-rwkv-7v0-834K.quote_in.logits.f32 --max-dlogit 0.01
+  rwkvkit verify tiny-nf4.rkv --ref tiny.st --text-file fixtures/rwkv-tiny/README.md --json`,
 		Short: "Check a model against a reference model or expected logits: perplexity, KL, top-1 agreement",
 		Long: `Verify runs the same tokens through MODEL and through a reference (another model file, or
 expected logits as float32 little-endian [tokens, vocabulary]) and reports the perplexity of

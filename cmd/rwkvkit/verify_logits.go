@@ -17,7 +17,7 @@ import (
 // held at once.
 func logitsOf(cmd *cobra.Command, path string, in *inputFlags, ids []int, of string, vocab int) ([]int, [][]float32, error) {
 	ctx := cmd.Context()
-	e, err := loadModel(ctx, path)
+	e, err := loadModel(ctx, path, in.device.c, cmd.ErrOrStderr())
 	if err != nil {
 		return nil, nil, err
 	}
