@@ -214,7 +214,7 @@ func transposeLast2(t *Tensor) (*Tensor, error) {
 	if es == 0 {
 		return nil, fmt.Errorf("tensor %s: cannot transpose %v", Quote(t.Name), t.DType)
 	}
-	return NewTensor(t.Name, t.DType, shape, func() (io.ReadCloser, error) {
+	nt, err := NewTensor(t.Name, t.DType, shape, func() (io.ReadCloser, error) {
 		b, err := t.Bytes()
 		if err != nil {
 			return nil, err
@@ -230,6 +230,10 @@ func transposeLast2(t *Tensor) (*Tensor, error) {
 		}
 		return io.NopCloser(bytes.NewReader(out)), nil
 	})
+	if err == nil && t.Region != "" {
+		nt.Region = t.Region + "+T" // the same bytes transposed alike: tied LoRA matrices stay tied
+	}
+	return nt, err
 }
 
 // repeatColumns turns a vector of H values into an [H, n] matrix, each

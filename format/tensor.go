@@ -38,6 +38,15 @@ type Tensor struct {
 	DType DType
 	Shape []int64
 
+	// Region, when not empty, names the bytes of its file that the tensor
+	// reads, for readers whose tensors may alias one another (torch saves
+	// tied weights as two names of one storage): tensors of one source with
+	// equal Region, DType and Shape read the same bytes, so a consumer may
+	// read and keep them once. A tensor made by NewTensor has none, so a
+	// transform that changes the bytes gives its result a Region of its own
+	// or none.
+	Region string
+
 	size int64
 	open func() (io.ReadCloser, error)
 }

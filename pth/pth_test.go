@@ -337,3 +337,59 @@ func TestGatherPaths(t *testing.T) {
 }
 
 func bytesReaderOf(b []byte) (*bytes.Reader, int64) { return bytes.NewReader(b), int64(len(b)) }
+
+// Tensors that read the same bytes of the file, and only they, have the
+// same Region: two names of one storage (tied weights) do; another offset,
+// another storage, or the same bytes seen through other strides do not.
+func TestRegion(t *testing.T) {
+	spec := func(name, key string, off int64, shape, stride []int64) tensorSpec {
+		return tensorSpec{Name: name, Key: key, StorageType: "FloatStorage", Numel: 4, Offset: off, Shape: shape, Stride: stride}
+	}
+	pkl := stateDict(
+		spec("emb", "0", 0, []int64{2, 2}, []int64{2, 1}),
+		spec("head", "0", 0, []int64{2, 2}, []int64{2, 1}),
+		spec("embT", "0", 0, []int64{2, 2}, []int64{1, 2}),
+		spec("headT", "0", 0, []int64{2, 2}, []int64{1, 2}),
+		spec("tail", "0", 2, []int64{2}, []int64{1}),
+		spec("other", "1", 0, []int64{2, 2}, []int64{2, 1}),
+	)
+	src, err := openAll(checkpoint(t, pkl, map[string][]byte{"0": f32(4), "1": f32(4)}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	region := map[string]string{}
+	for _, x := range src.Tensors {
+		if x.Region == "" {
+			t.Fatalf("%s has no region", x.Name)
+		}
+		region[x.Name] = x.Region
+	}
+	same := [][2]string{{"emb", "head"}, {"embT", "headT"}}
+	differ := [][2]string{{"emb", "embT"}, {"emb", "tail"}, {"emb", "other"}, {"embT", "other"}}
+	for _, p := range same {
+		if region[p[0]] != region[p[1]] {
+			t.Errorf("%s and %s read the same bytes but have regions %q and %q", p[0], p[1], region[p[0]], region[p[1]])
+		}
+	}
+	for _, p := range differ {
+		if region[p[0]] == region[p[1]] {
+			t.Errorf("%s and %s read different bytes but share region %q", p[0], p[1], region[p[0]])
+		}
+	}
+	// torch's nine views of three storages, zip and legacy, read nine
+	// different runs of bytes.
+	for _, name := range []string{"views.pth", "views_legacy.pth"} {
+		src, err := format.Open(filepath.Join(edgeDir, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		seen := map[string]string{}
+		for _, x := range src.Tensors {
+			if prev, ok := seen[x.Region]; ok || x.Region == "" {
+				t.Errorf("%s: %s has region %q (as %q)", name, x.Name, x.Region, prev)
+			}
+			seen[x.Region] = x.Name
+		}
+		src.Close()
+	}
+}

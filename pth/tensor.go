@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"strconv"
 
 	"github.com/rwkvkit/rwkvkit/format"
 )
@@ -114,6 +115,21 @@ func (t *tensorRef) contiguous() bool {
 		want *= t.shape[i]
 	}
 	return true
+}
+
+// region names the bytes the view reads, as format.Tensor.Region: where
+// they start in the file and, for a view that is not one run, its strides.
+// Every storage is placed in the file by the time tensors are made.
+func (t *tensorRef) region() string {
+	base := t.st.fileOffset()
+	if base < 0 {
+		return ""
+	}
+	start := base + t.offset*int64(t.dtype.Size())
+	if t.contiguous() {
+		return strconv.FormatInt(start, 10)
+	}
+	return fmt.Sprintf("%d%v", start, t.stride)
 }
 
 // opener returns the function that reads the tensor's bytes from r in

@@ -446,6 +446,7 @@ func source(top any, r io.ReaderAt, bigEndian bool) (*format.Source, error) {
 		if err != nil {
 			return nil, err
 		}
+		ft.Region = t.region()
 		src.Tensors = append(src.Tensors, ft)
 		refs = append(refs, t)
 	}

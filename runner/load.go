@@ -3,16 +3,76 @@ package runner
 import (
 	"context"
 	"fmt"
+	"sync"
 
 	"github.com/rwkvkit/rwkvkit/format"
 )
 
 // loader reads tensors of a source in web-rwkv naming, keeping the first error.
 type loader struct {
-	ctx  context.Context
-	src  *format.Source
-	info format.ModelInfo
+	ctx    context.Context
+	src    *format.Source
+	info   format.ModelInfo
+	shared *shared
+	err    error
+}
+
+// shared holds what the loaders of one model made of each region of the
+// file (format.Tensor.Region), so that tensors reading the same bytes, such
+// as tied embedding and head or layers that share tensors, are kept once:
+// a model holds its file's distinct weights, not one copy per name. Its
+// values are read-only once made, as all of a Model's weights are.
+type shared struct {
+	mu   sync.Mutex
+	made map[sharedKey]*sharedValue
+}
+
+// A sharedKey is a region read as one thing: the same bytes, dtype and
+// shape, made into a vector or a matrix of the same dimensions.
+type sharedKey struct {
+	region     string
+	dtype      format.DType
+	shape      string
+	kind       byte // 'v' vector, 'm' matrix
+	rows, cols int
+}
+
+type sharedValue struct {
+	done chan struct{} // closed once v and err are set
+	v    any
 	err  error
+}
+
+// once returns build's result for t read as kind with the given
+// dimensions, calling build only for the first tensor of its region; the
+// others wait for it. A tensor without a region is built on its own, and
+// so is one whose first build failed, so that its error is its own.
+func once[T any](s *shared, t *format.Tensor, kind byte, rows, cols int, build func() (T, error)) (T, error) {
+	if t.Region == "" {
+		return build()
+	}
+	k := sharedKey{t.Region, t.DType, fmt.Sprint(t.Shape), kind, rows, cols}
+	s.mu.Lock()
+	if s.made == nil {
+		s.made = map[sharedKey]*sharedValue{}
+	}
+	e, ok := s.made[k]
+	if !ok {
+		e = &sharedValue{done: make(chan struct{})}
+		s.made[k] = e
+	}
+	s.mu.Unlock()
+	if !ok {
+		defer close(e.done)
+		v, err := build()
+		e.v, e.err = v, err
+		return v, err
+	}
+	<-e.done
+	if e.err != nil {
+		return build()
+	}
+	return e.v.(T), nil
 }
 
 func (l *loader) fail(name string, err error) {
@@ -47,7 +107,7 @@ func (l *loader) vec(name string, n int) []float32 {
 		l.fail(name, fmt.Errorf("%w: %v, want %d elements", ErrShape, t.Shape, n))
 		return nil
 	}
-	v, err := t.Float32()
+	v, err := once(l.shared, t, 'v', n, 0, t.Float32)
 	if err != nil {
 		l.fail(name, err)
 		return nil
@@ -73,12 +133,17 @@ func (l *loader) mat(name string, rows, cols int) matrix {
 		l.fail(name, fmt.Errorf("%w: %v, want %s", ErrShape, t.Shape, want))
 		return nil
 	}
-	m, err := newMatrix(t, int(t.Shape[0]), cols)
+	m, err := l.matrix(t, int(t.Shape[0]), cols)
 	if err != nil {
 		l.fail(name, err)
 		return nil
 	}
 	return m
+}
+
+// matrix keeps t's bytes as a [rows, cols] matrix (newMatrix), once per region.
+func (l *loader) matrix(t *format.Tensor, rows, cols int) (matrix, error) {
+	return once(l.shared, t, 'm', rows, cols, func() (matrix, error) { return newMatrix(t, rows, cols) })
 }
 
 // rowsOf returns the number of rows of m (0 for nil).
@@ -155,10 +220,15 @@ func (l *loader) projections(att string) projections {
 	}
 }
 
-// mapVec applies f to each element in float64.
+// mapVec returns f of each element, computed in float64, in a new slice:
+// v may be shared.
 func mapVec(v []float32, f func(float64) float64) []float32 {
-	for i, x := range v {
-		v[i] = float32(f(float64(x)))
+	if v == nil {
+		return nil
 	}
-	return v
+	out := make([]float32, len(v))
+	for i, x := range v {
+		out[i] = float32(f(float64(x)))
+	}
+	return out
 }

@@ -100,6 +100,7 @@ func Load(ctx context.Context, src *format.Source) (*Model, error) {
 		parts = append(parts, func(l *loader) { l.layer(&m.layers[i], i) })
 	}
 	norm.Lookup("") // builds the name index before the concurrent lookups
+	var sh shared
 	errs := make([]error, len(parts))
 	sem := make(chan struct{}, min(runtime.GOMAXPROCS(0), maxLoaders))
 	var wg sync.WaitGroup
@@ -108,7 +109,7 @@ func Load(ctx context.Context, src *format.Source) (*Model, error) {
 		sem <- struct{}{}
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			l := &loader{ctx: ctx, src: norm, info: info}
+			l := &loader{ctx: ctx, src: norm, info: info, shared: &sh}
 			part(l)
 			errs[i] = l.err
 		}()

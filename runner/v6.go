@@ -62,7 +62,7 @@ func (l *loader) loadMaaW2(a *timeMix6, name string, C, D int) {
 		l.fail(name, fmt.Errorf("%w: %v (a low-rank matrix must be floating point)", errDType, t.DType))
 		return
 	}
-	all, err := newMatrix(t, 5*C, D)
+	all, err := l.matrix(t, 5*C, D)
 	if err != nil {
 		l.fail(name, err)
 		return

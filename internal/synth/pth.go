@@ -14,7 +14,28 @@ import (
 // WritePTH writes src as a PyTorch zip checkpoint (torch.save, protocol 2):
 // an OrderedDict of tensors, one storage record per tensor, stored
 // uncompressed with its data 64-byte aligned as torch writes it.
-func WritePTH(w io.Writer, src *format.Source) error {
+func WritePTH(w io.Writer, src *format.Source) error { return WriteTiedPTH(w, src, nil) }
+
+// WriteTiedPTH writes src as WritePTH does, except that each tensor named
+// by a key of tied is saved as torch saves tied weights: as a second view
+// of the storage of the tensor the value names, which must have its dtype
+// and size. Its own bytes are not written; it reads the other's.
+func WriteTiedPTH(w io.Writer, src *format.Source, tied map[string]string) error {
+	index := map[string]int{}
+	for i, t := range src.Tensors {
+		index[t.Name] = i
+	}
+	owner := make([]int, len(src.Tensors)) // the tensor whose storage each one views
+	for i, t := range src.Tensors {
+		owner[i] = i
+		if of, ok := tied[t.Name]; ok {
+			j, ok := index[of]
+			if !ok || tied[of] != "" || src.Tensors[j].DType != t.DType || src.Tensors[j].Size() != t.Size() {
+				return fmt.Errorf("tensor %q cannot be tied to %q", t.Name, of)
+			}
+			owner[i] = j
+		}
+	}
 	cw := &countingWriter{w: w}
 	zw := zip.NewWriter(cw)
 	const dir = "archive/"
@@ -32,7 +53,7 @@ func WritePTH(w io.Writer, src *format.Source) error {
 		pkl.WriteString("((") // args tuple, persistent id tuple
 		unicode(&pkl, "storage")
 		global(&pkl, "torch", storage)
-		unicode(&pkl, fmt.Sprint(i))
+		unicode(&pkl, fmt.Sprint(owner[i]))
 		unicode(&pkl, "cpu")
 		integer(&pkl, t.Len())
 		pkl.WriteString("tQ") // TUPLE BINPERSID
@@ -63,6 +84,9 @@ func WritePTH(w io.Writer, src *format.Source) error {
 		return err
 	}
 	for i, t := range src.Tensors {
+		if owner[i] != i {
+			continue
+		}
 		r, err := t.Open()
 		if err != nil {
 			return err
