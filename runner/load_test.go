@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -13,6 +12,7 @@ import (
 	"github.com/cespare/xxhash/v2"
 
 	"github.com/rwkvkit/rwkvkit/format"
+	"github.com/rwkvkit/rwkvkit/internal/hostile"
 	"github.com/rwkvkit/rwkvkit/serialize"
 )
 
@@ -156,20 +156,9 @@ func TestCorruptArtifactError(t *testing.T) {
 	if err := serialize.WriteFile(context.Background(), path, src, false, nil); err != nil {
 		t.Fatal(err)
 	}
-	h, err := serialize.ReadHeaderFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
 	const victim = "blocks.4.att.key.weight"
-	i := slices.IndexFunc(h.Tensors, func(ti serialize.TensorInfo) bool { return ti.Name == victim })
-	ti := h.Tensors[i]
-	b, err := os.ReadFile(path)
+	payload, recorded, err := hostile.CorruptArtifact(path, victim)
 	if err != nil {
-		t.Fatal(err)
-	}
-	payload := b[ti.Offset+5 : ti.Offset+5+ti.Length] // one chunk after its bin 32 header
-	payload[len(payload)/3] ^= 0x10
-	if err := os.WriteFile(path, b, 0o644); err != nil {
 		t.Fatal(err)
 	}
 	corrupt, err := format.Open(path)
@@ -179,7 +168,7 @@ func TestCorruptArtifactError(t *testing.T) {
 	defer corrupt.Close()
 	_, err = Load(context.Background(), corrupt)
 	want := fmt.Sprintf("runner: %s: tensor %q: rkv: checksum mismatch: payload xxhash64 %016x, index says %016x",
-		path, victim, xxhash.Sum64(payload), ti.XXHash64)
+		path, victim, xxhash.Sum64(payload), recorded)
 	if err == nil || err.Error() != want {
 		t.Fatalf("error\n%v\nwant\n%s", err, want)
 	}

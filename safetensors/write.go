@@ -66,7 +66,7 @@ func write(w io.Writer, header []byte, tensors []*format.Tensor, opts *Options) 
 	buf := make([]byte, 1<<20)
 	for _, t := range tensors {
 		if err := copyTensor(pw, t, buf); err != nil {
-			return fmt.Errorf("safetensors: tensor %s: %w", format.Quote(t.Name), err)
+			return fmt.Errorf("safetensors: %w", format.TensorErr(t.Name, err))
 		}
 	}
 	return nil
