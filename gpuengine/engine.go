@@ -146,15 +146,12 @@ func Load(ctx context.Context, d *gpu.Device, src *format.Source, opt *Options) 
 		if t == nil {
 			return nil, fmt.Errorf("gpuengine: missing tensor %q", s.name)
 		}
-		if err := checkShape(t, s); err != nil {
+		if err := checkShape(t, s, info.Heads); err != nil {
 			return nil, fmt.Errorf("gpuengine: tensor %q: %w", s.name, err)
 		}
 		dtypes[i] = t.DType
 	}
-	d.Lock()
-	err = e.plan(specs, dtypes)
-	d.Unlock()
-	if err != nil {
+	if err := e.locked(func() error { return e.plan(specs, dtypes) }); err != nil {
 		return nil, err
 	}
 	for i, s := range specs {
@@ -165,10 +162,7 @@ func Load(ctx context.Context, d *gpu.Device, src *format.Source, opt *Options) 
 			return nil, fmt.Errorf("gpuengine: tensor %q: %w", s.name, err)
 		}
 	}
-	d.Lock()
-	err = e.finishProgram()
-	d.Unlock()
-	if err != nil {
+	if err := e.locked(e.finishProgram); err != nil {
 		return nil, err
 	}
 	ok = true
@@ -181,11 +175,11 @@ func Supported(info format.ModelInfo) error { return checkInfo(info) }
 
 func checkInfo(info format.ModelInfo) error {
 	switch info.Version {
-	case format.V7:
+	case format.V4, format.V5_0, format.V5_1, format.V5_2, format.V6, format.V7:
 	default:
-		return fmt.Errorf("gpuengine: RWKV %s is not supported on the GPU yet", info.Version)
+		return fmt.Errorf("gpuengine: RWKV %s is not supported on the GPU", info.Version)
 	}
-	if info.Heads <= 0 || info.Heads*info.HeadSize != info.Embed {
+	if info.Version != format.V4 && (info.Heads <= 0 || info.Heads*info.HeadSize != info.Embed) {
 		return fmt.Errorf("gpuengine: %d heads of size %d do not make the embedding %d", info.Heads, info.HeadSize, info.Embed)
 	}
 	if info.Embed%32 != 0 || info.FFN%32 != 0 {
@@ -194,9 +188,9 @@ func checkInfo(info format.ModelInfo) error {
 	return nil
 }
 
-func checkShape(t *format.Tensor, s tensorSpec) error {
+func checkShape(t *format.Tensor, s tensorSpec, heads int) error {
 	if s.n > 0 {
-		if t.Len() != int64(s.n) {
+		if t.Len() != int64(s.n) && !(s.perHead && t.Len() == int64(heads)) {
 			return fmt.Errorf("shape %v, want %d values", t.Shape, s.n)
 		}
 		if !t.DType.Float() {
@@ -204,7 +198,15 @@ func checkShape(t *format.Tensor, s tensorSpec) error {
 		}
 		return nil
 	}
-	if len(t.Shape) != 2 || t.Shape[0] != int64(s.rows) || t.Shape[1] != int64(s.cols) {
+	switch {
+	case s.stack > 0:
+		if len(t.Shape) != 3 || t.Shape[0] != int64(s.stack) || t.Shape[1]*int64(s.stack) != int64(s.rows) || t.Shape[2] != int64(s.cols) {
+			return fmt.Errorf("shape %v, want [%d %d %d]", t.Shape, s.stack, s.rows/s.stack, s.cols)
+		}
+		if !t.DType.Float() {
+			return fmt.Errorf("%w: %v for a low-rank matrix", errDType, t.DType)
+		}
+	case len(t.Shape) != 2 || t.Shape[0] != int64(s.rows) || t.Shape[1] != int64(s.cols):
 		return fmt.Errorf("shape %v, want [%d %d]", t.Shape, s.rows, s.cols)
 	}
 	if s.rows%4 != 0 || s.cols%32 != 0 {
@@ -354,9 +356,27 @@ func (e *Engine) load(t *format.Tensor, s tensorSpec, dt format.DType) error {
 	return nil
 }
 
-// vectorValues reads a vector as float32, transformed as its version needs.
+// vectorValues reads a vector as float32, one value per channel, transformed
+// as its version needs.
 func (e *Engine) vectorValues(t *format.Tensor, s tensorSpec) ([]float32, error) {
-	return t.Float32()
+	v, err := t.Float32()
+	if err != nil {
+		return nil, err
+	}
+	if len(v) != s.n { // one value per head
+		per := s.n / len(v)
+		w := make([]float32, s.n)
+		for c := range w {
+			w[c] = v[c/per]
+		}
+		v = w
+	}
+	if s.xform != nil {
+		for i, x := range v {
+			v[i] = float32(s.xform(float64(x)))
+		}
+	}
+	return v, nil
 }
 
 // Info describes the model.
@@ -398,6 +418,13 @@ func (e *Engine) release() {
 		k.Release()
 	}
 	e.kernels = nil
+}
+
+// locked runs fn holding the device.
+func (e *Engine) locked(fn func() error) error {
+	e.d.Lock()
+	defer e.d.Unlock()
+	return fn()
 }
 
 // take locks the engine and the device for one operation, unless the

@@ -141,6 +141,10 @@ type job struct {
 	act    int
 	aux    region // the gate of actGateAdd
 	onRows bool   // over the pass's output rows instead of its tokens
+
+	// Optionally rows [r0, r0+rows) of a float16 matrix only, and the
+	// input's columns from xcol in a wider region.
+	r0, rows, xcol int
 }
 
 // matvecMax is the largest token count multiplied by the matrix-vector
@@ -173,16 +177,28 @@ func (e *Engine) linear(name string, jobs ...job) error {
 	var order []int
 	for _, j := range jobs {
 		m := e.mat(j.m)
-		if j.x.width != m.cols {
+		if j.xcol+m.cols > j.x.width || (j.xcol == 0 && j.rows == 0 && j.x.width != m.cols) {
 			panic(fmt.Sprintf("gpuengine: %s: input of %d for %d columns", j.m, j.x.width, m.cols))
 		}
+		rows := j.rows
+		if rows == 0 {
+			rows = m.rows - j.r0
+		}
+		if (j.r0 > 0 || rows < m.rows) && m.kind != kindF16 {
+			panic("gpuengine: rows of a quantized matrix")
+		}
 		for _, p := range m.pieces {
+			lo, hi := max(p.r0, j.r0), min(p.r0+p.n, j.r0+rows)
+			if lo >= hi {
+				continue
+			}
 			count := 0
 			if j.onRows {
 				count = 1
 			}
-			g := gpuJob{rows: p.n, onRows: j.onRows, vals: []int{p.w, p.p, m.kind, p.n, m.cols, j.x.off, j.x.width,
-				j.y.off + p.r0, j.y.width, j.act, j.aux.off + p.r0, j.aux.width, count, 0, 0, 0}}
+			w := p.w + (lo-p.r0)*m.cols/2
+			g := gpuJob{rows: hi - lo, onRows: j.onRows, vals: []int{w, p.p, m.kind, hi - lo, m.cols, j.x.off + j.xcol, j.x.width,
+				j.y.off + lo - j.r0, j.y.width, j.act, j.aux.off + lo - j.r0, j.aux.width, count, 0, 0, 0}}
 			if _, ok := byArena[p.arena]; !ok {
 				order = append(order, p.arena)
 			}

@@ -6,29 +6,39 @@ import (
 )
 
 // v7Specs lists RWKV-7's per-layer tensors (web-rwkv names; docs/rwkv-math.md).
-func v7Specs(i format.ModelInfo, l int) ([]string, []tensorSpec) {
+func v7Specs(i format.ModelInfo, l int) []tensorSpec {
 	C, F := i.Embed, i.FFN
-	vecs := []string{"att.x_r", "att.x_w", "att.x_k", "att.x_v", "att.x_a", "att.x_g",
-		"att.w0", "att.a0", "att.k_k", "att.k_a", "att.r_k", "att.ln_x.weight", "att.ln_x.bias", "ffn.x_k"}
-	mats := []tensorSpec{
+	s := vecs("att.x_r", "att.x_w", "att.x_k", "att.x_v", "att.x_a", "att.x_g",
+		"att.w0", "att.a0", "att.k_k", "att.k_a", "att.r_k", "att.ln_x.weight", "att.ln_x.bias", "ffn.x_k")
+	if l > 0 { // layer 0 takes its values as they are
+		s = append(s, tensorSpec{name: "att.v0"})
+	}
+	// Matrices in the order of their dispatches, so that the products of
+	// one dispatch tend to share an arena.
+	s = append(s, []tensorSpec{
 		{name: "att.receptance.weight", rows: C, cols: C},
 		{name: "att.key.weight", rows: C, cols: C},
 		{name: "att.value.weight", rows: C, cols: C},
-		{name: "att.output.weight", rows: C, cols: C},
 		{name: "att.w1", rows: i.DecayLoRA, cols: C},
-		{name: "att.w2", rows: C, cols: i.DecayLoRA},
 		{name: "att.a1", rows: i.ALoRA, cols: C},
-		{name: "att.a2", rows: C, cols: i.ALoRA},
 		{name: "att.g1", rows: i.GLoRA, cols: C},
+	}...)
+	if l > 0 {
+		s = append(s, tensorSpec{name: "att.v1", rows: i.VLoRA, cols: C})
+	}
+	s = append(s, []tensorSpec{
+		{name: "att.w2", rows: C, cols: i.DecayLoRA},
+		{name: "att.a2", rows: C, cols: i.ALoRA},
 		{name: "att.g2", rows: C, cols: i.GLoRA},
+	}...)
+	if l > 0 {
+		s = append(s, tensorSpec{name: "att.v2", rows: C, cols: i.VLoRA})
+	}
+	return append(s, []tensorSpec{
+		{name: "att.output.weight", rows: C, cols: C},
 		{name: "ffn.key.weight", rows: F, cols: C},
 		{name: "ffn.value.weight", rows: C, cols: F},
-	}
-	if l > 0 { // layer 0 takes its values as they are
-		vecs = append(vecs, "att.v0")
-		mats = append(mats, tensorSpec{name: "att.v1", rows: i.VLoRA, cols: C}, tensorSpec{name: "att.v2", rows: C, cols: i.VLoRA})
-	}
-	return vecs, mats
+	}...)
 }
 
 // buildV7 records RWKV-7: per layer, LayerNorm and the six token shifts, the

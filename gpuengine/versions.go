@@ -1,6 +1,10 @@
 package gpuengine
 
-import "fmt"
+import (
+	"fmt"
+
+	"github.com/rwkvkit/rwkvkit/format"
+)
 
 // specs lists the tensors the model's version needs, in placement order:
 // ln0 and the embedding, then per layer its vectors and matrices, then
@@ -14,20 +18,33 @@ func (e *Engine) specs() []tensorSpec {
 		{name: "emb.weight", rows: V, cols: C, group: -1},
 	}
 	for l := range i.Layers {
-		var vecs []string
-		var mats []tensorSpec
+		var layer []tensorSpec
 		switch i.Version {
+		case format.V4:
+			layer = v4Specs(i)
+		case format.V5_0, format.V5_1, format.V5_2:
+			layer = v5Specs(i)
+		case format.V6:
+			layer = v6Specs(i)
 		default:
-			vecs, mats = v7Specs(i, l)
+			layer = v7Specs(i, l)
 		}
-		p := fmt.Sprintf("blocks.%d.", l)
-		for _, v := range append([]string{"ln1.weight", "ln1.bias", "ln2.weight", "ln2.bias"}, vecs...) {
+		p := layerName(l)
+		for _, v := range []string{"ln1.weight", "ln1.bias", "ln2.weight", "ln2.bias"} {
 			s = append(s, tensorSpec{name: p + v, n: C, group: l})
 		}
-		for _, m := range mats {
-			m.name = p + m.name
-			m.group = l
-			s = append(s, m)
+		// Vectors first, so that a layer's vectors share an arena.
+		for _, pass := range []bool{true, false} {
+			for _, t := range layer {
+				if (t.rows == 0) == pass {
+					if t.rows == 0 && t.n == 0 {
+						t.n = C
+					}
+					t.name = p + t.name
+					t.group = l
+					s = append(s, t)
+				}
+			}
 		}
 	}
 	return append(s,
@@ -36,10 +53,25 @@ func (e *Engine) specs() []tensorSpec {
 		tensorSpec{name: "head.weight", rows: V, cols: C, group: i.Layers})
 }
 
+// vecs names vectors of C values.
+func vecs(names ...string) []tensorSpec {
+	s := make([]tensorSpec, len(names))
+	for i, n := range names {
+		s[i] = tensorSpec{name: n}
+	}
+	return s
+}
+
 // build lays out the activations and records the program of the model's
 // version.
 func (e *Engine) build() error {
 	switch e.info.Version {
+	case format.V4:
+		return e.buildV4()
+	case format.V5_0, format.V5_1, format.V5_2:
+		return e.buildV5()
+	case format.V6:
+		return e.buildV6()
 	default:
 		return e.buildV7()
 	}
@@ -47,3 +79,46 @@ func (e *Engine) build() error {
 
 // layerName is the prefix of layer l's tensors.
 func layerName(l int) string { return fmt.Sprintf("blocks.%d.", l) }
+
+// channelMix records the feed-forward half of v4–v6 on x:
+// x += σ(Wr·xr) ⊙ Wv·relu(Wk·xk)², the shift as the version mixes
+// (mixLerp for v4 and v5, mixAdd for v6). xk, xr, r, k are scratch.
+func (e *Engine) channelMix(l int, x region, mode int, xk, xr, r, k region) error {
+	p := layerName(l)
+	if err := e.lnMix(l, x, p+"ln2", mode, []string{p + "ffn.time_mix_k", p + "ffn.time_mix_r"}, []region{xk, xr}, e.info.Embed); err != nil {
+		return err
+	}
+	if err := e.linear(p+"ffn.key", job{m: p + "ffn.key.weight", x: xk, y: k, act: actReluSq},
+		job{m: p + "ffn.receptance.weight", x: xr, y: r, act: actSigmoid}); err != nil {
+		return err
+	}
+	return e.linear(p+"ffn.value", job{m: p + "ffn.value.weight", x: k, y: x, act: actGateAdd, aux: r})
+}
+
+// ffnSpecs are the channel mix tensors of v4–v6.
+func ffnSpecs(i format.ModelInfo) []tensorSpec {
+	C, F := i.Embed, i.FFN
+	return append(vecs("ffn.time_mix_k", "ffn.time_mix_r"),
+		tensorSpec{name: "ffn.key.weight", rows: F, cols: C},
+		tensorSpec{name: "ffn.receptance.weight", rows: C, cols: C},
+		tensorSpec{name: "ffn.value.weight", rows: C, cols: F})
+}
+
+// attSpecs are the square time-mix matrices of v4–v6 (and the gate).
+func attSpecs(i format.ModelInfo, gate bool) []tensorSpec {
+	C := i.Embed
+	names := []string{"att.receptance.weight", "att.key.weight", "att.value.weight", "att.output.weight"}
+	if gate {
+		names = append(names, "att.gate.weight")
+	}
+	s := make([]tensorSpec, len(names))
+	for k, n := range names {
+		s[k] = tensorSpec{name: n, rows: C, cols: C}
+	}
+	return s
+}
+
+// headTokens is a grid over segments × heads.
+func headGrid(H int) func(s shape) (int, uint32, uint32) {
+	return func(s shape) (int, uint32, uint32) { return 0, uint32(s.S), uint32(H) }
+}

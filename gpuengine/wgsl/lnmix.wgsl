@@ -3,8 +3,8 @@
 // shift state of its sequence; then per mix vector m one output:
 //   mode 0:  xa + (prev − xa)·m          (v6, v7)
 //   mode 1:  xa·m + prev·(1 − m)         (v4, v5)
-//   mode 2:  out0 = xa, out1 = prev − xa (v6 time mix, whose mixes depend
-//            on the data)
+//   mode 2:  out0 = xa, out1 = prev − xa, out2 = xa + (prev − xa)·m (v6
+//            time mix, whose other mixes depend on the data)
 // The workgroup of a segment's first token is the only reader of the
 // segment's shift state, so it also writes the new one, LN(x[last]), after
 // reading the old (each thread its own channels): no other workgroup races.
@@ -78,6 +78,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
         if p.mode == 2u {
             act[p.out[0].x + o] = xa;
             act[p.out[0].y + o] = prev - xa;
+            act[p.out[0].z + o] = xa + (prev - xa) * wf(p.mix[0].x + c);
             continue;
         }
         for (var f = 0u; f < p.nmix; f++) {
