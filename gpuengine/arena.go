@@ -25,9 +25,9 @@ type tensorSpec struct {
 	rows, cols int
 	group      int // specs of one group are placed in one arena
 
-	perHead bool                    // a vector that may hold one value per head, repeated over its channels
-	xform   func(float64) float64   // applied to a vector's values at load
-	stack   int                     // a matrix stored as [stack, rows/stack, cols] (v6's time_mix_w2)
+	perHead bool                  // a vector that may hold one value per head, repeated over its channels
+	xform   func(float64) float64 // applied to a vector's values at load
+	stack   int                   // a matrix stored as [stack, rows/stack, cols] (v6's time_mix_w2)
 }
 
 // A vector is placed float32 data.

@@ -51,7 +51,7 @@ func (e *Engine) buildV4() error {
 			slot0, n := e.pageRange(page)
 			e.addOp(&op{name: p + "att.time_mix", kernels: []*gpu.Kernel{tm}, arena: e.vecArena(p + "att.time_first"), layer: l, page: page,
 				params: params(r.off, k.off, v.off, y.off, e.slotStride, 2*C, e.vec(p+"att.time_decay"), e.vec(p+"att.time_first"), slot0, n, 0, 0),
-				grid: func(s shape) (int, uint32, uint32) { return 0, uint32(s.S), uint32(ceilDiv(C, 64)) }})
+				grid:   func(s shape) (int, uint32, uint32) { return 0, uint32(s.S), uint32(ceilDiv(C, 64)) }})
 		}
 		if err := e.linear(p+"att.output", job{m: p + "att.output.weight", x: y, y: x, act: actAdd}); err != nil {
 			return err
