@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
-	"runtime/pprof"
 	"syscall"
 	"unicode/utf8"
 
@@ -80,27 +79,7 @@ func newRoot() *cobra.Command {
 		return cmd.Help()
 	}
 	root.SetFlagErrorFunc(suggestFlag)
-	var cpuProfile string
-	var profFile *os.File
-	root.PersistentFlags().StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile to this file")
-	root.PersistentFlags().MarkHidden("cpuprofile")
-	root.PersistentPreRunE = func(cmd *cobra.Command, args []string) error {
-		if cpuProfile == "" {
-			return nil
-		}
-		f, err := os.Create(cpuProfile)
-		if err != nil {
-			return err
-		}
-		profFile = f
-		return pprof.StartCPUProfile(f)
-	}
-	root.PersistentPostRun = func(cmd *cobra.Command, args []string) {
-		if profFile != nil {
-			pprof.StopCPUProfile()
-			profFile.Close()
-		}
-	}
+	addCPUProfile(root)
 	root.AddCommand(
 		newInspect(),
 		newConvert(),
