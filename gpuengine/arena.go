@@ -14,6 +14,7 @@ const (
 	kindF16  = 0
 	kindInt8 = 1
 	kindNF4  = 2
+	kindSF4  = 3
 )
 
 // A tensorSpec is a tensor a version needs: a vector of n values or a
@@ -89,6 +90,8 @@ func storageOf(dt format.DType) (int, error) {
 		return kindInt8, nil
 	case format.NF4Block:
 		return kindNF4, nil
+	case format.SF4Block:
+		return kindSF4, nil
 	}
 	return 0, fmt.Errorf("%w: %v", errDType, dt)
 }
@@ -100,7 +103,7 @@ func blockSize(kind int) int {
 	switch kind {
 	case kindInt8:
 		return format.Int8BlockSize
-	case kindNF4:
+	case kindNF4, kindSF4:
 		return format.NF4BlockSize
 	}
 	return 0
@@ -111,7 +114,7 @@ func codeBytes(kind, n int) int {
 	switch kind {
 	case kindInt8:
 		return n
-	case kindNF4:
+	case kindNF4, kindSF4:
 		return n / 2
 	}
 	return 2 * n
@@ -121,7 +124,7 @@ func paramBytes(kind, n int) int {
 	switch kind {
 	case kindInt8:
 		return 4 * ((n + format.Int8BlockSize - 1) / format.Int8BlockSize)
-	case kindNF4:
+	case kindNF4, kindSF4:
 		return 2 * ((n + format.NF4BlockSize - 1) / format.NF4BlockSize)
 	}
 	return 0
@@ -181,7 +184,7 @@ func gpuMatrix(payload []byte, dt format.DType, m *matrix, p piece) ([]byte, []b
 			binary.LittleEndian.PutUint16(out[2*i:], format.F32ToF16(v))
 		}
 		return out, nil, nil
-	case format.Int8Block, format.NF4Block:
+	case format.Int8Block, format.NF4Block, format.SF4Block:
 		kind, _ := storageOf(dt)
 		cb, bs := codeBytes(kind, n), blockSize(kind)
 		if len(payload) != cb+paramBytes(kind, n) {

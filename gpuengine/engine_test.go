@@ -142,6 +142,7 @@ var weightKinds = []struct {
 	{"F16", format.Invalid},
 	{"Int8", format.Int8Block},
 	{"NF4", format.NF4Block},
+	{"SF4", format.SF4Block},
 }
 
 // quantized returns src with every quantizable matrix in kind (CPU
@@ -191,7 +192,7 @@ func TestTinyModels(t *testing.T) {
 				compare(t, "chunks of 7", chunks, want, V, 1e-3)
 				s = newState(t, e)
 				var steps []float32
-				const nSteps = 6
+				const nSteps = 3
 				for _, tok := range testTokens[:nSteps] {
 					steps = append(steps, runAll(t, e, s, []int{tok}, engine.OutputLast)...)
 				}

@@ -4,9 +4,11 @@ import (
 	"embed"
 	"fmt"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/rwkvkit/rwkvkit/gpu"
+	"github.com/rwkvkit/rwkvkit/quantize"
 )
 
 //go:embed wgsl/*.wgsl
@@ -41,6 +43,19 @@ func (e *Engine) compile(entry string, extra map[string]int, files ...string) (*
 	var b strings.Builder
 	for _, k := range names {
 		fmt.Fprintf(&b, "const %s: u32 = %du;\n", k, consts[k])
+	}
+	for _, t := range []struct {
+		name string
+		book *[16]float32
+	}{{"NF4", &quantize.NF4Table}, {"SF4", &quantize.SF4Table}} {
+		fmt.Fprintf(&b, "const %s = array<f32, 16>(", t.name)
+		for i, v := range t.book {
+			if i > 0 {
+				b.WriteString(", ")
+			}
+			b.WriteString(strconv.FormatFloat(float64(v), 'g', -1, 32))
+		}
+		b.WriteString(");\n")
 	}
 	b.WriteString(wgsl("common.wgsl"))
 	for _, f := range files {

@@ -7,7 +7,8 @@
 //     values a u32 of two float16 (min, max); w = min + (max − min)·q/255;
 //   2 NF4 (web-rwkv): a nibble per value (value 2i in the low nibble of
 //     byte i), then per block of 64 values a float16 absmax;
-//     w = NF4[code]·absmax.
+//     w = NF4[code]·absmax;
+//   3 SF4 (web-rwkv): NF4 with the code book SF4 (Student-t quantiles).
 // rows are a multiple of 4, cols of 32, offsets of activations of 4.
 //
 // Two kernels over the same jobs: matvec, a few tokens per workgroup, for
@@ -46,13 +47,19 @@ struct Jobs {
 @group(0) @binding(2) var<storage, read> wt: array<vec4<u32>>;
 @group(0) @binding(3) var<storage, read_write> act: array<vec4<f32>>;
 
-const NF4 = array<f32, 16>(
-    -1.0, -0.6961928009986877, -0.5250730514526367, -0.39491748809814453,
-    -0.28444138169288635, -0.18477343022823334, -0.09105003625154495, 0.0,
-    0.07958029955625534, 0.16093020141124725, 0.24611230194568634, 0.33791524171829224,
-    0.44070982933044434, 0.5626170039176941, 0.7229568362236023, 1.0);
+// NF4 and SF4, the code books of kinds 2 and 3, come from the host.
 
 var<workgroup> nf4: array<f32, 16>;
+
+// load_book puts the code book of a 4-bit kind in workgroup memory.
+fn load_book(kind: u32, lid: u32) {
+    if lid < 16u {
+        var n = NF4; // a constant array may only be indexed by constants
+        var s = SF4;
+        nf4[lid] = select(n[lid], s[lid], kind == 3u);
+    }
+    workgroupBarrier();
+}
 
 fn word(i: u32) -> u32 { return wt[i >> 2u][i & 3u]; }
 
@@ -127,16 +134,12 @@ var<workgroup> part: array<array<vec4<f32>, LANES>, 32>; // [quad·TV + token][l
 // columns this lane reads.
 @compute @workgroup_size(8 * LANES)
 fn matvec(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-    if lid < 16u {
-        var t = NF4; // a constant array may only be indexed by constants
-        nf4[lid] = t[lid];
-    }
-    workgroupBarrier();
     let jr = find_job(wid.x, MV_ROWS);
     if jr.x >= lin.n {
         return;
     }
     let j = lin.jobs[jr.x];
+    load_book(j.kind, lid);
     let count = job_count(j);
     let t0 = wid.y * TV;
     if t0 >= count {
@@ -262,16 +265,12 @@ var<workgroup> xs: array<vec4<f32>, 512>; // [k][token quad]
 @compute @workgroup_size(16, 16)
 fn matmat(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) tid: vec3<u32>,
           @builtin(local_invocation_index) lid: u32) {
-    if lid < 16u {
-        var t = NF4; // a constant array may only be indexed by constants
-        nf4[lid] = t[lid];
-    }
-    workgroupBarrier();
     let jr = find_job(wid.x, BM);
     if jr.x >= lin.n {
         return;
     }
     let j = lin.jobs[jr.x];
+    load_book(j.kind, lid);
     let count = job_count(j);
     let t0 = wid.y * BN;
     if t0 >= count {
