@@ -57,8 +57,18 @@ type LoRA struct {
 }
 
 // prefetchBytes bounds the tensors merged and quantized ahead of the writer:
-// two of the largest matrices of a 1.5B model, small beside any model.
+// two of the largest matrices of a 1.5B model, small beside any model; and
+// at most a quarter of the model's largest tensor, since memory is to stay
+// within a small multiple of that.
 const prefetchBytes = 32 << 20
+
+func prefetchBudget(src *format.Source) int64 {
+	var largest int64
+	for _, t := range src.Tensors {
+		largest = max(largest, t.Size())
+	}
+	return max(min(prefetchBytes, largest/4), 1<<20)
+}
 
 // A Result describes a written artifact.
 type Result struct {
@@ -177,7 +187,7 @@ func Build(ctx context.Context, out string, spec *Spec) (Result, error) {
 	}
 	defer release()
 	// While one tensor is written, the next ones are merged and quantized.
-	m = format.Prefetch(m, prefetchBytes)
+	m = format.Prefetch(m, prefetchBudget(src))
 	prov.Quantization = q
 	prov.Quantization.Int8, prov.Quantization.NF4, prov.Quantization.SF4 = lastSpecs(spec.Quantize)
 	opts := &serialize.Options{Model: &info, Provenance: prov, Progress: spec.Progress}
@@ -225,6 +235,9 @@ func quantized(ctx context.Context, src *format.Source, info format.ModelInfo, r
 		qz, release = g, g.Close
 	}
 	out, err := quantize.Apply(ctx, src, plan, qz)
+	if err == nil {
+		err = oneAtATime(src, out)
+	}
 	if err != nil {
 		release()
 		return nil, none, nil, err

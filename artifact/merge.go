@@ -72,6 +72,9 @@ func merge(ctx context.Context, base *format.Source, baseName string, loras []Lo
 		}
 		return fail(fmt.Errorf("merge %s into %s: %w", strings.Join(names, ", "), baseName, err))
 	}
+	if err := oneAtATime(base, merged); err != nil {
+		return fail(err)
+	}
 	merged.Closer = append(closers, merged.Closer)
 	return merged, prov, nil
 }

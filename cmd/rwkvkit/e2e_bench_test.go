@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strings"
@@ -81,32 +80,9 @@ func writeBenchInputs(dir string) error {
 		return fmt.Errorf("writing the NF4 .rkv: exit %d", code)
 	}
 	// A rank-64 LoRA on every att and ffn matrix.
-	rng := rand.New(rand.NewPCG(9, 9))
-	lora := &format.Source{}
-	C := int64(synth.RWKV7_1_5B.Embed)
-	const r = 64
-	for l := range synth.RWKV7_1_5B.Layers {
-		for _, m := range []struct {
-			name    string
-			out, in int64
-		}{{"att.receptance", C, C}, {"att.key", C, C}, {"att.value", C, C}, {"att.output", C, C}, {"ffn.key", 4 * C, C}, {"ffn.value", C, 4 * C}} {
-			p := fmt.Sprintf("blocks.%d.%s", l, m.name)
-			for _, f := range []struct {
-				suffix string
-				rows   int64
-			}{{".lora.0", m.in}, {".lora.1", m.out}} {
-				vals := make([]byte, 2*f.rows*r)
-				for i := range f.rows * r {
-					h := format.F32ToF16(float32(rng.NormFloat64() * 0.01))
-					vals[2*i], vals[2*i+1] = byte(h), byte(h>>8)
-				}
-				t, err := format.NewTensor(p+f.suffix, format.F16, []int64{f.rows, r}, format.BytesOpener(vals))
-				if err != nil {
-					return err
-				}
-				lora.Tensors = append(lora.Tensors, t)
-			}
-		}
+	lora, err := rankLoRA(synth.RWKV7_1_5B.Layers, int64(synth.RWKV7_1_5B.Embed), 64)
+	if err != nil {
+		return err
 	}
 	return safetensors.WriteFile(ctx, filepath.Join(dir, "lora-r64.st"), lora, true, nil)
 }

@@ -44,15 +44,7 @@ func TestConvertMemoryFollowsLargestTensor(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var largest, total int64
-	for _, tn := range src.Tensors {
-		largest = max(largest, tn.Size())
-		total += tn.Size()
-	}
-	bound := 2*largest + 100<<20
-	if total < 2*bound {
-		t.Fatalf("test model too small to tell: %d bytes vs bound %d", total, bound)
-	}
+	largest, total, bound := memoryBound(t, src)
 	dir := t.TempDir()
 	in := filepath.Join(dir, "in.pth")
 	writePTH(t, in, src)
@@ -61,6 +53,22 @@ func TestConvertMemoryFollowsLargestTensor(t *testing.T) {
 	if peak > bound {
 		t.Errorf("peak RSS %d MB exceeds 2 × largest tensor + 100 MB = %d MB", peak>>20, bound>>20)
 	}
+}
+
+// memoryBound returns the largest tensor of src, its total size and the
+// memory a command may take for it, 2 × the largest tensor + 100 MB, which
+// must be well under the model's size for a test of it to tell anything.
+func memoryBound(t testing.TB, src *format.Source) (largest, total, bound int64) {
+	t.Helper()
+	for _, tn := range src.Tensors {
+		largest = max(largest, tn.Size())
+		total += tn.Size()
+	}
+	bound = 2*largest + 100<<20
+	if total < 2*bound {
+		t.Fatalf("test model too small to tell: %d bytes vs bound %d", total, bound)
+	}
+	return largest, total, bound
 }
 
 // Interrupted halfway through by Ctrl-C (SIGINT), a kill (SIGTERM) or a
