@@ -1,7 +1,6 @@
 package format
 
 import (
-	"bytes"
 	"fmt"
 	"io"
 	"strings"
@@ -228,7 +227,7 @@ func transposeLast2(t *Tensor) (*Tensor, error) {
 				}
 			}
 		}
-		return io.NopCloser(bytes.NewReader(out)), nil
+		return Computed(out), nil
 	})
 	if err == nil && t.Region != "" {
 		nt.Region = t.Region + "+T" // the same bytes transposed alike: tied LoRA matrices stay tied
@@ -254,6 +253,6 @@ func repeatColumns(t *Tensor, n int64) (*Tensor, error) {
 				out = append(out, b[i:i+es]...)
 			}
 		}
-		return io.NopCloser(bytes.NewReader(out)), nil
+		return Computed(out), nil
 	})
 }

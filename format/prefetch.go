@@ -1,7 +1,6 @@
 package format
 
 import (
-	"bytes"
 	"io"
 	"sync"
 )
@@ -76,5 +75,5 @@ func (p *prefetcher) open(i int) (io.ReadCloser, error) {
 	if r.err != nil {
 		return nil, r.err
 	}
-	return io.NopCloser(bytes.NewReader(r.b)), nil
+	return Computed(r.b), nil
 }

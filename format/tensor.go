@@ -116,6 +116,9 @@ func (t *Tensor) Bytes() ([]byte, error) {
 		return nil, TensorErr(t.Name, err)
 	}
 	defer r.Close()
+	if c, ok := r.(*computed); ok && int64(c.Len()) == t.size && len(c.b) == c.Len() {
+		return c.b, nil
+	}
 	buf := make([]byte, t.size)
 	if _, err := io.ReadFull(r, buf); err != nil {
 		if err == io.ErrUnexpectedEOF || err == io.EOF {
@@ -189,6 +192,19 @@ func (s *Source) Close() error {
 	}
 	return s.Closer.Close()
 }
+
+// Computed returns a reader of b, the bytes of a tensor computed afresh
+// when it was opened, which hands b itself to [Tensor.Bytes] rather than a
+// copy: reading such a tensor whole then costs its memory once, not twice.
+// Whoever made b must not use it again.
+func Computed(b []byte) io.ReadCloser { return &computed{bytes.NewReader(b), b} }
+
+type computed struct {
+	*bytes.Reader
+	b []byte
+}
+
+func (c *computed) Close() error { return nil }
 
 // BytesOpener returns an opener over a fixed byte slice, for tensors made in memory.
 func BytesOpener(b []byte) func() (io.ReadCloser, error) {

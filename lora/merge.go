@@ -1,7 +1,6 @@
 package lora
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -274,7 +273,7 @@ func (m *merged) open() (io.ReadCloser, error) {
 		}
 	}
 	parallel(len(w), func(lo, hi int) { encode(b[lo*es:hi*es], w[lo:hi], m.base.DType) })
-	return io.NopCloser(bytes.NewReader(b)), nil
+	return format.Computed(b), nil
 }
 
 // apply adds the change to w, the base tensor (of shape shape) in float32.

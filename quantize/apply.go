@@ -1,7 +1,6 @@
 package quantize
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -76,7 +75,7 @@ func Apply(ctx context.Context, src *format.Source, plan *Plan, q Quantizer) (*f
 			if err != nil {
 				return nil, err
 			}
-			return io.NopCloser(bytes.NewReader(b)), nil
+			return format.Computed(b), nil
 		})
 		if err != nil {
 			return nil, err

@@ -1,7 +1,6 @@
 package quantize
 
 import (
-	"bytes"
 	"encoding/binary"
 	"fmt"
 	"io"
@@ -38,7 +37,7 @@ func Dequantized(src *format.Source) (*format.Source, error) {
 			for i, v := range vals {
 				binary.LittleEndian.PutUint32(raw[4*i:], math.Float32bits(v))
 			}
-			return io.NopCloser(bytes.NewReader(raw)), nil
+			return format.Computed(raw), nil
 		})
 		if err != nil {
 			return nil, err
