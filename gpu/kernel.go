@@ -58,6 +58,16 @@ type Binding struct {
 
 // Bind makes a bind group for group 0 in which @binding(i) is b[i].
 func (k *Kernel) Bind(b ...Binding) (*wgpu.BindGroup, error) {
+	slots := make([]uint32, len(b))
+	for i := range slots {
+		slots[i] = uint32(i)
+	}
+	return k.BindSlots(slots, b)
+}
+
+// BindSlots makes a bind group for group 0 in which @binding(slots[i]) is
+// b[i]: for kernels that leave some binding numbers unused.
+func (k *Kernel) BindSlots(slots []uint32, b []Binding) (*wgpu.BindGroup, error) {
 	entries := make([]wgpu.BindGroupEntry, len(b))
 	for i, x := range b {
 		size := x.Size
@@ -65,9 +75,9 @@ func (k *Kernel) Bind(b ...Binding) (*wgpu.BindGroup, error) {
 			size = x.Buffer.GetSize() - x.Offset
 		}
 		if size > k.d.limits.MaxStorageBufferBindingSize {
-			return nil, fmt.Errorf("gpu: kernel %s: binding %d of %d bytes exceeds the device's binding limit %d", k.name, i, size, k.d.limits.MaxStorageBufferBindingSize)
+			return nil, fmt.Errorf("gpu: kernel %s: binding %d of %d bytes exceeds the device's binding limit %d", k.name, slots[i], size, k.d.limits.MaxStorageBufferBindingSize)
 		}
-		entries[i] = wgpu.BindGroupEntry{Binding: uint32(i), Buffer: x.Buffer, Offset: x.Offset, Size: size}
+		entries[i] = wgpu.BindGroupEntry{Binding: slots[i], Buffer: x.Buffer, Offset: x.Offset, Size: size}
 	}
 	g, err := k.d.dev.CreateBindGroup(&wgpu.BindGroupDescriptor{Label: k.name, Layout: k.layout, Entries: entries})
 	if err != nil {

@@ -23,7 +23,7 @@ import (
 // decode step and of a prompt pass, each op submitted and waited for alone.
 var (
 	benchShapes  = flag.String("gpuengine.shapes", "0.1B", "synthetic shapes to benchmark: 0.1B, 1.5B, 7B")
-	benchChunk   = flag.Int("gpuengine.chunk", 256, "tokens per pass in the prompt benchmarks")
+	benchChunk   = flag.Int("gpuengine.chunk", 0, "tokens per pass in the benchmarks (0: the engine's default)")
 	benchProfile = flag.Bool("gpuengine.profile", false, "print a per-op profile of a step and of a prompt pass")
 )
 
@@ -162,7 +162,7 @@ func BenchmarkPrompt(b *testing.B) {
 				b.ReportMetric(flops/1e12, "TFLOP/s")
 				b.ReportMetric(flops/67e12, "ofFP32peak")
 				if *benchProfile && out == engine.OutputLast {
-					profileOf(b, e, *benchChunk, 1)
+					profileOf(b, e, e.tcap, 1)
 				}
 			})
 		}

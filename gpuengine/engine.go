@@ -20,7 +20,7 @@ import (
 // Options tune an engine; the zero value is the default.
 type Options struct {
 	// Chunk is the most tokens one pass feeds, all sequences of a batch
-	// together (default 256). Longer inputs take several passes.
+	// together (default 512). Longer inputs take several passes.
 	Chunk int
 	// Plan quantizes the float matrices it names on the GPU while the
 	// model loads (web-rwkv's quantization at load); nil loads the file's
@@ -50,19 +50,20 @@ type Engine struct {
 	tcap int // tokens per pass
 	rcap int // output rows per pass
 
-	mu      sync.Mutex
-	kernels map[string]*gpu.Kernel
-	arenas  []*wgpu.Buffer
-	vecs    map[string]vector
-	mats    map[string]*matrix
-	actSize int // floats
-	act     *wgpu.Buffer
-	passBuf *wgpu.Buffer
-	pass    []byte // the pass description being built
-	uniform *wgpu.Buffer
-	prog    []*op
-	logits  region
-	down    [2]*gpu.Staging // logits of alternate passes, read while the next runs
+	mu       sync.Mutex
+	kernels  map[string]*gpu.Kernel
+	arenas   []*wgpu.Buffer
+	vecs     map[string]vector
+	mats     map[string]*matrix
+	actSize  int // floats
+	act      *wgpu.Buffer
+	logitBuf *wgpu.Buffer // rcap rows of logits
+	passBuf  *wgpu.Buffer
+	pass     []byte // the pass description being built
+	uniform  *wgpu.Buffer
+	prog     []*op
+	logits   region
+	down     [2]*gpu.Staging // logits of alternate passes, read while the next runs
 
 	// States: pages of at most pageSlots slots, each a buffer per layer of
 	// slots × slotStride floats; slot s is slot s − page·pageSlots of page
@@ -220,7 +221,7 @@ func newEngine(d *gpu.Device, info format.ModelInfo, o Options) (*Engine, error)
 	e := &Engine{d: d, info: info, kernels: map[string]*gpu.Kernel{}, vecs: map[string]vector{}, mats: map[string]*matrix{}}
 	e.tcap = o.Chunk
 	if e.tcap <= 0 {
-		e.tcap = 256
+		e.tcap = 512
 	}
 	binding := int64(d.MaxBinding())
 	arena := binding
@@ -228,8 +229,8 @@ func newEngine(d *gpu.Device, info format.ModelInfo, o Options) (*Engine, error)
 		arena = min(binding, o.MaxBinding&^255)
 	}
 	e.rcap = e.tcap
-	// The logits of a pass take at most half a binding of activations.
-	if rows := int(binding / 2 / int64(4*info.Vocab)); rows < e.rcap {
+	// The logits of a pass fill at most one binding.
+	if rows := int(binding / int64(4*info.Vocab)); rows < e.rcap {
 		e.rcap = max(rows, 1)
 	}
 	e.limits = limits{binding: binding, arena: arena, buffer: int64(d.Limits().MaxBufferSize), memory: o.MaxMemory}
@@ -292,7 +293,7 @@ func (e *Engine) plan(specs []tensorSpec, dtypes []format.DType) error {
 	}
 	states := int64(e.info.Layers) * int64(min(initialSlots, e.pageSlots)*e.slotStride*4)
 	staging := 2 * int64(4*e.rcap*e.info.Vocab)
-	total := weights + act + states + staging + int64(4*passWords(e.tcap))
+	total := weights + act + states + 3*staging/2 + int64(4*passWords(e.tcap))
 	if act > e.limits.binding {
 		return fmt.Errorf("gpuengine: %w: a pass of %d tokens needs %d bytes of activations, more than one binding of %d: use a smaller chunk",
 			ErrTooLarge, e.tcap, act, e.limits.binding)
@@ -305,6 +306,9 @@ func (e *Engine) plan(specs []tensorSpec, dtypes []format.DType) error {
 		return fmt.Errorf("gpuengine: %w: weights of %d bytes in %d buffers: %v", ErrTooLarge, weights, len(a.sizes), err)
 	}
 	if e.act, err = e.d.Storage("activations", uint64(act)); err != nil {
+		return fmt.Errorf("gpuengine: %w: %v", ErrTooLarge, err)
+	}
+	if e.logitBuf, err = e.d.Storage("logits", uint64(4*e.rcap*e.info.Vocab)); err != nil {
 		return fmt.Errorf("gpuengine: %w: %v", ErrTooLarge, err)
 	}
 	if e.passBuf, err = e.d.Storage("pass", uint64(4*passWords(e.tcap))); err != nil {
@@ -398,7 +402,7 @@ func (e *Engine) Close() error {
 
 func (e *Engine) release() {
 	e.releaseProgram()
-	bufs := append(e.arenas, e.act, e.passBuf)
+	bufs := append(e.arenas, e.act, e.logitBuf, e.passBuf)
 	for _, p := range e.states {
 		bufs = append(bufs, p...)
 	}
@@ -407,7 +411,7 @@ func (e *Engine) release() {
 			b.Release()
 		}
 	}
-	e.arenas, e.states, e.act, e.passBuf = nil, nil, nil, nil
+	e.arenas, e.states, e.act, e.logitBuf, e.passBuf = nil, nil, nil, nil, nil
 	for _, s := range append(e.down[:], e.snapDown) {
 		if s != nil {
 			s.Release()

@@ -17,6 +17,10 @@ func (r region) at(t int) int { return r.off + t*r.width }
 func (e *Engine) tokens(width int) region { return e.reserveAct(width, e.tcap) }
 func (e *Engine) rows(width int) region   { return e.reserveAct(width, e.rcap) }
 
+// logitRows is the region of the logits buffer: a row of vocabulary values
+// per output row.
+func (e *Engine) logitRows() region { return region{width: e.info.Vocab} }
+
 func (e *Engine) reserveAct(width, n int) region {
 	r := region{off: e.actSize, width: width}
 	e.actSize += int(alignUp(int64(width*n), 64))
@@ -141,6 +145,7 @@ type job struct {
 	act    int
 	aux    region // the gate of actGateAdd
 	onRows bool   // over the pass's output rows instead of its tokens
+	logits bool   // y is in the logits buffer
 
 	// Optionally rows [r0, r0+rows) of a float16 matrix only, and the
 	// input's columns from xcol in a wider region.
@@ -154,7 +159,7 @@ const matvecMax = 16
 // Rows per workgroup and tokens per workgroup of the two linear kernels.
 const (
 	mvRows, mvTokens = 32, 4
-	mmRows, mmTokens = 64, 64
+	mmRows, mmTokens = 128, 128
 )
 
 // linear adds the products of jobs, as few dispatches as their arenas and
@@ -192,13 +197,16 @@ func (e *Engine) linear(name string, jobs ...job) error {
 			if lo >= hi {
 				continue
 			}
-			count := 0
+			count, dst := 0, 0
 			if j.onRows {
 				count = 1
 			}
+			if j.logits {
+				dst = 1
+			}
 			w := p.w + (lo-p.r0)*m.cols/2
 			g := gpuJob{rows: hi - lo, onRows: j.onRows, vals: []int{w, p.p, m.kind, hi - lo, m.cols, j.x.off + j.xcol, j.x.width,
-				j.y.off + lo - j.r0, j.y.width, j.act, j.aux.off + lo - j.r0, j.aux.width, count, 0, 0, 0}}
+				j.y.off + lo - j.r0, j.y.width, j.act, j.aux.off + lo - j.r0, j.aux.width, count, dst, 0, 0}}
 			if _, ok := byArena[p.arena]; !ok {
 				order = append(order, p.arena)
 			}
@@ -225,7 +233,7 @@ func (e *Engine) linear(name string, jobs ...job) error {
 			for range maxJobs - n {
 				vals = append(vals, make([]int, 16)...)
 			}
-			e.addOp(&op{name: name, kernels: []*gpu.Kernel{mv, mm}, params: params(vals...), arena: a, layer: -1,
+			e.addOp(&op{name: name, kernels: []*gpu.Kernel{mv, mm}, params: params(vals...), arena: a, layer: -1, logits: true,
 				grid: func(s shape) (int, uint32, uint32) {
 					count := s.T
 					if onRows {

@@ -20,9 +20,10 @@ type op struct {
 	groups  []*wgpu.BindGroup
 	params  []byte // the kernel's uniform block
 	uoff    int    // its offset in the uniform buffer
-	arena   int    // weight arena bound at 2 (−1: none)
+	arena   int    // weight arena bound at 2 (−1: none, the kernel reads no weights)
 	layer   int    // layer whose states are bound at 4 (−1: none)
 	page    int    // the page of states bound
+	logits  bool   // binds the logits at 4
 	grid    func(s shape) (variant int, x, y uint32)
 }
 
@@ -125,20 +126,22 @@ func (e *Engine) bindAll(statesOnly bool) error {
 		}
 		o.groups = o.groups[:0]
 		for _, k := range o.kernels {
+			slots := []uint32{0, 1}
 			b := []gpu.Binding{
 				{Buffer: e.uniform, Offset: uint64(o.uoff), Size: uint64(len(o.params))},
 				{Buffer: e.passBuf},
 			}
 			if o.arena >= 0 {
-				b = append(b, gpu.Binding{Buffer: e.arenas[o.arena]})
-			} else {
-				b = append(b, gpu.Binding{Buffer: e.arenas[0]})
+				slots, b = append(slots, 2), append(b, gpu.Binding{Buffer: e.arenas[o.arena]})
 			}
-			b = append(b, gpu.Binding{Buffer: e.act})
-			if o.layer >= 0 {
-				b = append(b, gpu.Binding{Buffer: e.states[o.page][o.layer]})
+			slots, b = append(slots, 3), append(b, gpu.Binding{Buffer: e.act})
+			switch {
+			case o.layer >= 0:
+				slots, b = append(slots, 4), append(b, gpu.Binding{Buffer: e.states[o.page][o.layer]})
+			case o.logits:
+				slots, b = append(slots, 4), append(b, gpu.Binding{Buffer: e.logitBuf})
 			}
-			g, err := k.Bind(b...)
+			g, err := k.BindSlots(slots, b)
 			if err != nil {
 				return fmt.Errorf("gpuengine: %s: %w", o.name, err)
 			}
@@ -149,18 +152,45 @@ func (e *Engine) bindAll(statesOnly bool) error {
 }
 
 // record records the program for a pass of shape s into one compute pass.
-func (e *Engine) record(enc *wgpu.CommandEncoder, s shape) error {
-	p := gpu.BeginPass(enc)
-	for _, o := range e.prog {
-		v, x, y := o.grid(s)
-		if x == 0 || y == 0 {
-			continue
+//
+// The program goes to the GPU in a few submissions of growing size, each
+// one compute pass: the GPU starts on the first layers while the CPU still
+// records the others (recording costs microseconds per dispatch, as much as
+// the GPU spends on a small one). after is recorded at the end of the last.
+func (e *Engine) record(s shape, after func(enc *wgpu.CommandEncoder) error) error {
+	e.stats.Dispatches = 0
+	ops := e.prog
+	for size := firstSubmit; len(ops) > 0; size *= 2 {
+		part := ops[:min(size, len(ops))]
+		ops = ops[len(part):]
+		last := len(ops) == 0
+		err := e.d.Submit(func(enc *wgpu.CommandEncoder) error {
+			p := gpu.BeginPass(enc)
+			for _, o := range part {
+				v, x, y := o.grid(s)
+				if x == 0 || y == 0 {
+					continue
+				}
+				p.Dispatch(o.kernels[v], o.groups[v], x, y)
+			}
+			e.stats.Dispatches += p.Dispatches()
+			if err := p.End(); err != nil {
+				return err
+			}
+			if last && after != nil {
+				return after(enc)
+			}
+			return nil
+		})
+		if err != nil {
+			return err
 		}
-		p.Dispatch(o.kernels[v], o.groups[v], x, y)
 	}
-	e.stats.Dispatches = p.Dispatches()
-	return p.End()
+	return nil
 }
+
+// firstSubmit is the number of ops of the first submission of a pass.
+const firstSubmit = 16
 
 // profile runs the program of the pass last planned one op at a time,
 // waiting for each, and returns the wall time per op name (the layer

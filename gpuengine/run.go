@@ -168,12 +168,9 @@ func (e *Engine) runPass(sh shape, i int) error {
 			return err
 		}
 	}
-	err := e.d.Submit(func(enc *wgpu.CommandEncoder) error {
-		if err := e.record(enc, sh); err != nil {
-			return err
-		}
+	err := e.record(sh, func(enc *wgpu.CommandEncoder) error {
 		if n > 0 {
-			return enc.CopyBufferToBuffer(e.act, uint64(4*e.logits.off), down.Buffer(), 0, n)
+			return enc.CopyBufferToBuffer(e.logitBuf, 0, down.Buffer(), 0, n)
 		}
 		return nil
 	})

@@ -27,7 +27,7 @@ func (e *Engine) buildV4() error {
 	r, k, v, y := e.tokens(C), e.tokens(C), e.tokens(C), e.tokens(C)
 	fk := e.tokens(i.FFN)
 	xo := e.rows(C)
-	e.logits = e.rows(i.Vocab)
+	e.logits = e.logitRows()
 	tm, err := e.compile("main", nil, "timemix4.wgsl")
 	if err != nil {
 		return err
@@ -63,5 +63,5 @@ func (e *Engine) buildV4() error {
 	if err := e.lnRows(x, "ln_out", xo, true); err != nil {
 		return err
 	}
-	return e.linear("head", job{m: "head.weight", x: xo, y: e.logits, onRows: true})
+	return e.linear("head", job{m: "head.weight", x: xo, y: e.logits, onRows: true, logits: true})
 }

@@ -37,7 +37,7 @@ func (e *Engine) buildV5() error {
 	r, k, v, g, y := e.tokens(C), e.tokens(C), e.tokens(C), e.tokens(C), e.tokens(C)
 	fk := e.tokens(i.FFN)
 	xo := e.rows(C)
-	e.logits = e.rows(i.Vocab)
+	e.logits = e.logitRows()
 	tm, err := e.compile("main", map[string]int{"N": i.HeadSize}, "timemix5.wgsl")
 	if err != nil {
 		return err
@@ -75,7 +75,7 @@ func (e *Engine) buildV5() error {
 	if err := e.lnRows(x, "ln_out", xo, true); err != nil {
 		return err
 	}
-	return e.linear("head", job{m: "head.weight", x: xo, y: e.logits, onRows: true})
+	return e.linear("head", job{m: "head.weight", x: xo, y: e.logits, onRows: true, logits: true})
 }
 
 // timeMix5 adds the v5/v6 time-mix kernel of layer l, one op per page of

@@ -39,7 +39,7 @@ func (e *Engine) buildV6() error {
 	dh, w := e.tokens(i.DecayLoRA), e.tokens(C)
 	fk := e.tokens(i.FFN)
 	xo := e.rows(C)
-	e.logits = e.rows(i.Vocab)
+	e.logits = e.logitRows()
 	tm, err := e.compile("main", map[string]int{"N": i.HeadSize}, "timemix5.wgsl")
 	if err != nil {
 		return err
@@ -97,5 +97,5 @@ func (e *Engine) buildV6() error {
 	if err := e.lnRows(x, "ln_out", xo, true); err != nil {
 		return err
 	}
-	return e.linear("head", job{m: "head.weight", x: xo, y: e.logits, onRows: true})
+	return e.linear("head", job{m: "head.weight", x: xo, y: e.logits, onRows: true, logits: true})
 }

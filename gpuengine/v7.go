@@ -41,6 +41,10 @@ func v7Specs(i format.ModelInfo, l int) []tensorSpec {
 	}...)
 }
 
+// longSegments reports whether a pass's segments are long enough, on
+// average, for the three-kernel time mix (see buildV7).
+func longSegments(s shape) bool { return s.T >= 4*s.S }
+
 // buildV7 records RWKV-7: per layer, LayerNorm and the six token shifts, the
 // products of the shifted inputs (receptance, key, value and the first
 // LoRA stages, one dispatch), the second LoRA stages (one dispatch), the
@@ -56,15 +60,48 @@ func (e *Engine) buildV7() error {
 	}
 	r, k, v, w, a, g, vg := e.tokens(C), e.tokens(C), e.tokens(C), e.tokens(C), e.tokens(C), e.tokens(C), e.tokens(C)
 	hw, ha, hg, hv := e.tokens(i.DecayLoRA), e.tokens(i.ALoRA), e.tokens(i.GLoRA), e.tokens(max(i.VLoRA, 4))
-	vf, y := e.tokens(C), e.tokens(C)
+	vf, y, kb := e.tokens(C), e.tokens(C), e.tokens(C)
 	fx, fk := e.tokens(C), e.tokens(i.FFN)
 	xo := e.rows(C)
-	e.logits = e.rows(i.Vocab)
+	e.logits = e.logitRows()
 
-	tm, err := e.compile("main", map[string]int{"N": N}, "timemix7.wgsl")
+	hs := map[string]int{"N": N}
+	tm, err := e.compile("main", hs, "timemix7.wgsl")
 	if err != nil {
 		return err
 	}
+	prep, err := e.compile("main", hs, "prep7.wgsl")
+	if err != nil {
+		return err
+	}
+	recur, err := e.compile("main", hs, "recur7.wgsl")
+	if err != nil {
+		return err
+	}
+	post, err := e.compile("main", hs, "post7.wgsl")
+	if err != nil {
+		return err
+	}
+	// Short segments (steps, batches of steps) take one kernel that does the
+	// whole time mix; long ones (prompts) three, so that only the recurrence
+	// runs token by token.
+	short := func(grid func(s shape) (int, uint32, uint32)) func(s shape) (int, uint32, uint32) {
+		return func(s shape) (int, uint32, uint32) {
+			if longSegments(s) {
+				return 0, 0, 0
+			}
+			return grid(s)
+		}
+	}
+	long := func(grid func(s shape) (int, uint32, uint32)) func(s shape) (int, uint32, uint32) {
+		return func(s shape) (int, uint32, uint32) {
+			if !longSegments(s) {
+				return 0, 0, 0
+			}
+			return grid(s)
+		}
+	}
+	tokensHeads := func(s shape) (int, uint32, uint32) { return 0, uint32(s.T), uint32(H) }
 	if err := e.embed(x); err != nil {
 		return err
 	}
@@ -102,14 +139,28 @@ func (e *Engine) buildV7() error {
 		if l > 0 {
 			isFirst, v0 = 0, e.vec(p+"att.v0")
 		}
+		vecs := e.vecArena(p + "att.w0")
 		for page := range e.states {
 			slot0, n := e.pageRange(page)
-			e.addOp(&op{name: p + "att.time_mix", kernels: []*gpu.Kernel{tm}, arena: e.vecArena(p + "att.w0"), layer: l, page: page,
+			e.addOp(&op{name: p + "att.time_mix", kernels: []*gpu.Kernel{tm}, arena: vecs, layer: l, page: page,
 				params: params(r.off, w.off, k.off, v.off, a.off, g.off, vg.off, vf.off, y.off, isFirst, e.slotStride, 2*C,
 					e.vec(p+"att.w0"), e.vec(p+"att.a0"), v0, e.vec(p+"att.k_k"), e.vec(p+"att.k_a"), e.vec(p+"att.r_k"),
 					e.vec(p+"att.ln_x.weight"), e.vec(p+"att.ln_x.bias"), slot0, n),
-				grid: func(s shape) (int, uint32, uint32) { return 0, uint32(s.S), uint32(H) }})
+				grid: short(headGrid(H))})
 		}
+		e.addOp(&op{name: p + "att.prep", kernels: []*gpu.Kernel{prep}, arena: vecs, layer: -1,
+			params: params(w.off, a.off, k.off, v.off, vg.off, vf.off, kb.off, isFirst,
+				e.vec(p+"att.w0"), e.vec(p+"att.a0"), v0, e.vec(p+"att.k_k"), e.vec(p+"att.k_a"), 0, 0, 0),
+			grid: long(tokensHeads)})
+		for page := range e.states {
+			slot0, n := e.pageRange(page)
+			e.addOp(&op{name: p + "att.recurrence", kernels: []*gpu.Kernel{recur}, arena: -1, layer: l, page: page,
+				params: params(r.off, w.off, k.off, v.off, a.off, kb.off, y.off, e.slotStride, 2*C, slot0, n, 0),
+				grid:   long(headGrid(H))})
+		}
+		e.addOp(&op{name: p + "att.post", kernels: []*gpu.Kernel{post}, arena: vecs, layer: -1,
+			params: params(r.off, k.off, v.off, g.off, y.off, e.vec(p+"att.r_k"), e.vec(p+"att.ln_x.weight"), e.vec(p+"att.ln_x.bias")),
+			grid:   long(tokensHeads)})
 		if err := e.linear(p+"att.output", job{m: p + "att.output.weight", x: y, y: x, act: actAdd}); err != nil {
 			return err
 		}
@@ -126,5 +177,5 @@ func (e *Engine) buildV7() error {
 	if err := e.lnRows(x, "ln_out", xo, true); err != nil {
 		return err
 	}
-	return e.linear("head", job{m: "head.weight", x: xo, y: e.logits, onRows: true})
+	return e.linear("head", job{m: "head.weight", x: xo, y: e.logits, onRows: true, logits: true})
 }

@@ -13,7 +13,7 @@
 //
 // Two kernels over the same jobs: matvec, a few tokens per workgroup, for
 // steps (reads the weights once per 4 tokens; bound by memory bandwidth),
-// and matmat, tiles of 64 rows × 64 tokens through workgroup memory, for
+// and matmat, tiles of 128 rows × 128 tokens through workgroup memory, for
 // prompts (bound by arithmetic).
 
 struct Job {
@@ -30,7 +30,7 @@ struct Job {
     aux: u32,   // activation offset of the gate for act 6; auxs between tokens
     auxs: u32,
     count: u32, // 0: the pass's tokens, 1: its output rows
-    _0: u32,
+    dst: u32,   // 0: y is in the activations, 1: in the logits
     _1: u32,
     _2: u32,
 }
@@ -46,6 +46,7 @@ struct Jobs {
 @group(0) @binding(0) var<uniform> lin: Jobs;
 @group(0) @binding(2) var<storage, read> wt: array<vec4<u32>>;
 @group(0) @binding(3) var<storage, read_write> act: array<vec4<f32>>;
+@group(0) @binding(4) var<storage, read_write> logits: array<vec4<f32>>;
 
 // NF4 and SF4, the code books of kinds 2 and 3, come from the host.
 
@@ -110,7 +111,11 @@ fn finish(j: Job, v: vec4<f32>, t: u32, r: u32) {
         }
         default: {}
     }
-    act[yi] = o;
+    if j.dst == 1u {
+        logits[yi] = o;
+    } else {
+        act[yi] = o;
+    }
 }
 
 fn f16x8(w: vec4<u32>, i: u32) -> vec4<f32> {
@@ -253,11 +258,13 @@ fn matvec(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index
     }
 }
 
-// ---- matmat: 16 × 16 threads, tiles of 64 rows × 64 tokens, 32 columns deep ----
+// ---- matmat: 16 × 16 threads, tiles of 128 rows × 128 tokens, 16 columns
+// deep; each thread sums 8 rows × 8 tokens, from two vec4 of each operand
+// per column (16 multiply-adds per workgroup-memory read) ----
 
-const BM: u32 = 64u;
-const BN: u32 = 64u;
-const BK: u32 = 32u;
+const BM: u32 = 128u;
+const BN: u32 = 128u;
+const BK: u32 = 16u;
 
 var<workgroup> ws: array<vec4<f32>, 512>; // [k][row quad]: rows 4q…4q+3 at column k
 var<workgroup> xs: array<vec4<f32>, 512>; // [k][token quad]
@@ -276,12 +283,13 @@ fn matmat(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) t
     if t0 >= count {
         return;
     }
-    // Loading: thread lid fills row (or token) lid/4, columns 8·(lid%4)…+7.
-    let lr = lid / 4u;
-    let lc = (lid % 4u) * 8u;
+    // Loading: thread lid fills row (and token) lid/2, columns 8·(lid%2)…+7.
+    let lr = lid / 2u;
+    let lc = (lid % 2u) * 8u;
     let row = jr.y + lr;
     let tok = t0 + lr;
-    var acc: array<vec4<f32>, 4>;
+    // Computing: rows 8·ty…+7 (quads 2ty, 2ty+1), tokens 8·tx…+7.
+    var acc: array<vec4<f32>, 16>; // [token][row quad]
     for (var k0 = 0u; k0 < j.cols; k0 += BK) {
         var w: array<vec4<f32>, 2>;
         if row < j.rows {
@@ -314,26 +322,43 @@ fn matmat(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) t
             x[1] = act[xi + 1u];
         }
         for (var e = 0u; e < 8u; e++) {
-            ws[(lc + e) * 16u + lr / 4u][lr % 4u] = w[e / 4u][e % 4u];
-            xs[(lc + e) * 16u + lr / 4u][lr % 4u] = x[e / 4u][e % 4u];
+            ws[(lc + e) * 32u + lr / 4u][lr % 4u] = w[e / 4u][e % 4u];
+            xs[(lc + e) * 32u + lr / 4u][lr % 4u] = x[e / 4u][e % 4u];
         }
         workgroupBarrier();
         for (var k = 0u; k < BK; k++) {
-            let a = ws[k * 16u + tid.y];
-            let b = xs[k * 16u + tid.x];
-            acc[0] += a * b.x;
-            acc[1] += a * b.y;
-            acc[2] += a * b.z;
-            acc[3] += a * b.w;
+            let a0 = ws[k * 32u + 2u * tid.y];
+            let a1 = ws[k * 32u + 2u * tid.y + 1u];
+            let b0 = xs[k * 32u + 2u * tid.x];
+            let b1 = xs[k * 32u + 2u * tid.x + 1u];
+            acc[0] += a0 * b0.x;
+            acc[1] += a1 * b0.x;
+            acc[2] += a0 * b0.y;
+            acc[3] += a1 * b0.y;
+            acc[4] += a0 * b0.z;
+            acc[5] += a1 * b0.z;
+            acc[6] += a0 * b0.w;
+            acc[7] += a1 * b0.w;
+            acc[8] += a0 * b1.x;
+            acc[9] += a1 * b1.x;
+            acc[10] += a0 * b1.y;
+            acc[11] += a1 * b1.y;
+            acc[12] += a0 * b1.z;
+            acc[13] += a1 * b1.z;
+            acc[14] += a0 * b1.w;
+            acc[15] += a1 * b1.w;
         }
         workgroupBarrier();
     }
-    let r = jr.y + tid.y * 4u;
-    if r < j.rows {
-        for (var k = 0u; k < 4u; k++) {
-            let t = t0 + tid.x * 4u + k;
-            if t < count {
-                finish(j, acc[k], t, r);
+    let r = jr.y + tid.y * 8u;
+    for (var k = 0u; k < 8u; k++) {
+        let t = t0 + tid.x * 8u + k;
+        if t < count {
+            if r < j.rows {
+                finish(j, acc[2u * k], t, r);
+            }
+            if r + 4u < j.rows {
+                finish(j, acc[2u * k + 1u], t, r + 4u);
             }
         }
     }
