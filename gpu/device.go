@@ -58,6 +58,9 @@ type Device struct {
 	info     Info
 	limits   wgpu.Limits
 
+	adapterLimits wgpu.Limits
+	timestamps    bool
+
 	upload, download *Staging // reused by Upload and Download
 	last             wgpu.SubmissionIndex
 }
@@ -101,17 +104,23 @@ func Open() (*Device, error) {
 	// Tiled matrix products want more workgroup memory than WebGPU's default
 	// 16 KiB where the adapter has it (32 KiB on lavapipe, 48 KiB on NVIDIA).
 	limits.MaxComputeWorkgroupStorageSize = max(limits.MaxComputeWorkgroupStorageSize, supported.MaxComputeWorkgroupStorageSize)
+	var features []wgpu.FeatureName
+	if adapter.HasFeature(wgpu.FeatureNameTimestampQuery) {
+		features = append(features, wgpu.FeatureNameTimestampQuery)
+	}
 	dev, err := adapter.RequestDevice(&wgpu.DeviceDescriptor{
-		Label:          "rwkvkit",
-		RequiredLimits: &wgpu.RequiredLimits{Limits: limits},
+		Label:            "rwkvkit",
+		RequiredLimits:   &wgpu.RequiredLimits{Limits: limits},
+		RequiredFeatures: features,
 	})
 	if err != nil {
 		adapter.Release()
 		inst.Release()
 		return nil, fmt.Errorf("gpu: %s: %w", info, err)
 	}
-	d := &Device{instance: inst, adapter: adapter, dev: dev, queue: dev.GetQueue(), info: info}
+	d := &Device{instance: inst, adapter: adapter, dev: dev, queue: dev.GetQueue(), info: info, adapterLimits: supported}
 	d.limits = dev.GetLimits().Limits
+	d.timestamps = len(features) > 0
 	return d, nil
 }
 
@@ -146,6 +155,9 @@ func (d *Device) Info() Info { return d.info }
 
 // Limits are the limits the device was created with.
 func (d *Device) Limits() wgpu.Limits { return d.limits }
+
+// AdapterLimits are the limits the adapter reported it supports.
+func (d *Device) AdapterLimits() wgpu.Limits { return d.adapterLimits }
 
 // MaxBinding is the largest byte size one storage binding may have, rounded
 // down to a multiple of 256 so that chunk offsets stay aligned.

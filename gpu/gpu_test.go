@@ -29,6 +29,9 @@ func TestOpen(t *testing.T) {
 	}
 	l := d.Limits()
 	t.Logf("max buffer %d, max storage binding %d, workgroup storage %d", l.MaxBufferSize, l.MaxStorageBufferBindingSize, l.MaxComputeWorkgroupStorageSize)
+	a := d.AdapterLimits()
+	t.Logf("adapter: max buffer %d, max storage binding %d, workgroup storage %d, storage buffers per stage %d",
+		a.MaxBufferSize, a.MaxStorageBufferBindingSize, a.MaxComputeWorkgroupStorageSize, a.MaxStorageBuffersPerShaderStage)
 	// WebGPU's default binding limit is 128 MiB; Open asks for the adapter's,
 	// which is never smaller.
 	if l.MaxStorageBufferBindingSize < 128<<20 {

@@ -8,10 +8,12 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/rwkvkit/rwkvkit/engine"
 	"github.com/rwkvkit/rwkvkit/format"
+	"github.com/rwkvkit/rwkvkit/gpu"
 	"github.com/rwkvkit/rwkvkit/internal/gputest"
 	"github.com/rwkvkit/rwkvkit/quantize"
 	"github.com/rwkvkit/rwkvkit/serialize"
@@ -203,4 +205,35 @@ func TestSmallArenas(t *testing.T) {
 			t.Errorf("%d pages of states, want at least 3", len(split.states))
 		}
 	}
+}
+
+// The profiles time every op of a pass (with timestamps where the adapter
+// has them, otherwise by waiting for each).
+func TestProfile(t *testing.T) {
+	e := loadGPU(t, openSource(t, tinyV7), &Options{Chunk: 16})
+	s := newState(t, e).(*State)
+	b := []engine.Sequence{{Tokens: testTokens[:3], State: s, Output: engine.OutputLast}}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.d.Lock()
+	defer e.d.Unlock()
+	sh, _ := e.planPass(b, []*State{s}, make([]int, 1), nil)
+	p, whole, err := e.profileGPU(sh)
+	if errors.Is(err, gpu.ErrNoTimestamps) {
+		t.Logf("%v: timing by waiting", err)
+		p, err = e.profile(sh)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"embed", "ln1", "att.products", "att.lora", "att.time_mix", "att.output", "ln2", "ffn.key", "ffn.value", "ln_out", "head"} {
+		found := false
+		for k := range p {
+			found = found || k == name || strings.HasPrefix(k, name+"/")
+		}
+		if !found {
+			t.Errorf("no time for %s in %v", name, p)
+		}
+	}
+	t.Logf("%v (whole %v)", p, whole)
 }

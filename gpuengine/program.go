@@ -218,11 +218,85 @@ func (e *Engine) profile(s shape) (map[string]time.Duration, error) {
 			return nil, err
 		}
 		e.d.Wait()
-		name := o.name
-		if i := strings.LastIndex(name, "."); strings.HasPrefix(name, "blocks.") && i > 0 {
-			name = name[strings.Index(name[len("blocks."):], ".")+len("blocks.")+1:]
-		}
-		out[fmt.Sprintf("%s/%d", name, v)] += time.Since(t)
+		out[fmt.Sprintf("%s/%d", shortName(o.name), v)] += time.Since(t)
 	}
 	return out, nil
+}
+
+// profileGPU times, with GPU timestamps, the program of the pass last
+// planned: whole, recorded as one pass, and then each op in a pass of its
+// own (which adds a pass boundary to each). It returns the GPU time per op
+// name (layer prefixes removed) and of the whole.
+func (e *Engine) profileGPU(s shape) (map[string]time.Duration, time.Duration, error) {
+	var ops []*op
+	for _, o := range e.prog {
+		if _, x, y := o.grid(s); x > 0 && y > 0 {
+			ops = append(ops, o)
+		}
+	}
+	t, err := e.d.NewTimer(2 + 2*len(ops))
+	if err != nil {
+		return nil, 0, err
+	}
+	defer t.Release()
+	_, q := e.d.WGPU()
+	if err := q.WriteBuffer(e.passBuf, 0, e.pass); err != nil {
+		return nil, 0, err
+	}
+	dispatch := func(p *gpu.Pass, o *op) {
+		v, x, y := o.grid(s)
+		p.Dispatch(o.kernels[v], o.groups[v], x, y)
+	}
+	err = e.d.Submit(func(enc *wgpu.CommandEncoder) error {
+		if err := t.Stamp(enc, 0); err != nil {
+			return err
+		}
+		p := gpu.BeginPass(enc)
+		for _, o := range ops {
+			dispatch(p, o)
+		}
+		if err := p.End(); err != nil {
+			return err
+		}
+		if err := t.Stamp(enc, 1); err != nil {
+			return err
+		}
+		for i, o := range ops {
+			if err := t.Stamp(enc, 2+2*i); err != nil {
+				return err
+			}
+			p := gpu.BeginPass(enc)
+			dispatch(p, o)
+			if err := p.End(); err != nil {
+				return err
+			}
+			if err := t.Stamp(enc, 3+2*i); err != nil {
+				return err
+			}
+		}
+		return t.Resolve(enc)
+	})
+	if err != nil {
+		return nil, 0, err
+	}
+	ts, err := t.Read()
+	if err != nil {
+		return nil, 0, err
+	}
+	out := map[string]time.Duration{}
+	for i, o := range ops {
+		out[shortName(o.name)] += time.Duration(ts[3+2*i] - ts[2+2*i])
+	}
+	return out, time.Duration(ts[1] - ts[0]), nil
+}
+
+// shortName is an op's name without its layer ("blocks.3.att.products" →
+// "att.products").
+func shortName(name string) string {
+	if rest, ok := strings.CutPrefix(name, "blocks."); ok {
+		if i := strings.Index(rest, "."); i >= 0 {
+			return rest[i+1:]
+		}
+	}
+	return name
 }
