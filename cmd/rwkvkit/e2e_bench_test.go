@@ -18,7 +18,9 @@ import (
 
 // The end-to-end benchmarks run the real command in a child process on the
 // synthetic RWKV-7 "1.5B" (C 2048, 24 layers, vocabulary 65536) in float16,
-// file to file, and report seconds and the child's peak resident memory.
+// file to file, and report seconds and the child's peak resident memory;
+// quantize and merge fail above 2 × the largest tensor + 100 MB (a check
+// too slow for the tests on a small machine: 3 GB through each command).
 // RWKVKIT_BENCH_DIR keeps the generated inputs between runs.
 
 var benchFiles struct {
@@ -98,8 +100,9 @@ func runMainChild(args ...string) int {
 	return 0
 }
 
-// benchChild times one child run of the command and reports it.
-func benchChild(b *testing.B, args ...string) {
+// benchChild times child runs of the command, reports them and returns the
+// highest peak resident memory.
+func benchChild(b *testing.B, args ...string) int64 {
 	b.Helper()
 	var total time.Duration
 	var peak int64
@@ -110,6 +113,23 @@ func benchChild(b *testing.B, args ...string) {
 	}
 	b.ReportMetric(total.Seconds()/float64(b.N), "s/op")
 	b.ReportMetric(float64(peak)/1e6, "peak-RSS-MB")
+	return peak
+}
+
+// benchBounded is benchChild for a command on the 1.5B model whose memory
+// is to follow its largest tensor: it reports the bound, 2 × that tensor +
+// 100 MB, and fails above it.
+func benchBounded(b *testing.B, args ...string) {
+	b.Helper()
+	src, err := synth.RWKV7(synth.RWKV7_1_5B, format.F16, 1)
+	if err != nil {
+		b.Fatal(err)
+	}
+	_, _, bound := memoryBound(b, src)
+	b.ReportMetric(float64(bound)/1e6, "bound-MB")
+	if peak := benchChild(b, args...); peak > bound {
+		b.Errorf("peak RSS %d MB exceeds 2 × largest tensor + 100 MB = %d MB", peak>>20, bound>>20)
+	}
 }
 
 func BenchmarkQuantizeFile(b *testing.B) {
@@ -120,7 +140,7 @@ func BenchmarkQuantizeFile(b *testing.B) {
 		for _, kind := range []string{"int8", "nf4"} {
 			b.Run(dev+"/"+kind, func(b *testing.B) {
 				b.SetBytes(fi.Size())
-				benchChild(b, "quantize", st, filepath.Join(dir, "out.rkv"), "--"+kind, "all", "--device", dev, "--force")
+				benchBounded(b, "quantize", st, filepath.Join(dir, "out.rkv"), "--"+kind, "all", "--device", dev, "--force")
 			})
 		}
 	}
@@ -142,7 +162,7 @@ func BenchmarkMergeFile(b *testing.B) {
 	dir := benchInputs(b)
 	for _, dev := range []string{"cpu", "gpu"} {
 		b.Run(dev, func(b *testing.B) {
-			benchChild(b, "merge", filepath.Join(dir, "rwkv7-1.5b.st"), filepath.Join(dir, "merged.rkv"),
+			benchBounded(b, "merge", filepath.Join(dir, "rwkv7-1.5b.st"), filepath.Join(dir, "merged.rkv"),
 				"--lora", filepath.Join(dir, "lora-r64.st"), "--device", dev, "--force")
 		})
 	}
