@@ -243,7 +243,7 @@ func quantized(ctx context.Context, src *format.Source, info format.ModelInfo, r
 	}
 	out, err := quantize.Apply(ctx, src, plan, qz)
 	if err == nil {
-		err = oneAtATime(src, out)
+		err = fewAtATime(src, out, 1)
 	}
 	if err != nil {
 		release()

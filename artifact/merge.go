@@ -72,7 +72,8 @@ func merge(ctx context.Context, base *format.Source, baseName string, loras []Lo
 		}
 		return fail(fmt.Errorf("merge %s into %s: %w", strings.Join(names, ", "), baseName, err))
 	}
-	if err := oneAtATime(base, merged); err != nil {
+	// Two: one reads its base tensor while the other computes.
+	if err := fewAtATime(base, merged, 2); err != nil {
 		return fail(err)
 	}
 	merged.Closer = append(closers, merged.Closer)
