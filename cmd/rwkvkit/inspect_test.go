@@ -84,3 +84,24 @@ func TestInspectVerify(t *testing.T) {
 		t.Errorf(".pth: exit %d, %q", code, stderr)
 	}
 }
+
+func TestInspect(t *testing.T) {
+	out, err := run(t, "inspect", tiny+"tiny-rwkv-6v0-1m.pth")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"kind:       pth", "v6", "heads:      8 × 8", "vocabulary: 256", "FFN:        224", "mix 32, decay 64", "blocks.0.att.time_maa_w1"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("inspect output lacks %q:\n%s", want, out)
+		}
+	}
+	js, err := run(t, "inspect", "--json", tiny+"st/tiny-rwkv-7v0-834K.st")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{`"kind": "safetensors"`, `"version": "7"`, `"layout": "web-rwkv"`, `"head_size": 64`} {
+		if !strings.Contains(js, want) {
+			t.Errorf("inspect --json lacks %q", want)
+		}
+	}
+}

@@ -3,10 +3,8 @@ package main
 import (
 	"bytes"
 	"encoding/binary"
-	"encoding/json"
 	"fmt"
 	"math"
-	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -15,119 +13,6 @@ import (
 	"github.com/rwkvkit/rwkvkit/format"
 	"github.com/rwkvkit/rwkvkit/verify"
 )
-
-// logits writes exactly the fixture's reference rows (to the runner's
-// tolerance), and verify --expect passes on them and fails on altered ones.
-func TestLogitsAndVerifyExpect(t *testing.T) {
-	dir := t.TempDir()
-	for _, m := range tinyModels {
-		t.Run(m, func(t *testing.T) {
-			out := filepath.Join(dir, m+".f32")
-			if _, err := run(t, "logits", tiny+m+".pth", "--tokens", "34,105,110", "--out", out); err != nil {
-				t.Fatal(err)
-			}
-			got, want := floats(t, out), floats(t, tiny+m+".quote_in.logits.f32")
-			if len(got) != 3*256 || len(want) != 3*256 {
-				t.Fatalf("%d logits, want %d", len(got), 3*256)
-			}
-			for i := range got {
-				if d := math.Abs(float64(got[i] - want[i])); d > 1e-4 { // the runner's bound from .pth
-					t.Fatalf("logit %d: %v vs reference %v", i, got[i], want[i])
-				}
-			}
-			_, stderr, code := rwkvkit(t, "verify", tiny+m+".pth", "--tokens", "34,105,110",
-				"--expect", tiny+m+".quote_in.logits.f32", "--max-dlogit", "1e-4", "--min-top1", "100")
-			if code != 0 {
-				t.Fatalf("verify against the fixture: exit %d: %s", code, stderr)
-			}
-			altered := filepath.Join(dir, m+".altered.f32")
-			b := mustRead(t, tiny+m+".quote_in.logits.f32")
-			v := math.Float32frombits(binary.LittleEndian.Uint32(b[4*300:]))
-			binary.LittleEndian.PutUint32(b[4*300:], math.Float32bits(v+0.01))
-			if err := os.WriteFile(altered, b, 0o644); err != nil {
-				t.Fatal(err)
-			}
-			stdout, _, code := rwkvkit(t, "verify", tiny+m+".pth", "--tokens", "34,105,110",
-				"--expect", altered, "--max-dlogit", "1e-4")
-			if code != 1 || !strings.Contains(stdout, "FAILED") {
-				t.Fatalf("verify against altered logits: exit %d, want 1\n%s", code, stdout)
-			}
-		})
-	}
-}
-
-func TestVerifySelfAndPerturbed(t *testing.T) {
-	m := tiny + "tiny-rwkv-7v0-834K.pth"
-	out, err := runStdout(t, "verify", m, "--ref", m, "--json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var self verify.Report
-	if err := json.Unmarshal([]byte(out), &self); err != nil {
-		t.Fatalf("%v\n%s", err, out)
-	}
-	if mt := self.Metrics; mt.MeanKL != 0 || mt.MaxKL != 0 || mt.Top1Percent != 100 || mt.MaxAbsDiff != 0 || !self.Passed {
-		t.Errorf("self-verify is not exact:\n%s", out)
-	}
-	// The float16 conversion of the same model is close but not identical.
-	st := tiny + "st/tiny-rwkv-7v0-834K.st"
-	if _, err := run(t, "verify", st, "--ref", m, "--max-kl", "1e-6", "--min-top1", "99"); err != nil {
-		t.Errorf("float16 model against its source: %v", err)
-	}
-	// Another model is far from it: the thresholds catch it (exit status 1).
-	_, _, code := rwkvkit(t, "verify", tiny+"tiny-rwkv-6v0-1m.pth", "--ref", m, "--max-kl", "0.01")
-	if code != 1 {
-		t.Errorf("a different model passed verify: exit %d", code)
-	}
-}
-
-func TestRunIsReproducible(t *testing.T) {
-	m := tiny + "tiny-rwkv-7v0-834K.pth"
-	a, _, err := runStdin(t, "", "run", m, "--prompt", "The ", "-n", "40", "--seed", "7")
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, _, _ := runStdin(t, "", "run", m, "--prompt", "The ", "-n", "40", "--seed", "7")
-	c, _, _ := runStdin(t, "", "run", m, "--prompt", "The ", "-n", "40", "--seed", "8")
-	if a != b || a == c || len(a) < 40 {
-		t.Errorf("seeded runs: %q, %q, %q", a, b, c)
-	}
-	// Greedy decoding takes the argmax of the reference logits after "in.
-	ref := floats(t, tiny+"tiny-rwkv-7v0-834K.quote_in.logits.f32")[2*256:]
-	best := 0
-	for i, v := range ref {
-		if v > ref[best] {
-			best = i
-		}
-	}
-	greedy, _, err := runStdin(t, "", "run", m, "--prompt", "\"in", "-n", "1", "--temperature", "0")
-	if err != nil || greedy != string(rune(best))+"\n" {
-		t.Errorf("greedy token %q (%v), want byte %d", greedy, err, best)
-	}
-}
-
-func TestTokenize(t *testing.T) {
-	out, err := run(t, "tokenize", "Hello, world!")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if strings.TrimSpace(out) != "33155,45,40213,34" { // from the vocabulary's published cases
-		t.Errorf("tokenize: %q", out)
-	}
-	out, err = run(t, "tokenize", "--decode", "33155,45,40213,34")
-	if err != nil || out != "Hello, world!" {
-		t.Errorf("decode: %q, %v", out, err)
-	}
-}
-
-func floats(t *testing.T, path string) []float32 {
-	b := mustRead(t, path)
-	out := make([]float32, len(b)/4)
-	for i := range out {
-		out[i] = math.Float32frombits(binary.LittleEndian.Uint32(b[4*i:]))
-	}
-	return out
-}
 
 // quantize → .rkv: every command reads it; converting it back gives float16
 // values equal to the dequantized weights; the float16 artifact's logits
@@ -228,4 +113,13 @@ func TestConvertLoRAAndState(t *testing.T) {
 			t.Errorf("%s: %v %v, want %v %v", name, tn.Shape, v, w.shape, w.vals)
 		}
 	}
+}
+
+func floats(t *testing.T, path string) []float32 {
+	b := mustRead(t, path)
+	out := make([]float32, len(b)/4)
+	for i := range out {
+		out[i] = math.Float32frombits(binary.LittleEndian.Uint32(b[4*i:]))
+	}
+	return out
 }
