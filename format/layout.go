@@ -221,11 +221,7 @@ func transposeLast2(t *Tensor) (*Tensor, error) {
 		out := make([]byte, len(b))
 		mat := rows * cols * es
 		for base := int64(0); base < int64(len(b)); base += mat {
-			for i := int64(0); i < rows; i++ {
-				for j := int64(0); j < cols; j++ {
-					copy(out[base+(j*rows+i)*es:base+(j*rows+i+1)*es], b[base+(i*cols+j)*es:])
-				}
-			}
+			transpose(out[base:base+mat], b[base:base+mat], int(rows), int(cols), int(es))
 		}
 		return Computed(out), nil
 	})
@@ -233,6 +229,39 @@ func transposeLast2(t *Tensor) (*Tensor, error) {
 		nt.Region = t.Region + "+T" // the same bytes transposed alike: tied LoRA matrices stay tied
 	}
 	return nt, err
+}
+
+// transposeTile is the side of the tiles transpose moves: each writes
+// transposeTile runs of dst in turn, reading as many rows of src, which
+// stay in cache while it does.
+const transposeTile = 32
+
+// transpose writes the rows × cols matrix src, of es-byte elements, into
+// dst transposed.
+func transpose(dst, src []byte, rows, cols, es int) {
+	for j0 := 0; j0 < cols; j0 += transposeTile {
+		for i0 := 0; i0 < rows; i0 += transposeTile {
+			i1, j1 := min(i0+transposeTile, rows), min(j0+transposeTile, cols)
+			for j := j0; j < j1; j++ {
+				d := dst[(j*rows+i0)*es : (j*rows+i1)*es]
+				at, step := (i0*cols+j)*es, cols*es // src's element (i0, j), and the next row's
+				switch es {                         // whole-element moves for the common sizes
+				case 2:
+					for k := 0; k < len(d); k, at = k+2, at+step {
+						*(*[2]byte)(d[k:]) = *(*[2]byte)(src[at:])
+					}
+				case 4:
+					for k := 0; k < len(d); k, at = k+4, at+step {
+						*(*[4]byte)(d[k:]) = *(*[4]byte)(src[at:])
+					}
+				default:
+					for k := 0; k < len(d); k, at = k+es, at+step {
+						copy(d[k:k+es], src[at:])
+					}
+				}
+			}
+		}
+	}
 }
 
 // repeatColumns turns a vector of H values into an [H, n] matrix, each

@@ -32,3 +32,28 @@ func TestComputedBytes(t *testing.T) {
 		t.Errorf("9 computed bytes for 10: %v, want ErrShortData", err)
 	}
 }
+
+// transpose moves every element of every size to its transposed place,
+// across tile edges and for matrices smaller than a tile.
+func TestTranspose(t *testing.T) {
+	for _, es := range []int{1, 2, 4, 8} {
+		for _, sz := range [][2]int{{1, 1}, {1, 7}, {3, 5}, {33, 70}, {64, 31}, {100, 1}} {
+			rows, cols := sz[0], sz[1]
+			src := make([]byte, rows*cols*es)
+			for i := range src {
+				src[i] = byte(i*7 + i/251)
+			}
+			dst := make([]byte, len(src))
+			transpose(dst, src, rows, cols, es)
+			for i := range rows {
+				for j := range cols {
+					got := dst[(j*rows+i)*es : (j*rows+i+1)*es]
+					want := src[(i*cols+j)*es : (i*cols+j+1)*es]
+					if string(got) != string(want) {
+						t.Fatalf("%d-byte %d×%d: element (%d, %d) is %v at its transposed place, want %v", es, rows, cols, i, j, got, want)
+					}
+				}
+			}
+		}
+	}
+}
