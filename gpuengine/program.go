@@ -160,7 +160,7 @@ func (e *Engine) bindAll(statesOnly bool) error {
 func (e *Engine) record(s shape, after func(enc *wgpu.CommandEncoder) error) error {
 	e.stats.Dispatches = 0
 	ops := e.prog
-	for size := firstSubmit; len(ops) > 0; size *= 2 {
+	for size := firstSubmit; len(ops) > 0; size = min(2*size, maxSubmit) {
 		part := ops[:min(size, len(ops))]
 		ops = ops[len(part):]
 		last := len(ops) == 0
@@ -189,8 +189,13 @@ func (e *Engine) record(s shape, after func(enc *wgpu.CommandEncoder) error) err
 	return nil
 }
 
-// firstSubmit is the number of ops of the first submission of a pass.
-const firstSubmit = 16
+// firstSubmit and maxSubmit bound the ops of the first and of any
+// submission of a pass: long submissions of slow work risk the driver's
+// watchdog.
+const (
+	firstSubmit = 16
+	maxSubmit   = 64
+)
 
 // profile runs the program of the pass last planned one op at a time,
 // waiting for each, and returns the wall time per op name (the layer

@@ -10,6 +10,7 @@ import (
 	"github.com/rwkvkit/rwkvkit/format"
 	"github.com/rwkvkit/rwkvkit/gpu"
 	"github.com/rwkvkit/rwkvkit/gpuengine"
+	"github.com/rwkvkit/rwkvkit/quantize"
 	"github.com/rwkvkit/rwkvkit/runner"
 )
 
@@ -21,12 +22,19 @@ var ErrNoGPUEngine = errors.New("the GPU engine does not run this model")
 // on the device c names; the file is closed once the weights are loaded.
 // Errors name the file. The caller closes the engine.
 func Load(ctx context.Context, path string, c device.Choice) (engine.Engine, error) {
+	return LoadQuantized(ctx, path, c, nil)
+}
+
+// LoadQuantized is Load quantizing the layers that rules name (web-rwkv's
+// quantization at load: on the GPU for the GPU engine, else on the CPU),
+// the blocks being those `rwkvkit quantize` writes.
+func LoadQuantized(ctx context.Context, path string, c device.Choice, rules []quantize.Rule) (engine.Engine, error) {
 	src, err := Open(path)
 	if err != nil {
 		return nil, err
 	}
 	defer src.Close()
-	e, err := LoadSource(ctx, src, c)
+	e, err := LoadSourceQuantized(ctx, src, c, rules)
 	if err != nil {
 		return nil, format.InFile(path, err) // read errors name the file already
 	}
@@ -39,9 +47,34 @@ func Load(ctx context.Context, path string, c device.Choice) (engine.Engine, err
 // the GPU engine on a real GPU (device.Open) when it runs the model's
 // version, else the CPU engine. Closing a GPU engine closes its device.
 func LoadSource(ctx context.Context, src *format.Source, c device.Choice) (engine.Engine, error) {
+	return LoadSourceQuantized(ctx, src, c, nil)
+}
+
+// LoadSourceQuantized is LoadSource quantizing the layers rules name.
+func LoadSourceQuantized(ctx context.Context, src *format.Source, c device.Choice, rules []quantize.Rule) (engine.Engine, error) {
+	var plan *quantize.Plan
+	if len(rules) > 0 {
+		info, err := format.Detect(src)
+		if err != nil {
+			return nil, err
+		}
+		if plan, err = quantize.NewPlan(info.Layers, rules...); err != nil {
+			return nil, err
+		}
+	}
+	cpu := func() (engine.Engine, error) {
+		if plan != nil {
+			q, err := quantize.Apply(ctx, src, plan, quantize.CPU{})
+			if err != nil {
+				return nil, err
+			}
+			return runner.Load(ctx, q)
+		}
+		return runner.Load(ctx, src)
+	}
 	switch c {
 	case device.CPU:
-		return runner.Load(ctx, src)
+		return cpu()
 	case device.GPU, device.Auto:
 		info, err := format.Detect(src)
 		if err != nil {
@@ -51,16 +84,16 @@ func LoadSource(ctx context.Context, src *format.Source, c device.Choice) (engin
 			if c == device.GPU {
 				return nil, fmt.Errorf("%w: %v", ErrNoGPUEngine, err)
 			}
-			return runner.Load(ctx, src)
+			return cpu()
 		}
 		d, _, err := device.Open(c)
 		if err != nil {
 			return nil, err
 		}
 		if d == nil {
-			return runner.Load(ctx, src)
+			return cpu()
 		}
-		e, err := gpuengine.Load(ctx, d, src, nil)
+		e, err := gpuengine.Load(ctx, d, src, &gpuengine.Options{Plan: plan})
 		if err != nil {
 			d.Close()
 			return nil, err

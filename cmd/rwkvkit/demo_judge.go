@@ -79,7 +79,7 @@ func judgeDemo(ctx context.Context, out io.Writer, dir, base string, loras []art
 // judge loads the model at path, compares it with the reference rows and,
 // if asked, generates a little text from it.
 func (r *demoRow) judge(ctx context.Context, path string, ids []int, refRows [][]float32, gen bool) error {
-	e, err := loadModel(ctx, path, device.CPU, io.Discard)
+	e, err := loadModel(ctx, path, device.CPU, nil, io.Discard)
 	if err != nil {
 		return err
 	}

@@ -6,6 +6,8 @@ import (
 	"os"
 
 	"github.com/spf13/cobra"
+
+	"github.com/rwkvkit/rwkvkit/quantize"
 )
 
 // maxInput bounds the text a command reads from a file or stdin.
@@ -16,6 +18,7 @@ const maxInput = 1 << 30
 type inputFlags struct {
 	tokens, text, textFile, vocab, state string
 	device                               deviceFlag
+	rules                                []quantize.Rule // --int8, --nf4, --sf4: quantized at load
 
 	ids0 []int  // --tokens, parsed
 	body string // the text, read
@@ -30,6 +33,7 @@ func (in *inputFlags) register(cmd *cobra.Command) {
 	f.StringVar(&in.vocab, "vocab", "", "vocabulary file (.txt or .json) instead of the one the model's size calls for")
 	registerState(f, &in.state)
 	registerDevice(cmd, &in.device, "where to run the model: auto (a hardware GPU when the GPU engine runs the model), cpu or gpu")
+	registerRules(f, &in.rules)
 }
 
 // resolve checks the flags and reads their input (stdin for "-"), before

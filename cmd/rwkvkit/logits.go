@@ -30,7 +30,7 @@ func newLogits() *cobra.Command {
 				return err
 			}
 			ctx := cmd.Context()
-			e, err := loadModel(ctx, args[0], in.device.c, cmd.ErrOrStderr())
+			e, err := loadModel(ctx, args[0], in.device.c, in.rules, cmd.ErrOrStderr())
 			if err != nil {
 				return err
 			}

@@ -9,13 +9,14 @@ import (
 	"github.com/rwkvkit/rwkvkit/device"
 	"github.com/rwkvkit/rwkvkit/engine"
 	"github.com/rwkvkit/rwkvkit/model"
+	"github.com/rwkvkit/rwkvkit/quantize"
 	"github.com/rwkvkit/rwkvkit/tokenizer"
 )
 
 // loadModel loads the model file at path into an engine on the device c
-// names, saying on log where it runs.
-func loadModel(ctx context.Context, path string, c device.Choice, log io.Writer) (engine.Engine, error) {
-	e, err := model.Load(ctx, path, c)
+// names, quantizing the layers rules name, saying on log where it runs.
+func loadModel(ctx context.Context, path string, c device.Choice, rules []quantize.Rule, log io.Writer) (engine.Engine, error) {
+	e, err := model.LoadQuantized(ctx, path, c, rules)
 	if err != nil {
 		return nil, err
 	}

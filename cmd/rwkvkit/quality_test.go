@@ -31,7 +31,7 @@ func TestQuantizedQuality(t *testing.T) {
 	dir := t.TempDir()
 	for _, m := range tinyModels {
 		t.Run(m, func(t *testing.T) {
-			ref, err := loadModel(context.Background(), tiny+m+".pth", device.CPU, io.Discard)
+			ref, err := loadModel(context.Background(), tiny+m+".pth", device.CPU, nil, io.Discard)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -45,7 +45,7 @@ func TestQuantizedQuality(t *testing.T) {
 				if _, err := run(t, "quantize", tiny+m+".pth", out, "--"+kind, "all", "--device", "cpu"); err != nil {
 					t.Fatal(err)
 				}
-				q, err := loadModel(context.Background(), out, device.CPU, io.Discard)
+				q, err := loadModel(context.Background(), out, device.CPU, nil, io.Discard)
 				if err != nil {
 					t.Fatal(err)
 				}

@@ -34,11 +34,16 @@ func (v ruleValue) Set(s string) error {
 
 var _ pflag.Value = ruleValue{}
 
+// registerRules adds --int8, --nf4 and --sf4, collected in rules.
+func registerRules(f *pflag.FlagSet, rules *[]quantize.Rule) {
+	f.Var(ruleValue{format.Int8Block, rules}, "int8", "quantize these layers to Int8: all, N (layers 0..N-1) or ranges like 0-5,9")
+	f.Var(ruleValue{format.NF4Block, rules}, "nf4", "quantize these layers to NF4: all, N (layers 0..N-1) or ranges like 0-5,9")
+	f.Var(ruleValue{format.SF4Block, rules}, "sf4", "quantize these layers to web-rwkv's SF4 (NF4 with Student-t values): all, N or ranges")
+}
+
 func (q *quantFlags) register(cmd *cobra.Command) {
 	f := cmd.Flags()
-	f.Var(ruleValue{format.Int8Block, &q.rules}, "int8", "quantize these layers to Int8: all, N (layers 0..N-1) or ranges like 0-5,9")
-	f.Var(ruleValue{format.NF4Block, &q.rules}, "nf4", "quantize these layers to NF4: all, N (layers 0..N-1) or ranges like 0-5,9")
-	f.Var(ruleValue{format.SF4Block, &q.rules}, "sf4", "quantize these layers to web-rwkv's SF4 (NF4 with Student-t values): all, N or ranges")
+	registerRules(f, &q.rules)
 	registerDevice(cmd, &q.device, "where to quantize: auto (a hardware GPU when one answers), cpu or gpu")
 	f.Bool("json", false, "print what was written as JSON on stdout")
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/rwkvkit/rwkvkit/atomicfile"
 	"github.com/rwkvkit/rwkvkit/generate"
+	"github.com/rwkvkit/rwkvkit/quantize"
 )
 
 // runStats is what run reports at the end (on stderr, or as JSON).
@@ -31,6 +32,7 @@ func newRun() *cobra.Command {
 		n                         int
 		sf                        samplerFlags
 		dev                       deviceFlag
+		rules                     []quantize.Rule
 		force, asJSON             bool
 	)
 	cmd := &cobra.Command{
@@ -60,7 +62,7 @@ func newRun() *cobra.Command {
 				}
 			}
 			ctx := cmd.Context()
-			e, err := loadModel(ctx, args[0], dev.c, cmd.ErrOrStderr())
+			e, err := loadModel(ctx, args[0], dev.c, rules, cmd.ErrOrStderr())
 			if err != nil {
 				return err
 			}
@@ -129,6 +131,7 @@ func newRun() *cobra.Command {
 	f.StringVar(&vocab, "vocab", "", "vocabulary file (.txt or .json) instead of the one the model's size calls for")
 	registerState(f, &state)
 	registerDevice(cmd, &dev, "where to run the model: auto (a hardware GPU when the GPU engine runs the model), cpu or gpu")
+	registerRules(f, &rules)
 	f.StringVar(&saveTo, "save-state", "", "save the state after the prompt to FILE, for a later --state")
 	f.BoolVarP(&force, "force", "f", false, "replace the --save-state file if it exists")
 	f.BoolVar(&asJSON, "json", false, "print the text and the statistics as one JSON object, at the end")

@@ -6,6 +6,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/rwkvkit/rwkvkit/quantize"
 	"github.com/rwkvkit/rwkvkit/verify"
 )
 
@@ -17,7 +18,11 @@ import (
 // held at once.
 func logitsOf(cmd *cobra.Command, path string, in *inputFlags, ids []int, of string, vocab int) ([]int, [][]float32, error) {
 	ctx := cmd.Context()
-	e, err := loadModel(ctx, path, in.device.c, cmd.ErrOrStderr())
+	var rules []quantize.Rule
+	if ids == nil { // the model verified, not its reference
+		rules = in.rules
+	}
+	e, err := loadModel(ctx, path, in.device.c, rules, cmd.ErrOrStderr())
 	if err != nil {
 		return nil, nil, err
 	}

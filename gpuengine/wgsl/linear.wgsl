@@ -321,10 +321,26 @@ fn matmat(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) t
             x[0] = act[xi];
             x[1] = act[xi + 1u];
         }
-        for (var e = 0u; e < 8u; e++) {
-            ws[(lc + e) * 32u + lr / 4u][lr % 4u] = w[e / 4u][e % 4u];
-            xs[(lc + e) * 32u + lr / 4u][lr % 4u] = x[e / 4u][e % 4u];
-        }
+        // Constant indices only: a private array indexed by a variable
+        // lives in local memory.
+        let q = lr / 4u;
+        let c = lr % 4u;
+        ws[lc * 32u + q][c] = w[0].x;
+        ws[(lc + 1u) * 32u + q][c] = w[0].y;
+        ws[(lc + 2u) * 32u + q][c] = w[0].z;
+        ws[(lc + 3u) * 32u + q][c] = w[0].w;
+        ws[(lc + 4u) * 32u + q][c] = w[1].x;
+        ws[(lc + 5u) * 32u + q][c] = w[1].y;
+        ws[(lc + 6u) * 32u + q][c] = w[1].z;
+        ws[(lc + 7u) * 32u + q][c] = w[1].w;
+        xs[lc * 32u + q][c] = x[0].x;
+        xs[(lc + 1u) * 32u + q][c] = x[0].y;
+        xs[(lc + 2u) * 32u + q][c] = x[0].z;
+        xs[(lc + 3u) * 32u + q][c] = x[0].w;
+        xs[(lc + 4u) * 32u + q][c] = x[1].x;
+        xs[(lc + 5u) * 32u + q][c] = x[1].y;
+        xs[(lc + 6u) * 32u + q][c] = x[1].z;
+        xs[(lc + 7u) * 32u + q][c] = x[1].w;
         workgroupBarrier();
         for (var k = 0u; k < BK; k++) {
             let a0 = ws[k * 32u + 2u * tid.y];
@@ -351,15 +367,25 @@ fn matmat(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) t
         workgroupBarrier();
     }
     let r = jr.y + tid.y * 8u;
-    for (var k = 0u; k < 8u; k++) {
-        let t = t0 + tid.x * 8u + k;
-        if t < count {
-            if r < j.rows {
-                finish(j, acc[2u * k], t, r);
-            }
-            if r + 4u < j.rows {
-                finish(j, acc[2u * k + 1u], t, r + 4u);
-            }
+    let t = t0 + tid.x * 8u;
+    store2(j, acc[0], acc[1], t, r, count);
+    store2(j, acc[2], acc[3], t + 1u, r, count);
+    store2(j, acc[4], acc[5], t + 2u, r, count);
+    store2(j, acc[6], acc[7], t + 3u, r, count);
+    store2(j, acc[8], acc[9], t + 4u, r, count);
+    store2(j, acc[10], acc[11], t + 5u, r, count);
+    store2(j, acc[12], acc[13], t + 6u, r, count);
+    store2(j, acc[14], acc[15], t + 7u, r, count);
+}
+
+// store2 finishes rows r…r+7 of token t, as far as they exist.
+fn store2(j: Job, a: vec4<f32>, b: vec4<f32>, t: u32, r: u32, count: u32) {
+    if t < count {
+        if r < j.rows {
+            finish(j, a, t, r);
+        }
+        if r + 4u < j.rows {
+            finish(j, b, t, r + 4u);
         }
     }
 }

@@ -30,6 +30,21 @@ struct Params {
 @group(0) @binding(3) var<storage, read_write> act: array<f32>;
 @group(0) @binding(4) var<storage, read_write> st: array<f32>;
 
+// The rows this workgroup normalises: x = its token, y = the previous one,
+// z = the segment's last (y for a segment's first token, z for the others
+// read as 0).
+var<private> row_t: u32;
+var<private> row_prev: u32;
+var<private> row_last: u32;
+var<private> first: bool;
+
+fn rows_at(c: u32) -> vec4<f32> {
+    if first {
+        return vec4<f32>(act[row_t + c], 0.0, act[row_last + c], 0.0);
+    }
+    return vec4<f32>(act[row_t + c], act[row_prev + c], 0.0, 0.0);
+}
+
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
         @builtin(local_invocation_index) lid: u32) {
@@ -40,33 +55,19 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     let s = token_seg(t);
     let start = seg_start(s);
     let last = start + seg_len(s) - 1u;
-    let first = t == start;
+    first = t == start;
     let slot = seg_slot(s) - p.slot0;
     if slot >= p.nslots {
         return;
     }
-    // Components: x = this token, y = the previous one, z = the segment's last.
-    var v: array<vec4<f32>, EPT>;
-    for (var e = 0u; e < EPT; e++) {
-        let c = lid + e * WG;
-        if c < C {
-            v[e].x = act[p.x + t * C + c];
-            if first {
-                v[e].z = act[p.x + last * C + c];
-            } else {
-                v[e].y = act[p.x + (t - 1u) * C + c];
-            }
-        }
-    }
-    let ln = ln_stats(v, lid);
-    for (var e = 0u; e < EPT; e++) {
-        let c = lid + e * WG;
-        if c >= C {
-            continue;
-        }
+    row_t = p.x + t * C;
+    row_prev = p.x + (max(t, 1u) - 1u) * C;
+    row_last = p.x + last * C;
+    let ln = ln_stats(lid);
+    for (var c = lid; c < C; c += WG) {
         let w = wf(p.w + c);
         let b = wf(p.b + c);
-        let n = (v[e] - ln[0]) * ln[1] * w + b;
+        let n = (rows_at(c) - ln[0]) * ln[1] * w + b;
         let xa = n.x;
         var prev = n.y;
         if first {

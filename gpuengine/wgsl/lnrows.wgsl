@@ -14,6 +14,10 @@ struct Params {
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(3) var<storage, read_write> act: array<f32>;
 
+var<private> row: u32; // activation offset of the row normalised
+
+fn rows_at(c: u32) -> vec4<f32> { return vec4<f32>(act[row + c], 0.0, 0.0, 0.0); }
+
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
         @builtin(local_invocation_index) lid: u32) {
@@ -29,18 +33,9 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
         }
         t = out_token(r);
     }
-    var v: array<vec4<f32>, EPT>;
-    for (var e = 0u; e < EPT; e++) {
-        let c = lid + e * WG;
-        if c < C {
-            v[e].x = act[p.x + t * C + c];
-        }
-    }
-    let st = ln_stats(v, lid);
-    for (var e = 0u; e < EPT; e++) {
-        let c = lid + e * WG;
-        if c < C {
-            act[p.out + r * C + c] = (v[e].x - st[0].x) * st[1].x * wf(p.w + c) + wf(p.b + c);
-        }
+    row = p.x + t * C;
+    let st = ln_stats(lid);
+    for (var c = lid; c < C; c += WG) {
+        act[p.out + r * C + c] = (rows_at(c).x - st[0].x) * st[1].x * wf(p.w + c) + wf(p.b + c);
     }
 }

@@ -42,3 +42,10 @@ func Device(t testing.TB) *gpu.Device {
 	}
 	return nil
 }
+
+// Available reports whether GPU branches of a test should run: an adapter
+// answers, or the environment demands one (the branch then fails).
+func Available() bool {
+	once.Do(func() { shared, err = gpu.Open() })
+	return err == nil || os.Getenv(RequireEnv) != ""
+}
