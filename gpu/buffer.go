@@ -42,7 +42,6 @@ type Staging struct {
 	write   bool
 	mapped  bool
 	pending bool
-	after   wgpu.SubmissionIndex // the submission the mapping waits for
 	status  wgpu.BufferMapAsyncStatus
 	mapLen  uint64 // bytes mapped (or being mapped) from the start
 }
@@ -93,7 +92,6 @@ func (s *Staging) MapPrefix(n uint64) error {
 		return nil
 	}
 	s.mapLen = min(max(align4(n), 4), s.size)
-	s.after = s.d.last
 	mode := wgpu.MapModeRead
 	if s.write {
 		mode = wgpu.MapModeWrite
@@ -158,12 +156,8 @@ func (s *Staging) Bytes() ([]byte, error) {
 		if err := s.Map(); err != nil {
 			return nil, err
 		}
-		for i := 0; s.pending; i++ {
-			if i == 0 {
-				s.d.waitFor(s.after)
-			} else {
-				s.d.Wait()
-			}
+		for s.pending {
+			s.d.pollUntil(func() bool { return !s.pending })
 		}
 		if !s.mapped {
 			if s.status == wgpu.BufferMapAsyncStatusDeviceLost {

@@ -20,8 +20,10 @@ package gpu
 import (
 	"errors"
 	"fmt"
+	"runtime"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/cogentcore/webgpu/wgpu"
 )
@@ -62,7 +64,6 @@ type Device struct {
 	timestamps    bool
 
 	upload, download *Staging // reused by Upload and Download
-	last             wgpu.SubmissionIndex
 }
 
 // Open opens the first high-performance Vulkan adapter (a discrete GPU
@@ -142,7 +143,7 @@ func (d *Device) Close() {
 			*s = nil
 		}
 	}
-	d.dev.Poll(true, nil)
+	d.Wait()
 	d.queue.Release()
 	d.dev.Release()
 	d.adapter.Release()
@@ -171,10 +172,24 @@ func (d *Device) WGPU() (*wgpu.Device, *wgpu.Queue) { return d.dev, d.queue }
 
 // Wait blocks until all submitted work has finished and runs pending
 // callbacks (buffer mappings).
-func (d *Device) Wait() { d.dev.Poll(true, nil) }
+func (d *Device) Wait() { d.pollUntil(func() bool { return false }) }
 
-// waitFor blocks until submission idx has finished, leaving later
-// submissions running, and runs pending callbacks.
-func (d *Device) waitFor(idx wgpu.SubmissionIndex) {
-	d.dev.Poll(true, &wgpu.WrappedSubmissionIndex{Queue: d.queue, SubmissionIndex: idx})
+// pollUntil polls the device until done reports true or no submission is
+// left, running the callbacks of the work that finishes. It never blocks
+// inside wgpu: this wgpu's blocking poll gives up after 5 s and then takes
+// the submission for finished, mapping buffers whose copies have not run
+// and freeing what the work still uses (gfx-rs/wgpu#3601, #4589; fixed in
+// wgpu 25), and a software adapter that compiles a pass's kernels at their
+// first dispatch takes that long on a loaded CPU. It spins for the first
+// millisecond, which is what a step on a real GPU takes, then sleeps
+// between polls.
+func (d *Device) pollUntil(done func() bool) {
+	start := time.Now()
+	for !d.dev.Poll(false, nil) && !done() {
+		if time.Since(start) < time.Millisecond {
+			runtime.Gosched()
+		} else {
+			time.Sleep(50 * time.Microsecond)
+		}
+	}
 }

@@ -143,7 +143,7 @@ func (d *Device) Submit(fn func(enc *wgpu.CommandEncoder) error) error {
 		return fmt.Errorf("gpu: %w", err)
 	}
 	defer cmd.Release()
-	d.last = d.queue.Submit(cmd)
+	d.queue.Submit(cmd)
 	return nil
 }
 
