@@ -87,3 +87,39 @@ func shellWords(t *testing.T, line string) []string {
 	}
 	return words
 }
+
+// The README's session on the tiny model runs as written from the
+// repository's root.
+func TestReadmeTinySession(t *testing.T) {
+	readme := string(mustRead(t, "../../README.md"))
+	_, block, ok := strings.Cut(readme, "The same on the tiny RWKV-7 in `fixtures/`")
+	if !ok {
+		t.Fatal("README has no session on the tiny model")
+	}
+	_, block, _ = strings.Cut(block, "```\n")
+	block, _, _ = strings.Cut(block, "```")
+	fixtures, err := filepath.Abs("../../fixtures")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	if err := os.Symlink(fixtures, filepath.Join(dir, "fixtures")); err != nil {
+		t.Fatal(err)
+	}
+	t.Chdir(dir)
+	lines := 0
+	for _, line := range strings.Split(strings.TrimSpace(block), "\n") {
+		line, _, _ = strings.Cut(line, " #")
+		args := shellWords(t, strings.TrimSpace(line))
+		if args[0] != "rwkvkit" {
+			t.Fatalf("README line %q", line)
+		}
+		if out, err := run(t, args[1:]...); err != nil {
+			t.Errorf("%s: %v\n%s", line, err, out)
+		}
+		lines++
+	}
+	if lines < 5 {
+		t.Errorf("%d commands in the README's tiny session", lines)
+	}
+}
