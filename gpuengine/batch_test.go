@@ -24,30 +24,34 @@ const tinyV7 = tinyDir + "/st/tiny-rwkv-7v0-834K.st"
 // A batch of sequences of different lengths — one of a single token, one
 // longer than a pass, some wanting every position, one none — gives each
 // sequence what it gives alone, in passes that mix them (to float32
-// rounding: a pass of long segments takes other kernels than a step).
+// rounding: a pass of long segments takes other kernels than a step), in
+// every version.
 func TestBatchEqualsAlone(t *testing.T) {
-	src := openSource(t, tinyV7)
-	e := loadGPU(t, src, &Options{Chunk: 16})
-	V := e.Info().Vocab
-	seqs := []struct {
-		n   int
-		out engine.Output
-	}{{1, engine.OutputLast}, {40, engine.OutputAll}, {5, engine.OutputAll}, {9, engine.OutputNone}, {23, engine.OutputLast}}
-	batch := make([]engine.Sequence, len(seqs))
-	for i, s := range seqs {
-		toks := testTokens[i : i+s.n]
-		batch[i] = engine.Sequence{Tokens: toks, State: newState(t, e), Output: s.out}
-	}
-	if err := e.Run(context.Background(), batch); err != nil {
-		t.Fatal(err)
-	}
-	for i, s := range seqs {
-		alone := newState(t, e)
-		want := runAll(t, e, alone, batch[i].Tokens, s.out)
-		compare(t, fmt.Sprintf("sequence %d (%d tokens, output %v) batched vs alone", i, s.n, s.out), batch[i].Logits, want, V, 1e-5)
-		// The states agree too: the next token gives the same logits.
-		next := runAll(t, e, batch[i].State, []int{10}, engine.OutputLast)
-		compare(t, fmt.Sprintf("sequence %d continued", i), next, runAll(t, e, alone, []int{10}, engine.OutputLast), V, 1e-5)
+	for _, tm := range testModels() {
+		t.Run(tm.name, func(t *testing.T) {
+			e := loadGPU(t, tm.open(t), &Options{Chunk: 16})
+			V := e.Info().Vocab
+			seqs := []struct {
+				n   int
+				out engine.Output
+			}{{1, engine.OutputLast}, {40, engine.OutputAll}, {5, engine.OutputAll}, {9, engine.OutputNone}, {23, engine.OutputLast}}
+			batch := make([]engine.Sequence, len(seqs))
+			for i, s := range seqs {
+				toks := testTokens[i : i+s.n]
+				batch[i] = engine.Sequence{Tokens: toks, State: newState(t, e), Output: s.out}
+			}
+			if err := e.Run(context.Background(), batch); err != nil {
+				t.Fatal(err)
+			}
+			for i, s := range seqs {
+				alone := newState(t, e)
+				want := runAll(t, e, alone, batch[i].Tokens, s.out)
+				compare(t, fmt.Sprintf("sequence %d (%d tokens, output %v) batched vs alone", i, s.n, s.out), batch[i].Logits, want, V, 1e-5)
+				// The states agree too: the next token gives the same logits.
+				next := runAll(t, e, batch[i].State, []int{10}, engine.OutputLast)
+				compare(t, fmt.Sprintf("sequence %d continued", i), next, runAll(t, e, alone, []int{10}, engine.OutputLast), V, 1e-5)
+			}
+		})
 	}
 }
 
@@ -64,57 +68,63 @@ func equalFloats(a, b []float32) bool {
 }
 
 // A state read back from the GPU and continued on the CPU gives the logits
-// the GPU gives; a CPU state restored on the GPU continues as on the CPU.
+// the GPU gives; a CPU state restored on the GPU continues as on the CPU,
+// in every version (v4's aa, bb and pp; v5–v7's matrices, each in its own
+// orientation).
 func TestStateMovesBetweenEngines(t *testing.T) {
-	src := openSource(t, tinyV7)
-	e := loadGPU(t, src, &Options{Chunk: 16})
-	cpu := loadCPU(t, src)
-	V := e.Info().Vocab
-	prompt, next := testTokens[:20], testTokens[20:24]
+	for _, tm := range testModels() {
+		t.Run(tm.name, func(t *testing.T) {
+			src := tm.open(t)
+			e := loadGPU(t, src, &Options{Chunk: 16})
+			cpu := loadCPU(t, src)
+			V := e.Info().Vocab
+			prompt, next := testTokens[:20], testTokens[20:24]
 
-	s := newState(t, e)
-	runAll(t, e, s, prompt, engine.OutputNone)
-	snap, err := s.Snapshot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cs := newState(t, cpu)
-	if err := cs.Restore(snap); err != nil {
-		t.Fatal(err)
-	}
-	want, err := cpu.Forward(cs, next, true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	compare(t, "GPU state continued on the CPU", runAll(t, e, s, next, engine.OutputAll), want, V, 1e-3)
+			s := newState(t, e)
+			runAll(t, e, s, prompt, engine.OutputNone)
+			snap, err := s.Snapshot()
+			if err != nil {
+				t.Fatal(err)
+			}
+			cs := newState(t, cpu)
+			if err := cs.Restore(snap); err != nil {
+				t.Fatal(err)
+			}
+			want, err := cpu.Forward(cs, next, true)
+			if err != nil {
+				t.Fatal(err)
+			}
+			compare(t, "GPU state continued on the CPU", runAll(t, e, s, next, engine.OutputAll), want, V, 1e-3)
 
-	// The CPU's state after the same prompt, restored on the GPU.
-	c2 := newState(t, cpu)
-	if _, err := cpu.Forward(c2, prompt, false); err != nil {
-		t.Fatal(err)
-	}
-	cs2, err := c2.Snapshot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	g := newState(t, e)
-	if err := g.Restore(cs2); err != nil {
-		t.Fatal(err)
-	}
-	compare(t, "CPU state continued on the GPU", runAll(t, e, g, next, engine.OutputAll), want, V, 1e-3)
+			// The CPU's state after the same prompt, restored on the GPU.
+			c2 := newState(t, cpu)
+			if _, err := cpu.Forward(c2, prompt, false); err != nil {
+				t.Fatal(err)
+			}
+			cs2, err := c2.Snapshot()
+			if err != nil {
+				t.Fatal(err)
+			}
+			g := newState(t, e)
+			if err := g.Restore(cs2); err != nil {
+				t.Fatal(err)
+			}
+			compare(t, "CPU state continued on the GPU", runAll(t, e, g, next, engine.OutputAll), want, V, 1e-3)
 
-	// A snapshot of another shape is refused.
-	bad := engine.NewSnapshot(format.ModelInfo{Version: format.V7, Layers: 2, Embed: 64, Heads: 1, HeadSize: 64})
-	if err := g.Restore(bad); !errors.Is(err, engine.ErrStateMismatch) {
-		t.Errorf("restoring a snapshot of another model: %v, want ErrStateMismatch", err)
-	}
-	// Snapshot of a fresh state is the initial state.
-	fresh, err := newState(t, e).Snapshot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !equalFloats(fresh.Data, engine.NewSnapshot(e.Info()).Data) {
-		t.Error("a new state is not the initial state")
+			// A snapshot of another shape is refused.
+			bad := engine.NewSnapshot(format.ModelInfo{Version: format.V7, Layers: 2, Embed: 64, Heads: 1, HeadSize: 64})
+			if err := g.Restore(bad); !errors.Is(err, engine.ErrStateMismatch) {
+				t.Errorf("restoring a snapshot of another model: %v, want ErrStateMismatch", err)
+			}
+			// Snapshot of a fresh state is the initial state.
+			fresh, err := newState(t, e).Snapshot()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !equalFloats(fresh.Data, engine.NewSnapshot(e.Info()).Data) {
+				t.Error("a new state is not the initial state")
+			}
+		})
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 	"github.com/rwkvkit/rwkvkit/engine"
 	"github.com/rwkvkit/rwkvkit/format"
 	"github.com/rwkvkit/rwkvkit/internal/gputest"
+	"github.com/rwkvkit/rwkvkit/internal/synth"
 	"github.com/rwkvkit/rwkvkit/quantize"
 	"github.com/rwkvkit/rwkvkit/runner"
 
@@ -167,22 +168,52 @@ func quantized(t testing.TB, src *format.Source, kind format.DType) *format.Sour
 	return q
 }
 
-// Every tiny model in every weight kind gives the CPU engine's logits
+// testModel is a model the GPU engine is tested on.
+type testModel struct {
+	name string
+	open func(t testing.TB) *format.Source
+}
+
+// testModels are the tiny models and a synthetic v5.1 (gated, with one
+// decay and bonus per head, which reach the engine as [H] vectors), which
+// has no real checkpoint: the CPU engine is its reference. Its seed gives
+// top-1 logits at least 2e-3 above the second at every position in every
+// weight kind.
+func testModels() []testModel {
+	var ms []testModel
+	for _, name := range tinyModels {
+		ms = append(ms, testModel{name, func(t testing.TB) *format.Source {
+			return openSource(t, filepath.Join(tinyDir, "st", name+".st"))
+		}})
+	}
+	return append(ms, testModel{"synthetic-5.1", func(t testing.TB) *format.Source {
+		src, err := synth.RWKV5(synth.Config{Layers: 2, Embed: 64, Vocab: 256, HeadSize: 32}, format.V5_1, format.F16, 4)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return src
+	}})
+}
+
+// Every test model in every weight kind gives the CPU engine's logits
 // (within 1e-3, same top-1 at every position) for a prompt in one pass (the
 // tiled matrix-matrix kernels), for the same prompt in chunks of 7 tokens
 // fed by successive calls (the matrix-vector kernels over several tokens,
 // the state carried between calls), and fed token by token. Several passes
 // within one call are the batch tests' business.
 func TestTinyModels(t *testing.T) {
-	for _, name := range tinyModels {
+	for _, tm := range testModels() {
 		for _, wk := range weightKinds {
-			t.Run(name+"/"+wk.name, func(t *testing.T) {
-				src := quantized(t, openSource(t, filepath.Join(tinyDir, "st", name+".st")), wk.kind)
+			t.Run(tm.name+"/"+wk.name, func(t *testing.T) {
+				src := quantized(t, tm.open(t), wk.kind)
 				cpu := loadCPU(t, src)
 				V := cpu.Info().Vocab
 				want := cpuRows(t, cpu, testTokens)
 
 				e := loadGPU(t, src, &Options{Chunk: 64})
+				if e.Info() != cpu.Info() {
+					t.Fatalf("the GPU engine sees %+v, the CPU engine %+v", e.Info(), cpu.Info())
+				}
 				compare(t, "one pass", runAll(t, e, newState(t, e), testTokens, engine.OutputAll), want, V, 1e-3)
 				s := newState(t, e)
 				var chunks []float32

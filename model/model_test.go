@@ -90,38 +90,41 @@ func typeName(v any) string {
 	return "?"
 }
 
-// On the GPU the tiny RWKV-7 gives the CPU engine's logits.
+// --device gpu runs every tiny model, of every version, on the GPU engine,
+// which gives the CPU engine's logits.
 func TestLoadGPU(t *testing.T) {
 	gputest.Device(t) // skips when there is no adapter and none is required
 	ctx := context.Background()
-	path := tinyDir + "st/tiny-rwkv-7v0-834K.st"
-	g, err := Load(ctx, path, device.GPU)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer g.Close()
-	if s, ok := g.(fmt.Stringer); !ok || !strings.HasPrefix(s.String(), "GPU ") {
-		t.Errorf("the engine does not say it runs on the GPU")
-	}
-	c, err := Load(ctx, path, device.CPU)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var rows [2][]float32
-	for i, e := range []engine.Engine{g, c} {
-		s, err := e.NewState()
+	for _, name := range []string{"tiny-rwkv-4v0-660K", "tiny-rwkv-5v1-730K", "tiny-rwkv-5v2-730K", "tiny-rwkv-6v0-1m", "tiny-rwkv-7v0-834K"} {
+		path := tinyDir + "st/" + name + ".st"
+		g, err := Load(ctx, path, device.GPU)
 		if err != nil {
 			t.Fatal(err)
 		}
-		b := []engine.Sequence{{Tokens: []int{34, 105, 110}, State: s, Output: engine.OutputAll}}
-		if err := e.Run(ctx, b); err != nil {
+		defer g.Close()
+		if s, ok := g.(fmt.Stringer); !ok || !strings.HasPrefix(s.String(), "GPU ") {
+			t.Errorf("%s: the engine does not say it runs on the GPU", name)
+		}
+		c, err := Load(ctx, path, device.CPU)
+		if err != nil {
 			t.Fatal(err)
 		}
-		rows[i] = b[0].Logits
-	}
-	for i := range rows[1] {
-		if d := math.Abs(float64(rows[0][i] - rows[1][i])); d > 1e-3 {
-			t.Fatalf("logit %d: GPU %v, CPU %v", i, rows[0][i], rows[1][i])
+		var rows [2][]float32
+		for i, e := range []engine.Engine{g, c} {
+			s, err := e.NewState()
+			if err != nil {
+				t.Fatal(err)
+			}
+			b := []engine.Sequence{{Tokens: []int{34, 105, 110}, State: s, Output: engine.OutputAll}}
+			if err := e.Run(ctx, b); err != nil {
+				t.Fatal(err)
+			}
+			rows[i] = b[0].Logits
+		}
+		for i := range rows[1] {
+			if d := math.Abs(float64(rows[0][i] - rows[1][i])); d > 1e-3 {
+				t.Fatalf("%s: logit %d: GPU %v, CPU %v", name, i, rows[0][i], rows[1][i])
+			}
 		}
 	}
 }

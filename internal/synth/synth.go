@@ -14,7 +14,8 @@ import (
 	"github.com/rwkvkit/rwkvkit/format"
 )
 
-// Config is the shape of a synthetic RWKV-7 model.
+// Config is the shape of a synthetic model; the low-rank sizes are
+// RWKV-7's.
 type Config struct {
 	Layers, Embed, Vocab, HeadSize int
 	DecayLoRA, ALoRA, VLoRA, GLoRA int
@@ -38,6 +39,7 @@ const (
 	fillZero          // biases
 	fillMix           // token-shift mixes in [0, 1)
 	fillSmall         // small offsets
+	fillDecay         // v5 decays: exp(−exp(x)) from 0.19 to 0.9975
 )
 
 // RWKV7 returns a synthetic RWKV-7 model in RWKV-LM (.pth) layout whose
@@ -50,12 +52,7 @@ func RWKV7(cfg Config, dt format.DType, seed uint64) (*format.Source, error) {
 	specs := []spec{{"emb.weight", []int64{V, C}, fillMatrix}}
 	for l := 0; l < cfg.Layers; l++ {
 		p := fmt.Sprintf("blocks.%d.", l)
-		if l == 0 {
-			specs = append(specs, spec{p + "ln0.weight", []int64{C}, fillOne}, spec{p + "ln0.bias", []int64{C}, fillZero})
-		}
-		specs = append(specs,
-			spec{p + "ln1.weight", []int64{C}, fillOne}, spec{p + "ln1.bias", []int64{C}, fillZero},
-			spec{p + "ln2.weight", []int64{C}, fillOne}, spec{p + "ln2.bias", []int64{C}, fillZero})
+		specs = append(specs, layerNorms(l, C)...)
 		for _, x := range []string{"x_r", "x_w", "x_k", "x_v", "x_a", "x_g"} {
 			specs = append(specs, spec{p + "att." + x, vec, fillMix})
 		}
@@ -88,10 +85,31 @@ func RWKV7(cfg Config, dt format.DType, seed uint64) (*format.Source, error) {
 			spec{p + "ffn.key.weight", []int64{4 * C, C}, fillMatrix},
 			spec{p + "ffn.value.weight", []int64{C, 4 * C}, fillMatrix})
 	}
-	specs = append(specs,
-		spec{"ln_out.weight", []int64{C}, fillOne}, spec{"ln_out.bias", []int64{C}, fillZero},
-		spec{"head.weight", []int64{V, C}, fillMatrix})
+	return source(append(specs, head(C, V)...), dt, seed)
+}
 
+// layerNorms are the LayerNorms of layer l (ln0 too in layer 0).
+func layerNorms(l int, C int64) []spec {
+	p := fmt.Sprintf("blocks.%d.", l)
+	var s []spec
+	if l == 0 {
+		s = append(s, spec{p + "ln0.weight", []int64{C}, fillOne}, spec{p + "ln0.bias", []int64{C}, fillZero})
+	}
+	return append(s,
+		spec{p + "ln1.weight", []int64{C}, fillOne}, spec{p + "ln1.bias", []int64{C}, fillZero},
+		spec{p + "ln2.weight", []int64{C}, fillOne}, spec{p + "ln2.bias", []int64{C}, fillZero})
+}
+
+// head is the final LayerNorm and the head.
+func head(C, V int64) []spec {
+	return []spec{
+		{"ln_out.weight", []int64{C}, fillOne}, {"ln_out.bias", []int64{C}, fillZero},
+		{"head.weight", []int64{V, C}, fillMatrix},
+	}
+}
+
+// source makes the lazy tensors of specs.
+func source(specs []spec, dt format.DType, seed uint64) (*format.Source, error) {
 	src := &format.Source{Metadata: map[string]string{}}
 	for _, s := range specs {
 		s := s
@@ -142,6 +160,8 @@ func (f *filler) next() float32 {
 		return u
 	case fillSmall:
 		return (u - 0.5) * 0.5
+	case fillDecay:
+		return -6 + 6.5*u
 	}
 	fanIn := f.spec.shape[len(f.spec.shape)-1]
 	return (2*u - 1) * float32(math.Sqrt(3/float64(fanIn)))

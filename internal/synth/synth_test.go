@@ -44,3 +44,22 @@ func TestWritePTHReadsBack(t *testing.T) {
 		}
 	}
 }
+
+// Each synthetic v5 is detected as the version it was made as, with its
+// heads and FFN.
+func TestRWKV5Detected(t *testing.T) {
+	cfg := synth.Config{Layers: 2, Embed: 128, Vocab: 300, HeadSize: 32}
+	for _, v := range []format.Version{format.V5_0, format.V5_1, format.V5_2} {
+		src, err := synth.RWKV5(cfg, v, format.F16, 3)
+		if err != nil {
+			t.Fatal(err)
+		}
+		info, err := format.Detect(src)
+		if err != nil || info.Version != v || info.Heads != 4 || info.HeadSize != 32 || info.FFN != 512 || info.Layers != 2 {
+			t.Errorf("%s: detected %+v, %v", v, info, err)
+		}
+	}
+	if _, err := synth.RWKV5(cfg, format.V6, format.F16, 3); err == nil {
+		t.Error("a v6 was made as a v5")
+	}
+}
