@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/rwkvkit/rwkvkit/internal/gputest"
@@ -45,5 +46,29 @@ func TestGPUArtifactsMatchCPU(t *testing.T) {
 		if !bytes.Equal(b, gpu[name]) {
 			t.Errorf("demo's merged NF4 artifact: %s differs between CPU and GPU", name)
 		}
+	}
+}
+
+// --device gpu runs run, logits and verify on the GPU engine: its logits
+// follow the fixture's reference to 1e-2, the bound of a model whose
+// weights are held in float16 (fixtures/rwkv-tiny/README.md), with the same
+// top token; or, for a version it does not run, the command says so and
+// exits 2.
+func TestGPUDeviceCommands(t *testing.T) {
+	gputest.Device(t)
+	for _, m := range tinyModels {
+		args := []string{"verify", tiny + m + ".pth", "--device", "gpu", "--tokens", "34,105,110",
+			"--expect", tiny + m + ".quote_in.logits.f32", "--max-dlogit", "1e-2", "--min-top1", "100"}
+		stdout, stderr, code := rwkvkit(t, args...)
+		switch {
+		case code == 2 && strings.Contains(stderr, "the GPU engine does not run"):
+			t.Logf("%s: %s", m, strings.TrimSpace(stderr))
+		case code != 0 || !strings.Contains(stderr, "device: GPU"):
+			t.Errorf("%s: exit %d\n%s%s", m, code, stdout, stderr)
+		}
+	}
+	out, stderr, code := rwkvkit(t, "run", tiny+"tiny-rwkv-7v0-834K.pth", "--device", "gpu", "--prompt", "\"in", "-n", "1", "--temperature", "0")
+	if code != 0 || out != " \n" || !strings.Contains(stderr, "device: GPU") {
+		t.Errorf("greedy run on the GPU: exit %d, %q, %q", code, out, stderr)
 	}
 }

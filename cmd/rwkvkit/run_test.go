@@ -148,7 +148,7 @@ func TestRunIsReproducible(t *testing.T) {
 			best = i
 		}
 	}
-	greedy, _, err := runStdin(t, "", "run", m, "--prompt", "\"in", "-n", "1", "--temperature", "0")
+	greedy, _, err := runStdin(t, "", "run", m, "--prompt", "\"in", "-n", "1", "--temperature", "0", "--device", "cpu")
 	if err != nil || greedy != string(rune(best))+"\n" {
 		t.Errorf("greedy token %q (%v), want byte %d", greedy, err, best)
 	}

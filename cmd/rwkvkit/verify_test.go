@@ -58,7 +58,7 @@ func TestLogitsAndVerifyExpect(t *testing.T) {
 	for _, m := range tinyModels {
 		t.Run(m, func(t *testing.T) {
 			out := filepath.Join(dir, m+".f32")
-			if _, err := run(t, "logits", tiny+m+".pth", "--tokens", "34,105,110", "--out", out); err != nil {
+			if _, err := run(t, "logits", tiny+m+".pth", "--tokens", "34,105,110", "--out", out, "--device", "cpu"); err != nil {
 				t.Fatal(err)
 			}
 			got, want := floats(t, out), floats(t, tiny+m+".quote_in.logits.f32")
@@ -70,7 +70,7 @@ func TestLogitsAndVerifyExpect(t *testing.T) {
 					t.Fatalf("logit %d: %v vs reference %v", i, got[i], want[i])
 				}
 			}
-			_, stderr, code := rwkvkit(t, "verify", tiny+m+".pth", "--tokens", "34,105,110",
+			_, stderr, code := rwkvkit(t, "verify", tiny+m+".pth", "--device", "cpu", "--tokens", "34,105,110",
 				"--expect", tiny+m+".quote_in.logits.f32", "--max-dlogit", "1e-4", "--min-top1", "100")
 			if code != 0 {
 				t.Fatalf("verify against the fixture: exit %d: %s", code, stderr)
@@ -82,7 +82,7 @@ func TestLogitsAndVerifyExpect(t *testing.T) {
 			if err := os.WriteFile(altered, b, 0o644); err != nil {
 				t.Fatal(err)
 			}
-			stdout, _, code := rwkvkit(t, "verify", tiny+m+".pth", "--tokens", "34,105,110",
+			stdout, _, code := rwkvkit(t, "verify", tiny+m+".pth", "--device", "cpu", "--tokens", "34,105,110",
 				"--expect", altered, "--max-dlogit", "1e-4")
 			if code != 1 || !strings.Contains(stdout, "FAILED") {
 				t.Fatalf("verify against altered logits: exit %d, want 1\n%s", code, stdout)
