@@ -131,7 +131,7 @@ func TestStateMovesBetweenEngines(t *testing.T) {
 // Quantizing at load (on the GPU) gives the logits of the .rkv that the
 // quantizer writes, bit for bit.
 func TestQuantizeAtLoadEqualsArtifact(t *testing.T) {
-	for _, kind := range []format.DType{format.Int8Block, format.NF4Block} {
+	for _, kind := range []format.DType{format.Int8Block, format.NF4Block, format.SF4Block} {
 		src := openSource(t, tinyV7)
 		info, _ := format.Detect(src)
 		plan, err := quantize.NewPlan(info.Layers, quantize.Rule{Kind: kind, Layers: "0-7"})
