@@ -247,3 +247,35 @@ func TestProfile(t *testing.T) {
 	}
 	t.Logf("%v (whole %v)", p, whole)
 }
+
+// cancelAfter is a context cancelled after its first n checks.
+type cancelAfter struct {
+	context.Context
+	n int
+}
+
+func (c *cancelAfter) Err() error {
+	if c.n--; c.n < 0 {
+		return context.Canceled
+	}
+	return nil
+}
+
+// A run cancelled before its first pass or between passes (logits of
+// passes still being read back) returns the context's error, and the
+// engine stays usable.
+func TestCancel(t *testing.T) {
+	e := loadGPU(t, openSource(t, tinyV7), &Options{Chunk: 4})
+	for _, n := range []int{0, 1, 2, 3} {
+		s := newState(t, e)
+		b := []engine.Sequence{{Tokens: testTokens[:20], State: s, Output: engine.OutputAll}}
+		if err := e.Run(&cancelAfter{context.Background(), n}, b); !errors.Is(err, context.Canceled) {
+			t.Fatalf("cancelled after %d checks: %v", n, err)
+		}
+	}
+	got := runAll(t, e, newState(t, e), testTokens[:6], engine.OutputAll)
+	want := runAll(t, e, newState(t, e), testTokens[:6], engine.OutputAll)
+	if !equalFloats(got, want) {
+		t.Error("runs after a cancelled one differ")
+	}
+}

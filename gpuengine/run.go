@@ -62,15 +62,24 @@ func (e *Engine) Run(ctx context.Context, batch []engine.Sequence) error {
 	// copied out while the next runs.
 	var outs [2][]outRow
 	var pending [2]bool
+	// A mapping left pending would hold the garbage collector (package gpu)
+	// and the buffer: on an early return, wait for it.
+	defer func() {
+		for i, p := range pending {
+			if p {
+				e.down[i].Bytes()
+			}
+		}
+	}()
 	for i := 0; ; i = 1 - i {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
 		if pending[i] {
+			pending[i] = false
 			if err := e.readRows(i, batch, outs[i]); err != nil {
 				return e.fail(err)
 			}
-			pending[i] = false
 		}
 		var sh shape
 		sh, outs[i] = e.planPass(batch, states, pos, outs[i][:0])
@@ -84,6 +93,7 @@ func (e *Engine) Run(ctx context.Context, batch []engine.Sequence) error {
 	}
 	for i := range pending {
 		if pending[i] {
+			pending[i] = false
 			if err := e.readRows(i, batch, outs[i]); err != nil {
 				return e.fail(err)
 			}
