@@ -53,15 +53,9 @@ func (e *Engine) buildV4() error {
 				params: params(r.off, k.off, v.off, y.off, e.slotStride, 2*C, e.vec(p+"att.time_decay"), e.vec(p+"att.time_first"), slot0, n, 0, 0),
 				grid:   func(s shape) (int, uint32, uint32) { return 0, uint32(s.S), uint32(ceilDiv(C, 64)) }})
 		}
-		if err := e.linear(p+"att.output", job{m: p + "att.output.weight", x: y, y: x, act: actAdd}); err != nil {
-			return err
-		}
-		if err := e.channelMix(l, x, mixLerp, xk, xr, r, fk); err != nil {
+		if err := e.outputAndChannelMix(l, x, y, mixLerp, xk, xr, r, fk); err != nil {
 			return err
 		}
 	}
-	if err := e.lnRows(x, "ln_out", xo, true); err != nil {
-		return err
-	}
-	return e.linear("head", job{m: "head.weight", x: xo, y: e.logits, onRows: true, logits: true})
+	return e.head(x, xo)
 }

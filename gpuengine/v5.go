@@ -65,17 +65,11 @@ func (e *Engine) buildV5() error {
 			return err
 		}
 		e.timeMix5(tm, l, r, k, v, region{}, g, y, gated, false)
-		if err := e.linear(p+"att.output", job{m: p + "att.output.weight", x: y, y: x, act: actAdd}); err != nil {
-			return err
-		}
-		if err := e.channelMix(l, x, mixLerp, xk, xr, r, fk); err != nil {
+		if err := e.outputAndChannelMix(l, x, y, mixLerp, xk, xr, r, fk); err != nil {
 			return err
 		}
 	}
-	if err := e.lnRows(x, "ln_out", xo, true); err != nil {
-		return err
-	}
-	return e.linear("head", job{m: "head.weight", x: xo, y: e.logits, onRows: true, logits: true})
+	return e.head(x, xo)
 }
 
 // timeMix5 adds the v5/v6 time-mix kernel of layer l, one op per page of

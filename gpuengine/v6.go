@@ -87,15 +87,9 @@ func (e *Engine) buildV6() error {
 			return err
 		}
 		e.timeMix5(tm, l, r, k, v, w, g, y, true, true)
-		if err := e.linear(p+"att.output", job{m: p + "att.output.weight", x: y, y: x, act: actAdd}); err != nil {
-			return err
-		}
-		if err := e.channelMix(l, x, mixAdd, xa, sx, r, fk); err != nil {
+		if err := e.outputAndChannelMix(l, x, y, mixAdd, xa, sx, r, fk); err != nil {
 			return err
 		}
 	}
-	if err := e.lnRows(x, "ln_out", xo, true); err != nil {
-		return err
-	}
-	return e.linear("head", job{m: "head.weight", x: xo, y: e.logits, onRows: true, logits: true})
+	return e.head(x, xo)
 }

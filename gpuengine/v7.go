@@ -174,8 +174,5 @@ func (e *Engine) buildV7() error {
 			return err
 		}
 	}
-	if err := e.lnRows(x, "ln_out", xo, true); err != nil {
-		return err
-	}
-	return e.linear("head", job{m: "head.weight", x: xo, y: e.logits, onRows: true, logits: true})
+	return e.head(x, xo)
 }

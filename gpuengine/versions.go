@@ -95,6 +95,25 @@ func (e *Engine) channelMix(l int, x region, mode int, xk, xr, r, k region) erro
 	return e.linear(p+"ffn.value", job{m: p + "ffn.value.weight", x: k, y: x, act: actGateAdd, aux: r})
 }
 
+// outputAndChannelMix records the end of a v4–v6 layer: x += Wo·y, then
+// the channel mix (see channelMix).
+func (e *Engine) outputAndChannelMix(l int, x, y region, mode int, xk, xr, r, k region) error {
+	p := layerName(l)
+	if err := e.linear(p+"att.output", job{m: p + "att.output.weight", x: y, y: x, act: actAdd}); err != nil {
+		return err
+	}
+	return e.channelMix(l, x, mode, xk, xr, r, k)
+}
+
+// head records the logits of the output rows: ln_out, then the head
+// product into the logits buffer.
+func (e *Engine) head(x, xo region) error {
+	if err := e.lnRows(x, "ln_out", xo, true); err != nil {
+		return err
+	}
+	return e.linear("head", job{m: "head.weight", x: xo, y: e.logits, onRows: true, logits: true})
+}
+
 // ffnSpecs are the channel mix tensors of v4–v6.
 func ffnSpecs(i format.ModelInfo) []tensorSpec {
 	C, F := i.Embed, i.FFN
