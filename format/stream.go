@@ -25,12 +25,12 @@ func Stream(src *Source, chunk, n int) (out *Source, stop func()) {
 	return out, s.stop
 }
 
-// A piece is the next bytes of tensor; last marks the tensor's end, or err.
+// A piece is the next bytes of the tensor being read; last marks the
+// tensor's end, or err.
 type piece struct {
-	tensor int
-	b      []byte
-	err    error
-	last   bool
+	b    []byte
+	err  error
+	last bool
 }
 
 type streamer struct {
@@ -95,20 +95,19 @@ func (s *streamer) skip() {
 // holds no more than its size can still tell.
 func (s *streamer) fill() {
 	defer close(s.exit)
-	for i, t := range s.tensors {
-		if !s.fillTensor(i, t) {
+	for _, t := range s.tensors {
+		if !s.fillTensor(t) {
 			return
 		}
 	}
 }
 
-// fillTensor sends the pieces of tensor i, reporting whether the stream
-// goes on.
-func (s *streamer) fillTensor(i int, t *Tensor) bool {
+// fillTensor sends the pieces of t, reporting whether the stream goes on.
+func (s *streamer) fillTensor(t *Tensor) bool {
 	r, err := t.Open()
 	if err != nil {
 		b, ok := s.take()
-		return ok && s.send(piece{tensor: i, b: b[:0], err: err, last: true})
+		return ok && s.send(piece{b: b[:0], err: err, last: true})
 	}
 	defer r.Close()
 	lr := io.LimitReader(r, t.Size()+1)
@@ -122,7 +121,7 @@ func (s *streamer) fillTensor(i int, t *Tensor) bool {
 		if err == io.EOF || err == io.ErrUnexpectedEOF {
 			err = nil
 		}
-		p := piece{tensor: i, b: b[:n], err: err, last: end}
+		p := piece{b: b[:n], err: err, last: end}
 		if !s.send(p) {
 			return false
 		}
