@@ -115,3 +115,12 @@ func readInput(path string, stdin io.Reader) ([]byte, error) {
 	}
 	return b, nil
 }
+
+// promptText is the text of --prompt or of --prompt-file (stdin for -).
+func promptText(cmd *cobra.Command, prompt, file string) (string, error) {
+	if !cmd.Flags().Changed("prompt-file") {
+		return prompt, nil
+	}
+	b, err := readInput(file, cmd.InOrStdin())
+	return string(b), err
+}

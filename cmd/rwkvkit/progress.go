@@ -67,3 +67,11 @@ func humanBytes(n int64) string {
 	}
 	return fmt.Sprintf("%d bytes", n)
 }
+
+// perSecond is the rate of n tokens in s seconds (0 for no time).
+func perSecond(n int, s float64) float64 {
+	if s <= 0 {
+		return 0
+	}
+	return float64(n) / s
+}

@@ -139,19 +139,3 @@ func newRun() *cobra.Command {
 	cmd.MarkFlagsMutuallyExclusive("prompt", "prompt-file")
 	return cmd
 }
-
-// promptText is the text of --prompt or of --prompt-file (stdin for -).
-func promptText(cmd *cobra.Command, prompt, file string) (string, error) {
-	if !cmd.Flags().Changed("prompt-file") {
-		return prompt, nil
-	}
-	b, err := readInput(file, cmd.InOrStdin())
-	return string(b), err
-}
-
-func perSecond(n int, s float64) float64 {
-	if s <= 0 {
-		return 0
-	}
-	return float64(n) / s
-}
