@@ -135,8 +135,16 @@ func encode(b []byte, w []float32, dt format.DType) {
 			binary.LittleEndian.PutUint32(b[4*i:], math.Float32bits(x))
 		}
 	case format.F16:
-		for i, x := range w {
-			binary.LittleEndian.PutUint16(b[2*i:], format.F32ToF16(x))
+		if !littleEndian {
+			for i, x := range w {
+				binary.LittleEndian.PutUint16(b[2*i:], format.F32ToF16(x))
+			}
+			return
+		}
+		// w's memory is little-endian float32 here, what format's cast
+		// (vector code where the CPU has it, the same bits) reads.
+		if err := format.ConvertToF16(b[:2*len(w)], bytesOf(w), format.F32); err != nil {
+			panic("lora: encode: " + err.Error()) // b and w are sized for each other
 		}
 	case format.BF16:
 		for i, x := range w {
@@ -146,6 +154,10 @@ func encode(b []byte, w []float32, dt format.DType) {
 		panic("lora: encode " + dt.String()) // Merge admits only the three
 	}
 }
+
+// littleEndian is whether this machine stores numbers little-endian, so
+// that a []float32's bytes are its little-endian encoding.
+var littleEndian = binary.NativeEndian.Uint16([]byte{1, 0}) == 1
 
 // f32ToBF16 rounds f to bfloat16, to nearest even, as torch does; a NaN
 // stays a quiet NaN of the same sign.
