@@ -128,32 +128,39 @@ func splitLayer(s, prefix string) (int, string, bool) {
 
 // toGGUF maps a web-rwkv tensor name to its GGUF name and shape kind.
 func toGGUF(v format.Version, web string) (string, int, error) {
-	for _, n := range globalNames {
-		if n.web == web {
-			return n.gguf, n.shape, nil
-		}
-	}
-	if l, rest, ok := splitLayer(web, "blocks"); ok {
-		for _, n := range layerNames(v) {
-			if n.web == rest {
-				return fmt.Sprintf("blk.%d.%s", l, n.gguf), n.shape, nil
-			}
-		}
+	if gg, shape, ok := rename(v, web, true); ok {
+		return gg, shape, nil
 	}
 	return "", 0, fmt.Errorf("tensor %q has no place in llama.cpp's %s", web, arch(v))
 }
 
 // fromGGUF maps a GGUF tensor name to its web-rwkv name and shape kind.
 func fromGGUF(v format.Version, gg string) (string, int, bool) {
+	return rename(v, gg, false)
+}
+
+// rename maps s, a web-rwkv name when toGGUF and a GGUF name otherwise, to
+// its name in the other layout and its shape kind.
+func rename(v format.Version, s string, toGGUF bool) (string, int, bool) {
+	halves := func(n name) (from, to string) {
+		if toGGUF {
+			return n.web, n.gguf
+		}
+		return n.gguf, n.web
+	}
+	fromLayer, toLayer := "blk", "blocks"
+	if toGGUF {
+		fromLayer, toLayer = toLayer, fromLayer
+	}
 	for _, n := range globalNames {
-		if n.gguf == gg {
-			return n.web, n.shape, true
+		if from, to := halves(n); from == s {
+			return to, n.shape, true
 		}
 	}
-	if l, rest, ok := splitLayer(gg, "blk"); ok {
+	if l, rest, ok := splitLayer(s, fromLayer); ok {
 		for _, n := range layerNames(v) {
-			if n.gguf == rest {
-				return fmt.Sprintf("blocks.%d.%s", l, n.web), n.shape, true
+			if from, to := halves(n); from == rest {
+				return fmt.Sprintf("%s.%d.%s", toLayer, l, to), n.shape, true
 			}
 		}
 	}
