@@ -8,7 +8,6 @@ import (
 	"testing"
 
 	"github.com/rwkvkit/rwkvkit/format"
-	"github.com/rwkvkit/rwkvkit/internal/synth"
 	"github.com/rwkvkit/rwkvkit/safetensors"
 )
 
@@ -19,14 +18,7 @@ func TestArtifactMemoryFollowsLargestTensor(t *testing.T) {
 	if testing.Short() {
 		t.Skip("writes a 370 MB checkpoint")
 	}
-	src, err := synth.RWKV7(memoryTestModel, format.F16, 9)
-	if err != nil {
-		t.Fatal(err)
-	}
-	largest, total, bound := memoryBound(t, src)
-	dir := t.TempDir()
-	in := filepath.Join(dir, "in.pth")
-	writePTH(t, in, src)
+	src, dir, in := memoryTestPTH(t, format.F16, 9)
 	lora := filepath.Join(dir, "lora.st")
 	writeRankLoRA(t, lora, memoryTestModel.Layers, int64(memoryTestModel.Embed), 64)
 	for _, c := range []struct {
@@ -38,11 +30,7 @@ func TestArtifactMemoryFollowsLargestTensor(t *testing.T) {
 		{"merge", []string{"merge", in, filepath.Join(dir, "m.rkv"), "--lora", lora, "--device", "cpu"}},
 		{"merge nf4", []string{"merge", in, filepath.Join(dir, "mq.rkv"), "--lora", lora, "--nf4", "all", "--device", "cpu"}},
 	} {
-		peak := peakOf(t, c.args...)
-		t.Logf("%s: model %d MB, largest tensor %d MB, peak RSS %d MB, bound %d MB", c.name, total>>20, largest>>20, peak>>20, bound>>20)
-		if peak > bound {
-			t.Errorf("%s: peak RSS %d MB exceeds 2 × largest tensor + 100 MB = %d MB", c.name, peak>>20, bound>>20)
-		}
+		checkPeak(t, src, c.name, c.args...)
 	}
 }
 

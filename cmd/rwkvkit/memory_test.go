@@ -40,18 +40,33 @@ func TestConvertMemoryFollowsLargestTensor(t *testing.T) {
 	if testing.Short() {
 		t.Skip("writes a 370 MB checkpoint")
 	}
-	src, err := synth.RWKV7(memoryTestModel, format.BF16, 7)
+	src, dir, in := memoryTestPTH(t, format.BF16, 7)
+	checkPeak(t, src, "convert", "convert", in, filepath.Join(dir, "out.st"))
+}
+
+// memoryTestPTH writes memoryTestModel, of type dt with random weights from
+// seed, as in.pth in a new temporary folder.
+func memoryTestPTH(t testing.TB, dt format.DType, seed uint64) (src *format.Source, dir, in string) {
+	t.Helper()
+	src, err := synth.RWKV7(memoryTestModel, dt, seed)
 	if err != nil {
 		t.Fatal(err)
 	}
-	largest, total, bound := memoryBound(t, src)
-	dir := t.TempDir()
-	in := filepath.Join(dir, "in.pth")
+	dir = t.TempDir()
+	in = filepath.Join(dir, "in.pth")
 	writePTH(t, in, src)
-	peak := peakOf(t, "convert", in, filepath.Join(dir, "out.st"))
-	t.Logf("model %d MB, largest tensor %d MB, peak RSS %d MB, bound %d MB", total>>20, largest>>20, peak>>20, bound>>20)
+	return src, dir, in
+}
+
+// checkPeak runs the command args (named name in the messages) on src and
+// fails t if its peak resident memory exceeds memoryBound's.
+func checkPeak(t *testing.T, src *format.Source, name string, args ...string) {
+	t.Helper()
+	largest, total, bound := memoryBound(t, src)
+	peak := peakOf(t, args...)
+	t.Logf("%s: model %d MB, largest tensor %d MB, peak RSS %d MB, bound %d MB", name, total>>20, largest>>20, peak>>20, bound>>20)
 	if peak > bound {
-		t.Errorf("peak RSS %d MB exceeds 2 × largest tensor + 100 MB = %d MB", peak>>20, bound>>20)
+		t.Errorf("%s: peak RSS %d MB exceeds 2 × largest tensor + 100 MB = %d MB", name, peak>>20, bound>>20)
 	}
 }
 
@@ -80,13 +95,7 @@ func TestConvertInterrupted(t *testing.T) {
 	if testing.Short() {
 		t.Skip("writes a 370 MB checkpoint")
 	}
-	src, err := synth.RWKV7(memoryTestModel, format.BF16, 8)
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	in := filepath.Join(dir, "in.pth")
-	writePTH(t, in, src)
+	_, dir, in := memoryTestPTH(t, format.BF16, 8)
 	for _, sig := range []syscall.Signal{syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGKILL} {
 		t.Run(sig.String(), func(t *testing.T) {
 			outDir := filepath.Join(dir, sig.String())
@@ -113,7 +122,7 @@ func TestConvertInterrupted(t *testing.T) {
 			if err := cmd.Process.Signal(sig); err != nil {
 				t.Fatal(err)
 			}
-			err = cmd.Wait()
+			err := cmd.Wait()
 			if b, _ := os.ReadFile(out); string(b) != "old" {
 				t.Errorf("convert stopped by %v: the old file holds %d bytes", sig, len(b))
 			}
