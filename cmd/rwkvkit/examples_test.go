@@ -22,15 +22,7 @@ func TestHelpExamples(t *testing.T) {
 			t.Errorf("%s: no Examples in its help", c.Name())
 		}
 	}
-	fixtures, err := filepath.Abs("../../fixtures")
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	if err := os.Symlink(fixtures, filepath.Join(dir, "fixtures")); err != nil {
-		t.Fatal(err)
-	}
-	t.Chdir(dir)
+	chdirBesideFixtures(t)
 	for _, name := range order {
 		c, _, err := root.Find([]string{name})
 		if err != nil {
@@ -51,6 +43,22 @@ func TestHelpExamples(t *testing.T) {
 			}
 		}
 	}
+}
+
+// chdirBesideFixtures makes the test's working folder a new temporary one
+// holding a link to the repository's fixtures, so that the examples' paths
+// (fixtures/…) resolve and what they write is removed after the test.
+func chdirBesideFixtures(t *testing.T) {
+	t.Helper()
+	fixtures, err := filepath.Abs("../../fixtures")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	if err := os.Symlink(fixtures, filepath.Join(dir, "fixtures")); err != nil {
+		t.Fatal(err)
+	}
+	t.Chdir(dir)
 }
 
 // shellWords splits a command line as a POSIX shell would for the quoting
@@ -98,15 +106,7 @@ func TestReadmeTinySession(t *testing.T) {
 	}
 	_, block, _ = strings.Cut(block, "```\n")
 	block, _, _ = strings.Cut(block, "```")
-	fixtures, err := filepath.Abs("../../fixtures")
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	if err := os.Symlink(fixtures, filepath.Join(dir, "fixtures")); err != nil {
-		t.Fatal(err)
-	}
-	t.Chdir(dir)
+	chdirBesideFixtures(t)
 	lines := 0
 	for _, line := range strings.Split(strings.TrimSpace(block), "\n") {
 		line, _, _ = strings.Cut(line, " #")
