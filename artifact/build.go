@@ -45,6 +45,9 @@ type Spec struct {
 	ToolVersion string
 	// Force replaces an existing output file.
 	Force bool
+	// NoSync commits the output without waiting for it to reach the disk
+	// (atomicfile.Options.NoSync): faster, but not durable.
+	NoSync bool
 	// Progress, if set, is called as the artifact is written with the
 	// bytes written so far and the file's total size.
 	Progress func(written, total int64)
@@ -197,7 +200,7 @@ func Build(ctx context.Context, out string, spec *Spec) (Result, error) {
 	m = format.Prefetch(m, prefetchBudget(src))
 	prov.Quantization = q
 	prov.Quantization.Int8, prov.Quantization.NF4, prov.Quantization.SF4 = lastSpecs(spec.Quantize)
-	opts := &serialize.Options{Model: &info, Provenance: prov, Progress: spec.Progress}
+	opts := &serialize.Options{Model: &info, Provenance: prov, Progress: spec.Progress, NoSync: spec.NoSync}
 	opts.Finalize = func() (serialize.Provenance, error) {
 		if <-digested; digestErr != nil {
 			return prov, digestErr

@@ -1,6 +1,8 @@
 // Package atomicfile writes a file so that readers only ever see the old
 // file or the complete new one: the data goes to a temporary file in the
 // same folder, which is synced and moved onto the destination at the end.
+// With [Options.NoSync] the move does not wait for the sync, which the
+// system then does in its own time: faster, as cp is, but not durable.
 //
 // An existing destination is replaced only when asked to (force), and only
 // if it is a regular file: a device, a symbolic link, a named pipe, a socket
@@ -27,6 +29,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"time"
 )
 
@@ -45,21 +48,47 @@ var (
 	ErrBusy = errors.New("is being written by another process")
 )
 
+// Options tune Create and WriteFile. The zero value is a durable write
+// that replaces nothing.
+type Options struct {
+	// Force replaces an existing regular file at the destination.
+	Force bool
+
+	// NoSync commits without waiting for the data to reach the disk, as cp
+	// does: the temporary file is moved into place as soon as it is
+	// written, and the system writes it to the disk when it gets to it.
+	// Readers still see the old file or the complete new one, and a process
+	// that is killed after Commit loses nothing. What is lost is durability:
+	// after a power cut or an operating-system crash in the half minute or
+	// so that follows (the system's writeback delay), the destination may be
+	// missing, empty or cut short, and a replaced file may be gone.
+	NoSync bool
+}
+
 // A File is a pending write of a destination path. Its data goes to a
 // temporary file until Commit; Discard (or a failed Commit) removes it.
 type File struct {
-	path  string
-	force bool
-	f     *os.File
-	done  bool
+	path string
+	opts Options
+	f    *os.File
+	done bool
 
-	written, flushed int64 // bytes written by Write; those handed to startWriteback
+	written, flushed int64 // bytes written by Write; those handed to the writeback goroutine
+	wb               *writeback
 }
 
 // writebackBytes is how much Write lets pile up before it has the system
 // start writing it to the disk, so that the disk works while the rest is
 // computed and Commit's sync has little left to wait for.
 const writebackBytes = 8 << 20
+
+// syncs counts the requests to write data to the disk (see Syncs).
+var syncs atomic.Int64
+
+// Syncs returns how many requests to write data to the disk this package
+// has made in this process: a sync of a file or folder, or the start of a
+// file's writeback. Writes with NoSync make none.
+func Syncs() int64 { return syncs.Load() }
 
 // TempPrefix starts the name of every temporary file of this package.
 const TempPrefix = ".rwkvkit-"
@@ -122,14 +151,14 @@ func kind(m fs.FileMode) string {
 	return "is not a regular file"
 }
 
-// Create starts writing path. It fails as [Check] does (without inputs)
-// before anything is written. The temporary file is created in path's
+// Create starts writing path. It fails as [Check] does (without inputs,
+// with opts.Force) before anything is written. The temporary file is created in path's
 // folder, so the final move stays on one file system, with the usual
 // permissions of a new file (0666 less the umask); a stale one left by a
 // killed writer of the same path is removed first, and one that another
 // live process is writing makes Create fail with [ErrBusy].
-func Create(path string, force bool) (*File, error) {
-	if err := Check(path, force); err != nil {
+func Create(path string, opts Options) (*File, error) {
+	if err := Check(path, opts.Force); err != nil {
 		return nil, err
 	}
 	dir, base := filepath.Split(path)
@@ -156,7 +185,7 @@ func Create(path string, force bool) (*File, error) {
 			return nil, err
 		}
 		if isAt(f, tmp) {
-			return &File{path: path, force: force, f: f}, nil
+			return &File{path: path, opts: opts, f: f}, nil
 		}
 		f.Close()
 	}
@@ -251,18 +280,63 @@ func (f *File) Name() string { return f.path }
 // TempName is the path of the temporary file being written.
 func (f *File) TempName() string { return f.f.Name() }
 
-// Write writes to the temporary file.
+// Write writes to the temporary file. Unless NoSync is set, every
+// writebackBytes written are handed to a goroutine that has the system
+// start writing them to the disk, so that the writer never waits for it.
 func (f *File) Write(p []byte) (int, error) {
 	if f.done {
 		return 0, fs.ErrClosed
 	}
 	n, err := f.f.Write(p)
 	f.written += int64(n)
-	if f.written-f.flushed >= writebackBytes {
-		startWriteback(f.f, f.flushed, f.written-f.flushed)
-		f.flushed = f.written
+	if !f.opts.NoSync && f.written-f.flushed >= writebackBytes {
+		if f.wb == nil {
+			f.wb = startWriteback(f.f)
+		}
+		if f.wb.request(f.flushed, f.written-f.flushed) {
+			f.flushed = f.written
+		}
 	}
 	return n, err
+}
+
+// writeback has the system start writing ranges of a file to the disk
+// (see requestWriteback), on a goroutine of its own: the request can wait
+// for the disk's queue.
+type writeback struct {
+	ranges chan [2]int64 // offset, length
+	exited chan struct{}
+}
+
+func startWriteback(f *os.File) *writeback {
+	w := &writeback{ranges: make(chan [2]int64, 4), exited: make(chan struct{})}
+	go func() {
+		defer close(w.exited)
+		for r := range w.ranges {
+			syncs.Add(1)
+			requestWriteback(f, r[0], r[1])
+		}
+	}()
+	return w
+}
+
+// request queues the range off, n unless the goroutine is behind; then it
+// reports false, and the range is asked for again with the next one.
+func (w *writeback) request(off, n int64) bool {
+	select {
+	case w.ranges <- [2]int64{off, n}:
+		return true
+	default:
+		return false
+	}
+}
+
+// stop waits for the requests queued so far. w may be nil.
+func (w *writeback) stop() {
+	if w != nil {
+		close(w.ranges)
+		<-w.exited
+	}
 }
 
 // WriteAt writes p at offset off of the temporary file, for formats whose
@@ -274,19 +348,24 @@ func (f *File) WriteAt(p []byte, off int64) (int, error) {
 	return f.f.WriteAt(p, off)
 }
 
-// Commit syncs the temporary file and moves it to the destination. Without
-// force the move fails if the destination exists by then ([ErrExists]),
-// atomically: no check-then-rename window. With force an existing regular
-// file is replaced, and its permission bits carry over to the new one; any
-// other kind of file is not ([ErrNotRegular]). On error the temporary file
-// is removed.
+// Commit syncs the temporary file (unless NoSync is set) and moves it to
+// the destination. Without Force the move fails if the destination exists
+// by then ([ErrExists]), atomically: no check-then-rename window. With Force
+// an existing regular file is replaced, and its permission bits carry over
+// to the new one; any other kind of file is not ([ErrNotRegular]). On error
+// the temporary file is removed.
 func (f *File) Commit() error {
 	if f.done {
 		return fs.ErrClosed
 	}
 	f.done = true
+	f.wb.stop()
 	tmp := f.f.Name()
-	err := f.f.Sync()
+	var err error
+	if !f.opts.NoSync {
+		syncs.Add(1)
+		err = f.f.Sync()
+	}
 	if err == nil {
 		err = f.move(tmp)
 	}
@@ -297,12 +376,13 @@ func (f *File) Commit() error {
 	if cerr := f.f.Close(); err == nil {
 		err = cerr
 	}
-	if err != nil {
+	if err != nil || f.opts.NoSync {
 		return err
 	}
 	// Make the move itself durable. Not every system can sync a folder;
 	// the data is safe either way.
 	if d, derr := os.Open(filepath.Dir(f.path)); derr == nil {
+		syncs.Add(1)
 		d.Sync()
 		d.Close()
 	}
@@ -310,7 +390,7 @@ func (f *File) Commit() error {
 }
 
 func (f *File) move(tmp string) error {
-	if !f.force {
+	if !f.opts.Force {
 		err := renameNoReplace(tmp, f.path)
 		if errors.Is(err, fs.ErrExist) {
 			return &fs.PathError{Op: "create", Path: f.path, Err: ErrExists}
@@ -382,6 +462,7 @@ func (f *File) Discard() error {
 		return nil
 	}
 	f.done = true
+	f.wb.stop()
 	tmp := f.f.Name()
 	err := os.Remove(tmp)
 	f.f.Close()
@@ -392,11 +473,11 @@ func (f *File) Discard() error {
 // temporary file that fails with ctx's error once ctx is done, and the file
 // is committed only if write returns nil. On any error, cancellation
 // included, nothing is left behind and an existing destination is untouched.
-func WriteFile(ctx context.Context, path string, force bool, write func(w io.Writer) error) error {
+func WriteFile(ctx context.Context, path string, opts Options, write func(w io.Writer) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	f, err := Create(path, force)
+	f, err := Create(path, opts)
 	if err != nil {
 		return err
 	}

@@ -3,6 +3,7 @@ package atomicfile
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"io/fs"
 	"os"
@@ -32,19 +33,21 @@ func writeString(s string) func(io.Writer) error {
 	}
 }
 
+type writeFileCase struct {
+	name     string
+	existing string // "" means no file before
+	force    bool
+	ctx      context.Context
+	write    func(io.Writer) error
+	wantErr  error
+	want     string // content afterwards; "" means absent
+}
+
 func TestWriteFile(t *testing.T) {
 	boom := errors.New("boom")
 	cancelled, cancel := context.WithCancel(context.Background())
 	cancel()
-	tests := []struct {
-		name     string
-		existing string // "" means no file before
-		force    bool
-		ctx      context.Context
-		write    func(io.Writer) error
-		wantErr  error
-		want     string // content afterwards; "" means absent
-	}{
+	tests := []writeFileCase{
 		{name: "new", write: writeString("new"), want: "new"},
 		{name: "exists no force", existing: "old", write: writeString("new"), wantErr: ErrExists, want: "old"},
 		{name: "exists force", existing: "old", force: true, write: writeString("new"), want: "new"},
@@ -59,37 +62,55 @@ func TestWriteFile(t *testing.T) {
 		{name: "cancelled before", ctx: cancelled, write: writeString("new"), wantErr: context.Canceled},
 	}
 	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			dir := t.TempDir()
-			path := filepath.Join(dir, "out.bin")
-			if tc.existing != "" {
-				if err := os.WriteFile(path, []byte(tc.existing), 0o644); err != nil {
-					t.Fatal(err)
-				}
+		for _, noSync := range []bool{false, true} {
+			name := tc.name
+			if noSync {
+				name += " no sync"
 			}
-			ctx := tc.ctx
-			if ctx == nil {
-				ctx = context.Background()
-			}
-			err := WriteFile(ctx, path, tc.force, tc.write)
-			if !errors.Is(err, tc.wantErr) {
-				t.Fatalf("err = %v, want %v", err, tc.wantErr)
-			}
-			got, rerr := os.ReadFile(path)
-			switch {
-			case tc.want == "" && !errors.Is(rerr, fs.ErrNotExist):
-				t.Errorf("file exists (%q, %v), want none", got, rerr)
-			case tc.want != "" && string(got) != tc.want:
-				t.Errorf("content %q (%v), want %q", got, rerr, tc.want)
-			}
-			wantEntries := []string(nil)
-			if tc.want != "" {
-				wantEntries = []string{"out.bin"}
-			}
-			if e := entries(t, dir); !slices.Equal(e, wantEntries) {
-				t.Errorf("folder holds %q, want %q", e, wantEntries)
-			}
-		})
+			t.Run(name, func(t *testing.T) { testWriteFile(t, tc, noSync) })
+		}
+	}
+}
+
+// testWriteFile runs one case of TestWriteFile: only a durable write that
+// commits syncs, and a write with NoSync leaves the same files behind
+// without a sync.
+func testWriteFile(t *testing.T, tc writeFileCase, noSync bool) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "out.bin")
+	if tc.existing != "" {
+		if err := os.WriteFile(path, []byte(tc.existing), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx := tc.ctx
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	before := Syncs()
+	err := WriteFile(ctx, path, Options{Force: tc.force, NoSync: noSync}, tc.write)
+	if !errors.Is(err, tc.wantErr) {
+		t.Fatalf("err = %v, want %v", err, tc.wantErr)
+	}
+	switch n := Syncs() - before; {
+	case noSync && n != 0:
+		t.Errorf("%d syncs with NoSync, want none", n)
+	case !noSync && err == nil && n < 2:
+		t.Errorf("%d syncs for a durable commit, want the file's and its folder's", n)
+	}
+	got, rerr := os.ReadFile(path)
+	switch {
+	case tc.want == "" && !errors.Is(rerr, fs.ErrNotExist):
+		t.Errorf("file exists (%q, %v), want none", got, rerr)
+	case tc.want != "" && string(got) != tc.want:
+		t.Errorf("content %q (%v), want %q", got, rerr, tc.want)
+	}
+	wantEntries := []string(nil)
+	if tc.want != "" {
+		wantEntries = []string{"out.bin"}
+	}
+	if e := entries(t, dir); !slices.Equal(e, wantEntries) {
+		t.Errorf("folder holds %q, want %q", e, wantEntries)
 	}
 }
 
@@ -97,7 +118,7 @@ func TestExistsIsFSErrExist(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "x")
 	os.WriteFile(path, nil, 0o644)
-	_, err := Create(path, false)
+	_, err := Create(path, Options{})
 	if !errors.Is(err, fs.ErrExist) || !errors.Is(err, ErrExists) {
 		t.Fatalf("err = %v, want ErrExists and fs.ErrExist", err)
 	}
@@ -110,7 +131,7 @@ func TestCancelMidWrite(t *testing.T) {
 	path := filepath.Join(dir, "out.bin")
 	ctx, cancel := context.WithCancel(context.Background())
 	chunks := 0
-	err := WriteFile(ctx, path, false, func(w io.Writer) error {
+	err := WriteFile(ctx, path, Options{}, func(w io.Writer) error {
 		for {
 			if _, err := w.Write(make([]byte, 100)); err != nil {
 				return err
@@ -136,7 +157,7 @@ func TestCancelMidWrite(t *testing.T) {
 func TestCommitRechecks(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "out.bin")
-	f, err := Create(path, false)
+	f, err := Create(path, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -157,7 +178,7 @@ func TestCommitRechecks(t *testing.T) {
 func TestCommitThenDiscard(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "out.bin")
-	f, err := Create(path, false)
+	f, err := Create(path, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -193,33 +214,51 @@ func TestCommitThenDiscard(t *testing.T) {
 
 // A file written in pieces past several writeback windows, its start
 // rewritten at the end as a header completed last is, commits with exactly
-// the bytes written.
+// the bytes written: durably, having asked for the writeback of the pieces
+// as they came, or with NoSync, without a single sync.
 func TestWriteBack(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "big")
-	f, err := Create(path, false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := make([]byte, 3*writebackBytes+12345)
-	for i := range want {
-		want[i] = byte(i * 13 / 7)
-	}
-	for rest, n := want, 1; len(rest) > 0; n = n*3 + 1 {
-		n = min(n%(writebackBytes+3), len(rest))
-		if _, err := f.Write(rest[:n]); err != nil {
-			t.Fatal(err)
-		}
-		rest = rest[n:]
-	}
-	copy(want, "header")
-	if _, err := f.WriteAt([]byte("header"), 0); err != nil {
-		t.Fatal(err)
-	}
-	if err := f.Commit(); err != nil {
-		t.Fatal(err)
-	}
-	got, err := os.ReadFile(path)
-	if err != nil || !slices.Equal(got, want) {
-		t.Fatalf("read back %d bytes (%v), want the %d written", len(got), err, len(want))
+	for _, noSync := range []bool{false, true} {
+		t.Run(fmt.Sprintf("NoSync=%v", noSync), func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "big")
+			before := Syncs()
+			f, err := Create(path, Options{NoSync: noSync})
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := make([]byte, 3*writebackBytes+12345)
+			for i := range want {
+				want[i] = byte(i * 13 / 7)
+			}
+			for rest, n := want, 1; len(rest) > 0; n = n*3 + 1 {
+				n = min(n%(writebackBytes+3), len(rest))
+				if _, err := f.Write(rest[:n]); err != nil {
+					t.Fatal(err)
+				}
+				rest = rest[n:]
+			}
+			copy(want, "header")
+			if _, err := f.WriteAt([]byte("header"), 0); err != nil {
+				t.Fatal(err)
+			}
+			if err := f.Commit(); err != nil {
+				t.Fatal(err)
+			}
+			got, err := os.ReadFile(path)
+			if err != nil || !slices.Equal(got, want) {
+				t.Fatalf("read back %d bytes (%v), want the %d written", len(got), err, len(want))
+			}
+			// A writeback request may be merged into the next one when the
+			// goroutine is behind, so at least one is made, and the file's
+			// and its folder's syncs.
+			switch n := Syncs() - before; {
+			case noSync && n != 0:
+				t.Errorf("%d syncs with NoSync, want none", n)
+			case !noSync && n < 3:
+				t.Errorf("%d syncs, want a writeback request, the file's and its folder's sync", n)
+			}
+			if e := entries(t, filepath.Dir(path)); !slices.Equal(e, []string{"big"}) {
+				t.Errorf("folder holds %q, want only the file", e)
+			}
+		})
 	}
 }

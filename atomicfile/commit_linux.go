@@ -20,10 +20,10 @@ func renameExclusive(tmp, path string) error {
 	return nil
 }
 
-// startWriteback has Linux start writing the n bytes at off of f to the
+// requestWriteback has Linux start writing the n bytes at off of f to the
 // disk (sync_file_range SYNC_FILE_RANGE_WRITE) without waiting for them. It
 // is a hint: Commit's sync reports any error.
-func startWriteback(f *os.File, off, n int64) {
+func requestWriteback(f *os.File, off, n int64) {
 	if rc, err := f.SyscallConn(); err == nil {
 		rc.Control(func(fd uintptr) { unix.SyncFileRange(int(fd), off, n, unix.SYNC_FILE_RANGE_WRITE) })
 	}

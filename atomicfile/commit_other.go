@@ -7,5 +7,5 @@ import "os"
 // renameExclusive has no system call to use here; renameNoReplace links.
 func renameExclusive(tmp, path string) error { return errUnsupported }
 
-// startWriteback has no system call to use here; Commit's sync writes all.
-func startWriteback(f *os.File, off, n int64) {}
+// requestWriteback has no system call to use here; Commit's sync writes all.
+func requestWriteback(f *os.File, off, n int64) {}

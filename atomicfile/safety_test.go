@@ -22,7 +22,7 @@ import (
 // to it, says so on stdout and waits to be killed.
 func TestMain(m *testing.M) {
 	if path := os.Getenv("ATOMICFILE_HOLD"); path != "" {
-		f, err := Create(path, false)
+		f, err := Create(path, Options{})
 		if err != nil {
 			fmt.Println("error:", err)
 			os.Exit(2)
@@ -79,7 +79,7 @@ func TestNotRegularNeverReplaced(t *testing.T) {
 				must(t, err)
 				for _, err := range []error{
 					Check(path, force),
-					WriteFile(context.Background(), path, force, writeString("new")),
+					WriteFile(context.Background(), path, Options{Force: force}, writeString("new")),
 				} {
 					if !errors.Is(err, ErrNotRegular) || !strings.Contains(err.Error(), tc.kind) || !strings.Contains(err.Error(), path) {
 						t.Errorf("err = %v, want ErrNotRegular saying %q and naming %s", err, tc.kind, path)
@@ -116,7 +116,7 @@ func TestForceKeepsPermissions(t *testing.T) {
 		path := filepath.Join(dir, "out.rkv")
 		must(t, os.WriteFile(path, []byte("old"), 0o600))
 		must(t, os.Chmod(path, tc.before&fs.ModePerm|tc.before&fs.ModeSetuid))
-		must(t, WriteFile(context.Background(), path, true, writeString("new")))
+		must(t, WriteFile(context.Background(), path, Options{Force: true}, writeString("new")))
 		fi, err := os.Stat(path)
 		must(t, err)
 		if fi.Mode() != tc.want {
@@ -206,7 +206,7 @@ func race(t *testing.T, trials int) {
 			go func() {
 				defer wg.Done()
 				<-start
-				errs[w] = WriteFile(context.Background(), path, false, writeString(fmt.Sprint("writer ", w)))
+				errs[w] = WriteFile(context.Background(), path, Options{}, writeString(fmt.Sprint("writer ", w)))
 			}()
 		}
 		close(start)
@@ -242,7 +242,7 @@ func TestLongName(t *testing.T) {
 	dir := t.TempDir()
 	for _, n := range []int{243, 255} {
 		path := filepath.Join(dir, strings.Repeat("m", n-3)+".st")
-		if err := WriteFile(context.Background(), path, false, writeString("data")); err != nil {
+		if err := WriteFile(context.Background(), path, Options{}, writeString("data")); err != nil {
 			t.Errorf("%d-byte name: %v", n, err)
 		}
 	}
@@ -280,7 +280,7 @@ func TestStaleTemporaryFile(t *testing.T) {
 	}
 	tmp := strings.TrimSpace(strings.TrimPrefix(line, "writing "))
 
-	if err := WriteFile(context.Background(), path, false, writeString("second")); !errors.Is(err, ErrBusy) {
+	if err := WriteFile(context.Background(), path, Options{}, writeString("second")); !errors.Is(err, ErrBusy) {
 		t.Errorf("write while another is writing: %v, want ErrBusy", err)
 	}
 	must(t, child.Process.Signal(syscall.SIGKILL))
@@ -288,7 +288,7 @@ func TestStaleTemporaryFile(t *testing.T) {
 	if _, err := os.Stat(tmp); err != nil {
 		t.Fatalf("the killed writer left no temporary file (%v): the test shows nothing", err)
 	}
-	if err := WriteFile(context.Background(), path, false, writeString("after")); err != nil {
+	if err := WriteFile(context.Background(), path, Options{}, writeString("after")); err != nil {
 		t.Fatalf("write after the killed one: %v", err)
 	}
 	if b, _ := os.ReadFile(path); string(b) != "after" {

@@ -41,6 +41,9 @@ func WebRWKV(src *format.Source) (*format.Source, error) {
 type Options struct {
 	// Force replaces an existing output file.
 	Force bool
+	// NoSync commits the output without waiting for it to reach the disk
+	// (atomicfile.Options.NoSync): faster, but not durable.
+	NoSync bool
 	// Format is the output's format, "st" or "gguf"; empty means the one
 	// out's extension names (".gguf": GGUF; anything else: .st).
 	Format string
@@ -119,7 +122,7 @@ func File(ctx context.Context, in, out string, opts *Options) (Result, error) {
 	}
 	conv, stop := readAhead(conv)
 	defer stop()
-	if err := safetensors.WriteFile(ctx, out, conv, opts.Force, &safetensors.Options{Progress: opts.Progress}); err != nil {
+	if err := safetensors.WriteFile(ctx, out, conv, opts.Force, &safetensors.Options{Progress: opts.Progress, NoSync: opts.NoSync}); err != nil {
 		return Result{}, fmt.Errorf("%s: %w", out, err)
 	}
 	return measure(in, out, conv), nil
@@ -151,7 +154,7 @@ func toGGUF(ctx context.Context, in, out string, src *format.Source, opts *Optio
 		return Result{}, fmt.Errorf("%s: %w", in, err)
 	}
 	name := strings.TrimSuffix(filepath.Base(in), filepath.Ext(in))
-	err = gguf.WriteFile(ctx, out, deq, opts.Force, &gguf.Options{Type: opts.GGUFType, Name: name, Progress: opts.Progress})
+	err = gguf.WriteFile(ctx, out, deq, opts.Force, &gguf.Options{Type: opts.GGUFType, Name: name, Progress: opts.Progress, NoSync: opts.NoSync})
 	if err != nil {
 		return Result{}, fmt.Errorf("%s: %w", out, err)
 	}

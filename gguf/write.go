@@ -31,6 +31,10 @@ type Options struct {
 	// Progress, if set, is called as the file is written with the bytes
 	// written so far and the file's total size.
 	Progress func(written, total int64)
+
+	// NoSync has WriteFile commit the file without waiting for it to reach
+	// the disk (atomicfile.Options.NoSync): faster, but not durable.
+	NoSync bool
 }
 
 // fileTypes are llama.cpp's general.file_type values (LlamaFileType).
@@ -83,7 +87,7 @@ func WriteFile(ctx context.Context, path string, src *format.Source, force bool,
 	if err != nil {
 		return fmt.Errorf("gguf: %w", err)
 	}
-	return atomicfile.WriteFile(ctx, path, force, func(w io.Writer) error {
+	return atomicfile.WriteFile(ctx, path, atomicfile.Options{Force: force, NoSync: opts.NoSync}, func(w io.Writer) error {
 		if err := l.write(w, opts); err != nil {
 			return fmt.Errorf("gguf: %w", err)
 		}

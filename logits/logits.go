@@ -49,7 +49,7 @@ func WriteFile(ctx context.Context, path string, rows [][]float32, force bool) e
 	if err := format.CheckExtension(path, ""); err != nil {
 		return err
 	}
-	return atomicfile.WriteFile(ctx, path, force, func(w io.Writer) error { return Write(w, rows) })
+	return atomicfile.WriteFile(ctx, path, atomicfile.Options{Force: force}, func(w io.Writer) error { return Write(w, rows) })
 }
 
 // ReadFile reads a logits file of rows × vocab values and returns its rows.

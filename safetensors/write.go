@@ -31,6 +31,10 @@ type Options struct {
 	// Progress, if set, is called after the header and after every chunk
 	// of data with the bytes written so far and the file's total size.
 	Progress func(written, total int64)
+
+	// NoSync has WriteFile commit the file without waiting for it to reach
+	// the disk (atomicfile.Options.NoSync): faster, but not durable.
+	NoSync bool
 }
 
 var defaultMetadata = map[string]string{"format": "pt"}
@@ -91,7 +95,7 @@ func WriteFile(ctx context.Context, path string, src *format.Source, force bool,
 	if opts == nil {
 		opts = &Options{}
 	}
-	return atomicfile.WriteFile(ctx, path, force, func(w io.Writer) error {
+	return atomicfile.WriteFile(ctx, path, atomicfile.Options{Force: force, NoSync: opts.NoSync}, func(w io.Writer) error {
 		return write(w, header, tensors, opts)
 	})
 }

@@ -52,6 +52,10 @@ type Options struct {
 	// Progress, if set, is called after the header and after every buffer
 	// of payload with the bytes written so far and the file's total size.
 	Progress func(written, total int64)
+
+	// NoSync has WriteFile commit the file without waiting for it to reach
+	// the disk (atomicfile.Options.NoSync): faster, but not durable.
+	NoSync bool
 }
 
 // copyBufSize is the buffer a payload streams through: memory for writing
@@ -155,7 +159,7 @@ func WriteFile(ctx context.Context, path string, src *format.Source, force bool,
 	if _, err := layout(src, opts); err != nil {
 		return err // before creating anything
 	}
-	return atomicfile.WriteFile(ctx, path, force, func(w io.Writer) error {
+	return atomicfile.WriteFile(ctx, path, atomicfile.Options{Force: force, NoSync: opts.NoSync}, func(w io.Writer) error {
 		return Write(w, src, opts)
 	})
 }

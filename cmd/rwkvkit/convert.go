@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/rwkvkit/rwkvkit/convert"
 	"github.com/rwkvkit/rwkvkit/gguf"
@@ -12,8 +13,8 @@ import (
 
 func newConvert() *cobra.Command {
 	var (
-		force, asJSON  bool
-		typ, outFormat string
+		force, asJSON, noSync bool
+		typ, outFormat        string
 	)
 	cmd := &cobra.Command{
 		Use: "convert IN OUT [--format st|gguf] [--type f32|f16|q8_0]",
@@ -33,7 +34,7 @@ runs, laid out as llama.cpp's own converter does, its matrices in --type (defaul
 				return err
 			}
 			bar := newProgress(0, "convert")
-			res, err := convert.File(cmd.Context(), in, out, &convert.Options{Force: force, Format: outFormat, GGUFType: gt, Progress: barProgress(bar)})
+			res, err := convert.File(cmd.Context(), in, out, &convert.Options{Force: force, NoSync: noSync, Format: outFormat, GGUFType: gt, Progress: barProgress(bar)})
 			if err != nil {
 				return err
 			}
@@ -48,8 +49,15 @@ runs, laid out as llama.cpp's own converter does, its matrices in --type (defaul
 		},
 	}
 	cmd.Flags().BoolVarP(&force, "force", "f", false, "replace OUT if it exists")
+	registerNoSync(cmd.Flags(), &noSync)
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print what was written as JSON on stdout")
 	cmd.Flags().StringVar(&outFormat, "format", "", "output format: st or gguf (default: from OUT's extension)")
 	cmd.Flags().StringVar(&typ, "type", "f16", "GGUF only: type of the large matrices, f32, f16 or q8_0")
 	return cmd
+}
+
+// registerNoSync gives a command that writes a model the --no-sync flag.
+func registerNoSync(f *pflag.FlagSet, noSync *bool) {
+	f.BoolVar(noSync, "no-sync", false, "return once OUT is complete, without waiting for the disk (as cp does): faster, but after a "+
+		"power cut or system crash in the next half minute OUT may be missing, empty or cut short (see docs/SECURITY.md)")
 }

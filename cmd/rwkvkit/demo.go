@@ -128,7 +128,7 @@ func demo(ctx context.Context, out io.Writer, keep string, choice device.Choice)
 // writeFixture writes an embedded file into the demo's folder, replacing a
 // regular file of that name (as every demo output does) but nothing else.
 func writeFixture(ctx context.Context, path string, data []byte) error {
-	return atomicfile.WriteFile(ctx, path, true, func(w io.Writer) error {
+	return atomicfile.WriteFile(ctx, path, atomicfile.Options{Force: true}, func(w io.Writer) error {
 		_, err := w.Write(data)
 		return err
 	})

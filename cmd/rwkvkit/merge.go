@@ -73,7 +73,7 @@ W ← W + (alpha/rank)·B·Aᵀ, computed in float32 and rounded once to the bas
 'rwkvkit quantize'. The artifact records the base and every adapter with its SHA-256 and alpha.`,
 		Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			spec := &artifact.Spec{Base: args[0], Quantize: qf.rules, Force: force}
+			spec := &artifact.Spec{Base: args[0], Quantize: qf.rules, Force: force, NoSync: qf.noSync}
 			if len(loras) == 0 {
 				return fmt.Errorf("nothing to merge: give --lora FILE[:ALPHA]")
 			}

@@ -18,6 +18,7 @@ import (
 type quantFlags struct {
 	rules  []quantize.Rule
 	device deviceFlag
+	noSync bool
 }
 
 type ruleValue struct {
@@ -45,6 +46,7 @@ func (q *quantFlags) register(cmd *cobra.Command) {
 	f := cmd.Flags()
 	registerRules(f, &q.rules)
 	registerDevice(cmd, &q.device, "where to quantize: auto (a hardware GPU when one answers), cpu or gpu")
+	registerNoSync(f, &q.noSync)
 	f.Bool("json", false, "print what was written as JSON on stdout")
 }
 
@@ -69,7 +71,7 @@ flag wins.`,
 			if len(qf.rules) == 0 {
 				return fmt.Errorf("nothing to do: give --int8, --nf4 and/or --sf4 SPEC")
 			}
-			return buildArtifact(cmd, args[1], qf.device.c, &artifact.Spec{Base: args[0], Quantize: qf.rules, Force: force})
+			return buildArtifact(cmd, args[1], qf.device.c, &artifact.Spec{Base: args[0], Quantize: qf.rules, Force: force, NoSync: qf.noSync})
 		},
 	}
 	qf.register(cmd)
