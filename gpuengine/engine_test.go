@@ -174,11 +174,17 @@ type testModel struct {
 	open func(t testing.TB) *format.Source
 }
 
-// testModels are the tiny models and a synthetic v5.1 (gated, with one
-// decay and bonus per head, which reach the engine as [H] vectors), which
-// has no real checkpoint: the CPU engine is its reference. Its seed gives
-// top-1 logits at least 2e-3 above the second at every position in every
-// weight kind.
+// wideV7 is an RWKV-7 shape wider than one workgroup's share of a row.
+var wideV7 = synth.Config{Layers: 2, Embed: 576, Vocab: 256, HeadSize: 64, DecayLoRA: 32, ALoRA: 32, VLoRA: 32, GLoRA: 64}
+
+const wideSeed = 47
+
+// testModels are the tiny models, a synthetic v5.1 (gated, with one decay
+// and bonus per head, which reach the engine as [H] vectors), which has no
+// real checkpoint, and a synthetic RWKV-7 wider than the tiny ones: the CPU
+// engine is the reference of the synthetic two. Their seeds give top-1
+// logits at least 2e-3 above the second at every position in every weight
+// kind.
 func testModels() []testModel {
 	var ms []testModel
 	for _, name := range tinyModels {
@@ -188,6 +194,14 @@ func testModels() []testModel {
 	}
 	return append(ms, testModel{"synthetic-5.1", func(t testing.TB) *format.Source {
 		src, err := synth.RWKV5(synth.Config{Layers: 2, Embed: 64, Vocab: 256, HeadSize: 32}, format.V5_1, format.F16, 4)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return src
+	}}, testModel{"synthetic-7-wide", func(t testing.TB) *format.Source {
+		// Wider than a LayerNorm workgroup (256) and not a multiple of it,
+		// so that rows are shared out among workgroups, the last one partly.
+		src, err := synth.RWKV7(wideV7, format.F16, wideSeed)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -92,13 +92,14 @@ func (e *Engine) lnMix(l int, x region, ln string, mode int, mixes []string, out
 	for i, o := range out {
 		outs[i] = o.off
 	}
+	groups := ceilDiv(e.info.Embed, e.lnThreads())
 	for page := range e.states {
 		slot0, n := e.pageRange(page)
-		vals := []int{x.off, e.vec(ln + ".weight"), e.vec(ln + ".bias"), shift, e.slotStride, mode, len(mixes), slot0, n, 0, 0, 0}
+		vals := []int{x.off, e.vec(ln + ".weight"), e.vec(ln + ".bias"), shift, e.slotStride, mode, len(mixes), slot0, n, groups, 0, 0}
 		vals = append(vals, mix[:]...)
 		vals = append(vals, outs[:]...)
 		e.addOp(&op{name: ln, kernels: []*gpu.Kernel{k}, params: params(vals...), arena: arena, layer: l, page: page,
-			grid: func(s shape) (int, uint32, uint32) { x, y := grid2(s.T); return 0, x, y }})
+			grid: func(s shape) (int, uint32, uint32) { x, y := grid2(s.T * groups); return 0, x, y }})
 	}
 	return nil
 }

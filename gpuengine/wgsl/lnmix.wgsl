@@ -5,8 +5,11 @@
 //   mode 1:  xa·m + prev·(1 − m)         (v4, v5)
 //   mode 2:  out0 = xa, out1 = prev − xa, out2 = xa + (prev − xa)·m (v6
 //            time mix, whose other mixes depend on the data)
-// The workgroup of a segment's first token is the only reader of the
-// segment's shift state, so it also writes the new one, LN(x[last]), after
+// A token's channels are shared out among `groups` workgroups, each
+// computing the row's statistics itself: one workgroup per row spent most of
+// its time waiting on the chain of loads its 6 mixes × C/WG channels make.
+// The workgroups of a segment's first token are the only readers of the
+// segment's shift state, so they also write the new one, LN(x[last]), after
 // reading the old (each thread its own channels): no other workgroup races.
 
 struct Params {
@@ -19,7 +22,7 @@ struct Params {
     nmix: u32,
     slot0: u32,  // the first state slot of the bound buffer, which holds
     nslots: u32, // nslots: this dispatch serves the tokens of those only
-    _0: u32,
+    groups: u32, // workgroups per token, each WG channels but the last
     _1: u32,
     _2: u32,
     mix: array<vec4<u32>, 2>, // arena offsets of the mix vectors
@@ -48,7 +51,10 @@ fn rows_at(c: u32) -> vec4<f32> {
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
         @builtin(local_invocation_index) lid: u32) {
-    let t = wg_index(wid, nwg);
+    let wi = wg_index(wid, nwg);
+    let t = wi / p.groups;
+    let c0 = (wi % p.groups) * WG;
+    let c1 = min(C, c0 + WG);
     if t >= n_tokens() {
         return;
     }
@@ -64,7 +70,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     row_prev = p.x + (max(t, 1u) - 1u) * C;
     row_last = p.x + last * C;
     let ln = ln_stats(lid);
-    for (var c = lid; c < C; c += WG) {
+    for (var c = c0 + lid; c < c1; c += WG) {
         let w = wf(p.w + c);
         let b = wf(p.b + c);
         let n = (rows_at(c) - ln[0]) * ln[1] * w + b;
