@@ -181,12 +181,13 @@ func (d *Device) Wait() { d.pollUntil(func() bool { return false }) }
 // and freeing what the work still uses (gfx-rs/wgpu#3601, #4589; fixed in
 // wgpu 25), and a software adapter that compiles a pass's kernels at their
 // first dispatch takes that long on a loaded CPU. It spins for the first
-// millisecond, which is what a step on a real GPU takes, then sleeps
-// between polls.
+// 20 milliseconds, longer than a step of a 7B model takes on a real GPU
+// (sleeping between polls from the first millisecond on cost 5–10% of such
+// a step: a sleep lasts longer than asked), then sleeps between polls.
 func (d *Device) pollUntil(done func() bool) {
 	start := time.Now()
 	for !d.dev.Poll(false, nil) && !done() {
-		if time.Since(start) < time.Millisecond {
+		if time.Since(start) < 20*time.Millisecond {
 			runtime.Gosched()
 		} else {
 			time.Sleep(50 * time.Microsecond)

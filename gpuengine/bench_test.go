@@ -24,6 +24,8 @@ import (
 var (
 	benchShapes  = flag.String("gpuengine.shapes", "0.1B", "synthetic shapes to benchmark: 0.1B, 1.5B, 7B")
 	benchChunk   = flag.Int("gpuengine.chunk", 0, "tokens per pass in the benchmarks (0: the engine's default)")
+	benchSubmit  = flag.String("gpuengine.submit", "", "ops of the first and of the largest submission of a pass, e.g. 16,64")
+	benchMV      = flag.String("gpuengine.mv", "", "lanes per quad and rows per workgroup of the matrix-vector kernel, e.g. 32,32")
 	benchProfile = flag.Bool("gpuengine.profile", false, "print a per-op profile of a step and of a prompt pass")
 )
 
@@ -44,7 +46,17 @@ func benchEngine(b *testing.B, sh synthShape, kind format.DType) *Engine {
 	if !strings.Contains(","+*benchShapes+",", ","+sh.name+",") {
 		b.Skipf("shape %s not in -gpuengine.shapes", sh.name)
 	}
-	key := fmt.Sprint(sh.name, kind, *benchChunk)
+	if *benchMV != "" {
+		if _, err := fmt.Sscanf(*benchMV, "%d,%d", &mvLanes, &mvRows); err != nil || mvLanes < 4 || mvRows%4 != 0 {
+			b.Fatalf("-gpuengine.mv %q: want LANES,ROWS", *benchMV)
+		}
+	}
+	if *benchSubmit != "" {
+		if _, err := fmt.Sscanf(*benchSubmit, "%d,%d", &firstSubmit, &maxSubmit); err != nil || firstSubmit < 1 || maxSubmit < firstSubmit {
+			b.Fatalf("-gpuengine.submit %q: want FIRST,MAX", *benchSubmit)
+		}
+	}
+	key := fmt.Sprint(sh.name, kind, *benchChunk, mvLanes, mvRows)
 	if benchCache.key == key {
 		return benchCache.e
 	}

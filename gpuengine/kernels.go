@@ -30,7 +30,7 @@ const maxJobs = 8
 // extra.
 func (e *Engine) compile(entry string, extra map[string]int, files ...string) (*gpu.Kernel, error) {
 	consts := map[string]int{
-		"C": e.info.Embed, "MAXJOBS": maxJobs, "WG": e.lnThreads(), "LANES": e.lanes(),
+		"C": e.info.Embed, "MAXJOBS": maxJobs, "WG": e.lnThreads(), "LANES": e.lanes(), "MV_ROWS": mvRows,
 	}
 	for k, v := range extra {
 		consts[k] = v
@@ -85,10 +85,10 @@ func (e *Engine) lnThreads() int {
 }
 
 // lanes is the number of threads the matrix-vector kernel gives a quad of
-// rows: 32, or C/8 when narrower models have fewer columns to share out.
+// rows: mvLanes, or C/8 when narrower models have fewer columns to share out.
 func (e *Engine) lanes() int {
 	n := 4
-	for n < 32 && 8*n < e.info.Embed {
+	for n < mvLanes && 8*n < e.info.Embed {
 		n *= 2
 	}
 	return n

@@ -157,11 +157,17 @@ type job struct {
 // kernel; more go through the tiled matrix-matrix kernel.
 const matvecMax = 16
 
-// Rows per workgroup and tokens per workgroup of the two linear kernels.
+// Tokens per workgroup of the two linear kernels, and rows per workgroup of
+// the matrix-matrix one.
 const (
-	mvRows, mvTokens = 32, 4
+	mvTokens         = 4
 	mmRows, mmTokens = 128, 128
 )
+
+// mvRows is the rows per workgroup of the matrix-vector kernel and mvLanes
+// the most threads it gives a quad of rows (variables for the benchmarks
+// to try others).
+var mvRows, mvLanes = 32, 32
 
 // linear adds the products of jobs, as few dispatches as their arenas and
 // maxJobs allow.

@@ -192,7 +192,7 @@ func (e *Engine) record(s shape, after func(enc *wgpu.CommandEncoder) error) err
 // firstSubmit and maxSubmit bound the ops of the first and of any
 // submission of a pass: long submissions of slow work risk the driver's
 // watchdog.
-const (
+var (
 	firstSubmit = 16
 	maxSubmit   = 64
 )

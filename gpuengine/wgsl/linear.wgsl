@@ -122,22 +122,30 @@ fn f16x8(w: vec4<u32>, i: u32) -> vec4<f32> {
     return vec4<f32>(unpack2x16float(w[2u * i]), unpack2x16float(w[2u * i + 1u]));
 }
 
+// f16rows is the products of four rows' 8 float16 values (m0…m3) with the
+// 8 inputs a, b.
+fn f16rows(m0: vec4<u32>, m1: vec4<u32>, m2: vec4<u32>, m3: vec4<u32>, a: vec4<f32>, b: vec4<f32>) -> vec4<f32> {
+    return vec4<f32>(dot(f16x8(m0, 0u), a) + dot(f16x8(m0, 1u), b), dot(f16x8(m1, 0u), a) + dot(f16x8(m1, 1u), b),
+                     dot(f16x8(m2, 0u), a) + dot(f16x8(m2, 1u), b), dot(f16x8(m3, 0u), a) + dot(f16x8(m3, 1u), b));
+}
+
 fn nf4x4(q: u32, shift: u32) -> vec4<f32> {
     return vec4<f32>(nf4[(q >> shift) & 15u], nf4[(q >> (shift + 4u)) & 15u],
                      nf4[(q >> (shift + 8u)) & 15u], nf4[(q >> (shift + 12u)) & 15u]);
 }
 
-// ---- matvec: 8 quads of 4 rows, LANES threads per quad (from the host:
-// 32, fewer for narrow models), TV tokens ----
+// ---- matvec: MV_ROWS/4 quads of 4 rows, LANES threads per quad (from the
+// host: 32, fewer for narrow models), TV tokens ----
 
-const MV_ROWS: u32 = 32u;
+const MV_QUADS: u32 = MV_ROWS / 4u;
 const TV: u32 = 4u;
+const MV_PARTS: u32 = MV_QUADS * TV;
 
-var<workgroup> part: array<array<vec4<f32>, LANES>, 32>; // [quad·TV + token][lane]
+var<workgroup> part: array<array<vec4<f32>, LANES>, MV_PARTS>; // [quad·TV + token][lane]
 
 // dot_rows adds to acc[k] (rows r…r+3, token t0+k) the products over the
 // columns this lane reads.
-@compute @workgroup_size(8 * LANES)
+@compute @workgroup_size(MV_QUADS * LANES)
 fn matvec(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
     let jr = find_job(wid.x, MV_ROWS);
     if jr.x >= lin.n {
@@ -161,7 +169,29 @@ fn matvec(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index
                 // 8 values per vec4<u32>.
                 let n = j.cols / 8u;
                 let base = j.w / 4u + r * n;
-                for (var i = lane; i < n; i += LANES) {
+                // Two column steps per iteration: twice the loads in flight
+                // before the first is used.
+                var i = lane;
+                for (; i + LANES < n; i += 2u * LANES) {
+                    let m0 = wt[base + i];
+                    let m1 = wt[base + n + i];
+                    let m2 = wt[base + 2u * n + i];
+                    let m3 = wt[base + 3u * n + i];
+                    let u0 = wt[base + i + LANES];
+                    let u1 = wt[base + n + i + LANES];
+                    let u2 = wt[base + 2u * n + i + LANES];
+                    let u3 = wt[base + 3u * n + i + LANES];
+                    for (var k = 0u; k < TV; k++) {
+                        if k >= nt {
+                            break;
+                        }
+                        let xi = (j.x + (t0 + k) * j.xs) / 4u + 2u * i;
+                        let xu = xi + 2u * LANES;
+                        acc[k] += f16rows(m0, m1, m2, m3, act[xi], act[xi + 1u]) +
+                                  f16rows(u0, u1, u2, u3, act[xu], act[xu + 1u]);
+                    }
+                }
+                if i < n {
                     let m0 = wt[base + i];
                     let m1 = wt[base + n + i];
                     let m2 = wt[base + 2u * n + i];
@@ -171,12 +201,7 @@ fn matvec(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index
                             break;
                         }
                         let xi = (j.x + (t0 + k) * j.xs) / 4u + 2u * i;
-                        let a = act[xi];
-                        let b = act[xi + 1u];
-                        acc[k] += vec4<f32>(dot(f16x8(m0, 0u), a) + dot(f16x8(m0, 1u), b),
-                                            dot(f16x8(m1, 0u), a) + dot(f16x8(m1, 1u), b),
-                                            dot(f16x8(m2, 0u), a) + dot(f16x8(m2, 1u), b),
-                                            dot(f16x8(m3, 0u), a) + dot(f16x8(m3, 1u), b));
+                        acc[k] += f16rows(m0, m1, m2, m3, act[xi], act[xi + 1u]);
                     }
                 }
             }
