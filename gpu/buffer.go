@@ -13,6 +13,9 @@ import (
 // checking the size against the device's limit first so that the error says
 // what was asked for.
 func (d *Device) NewBuffer(label string, size uint64, usage wgpu.BufferUsage) (*wgpu.Buffer, error) {
+	if err := d.Err(); err != nil {
+		return nil, err
+	}
 	size = max(align4(size), 4)
 	if size > d.limits.MaxBufferSize {
 		return nil, fmt.Errorf("gpu: buffer %q of %d bytes exceeds the device's maximum buffer size %d", label, size, d.limits.MaxBufferSize)
@@ -49,6 +52,9 @@ type Staging struct {
 // NewUpload creates an upload staging buffer of size bytes, mapped and ready
 // to be filled.
 func (d *Device) NewUpload(size uint64) (*Staging, error) {
+	if err := d.Err(); err != nil {
+		return nil, err
+	}
 	size = max(align4(size), 4)
 	if size > d.limits.MaxBufferSize {
 		return nil, fmt.Errorf("gpu: upload buffer of %d bytes exceeds the device's maximum buffer size %d", size, d.limits.MaxBufferSize)
@@ -88,6 +94,9 @@ func (s *Staging) Map() error { return s.MapPrefix(s.size) }
 // MapPrefix is Map of the first n bytes only (rounded up to a multiple of
 // 4): a large download buffer of which a step fills a little maps faster.
 func (s *Staging) MapPrefix(n uint64) error {
+	if err := s.d.Err(); err != nil {
+		return err
+	}
 	if s.mapped || s.pending {
 		return nil
 	}
@@ -98,20 +107,47 @@ func (s *Staging) MapPrefix(n uint64) error {
 	}
 	s.pending = true
 	holdGC()
+	s.d.track(s)
 	err := s.buf.MapAsync(mode, 0, s.mapLen, func(st wgpu.BufferMapAsyncStatus) {
+		if !s.d.settle(s) {
+			return // the device was found lost first and settled it
+		}
 		s.status = st
 		s.pending = false
 		s.mapped = st == wgpu.BufferMapAsyncStatusSuccess
 		releaseGC()
+		if st == wgpu.BufferMapAsyncStatusDeviceLost {
+			s.d.lose("a buffer mapping reported it")
+		}
 	})
 	if err != nil {
-		if s.pending {
+		if s.d.settle(s) {
 			s.pending = false
 			releaseGC()
 		}
 		return fmt.Errorf("gpu: map staging buffer: %w", err)
 	}
 	return nil
+}
+
+// track notes a mapping requested of s.
+func (d *Device) track(s *Staging) {
+	d.lostMu.Lock()
+	defer d.lostMu.Unlock()
+	if d.maps == nil {
+		d.maps = map[*Staging]struct{}{}
+	}
+	d.maps[s] = struct{}{}
+}
+
+// settle forgets the mapping of s and reports whether it was still
+// pending (a lost device settles all of them at once).
+func (d *Device) settle(s *Staging) bool {
+	d.lostMu.Lock()
+	defer d.lostMu.Unlock()
+	_, ok := d.maps[s]
+	delete(d.maps, s)
+	return ok
 }
 
 // The webgpu binding hands C a pointer to a heap word holding the map
@@ -152,16 +188,21 @@ func releaseGC() {
 // is valid until Unmap. A lost device gives an error wrapping
 // [ErrDeviceLost].
 func (s *Staging) Bytes() ([]byte, error) {
+	if err := s.d.Err(); err != nil {
+		return nil, err
+	}
 	if !s.mapped {
 		if err := s.Map(); err != nil {
 			return nil, err
 		}
 		for s.pending {
-			s.d.pollUntil(func() bool { return !s.pending })
+			if err := s.d.pollUntil(func() bool { return !s.pending }); err != nil {
+				return nil, err
+			}
 		}
 		if !s.mapped {
-			if s.status == wgpu.BufferMapAsyncStatusDeviceLost {
-				return nil, ErrDeviceLost
+			if err := s.d.Err(); err != nil {
+				return nil, err
 			}
 			return nil, fmt.Errorf("gpu: mapping a staging buffer failed: %v", s.status)
 		}
@@ -171,6 +212,9 @@ func (s *Staging) Bytes() ([]byte, error) {
 
 // Unmap hands the buffer back to the GPU.
 func (s *Staging) Unmap() error {
+	if err := s.d.Err(); err != nil {
+		return err
+	}
 	if !s.mapped {
 		return nil
 	}
@@ -181,10 +225,12 @@ func (s *Staging) Unmap() error {
 	return nil
 }
 
-// Release frees the buffer.
+// Release frees the buffer (on a lost device it only forgets it).
 func (s *Staging) Release() {
 	if s.buf != nil {
-		s.buf.Release()
+		if s.d.Err() == nil {
+			s.buf.Release()
+		}
 		s.buf = nil
 	}
 }
@@ -193,7 +239,8 @@ func (s *Staging) Release() {
 const stagingChunk = 64 << 20
 
 // ErrDeviceLost is returned (wrapped) when the GPU stopped answering: its
-// driver reset it, or it was removed. Nothing on it can be used again.
+// driver reset it, or it was removed, or wgpu gave up on it. Nothing on it
+// can be used again; [Device.Err] says why.
 var ErrDeviceLost = errors.New("gpu: the device was lost (reset by its driver or removed)")
 
 var errAlign = errors.New("gpu: offsets and lengths of transfers must be multiples of 4 bytes")
@@ -202,6 +249,9 @@ var errAlign = errors.New("gpu: offsets and lengths of transfers must be multipl
 // staging buffer, and waits until it is there. off and len(data) must be
 // multiples of 4.
 func (d *Device) Upload(dst *wgpu.Buffer, off uint64, data []byte) error {
+	if err := d.Err(); err != nil {
+		return err
+	}
 	if off%4 != 0 || len(data)%4 != 0 {
 		return errAlign
 	}
@@ -230,7 +280,23 @@ func (d *Device) Upload(dst *wgpu.Buffer, off uint64, data []byte) error {
 		}
 		data, off = data[n:], off+n
 	}
-	d.Wait()
+	return d.Wait()
+}
+
+// Write copies data into dst at byte offset off through the queue, which
+// stages it and copies it before the next submission runs: for small
+// writes (uniforms, descriptions of work, single states) that are not
+// worth a staging buffer. off and len(data) must be multiples of 4.
+func (d *Device) Write(dst *wgpu.Buffer, off uint64, data []byte) error {
+	if err := d.Err(); err != nil {
+		return err
+	}
+	if off%4 != 0 || len(data)%4 != 0 {
+		return errAlign
+	}
+	if err := d.queue.WriteBuffer(dst, off, data); err != nil {
+		return fmt.Errorf("gpu: %w", err)
+	}
 	return nil
 }
 
@@ -238,6 +304,9 @@ func (d *Device) Upload(dst *wgpu.Buffer, off uint64, data []byte) error {
 // through a reused download staging buffer. off and len(dst) must be
 // multiples of 4.
 func (d *Device) Download(dst []byte, src *wgpu.Buffer, off uint64) error {
+	if err := d.Err(); err != nil {
+		return err
+	}
 	if off%4 != 0 || len(dst)%4 != 0 {
 		return errAlign
 	}

@@ -15,6 +15,11 @@
 //
 // A Device and the objects made from it are not safe for concurrent use;
 // callers serialise their calls.
+//
+// A lost device (reset by its driver, removed) is an error, not a crash:
+// the first operation that meets the loss returns an error wrapping
+// [ErrDeviceLost], and so does every later one, without calling into wgpu
+// again (see guard.go for how wgpu-native's abort on a loss is caught).
 package gpu
 
 import (
@@ -64,6 +69,12 @@ type Device struct {
 	timestamps    bool
 
 	upload, download *Staging // reused by Upload and Download
+
+	raw raw // the device's own references, for the guarded calls
+
+	lostMu  sync.Mutex
+	lostErr error                 // why the device cannot be used (see Err)
+	maps    map[*Staging]struct{} // mappings requested and not yet completed
 }
 
 // Open opens the first high-performance Vulkan adapter (a discrete GPU
@@ -76,6 +87,9 @@ func Open() (*Device, error) {
 	// does not use; errors are still printed.
 	wgpu.SetLogLevel(wgpu.LogLevelError)
 	quietLoader()
+	if err := installGuard(); err != nil {
+		return nil, err
+	}
 	inst := wgpu.CreateInstance(&wgpu.InstanceDescriptor{Backends: wgpu.InstanceBackendVulkan})
 	adapter, err := inst.RequestAdapter(&wgpu.RequestAdapterOptions{PowerPreference: wgpu.PowerPreferenceHighPerformance})
 	if err != nil || adapter == nil {
@@ -119,7 +133,7 @@ func Open() (*Device, error) {
 		inst.Release()
 		return nil, fmt.Errorf("gpu: %s: %w", info, err)
 	}
-	d := &Device{instance: inst, adapter: adapter, dev: dev, queue: dev.GetQueue(), info: info, adapterLimits: supported}
+	d := &Device{instance: inst, adapter: adapter, dev: dev, queue: dev.GetQueue(), raw: takeRaw(dev), info: info, adapterLimits: supported}
 	d.limits = dev.GetLimits().Limits
 	d.timestamps = len(features) > 0
 	return d, nil
@@ -131,23 +145,33 @@ func (d *Device) Lock() { d.mu.Lock() }
 // Unlock gives the device back.
 func (d *Device) Unlock() { d.mu.Unlock() }
 
-// Close releases the device. Buffers and kernels made from it must not be
-// used afterwards.
+// Close releases the device, after the operation in progress (it takes
+// the device's lock). Buffers and kernels made from it must not be used
+// afterwards: their operations return an error wrapping [ErrDeviceLost].
+// A lost device is not released at all (wgpu-native would abort in the
+// attempt); its memory goes with the process.
 func (d *Device) Close() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
 	if d.dev == nil {
 		return
 	}
-	for _, s := range []**Staging{&d.upload, &d.download} {
-		if *s != nil {
-			(*s).Release()
-			*s = nil
+	if d.Err() == nil {
+		for _, s := range []**Staging{&d.upload, &d.download} {
+			if *s != nil {
+				(*s).Release()
+				*s = nil
+			}
+		}
+		d.Wait()
+		d.queue.Release()
+		d.dev.Release()
+		if d.releaseRaw() == nil {
+			d.adapter.Release()
+			d.instance.Release()
 		}
 	}
-	d.Wait()
-	d.queue.Release()
-	d.dev.Release()
-	d.adapter.Release()
-	d.instance.Release()
+	d.setLost(closedError{})
 	d.dev = nil
 }
 
@@ -167,12 +191,15 @@ func (d *Device) MaxBinding() uint64 {
 }
 
 // WGPU returns the underlying device and queue, for what this package does
-// not wrap.
+// not wrap. Work done through them bypasses the loss tracking: a
+// submission or poll through the binding on a lost device aborts the
+// process.
 func (d *Device) WGPU() (*wgpu.Device, *wgpu.Queue) { return d.dev, d.queue }
 
 // Wait blocks until all submitted work has finished and runs pending
-// callbacks (buffer mappings).
-func (d *Device) Wait() { d.pollUntil(func() bool { return false }) }
+// callbacks (buffer mappings). It returns the device's loss, if it was or
+// is found lost.
+func (d *Device) Wait() error { return d.pollUntil(func() bool { return false }) }
 
 // pollUntil polls the device until done reports true or no submission is
 // left, running the callbacks of the work that finishes. It never blocks
@@ -183,10 +210,18 @@ func (d *Device) Wait() { d.pollUntil(func() bool { return false }) }
 // first dispatch takes that long on a loaded CPU. It spins for the first
 // 20 milliseconds, longer than a step of a 7B model takes on a real GPU
 // (sleeping between polls from the first millisecond on cost 5–10% of such
-// a step: a sleep lasts longer than asked), then sleeps between polls.
-func (d *Device) pollUntil(done func() bool) {
+// a step: a sleep lasts longer than asked), then sleeps between polls. It
+// returns the device's loss, if it meets it.
+func (d *Device) pollUntil(done func() bool) error {
 	start := time.Now()
-	for !d.dev.Poll(false, nil) && !done() {
+	for {
+		empty, err := d.poll()
+		if err != nil {
+			return err
+		}
+		if empty || done() {
+			return nil
+		}
 		if time.Since(start) < 20*time.Millisecond {
 			runtime.Gosched()
 		} else {

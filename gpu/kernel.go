@@ -19,6 +19,9 @@ type Kernel struct {
 // NewKernel compiles source and makes a compute pipeline of its entry point.
 // Compilation errors carry the compiler's message.
 func (d *Device) NewKernel(label, source, entry string) (*Kernel, error) {
+	if err := d.Err(); err != nil {
+		return nil, err
+	}
 	mod, err := d.dev.CreateShaderModule(&wgpu.ShaderModuleDescriptor{
 		Label:          label,
 		WGSLDescriptor: &wgpu.ShaderModuleWGSLDescriptor{Code: source},
@@ -37,9 +40,13 @@ func (d *Device) NewKernel(label, source, entry string) (*Kernel, error) {
 	return &Kernel{name: label + "." + entry, module: mod, pipeline: p, layout: p.GetBindGroupLayout(0), d: d}, nil
 }
 
-// Release frees the kernel.
+// Release frees the kernel (on a lost device it only forgets it).
 func (k *Kernel) Release() {
 	if k.pipeline == nil {
+		return
+	}
+	if k.d.Err() != nil {
+		k.pipeline = nil
 		return
 	}
 	k.layout.Release()
@@ -68,6 +75,9 @@ func (k *Kernel) Bind(b ...Binding) (*wgpu.BindGroup, error) {
 // BindSlots makes a bind group for group 0 in which @binding(slots[i]) is
 // b[i]: for kernels that leave some binding numbers unused.
 func (k *Kernel) BindSlots(slots []uint32, b []Binding) (*wgpu.BindGroup, error) {
+	if err := k.d.Err(); err != nil {
+		return nil, err
+	}
 	entries := make([]wgpu.BindGroupEntry, len(b))
 	for i, x := range b {
 		size := x.Size
@@ -130,20 +140,26 @@ func DispatchXY(enc *wgpu.CommandEncoder, k *Kernel, group *wgpu.BindGroup, x, y
 // Submit records commands with fn into a new encoder and submits them. It
 // does not wait for them to finish (see Device.Wait and Staging.Bytes).
 func (d *Device) Submit(fn func(enc *wgpu.CommandEncoder) error) error {
+	if err := d.Err(); err != nil {
+		return err
+	}
 	enc, err := d.dev.CreateCommandEncoder(nil)
 	if err != nil {
 		return fmt.Errorf("gpu: %w", err)
 	}
-	defer enc.Release()
 	if err := fn(enc); err != nil {
+		enc.Release()
 		return err
 	}
 	cmd, err := enc.Finish(nil)
+	enc.Release()
 	if err != nil {
 		return fmt.Errorf("gpu: %w", err)
 	}
-	defer cmd.Release()
-	d.queue.Submit(cmd)
+	if err := d.submit(cmd); err != nil {
+		return err // nothing more is released on a lost device
+	}
+	cmd.Release()
 	return nil
 }
 

@@ -24,6 +24,9 @@ type Timer struct {
 
 // NewTimer makes a timer of n timestamps.
 func (d *Device) NewTimer(n int) (*Timer, error) {
+	if err := d.Err(); err != nil {
+		return nil, err
+	}
 	if !d.timestamps {
 		return nil, ErrNoTimestamps
 	}
@@ -78,8 +81,12 @@ func (t *Timer) Read() ([]uint64, error) {
 	return out, nil
 }
 
-// Release frees the timer.
+// Release frees the timer (on a lost device it only forgets it).
 func (t *Timer) Release() {
+	if t.d.Err() != nil {
+		t.set, t.buf, t.down = nil, nil, nil
+		return
+	}
 	if t.set != nil {
 		t.set.Release()
 		t.set = nil

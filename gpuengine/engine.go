@@ -112,6 +112,12 @@ func Load(ctx context.Context, d *gpu.Device, src *format.Source, opt *Options) 
 	if err := checkInfo(info); err != nil {
 		return nil, err
 	}
+	// newEngine makes nothing on the device yet: it refuses a model whose
+	// kernels the device cannot run before anything is read or compiled.
+	e, err := newEngine(d, info, o)
+	if err != nil {
+		return nil, err
+	}
 	norm, err := format.WebRWKV(src)
 	if err != nil {
 		return nil, fmt.Errorf("gpuengine: %w", err)
@@ -125,10 +131,6 @@ func Load(ctx context.Context, d *gpu.Device, src *format.Source, opt *Options) 
 		if norm, err = quantize.Apply(ctx, norm, o.Plan, q); err != nil {
 			return nil, err
 		}
-	}
-	e, err := newEngine(d, info, o)
-	if err != nil {
-		return nil, err
 	}
 	// The device is taken per step, not for the whole load: reading a
 	// tensor may quantize it on the same device.
@@ -400,6 +402,8 @@ func (e *Engine) Close() error {
 	return nil
 }
 
+// release frees what the engine holds on the device; on a lost device,
+// which nothing may call again, it only forgets it.
 func (e *Engine) release() {
 	e.releaseProgram()
 	bufs := append(e.arenas, e.act, e.logitBuf, e.passBuf)
@@ -407,7 +411,7 @@ func (e *Engine) release() {
 		bufs = append(bufs, p...)
 	}
 	for _, b := range bufs {
-		if b != nil {
+		if b != nil && e.d.Err() == nil {
 			b.Release()
 		}
 	}
@@ -443,21 +447,34 @@ func (e *Engine) take() (unlock func(), err error) {
 	return func() { e.d.Unlock(); e.mu.Unlock() }, nil
 }
 
-// usable reports why the engine cannot run, if it cannot.
+// usable reports why the engine cannot run, if it cannot: it is closed,
+// or its device is lost (whoever met the loss).
 func (e *Engine) usable() error {
 	if e.closed {
 		return errors.New("gpuengine: the engine is closed")
 	}
+	if e.broken == nil {
+		if err := e.d.Err(); err != nil {
+			e.broken = fmt.Errorf("gpuengine: %w", err)
+		}
+	}
 	return e.broken
 }
 
-// fail records a device error: a lost device cannot be used again.
+// fail records a device error: a lost device cannot be used again, and
+// every later call returns the loss as the device recorded it.
 func (e *Engine) fail(err error) error {
-	if errors.Is(err, gpu.ErrDeviceLost) {
-		e.broken = fmt.Errorf("gpuengine: %w", err)
-		return e.broken
+	if !errors.Is(err, gpu.ErrDeviceLost) {
+		return err
 	}
-	return err
+	if e.broken == nil {
+		lost := e.d.Err()
+		if lost == nil {
+			lost = err
+		}
+		e.broken = fmt.Errorf("gpuengine: %w", lost)
+	}
+	return e.broken
 }
 
 // putWord sets word i of the pass description.

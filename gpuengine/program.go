@@ -73,18 +73,19 @@ func (e *Engine) rebuild() error {
 }
 
 func (e *Engine) releaseProgram() {
+	lost := e.d.Err() != nil // nothing of a lost device is called again
 	for _, o := range e.prog {
 		for _, g := range o.groups {
-			if g != nil {
+			if g != nil && !lost {
 				g.Release()
 			}
 		}
 	}
 	e.prog = nil
-	if e.uniform != nil {
+	if e.uniform != nil && !lost {
 		e.uniform.Release()
-		e.uniform = nil
 	}
+	e.uniform = nil
 }
 
 // finishProgram writes every op's parameters into one uniform buffer and
@@ -104,8 +105,7 @@ func (e *Engine) finishProgram() error {
 	for _, o := range e.prog {
 		copy(all[o.uoff:], o.params)
 	}
-	_, q := e.d.WGPU()
-	if err := q.WriteBuffer(buf, 0, all); err != nil {
+	if err := e.d.Write(buf, 0, all); err != nil {
 		return fmt.Errorf("gpuengine: parameters: %w", err)
 	}
 	return e.bindAll(false)
@@ -203,11 +203,12 @@ var (
 // timestamp queries. The pass description must already be written.
 func (e *Engine) profile(s shape) (map[string]time.Duration, error) {
 	out := map[string]time.Duration{}
-	_, q := e.d.WGPU()
-	if err := q.WriteBuffer(e.passBuf, 0, e.pass); err != nil {
+	if err := e.d.Write(e.passBuf, 0, e.pass); err != nil {
 		return nil, err
 	}
-	e.d.Wait()
+	if err := e.d.Wait(); err != nil {
+		return nil, err
+	}
 	for _, o := range e.prog {
 		v, x, y := o.grid(s)
 		if x == 0 || y == 0 {
@@ -222,7 +223,9 @@ func (e *Engine) profile(s shape) (map[string]time.Duration, error) {
 		if err != nil {
 			return nil, err
 		}
-		e.d.Wait()
+		if err := e.d.Wait(); err != nil {
+			return nil, err
+		}
 		out[fmt.Sprintf("%s/%d", shortName(o.name), v)] += time.Since(t)
 	}
 	return out, nil
@@ -244,8 +247,7 @@ func (e *Engine) profileGPU(s shape) (map[string]time.Duration, time.Duration, e
 		return nil, 0, err
 	}
 	defer t.Release()
-	_, q := e.d.WGPU()
-	if err := q.WriteBuffer(e.passBuf, 0, e.pass); err != nil {
+	if err := e.d.Write(e.passBuf, 0, e.pass); err != nil {
 		return nil, 0, err
 	}
 	dispatch := func(p *gpu.Pass, o *op) {

@@ -167,8 +167,7 @@ func (e *Engine) planPass(batch []engine.Sequence, states []*State, pos []int, o
 // requests.
 func (e *Engine) runPass(sh shape, i int) error {
 	start := time.Now()
-	_, q := e.d.WGPU()
-	if err := q.WriteBuffer(e.passBuf, 0, e.pass); err != nil {
+	if err := e.d.Write(e.passBuf, 0, e.pass); err != nil {
 		return fmt.Errorf("gpuengine: %w", err)
 	}
 	n := uint64(sh.R * e.info.Vocab * 4)

@@ -159,10 +159,9 @@ func (e *Engine) resizePage0(n int) error {
 
 // writeSlot uploads snapshot s into slot.
 func (e *Engine) writeSlot(slot int, s *engine.Snapshot) error {
-	_, q := e.d.WGPU()
 	for l := range e.info.Layers {
 		b, off := e.slotAt(slot, l)
-		if err := q.WriteBuffer(b, off, f32Bytes(s.Layer(l))); err != nil {
+		if err := e.d.Write(b, off, f32Bytes(s.Layer(l))); err != nil {
 			return e.fail(fmt.Errorf("gpuengine: writing a state: %w", err))
 		}
 	}

@@ -315,10 +315,9 @@ func (g *GPU) setCount(m int) error {
 	if m == g.metaN {
 		return nil
 	}
-	_, queue := g.d.WGPU()
-	if err := queue.WriteBuffer(g.meta, 0, binary.LittleEndian.AppendUint32(nil, uint32(m))); err != nil {
+	if err := g.d.Write(g.meta, 0, binary.LittleEndian.AppendUint32(nil, uint32(m))); err != nil {
 		g.metaN = -1
-		return fmt.Errorf("gpu: %w", err)
+		return err
 	}
 	g.metaN = m
 	return nil
