@@ -220,6 +220,9 @@ func checkShape(t *format.Tensor, s tensorSpec, heads int) error {
 }
 
 func newEngine(d *gpu.Device, info format.ModelInfo, o Options) (*Engine, error) {
+	if err := checkKernels(deviceLimits(d), info); err != nil {
+		return nil, err
+	}
 	e := &Engine{d: d, info: info, kernels: map[string]*gpu.Kernel{}, vecs: map[string]vector{}, mats: map[string]*matrix{}}
 	e.tcap = o.Chunk
 	if e.tcap <= 0 {

@@ -1,0 +1,57 @@
+package gpuengine
+
+import (
+	"fmt"
+
+	"github.com/cogentcore/webgpu/wgpu"
+
+	"github.com/rwkvkit/rwkvkit/format"
+	"github.com/rwkvkit/rwkvkit/gpu"
+)
+
+// deviceLimits are the limits a model's kernels are checked against: the
+// device's (a variable so that tests can fake a smaller device).
+var deviceLimits = (*gpu.Device).Limits
+
+// A headKernel is a kernel whose workgroup is one head of one token or
+// segment: head-size invocations, and workgroup memory of floats values per
+// channel of the head (its var<workgroup> declarations). The other kernels'
+// workgroups fit what WebGPU guarantees every device (256 invocations,
+// 16 KiB).
+type headKernel struct {
+	file   string
+	v7     bool // RWKV-7's; else v5's and v6's
+	floats int
+}
+
+var headKernels = []headKernel{
+	{"timemix5.wgsl", false, 5},
+	{"timemix7.wgsl", true, 8},
+	{"prep7.wgsl", true, 1},
+	{"recur7.wgsl", true, 5 * 8}, // r, w, k, a, b of BT = 8 tokens
+	{"post7.wgsl", true, 2},
+}
+
+// checkKernels refuses a model whose head kernels the device cannot run:
+// a head size above the invocations a workgroup may have, or needing more
+// workgroup memory than the device has.
+func checkKernels(l wgpu.Limits, info format.ModelInfo) error {
+	if info.Version == format.V4 {
+		return nil
+	}
+	n := info.HeadSize
+	if threads := min(l.MaxComputeInvocationsPerWorkgroup, l.MaxComputeWorkgroupSizeX); uint64(n) > uint64(threads) {
+		return fmt.Errorf("gpuengine: %w: head size %d needs %d invocations per workgroup, the device allows %d",
+			ErrTooLarge, n, n, threads)
+	}
+	for _, k := range headKernels {
+		if k.v7 != (info.Version == format.V7) {
+			continue
+		}
+		if need := 4 * k.floats * n; uint64(need) > uint64(l.MaxComputeWorkgroupStorageSize) {
+			return fmt.Errorf("gpuengine: %w: head size %d needs %d bytes of workgroup memory in kernel %s, the device has %d",
+				ErrTooLarge, n, need, k.file, l.MaxComputeWorkgroupStorageSize)
+		}
+	}
+	return nil
+}
