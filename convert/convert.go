@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 
@@ -129,22 +130,26 @@ func File(ctx context.Context, in, out string, opts *Options) (Result, error) {
 }
 
 // The converted tensors are read and cast ahead of the writer in chunks of
-// streamChunk bytes, streamChunks at most (format.Stream).
+// streamChunk bytes, streamChunks at most, by up to streamWorkers
+// goroutines (format.Stream). Each reads and casts at about the speed the
+// writer copies into the page cache, so a few keep it from ever waiting,
+// and the chunks in flight stay a few tens of MB.
 const (
-	streamChunk  = 1 << 20
-	streamChunks = 4
+	streamChunk   = 2 << 20
+	streamChunks  = 12
+	streamWorkers = 4
 )
 
 // readAhead returns src, all float16, with its tensors in the order
 // safetensors.Write writes float16 tensors (by name), read and cast ahead
-// of the writer by a goroutine of their own (format.Stream), so that
-// reading and casting overlap with writing. Call stop once written.
+// of the writer on other cores (format.Stream), so that reading and
+// casting overlap with writing. Call stop once written.
 func readAhead(src *format.Source) (out *format.Source, stop func()) {
 	sorted := src.Derive()
 	sorted.Tensors = slices.SortedFunc(slices.Values(src.Tensors), func(a, b *format.Tensor) int {
 		return strings.Compare(a.Name, b.Name)
 	})
-	return format.Stream(sorted, streamChunk, streamChunks)
+	return format.Stream(sorted, streamChunk, streamChunks, min(streamWorkers, runtime.GOMAXPROCS(0)))
 }
 
 // toGGUF writes src as the GGUF llama.cpp runs (RWKV-6 and RWKV-7 only).

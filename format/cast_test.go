@@ -2,6 +2,8 @@ package format
 
 import (
 	"bytes"
+	"errors"
+	"fmt"
 	"io"
 	"math"
 	"runtime"
@@ -84,5 +86,84 @@ func TestCastPooledBuffers(t *testing.T) {
 	// io.ReadAll's own buffer is the tensor's size; the cast's buffers come back from the pool.
 	if per := (b.TotalAlloc - a.TotalAlloc) / 3; per > uint64(4*len(want)) {
 		t.Errorf("%d bytes allocated per pass over a %d-byte cast", per, len(want))
+	}
+}
+
+// A cast of a tensor whose reader reads at any offset reads at any offset
+// too, odd ones and pieces across its chunks included, from several
+// goroutines at once, the same bytes as the whole cast; past its end it
+// says io.EOF, and over source data that ends early, ErrShortData.
+func TestCastReadAt(t *testing.T) {
+	for _, dt := range []DType{F32, BF16} {
+		t.Run(dt.String(), func(t *testing.T) {
+			n := castChunk*3 + 7
+			vals := make([]byte, n*dt.Size())
+			for i := range n {
+				v := math.Float32bits(float32(i%5000)*0.37 - 900)
+				if dt == BF16 {
+					vals[2*i], vals[2*i+1] = byte(v>>16), byte(v>>24)
+				} else {
+					vals[4*i], vals[4*i+1], vals[4*i+2], vals[4*i+3] = byte(v), byte(v>>8), byte(v>>16), byte(v>>24)
+				}
+			}
+			want := make([]byte, 2*n)
+			if err := ConvertToF16(want, vals, dt); err != nil {
+				t.Fatal(err)
+			}
+			tn, err := NewTensor("t", dt, []int64{int64(n)}, func() (io.ReadCloser, error) {
+				return Section(bytes.NewReader(vals), 0, int64(len(vals))), nil
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			cast, _ := CastF16(&Source{Tensors: []*Tensor{tn}})
+			r, err := cast.Tensors[0].Open()
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer r.Close()
+			ra, ok := r.(io.ReaderAt)
+			if !ok {
+				t.Fatal("the cast of a Section does not read at offsets")
+			}
+			size := 2 * n
+			cases := [][2]int{{0, size}, {1, 2}, {1, 1}, {3, 2*castChunk + 5}, {2*castChunk - 1, 4}, {size - 3, 3}, {size - 1, 5}, {size, 1}, {size + 10, 1}, {0, 0}}
+			errs := make(chan error, len(cases))
+			for _, c := range cases {
+				go func() {
+					off, l := c[0], c[1]
+					p := make([]byte, l)
+					got, err := ra.ReadAt(p, int64(off))
+					end := min(off+l, size)
+					wantN := max(end-off, 0)
+					switch {
+					case got != wantN:
+						err = fmt.Errorf("ReadAt(%d bytes, %d): %d bytes (%v), want %d", l, off, got, err, wantN)
+					case off+l > size && err != io.EOF:
+						err = fmt.Errorf("ReadAt(%d bytes, %d) past the end: %v, want io.EOF", l, off, err)
+					case off+l <= size && err != nil:
+						err = fmt.Errorf("ReadAt(%d bytes, %d): %v", l, off, err)
+					case got > 0 && !bytes.Equal(p[:got], want[off:off+got]):
+						err = fmt.Errorf("ReadAt(%d bytes, %d): bytes differ from the cast's", l, off)
+					default:
+						err = nil
+					}
+					errs <- err
+				}()
+			}
+			for range cases {
+				if err := <-errs; err != nil {
+					t.Error(err)
+				}
+			}
+			short, _ := NewTensor("short", dt, []int64{int64(n)}, func() (io.ReadCloser, error) {
+				return Section(bytes.NewReader(vals), 0, int64(len(vals)-1)), nil
+			})
+			cast, _ = CastF16(&Source{Tensors: []*Tensor{short}})
+			sr, _ := cast.Tensors[0].Open()
+			if _, err := sr.(io.ReaderAt).ReadAt(make([]byte, 8), int64(size-8)); !errors.Is(err, ErrShortData) {
+				t.Errorf("reading past the source's end: %v, want ErrShortData", err)
+			}
+		})
 	}
 }

@@ -73,6 +73,9 @@ func (t *Tensor) inFile(file string) {
 		if err != nil {
 			return nil, fail(err)
 		}
+		if ra, ok := r.(io.ReaderAt); ok {
+			return &fileReaderAt{fileReader{r, fail}, ra}, nil
+		}
 		return &fileReader{r, fail}, nil
 	}
 }
@@ -91,3 +94,17 @@ func (f *fileReader) Read(p []byte) (int, error) {
 }
 
 func (f *fileReader) Close() error { return f.r.Close() }
+
+// fileReaderAt is a fileReader of a reader that reads at any offset too.
+type fileReaderAt struct {
+	fileReader
+	ra io.ReaderAt
+}
+
+func (f *fileReaderAt) ReadAt(p []byte, off int64) (int, error) {
+	n, err := f.ra.ReadAt(p, off)
+	if err != nil && err != io.EOF {
+		err = f.fail(err)
+	}
+	return n, err
+}

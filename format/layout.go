@@ -1,6 +1,7 @@
 package format
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -137,7 +138,11 @@ func castOpener(t *Tensor) func() (io.ReadCloser, error) {
 		if err != nil {
 			return nil, err
 		}
-		return &castReader{r: r, dt: t.DType, left: t.Len()}, nil
+		c := &castReader{r: r, dt: t.DType, left: t.Len()}
+		if from, ok := r.(io.ReaderAt); ok {
+			return &castReaderAt{castReader: c, from: from, n: t.Len()}, nil
+		}
+		return c, nil
 	}
 }
 
@@ -193,6 +198,61 @@ func (c *castReader) Read(p []byte) (int, error) {
 	n := copy(p, c.out[c.pos:])
 	c.pos += n
 	return n, nil
+}
+
+// castReaderAt is the cast of a tensor whose reader reads at any offset:
+// it does too, so that pieces of one tensor can be cast on several cores.
+type castReaderAt struct {
+	*castReader
+	from io.ReaderAt
+	n    int64 // elements
+}
+
+// ReadAt casts the elements that bytes [off, off+len(p)) of the float16
+// tensor hold, reading them where they are in the source, a chunk at a
+// time into a buffer of its own: calls may run at once.
+func (c *castReaderAt) ReadAt(p []byte, off int64) (int, error) {
+	if off < 0 {
+		return 0, errors.New("format: negative offset")
+	}
+	size := 2 * c.n
+	if off >= size {
+		return 0, io.EOF
+	}
+	want := min(int64(len(p)), size-off)
+	es := int64(c.dt.Size())
+	pooled := castBufs.Get().(*[]byte)
+	defer castBufs.Put(pooled)
+	buf := *pooled
+	var done int64
+	for done < want {
+		pos := off + done
+		first := pos / 2
+		k := min(castChunk, (pos+want-done+1)/2-first) // elements, the first and last maybe in part
+		in := buf[:k*es]
+		if n, err := c.from.ReadAt(in, first*es); n < len(in) {
+			if err == nil || err == io.EOF {
+				err = ErrShortData
+			}
+			return int(done), err
+		}
+		if pos%2 == 0 && want-done >= 2*k { // whole elements: cast into place
+			if err := ConvertToF16(p[done:done+2*k], in, c.dt); err != nil {
+				return int(done), err
+			}
+			done += 2 * k
+			continue
+		}
+		out := buf[castChunk*8 : castChunk*8+2*k]
+		if err := ConvertToF16(out, in, c.dt); err != nil {
+			return int(done), err
+		}
+		done += int64(copy(p[done:want], out[pos-2*first:]))
+	}
+	if want < int64(len(p)) {
+		return int(want), io.EOF
+	}
+	return int(want), nil
 }
 
 func (c *castReader) Close() error {

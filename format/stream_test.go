@@ -10,16 +10,34 @@ import (
 )
 
 // streamSource is a source of U8 tensors of the given sizes, each filled
-// with a pattern of its own, counting opens and closes of their readers.
+// with a pattern of its own, counting opens and closes of their readers,
+// which read at any offset too where the mode says so and they can.
 type streamSource struct {
 	src           *Source
 	data          [][]byte
 	opens, closes atomic.Int32
+	mode          streamMode
 }
 
-func newStreamSource(t *testing.T, sizes ...int) *streamSource {
+// A streamMode is one way of streaming: tensors read in order or at any
+// offset, by a number of workers.
+type streamMode struct {
+	readAt  bool
+	workers int
+}
+
+var streamModes = []streamMode{{false, 1}, {true, 1}, {true, 3}}
+
+// eachMode runs test in every streamMode.
+func eachMode(t *testing.T, test func(t *testing.T, m streamMode)) {
+	for _, m := range streamModes {
+		t.Run(fmt.Sprintf("readAt=%v,workers=%d", m.readAt, m.workers), func(t *testing.T) { test(t, m) })
+	}
+}
+
+func newStreamSource(t *testing.T, m streamMode, sizes ...int) *streamSource {
 	t.Helper()
-	s := &streamSource{src: &Source{}}
+	s := &streamSource{src: &Source{}, mode: m}
 	for i, n := range sizes {
 		b := make([]byte, n)
 		for j := range b {
@@ -39,7 +57,11 @@ func (s *streamSource) add(t *testing.T, name string, size int, open func() (io.
 			return nil, err
 		}
 		s.opens.Add(1)
-		return readCloser{r, func() { s.closes.Add(1) }}, nil
+		rc := readCloser{r, func() { s.closes.Add(1) }}
+		if ra, ok := r.(io.ReaderAt); ok && s.mode.readAt {
+			return readAtCloser{rc, ra}, nil
+		}
+		return rc, nil
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -53,6 +75,11 @@ type readCloser struct {
 }
 
 func (r readCloser) Close() error { r.close(); return nil }
+
+type readAtCloser struct {
+	readCloser
+	io.ReaderAt
+}
 
 // readOdd reads r to its end in reads of changing sizes.
 func readOdd(r io.Reader) ([]byte, error) {
@@ -73,10 +100,12 @@ func readOdd(r io.Reader) ([]byte, error) {
 // Tensors taken in order come back exactly, empty ones and those of one
 // chunk, less or more included, and each source tensor is opened and
 // closed once.
-func TestStreamInOrder(t *testing.T) {
+func TestStreamInOrder(t *testing.T) { eachMode(t, testStreamInOrder) }
+
+func testStreamInOrder(t *testing.T, m streamMode) {
 	const chunk = 1000
-	s := newStreamSource(t, 0, 10, chunk, chunk-1, chunk+1, 3*chunk, 5*chunk+17, 0, 1)
-	out, stop := Stream(s.src, chunk, 3)
+	s := newStreamSource(t, m, 0, 10, chunk, chunk-1, chunk+1, 3*chunk, 5*chunk+17, 0, 1)
+	out, stop := Stream(s.src, chunk, 3, m.workers)
 	for i, tn := range out.Tensors {
 		r, err := tn.Open()
 		if err != nil {
@@ -96,10 +125,12 @@ func TestStreamInOrder(t *testing.T) {
 
 // Tensors taken out of order, left unread, closed halfway or opened two at
 // a time still read back exactly.
-func TestStreamOutOfOrder(t *testing.T) {
+func TestStreamOutOfOrder(t *testing.T) { eachMode(t, testStreamOutOfOrder) }
+
+func testStreamOutOfOrder(t *testing.T, m streamMode) {
 	const chunk = 64
-	s := newStreamSource(t, 100, 300, 50, 1000, 20, 640, 7)
-	out, stop := Stream(s.src, chunk, 2)
+	s := newStreamSource(t, m, 100, 300, 50, 1000, 20, 640, 7)
+	out, stop := Stream(s.src, chunk, 2, m.workers)
 	defer stop()
 	check := func(i int, r io.Reader) {
 		t.Helper()
@@ -151,9 +182,11 @@ func TestStreamOutOfOrder(t *testing.T) {
 // error where it happens; one whose reader yields more than its size
 // yields a byte more, so that the excess can be told; the tensors after
 // them read back.
-func TestStreamErrors(t *testing.T) {
+func TestStreamErrors(t *testing.T) { eachMode(t, testStreamErrors) }
+
+func testStreamErrors(t *testing.T, m streamMode) {
 	const chunk = 100
-	s := newStreamSource(t, 250)
+	s := newStreamSource(t, m, 250)
 	cannot, broken := errors.New("cannot open"), errors.New("disk error")
 	s.add(t, "unopenable", 10, func() (io.Reader, error) { return nil, cannot })
 	s.add(t, "broken", 500, func() (io.Reader, error) {
@@ -161,7 +194,12 @@ func TestStreamErrors(t *testing.T) {
 	})
 	s.add(t, "long", 150, func() (io.Reader, error) { return bytes.NewReader(make([]byte, 400)), nil })
 	s.add(t, "after", 0, func() (io.Reader, error) { return bytes.NewReader(nil), nil })
-	out, stop := Stream(s.src, chunk, 2)
+	// Read at offsets, the pieces past a failure or the data's end are
+	// never seen: the error ends the tensor there.
+	s.add(t, "broken at", 500, func() (io.Reader, error) { return &brokenAt{b: make([]byte, 500), at: 230, err: broken}, nil })
+	s.add(t, "short", 250, func() (io.Reader, error) { return bytes.NewReader(make([]byte, 120)), nil })
+	s.add(t, "last", 30, func() (io.Reader, error) { return bytes.NewReader(make([]byte, 30)), nil })
+	out, stop := Stream(s.src, chunk, 2, m.workers)
 	defer stop()
 	read := func(i int) ([]byte, error) {
 		r, err := out.Tensors[i].Open()
@@ -186,6 +224,44 @@ func TestStreamErrors(t *testing.T) {
 	if b, err := read(4); err != nil || len(b) != 0 {
 		t.Errorf("tensor after: %d bytes and %v", len(b), err)
 	}
+	if b, err := read(5); !errors.Is(err, broken) || len(b) != 230 {
+		t.Errorf("broken at 230: %d bytes and %v, want 230 bytes and %v", len(b), err, broken)
+	}
+	b, err := read(6)
+	if m.readAt && (!errors.Is(err, ErrShortData) || len(b) != 120) {
+		t.Errorf("short, read at offsets: %d bytes and %v, want 120 bytes and %v", len(b), err, ErrShortData)
+	}
+	if !m.readAt && (err != nil || len(b) != 120) {
+		t.Errorf("short: %d bytes and %v, want the 120 there are", len(b), err)
+	}
+	if b, err := read(7); err != nil || len(b) != 30 {
+		t.Errorf("last tensor: %d bytes and %v", len(b), err)
+	}
+}
+
+// brokenAt reads b, failing with err from offset at on.
+type brokenAt struct {
+	b   []byte
+	at  int
+	err error
+	pos int64
+}
+
+func (r *brokenAt) Read(p []byte) (int, error) {
+	n, err := r.ReadAt(p, r.pos)
+	r.pos += int64(n)
+	return n, err
+}
+
+func (r *brokenAt) ReadAt(p []byte, off int64) (int, error) {
+	if off >= int64(r.at) {
+		return 0, r.err
+	}
+	n := copy(p, r.b[off:r.at])
+	if n < len(p) {
+		return n, r.err
+	}
+	return n, nil
 }
 
 type errReader struct{ err error }
@@ -195,9 +271,11 @@ func (e errReader) Read([]byte) (int, error) { return 0, e.err }
 // Stopping in the middle of a tensor ends the goroutine, closes the reader
 // it had open and fails reads of the stream from then on; stopping a
 // stream never read does nothing.
-func TestStreamStop(t *testing.T) {
-	s := newStreamSource(t, 10000, 10000)
-	out, stop := Stream(s.src, 100, 2)
+func TestStreamStop(t *testing.T) { eachMode(t, testStreamStop) }
+
+func testStreamStop(t *testing.T, m streamMode) {
+	s := newStreamSource(t, m, 10000, 10000)
+	out, stop := Stream(s.src, 100, 2, m.workers)
 	r, err := out.Tensors[0].Open()
 	if err != nil {
 		t.Fatal(err)
@@ -215,6 +293,6 @@ func TestStreamStop(t *testing.T) {
 	r.Close()
 	stop()
 
-	_, stop = Stream(newStreamSource(t, 10).src, 100, 2)
+	_, stop = Stream(newStreamSource(t, m, 10).src, 100, 2, m.workers)
 	stop()
 }

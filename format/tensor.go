@@ -206,6 +206,17 @@ type computed struct {
 
 func (c *computed) Close() error { return nil }
 
+// Section returns a reader of the n bytes at off of r, for a tensor stored
+// as they are: it reads them in order, and at any offset (io.ReaderAt), so
+// that [Stream] can read the tensor in pieces on several cores at once.
+func Section(r io.ReaderAt, off, n int64) io.ReadCloser {
+	return section{io.NewSectionReader(r, off, n)}
+}
+
+type section struct{ *io.SectionReader }
+
+func (section) Close() error { return nil }
+
 // BytesOpener returns an opener over a fixed byte slice, for tensors made in memory.
 func BytesOpener(b []byte) func() (io.ReadCloser, error) {
 	return func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(b)), nil }

@@ -1,7 +1,6 @@
 package pth
 
 import (
-	"bytes"
 	"fmt"
 	"io"
 	"math"
@@ -144,11 +143,10 @@ func (t *tensorRef) opener(r io.ReaderAt, bigEndian bool) func() (io.ReadCloser,
 		}
 		start := base + t.offset*es
 		if t.contiguous() {
-			sec := io.NewSectionReader(r, start, t.numel*es)
 			if swap {
-				return io.NopCloser(&swapReader{r: sec, es: int(es)}), nil
+				return io.NopCloser(&swapReader{r: io.NewSectionReader(r, start, t.numel*es), es: int(es)}), nil
 			}
-			return io.NopCloser(sec), nil
+			return format.Section(r, start, t.numel*es), nil
 		}
 		buf := make([]byte, t.numel*es)
 		if err := t.gather(buf, r, start); err != nil {
@@ -157,7 +155,7 @@ func (t *tensorRef) opener(r io.ReaderAt, bigEndian bool) func() (io.ReadCloser,
 		if swap {
 			swapBytes(buf, int(es))
 		}
-		return io.NopCloser(bytes.NewReader(buf)), nil
+		return format.Computed(buf), nil
 	}
 }
 

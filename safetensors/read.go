@@ -70,7 +70,7 @@ func Open(r io.ReaderAt, size int64) (*format.Source, error) {
 	for _, e := range entries {
 		off, n := dataStart+e.begin, e.end-e.begin
 		t, err := format.NewTensor(e.name, e.dtype, e.shape, func() (io.ReadCloser, error) {
-			return io.NopCloser(io.NewSectionReader(r, off, n)), nil
+			return format.Section(r, off, n), nil
 		})
 		if err != nil {
 			return nil, fmt.Errorf("safetensors: %w", err) // checked by parseTensor already

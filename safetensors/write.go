@@ -113,19 +113,59 @@ func copyTensor(w io.Writer, t *format.Tensor, buf []byte) error {
 		return err
 	}
 	defer r.Close()
-	n, err := io.CopyBuffer(w, io.LimitReader(r, t.Size()), buf)
+	// A longer reader means the tensor's bytes do not match its shape;
+	// writing them cut would hide that.
+	longer := fmt.Errorf("tensor data longer than its declared %d bytes", t.Size())
+	var n int64
+	if wt, ok := r.(io.WriterTo); ok {
+		// The reader hands over its own buffers (format.Stream's chunks):
+		// one copy less.
+		n, err = wt.WriteTo(&limitWriter{w: w, left: t.Size(), over: longer})
+	} else {
+		n, err = io.CopyBuffer(w, io.LimitReader(r, t.Size()), buf)
+		if m, _ := r.Read(buf[:1]); err == nil && m > 0 {
+			err = longer
+		}
+	}
 	if err != nil {
 		return err
 	}
 	if n < t.Size() {
 		return fmt.Errorf("%w: %d of %d bytes", format.ErrShortData, n, t.Size())
 	}
-	// A longer reader means the tensor's bytes do not match its shape;
-	// writing them cut would hide that.
-	if m, _ := r.Read(buf[:1]); m > 0 {
-		return fmt.Errorf("tensor data longer than its declared %d bytes", t.Size())
-	}
 	return nil
+}
+
+// writeStep is the most bytes limitWriter hands on in one write, so that
+// progress is reported every few milliseconds whatever the tensor's size.
+const writeStep = 4 << 20
+
+// limitWriter writes the first left bytes written to it to w, at most
+// writeStep at a time, and fails with over if there are more.
+type limitWriter struct {
+	w    io.Writer
+	left int64
+	over error
+}
+
+func (l *limitWriter) Write(p []byte) (int, error) {
+	cut := int64(len(p)) > l.left
+	if cut {
+		p = p[:l.left]
+	}
+	var n int
+	for n < len(p) {
+		m, err := l.w.Write(p[n:min(len(p), n+writeStep)])
+		n += m
+		l.left -= int64(m)
+		if err != nil {
+			return n, err
+		}
+	}
+	if cut {
+		return n, l.over
+	}
+	return n, nil
 }
 
 // layout checks src's tensors and returns the padded header (length prefix

@@ -246,7 +246,7 @@ func TestWriteRejects(t *testing.T) {
 }
 
 func TestProgress(t *testing.T) {
-	a, _ := memTensor(t, "a", format.F32, []int64{1 << 19}, 1) // 2 MiB: several chunks
+	a, _ := memTensor(t, "a", format.F32, []int64{1 << 22}, 1) // 16 MiB: several writes
 	b, _ := memTensor(t, "b", format.U8, []int64{3}, 2)
 	var calls [][2]int64
 	var buf bytes.Buffer
