@@ -144,6 +144,7 @@ func Load(ctx context.Context, d *gpu.Device, src *format.Source, opt *Options) 
 	}()
 	specs := e.specs()
 	dtypes := make([]format.DType, len(specs))
+	tensors := make([]*format.Tensor, len(specs))
 	for i, s := range specs {
 		t := norm.Lookup(s.name)
 		if t == nil {
@@ -152,16 +153,20 @@ func Load(ctx context.Context, d *gpu.Device, src *format.Source, opt *Options) 
 		if err := checkShape(t, s, info.Heads); err != nil {
 			return nil, fmt.Errorf("gpuengine: tensor %q: %w", s.name, err)
 		}
-		dtypes[i] = t.DType
+		dtypes[i], tensors[i] = t.DType, t
 	}
-	if err := e.locked(func() error { return e.plan(specs, dtypes) }); err != nil {
+	same := sharedSpecs(specs, tensors)
+	if err := e.locked(func() error { return e.plan(specs, dtypes, same) }); err != nil {
 		return nil, err
 	}
 	for i, s := range specs {
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		if err := e.load(norm.Lookup(s.name), s, dtypes[i]); err != nil {
+		if same[i] >= 0 {
+			continue // uploaded with the tensor it shares
+		}
+		if err := e.load(tensors[i], s, dtypes[i]); err != nil {
 			return nil, fmt.Errorf("gpuengine: tensor %q: %w", s.name, err)
 		}
 	}
@@ -255,8 +260,9 @@ type limits struct{ binding, arena, buffer, memory int64 }
 const initialSlots = 4
 
 // plan places the weights, builds the program and creates every buffer,
-// refusing a model that does not fit before creating any.
-func (e *Engine) plan(specs []tensorSpec, dtypes []format.DType) error {
+// refusing a model that does not fit before creating any. A matrix spec i
+// with same[i] ≥ 0 (same may be nil) takes the place of spec same[i].
+func (e *Engine) plan(specs []tensorSpec, dtypes []format.DType, same []int) error {
 	a := &arenas{limit: e.limits.arena, group: -2}
 	// A group's vectors share an arena.
 	groupBytes := map[int]int64{}
@@ -266,6 +272,10 @@ func (e *Engine) plan(specs []tensorSpec, dtypes []format.DType) error {
 		}
 	}
 	for i, s := range specs {
+		if same != nil && same[i] >= 0 {
+			e.mats[s.name] = e.mats[specs[same[i]].name]
+			continue
+		}
 		if s.n > 0 {
 			ar, off, err := a.reserve(int64(4*s.n), s.group, groupBytes[s.group])
 			if err != nil {

@@ -55,7 +55,7 @@ func loadSynthetic(d *gpu.Device, info format.ModelInfo, kind format.DType, opt 
 			dtypes[i] = kind
 		}
 	}
-	if err := e.plan(specs, dtypes); err != nil {
+	if err := e.plan(specs, dtypes, nil); err != nil {
 		e.release()
 		return nil, err
 	}

@@ -1,11 +1,9 @@
 package runner
 
 import (
-	"bytes"
 	"context"
 	"path/filepath"
 	"slices"
-	"strings"
 	"testing"
 	"unsafe"
 
@@ -67,45 +65,23 @@ func TestTiedWeightsLoadOnce(t *testing.T) {
 	}
 }
 
-// tiedCopy returns base with head.weight holding emb.weight's values and
-// every tensor of layer 1 that layer 0 has alike holding layer 0's, and the
-// names so copied, each mapped to the name whose values it holds.
+// tiedCopy returns base tied as synth.Tie ties it, and the names so
+// copied, each mapped to the name whose values it holds.
 func tiedCopy(t *testing.T, base *format.Source) (*format.Source, map[string]string) {
-	tied := map[string]string{"head.weight": "emb.weight"}
-	for _, x := range base.Tensors {
-		if rest, ok := strings.CutPrefix(x.Name, "blocks.1."); ok {
-			if y := base.Lookup("blocks.0." + rest); y != nil && y.DType == x.DType && slices.Equal(y.Shape, x.Shape) {
-				tied[x.Name] = y.Name
-			}
-		}
+	src, tied, err := synth.Tie(base)
+	if err != nil {
+		t.Fatal(err)
 	}
 	if len(tied) < 10 {
 		t.Fatalf("only %d tensors to tie", len(tied))
 	}
-	src := edited(base, func(ts []*format.Tensor) []*format.Tensor {
-		for i, x := range ts {
-			if of, ok := tied[x.Name]; ok {
-				y := base.Lookup(of)
-				n, err := format.NewTensor(x.Name, y.DType, y.Shape, y.Open)
-				if err != nil {
-					t.Fatal(err)
-				}
-				ts[i] = n
-			}
-		}
-		return ts
-	})
 	return src, tied
 }
 
 // loadPTH saves src as a torch checkpoint, tied as given, and loads it
 // through the checkpoint reader; it returns the model and the file's size.
 func loadPTH(t *testing.T, src *format.Source, tied map[string]string) (*Model, int) {
-	var buf bytes.Buffer
-	if err := synth.WriteTiedPTH(&buf, src, tied); err != nil {
-		t.Fatal(err)
-	}
-	back, err := format.OpenReaderAt(bytes.NewReader(buf.Bytes()), filepath.Join(t.TempDir(), "m.pth"))
+	back, size, err := synth.ReadTiedPTH(src, tied, filepath.Join(t.TempDir(), "m.pth"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -113,7 +89,7 @@ func loadPTH(t *testing.T, src *format.Source, tied map[string]string) (*Model, 
 	if err != nil {
 		t.Fatal(err)
 	}
-	return m, buf.Len()
+	return m, size
 }
 
 // weights is the address of a dense matrix's first weight: equal for two
