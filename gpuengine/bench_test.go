@@ -139,7 +139,7 @@ func BenchmarkDecode(b *testing.B) {
 				b.ReportMetric(float64(e.weightBytes())/sec/1e9, "weightGB/s")
 				b.ReportMetric(float64(e.Stats().Dispatches), "dispatches")
 				b.ReportMetric(float64(rec.Microseconds())/float64(b.N), "record-µs")
-				if *benchProfile && k.kind == format.F16 {
+				if *benchProfile {
 					profileOf(b, e, 1, 1)
 				}
 			})

@@ -134,6 +134,18 @@ fn nf4x4(q: u32, shift: u32) -> vec4<f32> {
                      nf4[(q >> (shift + 8u)) & 15u], nf4[(q >> (shift + 12u)) & 15u]);
 }
 
+fn absmax(j: Job, b: u32) -> f32 { return unpack2x16float(word(j.p + b / 2u))[b & 1u]; }
+
+// nf4_dot is the product of the 8 values of a word of 4-bit codes with a, b.
+fn nf4_dot(q: u32, a: vec4<f32>, b: vec4<f32>) -> f32 { return dot(nf4x4(q, 0u), a) + dot(nf4x4(q, 16u), b); }
+
+// nf4_col is the products of one word of codes of each of four rows with
+// the 8 inputs a, b (plain values, not arrays: a private array indexed by a
+// loop variable may live in local memory).
+fn nf4_col(q0: u32, q1: u32, q2: u32, q3: u32, a: vec4<f32>, b: vec4<f32>) -> vec4<f32> {
+    return vec4<f32>(nf4_dot(q0, a, b), nf4_dot(q1, a, b), nf4_dot(q2, a, b), nf4_dot(q3, a, b));
+}
+
 // ---- matvec: MV_ROWS/4 quads of 4 rows, LANES threads per quad (from the
 // host: 32, fewer for narrow models), TV tokens ----
 
@@ -243,27 +255,22 @@ fn matvec(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index
                 let n = j.cols / 32u;
                 let base = j.w / 4u + r * n;
                 for (var i = lane; i < n; i += LANES) {
-                    var q: array<vec4<u32>, 4>;
-                    var am: vec4<f32>;
-                    for (var rr = 0u; rr < 4u; rr++) {
-                        q[rr] = wt[base + rr * n + i];
-                        let b = ((r + rr) * j.cols + i * 32u) / 64u;
-                        am[rr] = unpack2x16float(word(j.p + b / 2u))[b & 1u];
-                    }
+                    let q0 = wt[base + i];
+                    let q1 = wt[base + n + i];
+                    let q2 = wt[base + 2u * n + i];
+                    let q3 = wt[base + 3u * n + i];
+                    let e = r * j.cols + i * 32u; // row r's element; the next rows' are cols apart
+                    let am = vec4<f32>(absmax(j, e / 64u), absmax(j, (e + j.cols) / 64u), absmax(j, (e + 2u * j.cols) / 64u),
+                                       absmax(j, (e + 3u * j.cols) / 64u));
                     for (var k = 0u; k < TV; k++) {
                         if k >= nt {
                             break;
                         }
                         let xi = (j.x + (t0 + k) * j.xs) / 4u + 8u * i;
-                        var d = vec4<f32>(0.0);
-                        for (var c = 0u; c < 4u; c++) {
-                            let xa = act[xi + 2u * c];
-                            let xb = act[xi + 2u * c + 1u];
-                            for (var rr = 0u; rr < 4u; rr++) {
-                                let w = q[rr][c];
-                                d[rr] += dot(nf4x4(w, 0u), xa) + dot(nf4x4(w, 16u), xb);
-                            }
-                        }
+                        var d = nf4_col(q0.x, q1.x, q2.x, q3.x, act[xi], act[xi + 1u]);
+                        d += nf4_col(q0.y, q1.y, q2.y, q3.y, act[xi + 2u], act[xi + 3u]);
+                        d += nf4_col(q0.z, q1.z, q2.z, q3.z, act[xi + 4u], act[xi + 5u]);
+                        d += nf4_col(q0.w, q1.w, q2.w, q3.w, act[xi + 6u], act[xi + 7u]);
                         acc[k] += am * d;
                     }
                 }
