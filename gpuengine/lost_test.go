@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -57,6 +58,35 @@ func loseUnderModel(t *testing.T) {
 	}
 	if err := e.Close(); err != nil {
 		t.Errorf("Close: %v", err)
+	}
+	d.Close()
+}
+
+// A model that the device's memory cannot hold (a Vulkan layer makes every
+// allocation fail with VK_ERROR_OUT_OF_DEVICE_MEMORY, as on a full GPU) is
+// refused at load with ErrTooLarge and the sizes, before anything is
+// uploaded, and the device stays usable.
+func TestOutOfMemory(t *testing.T) {
+	if !gputest.Losable() {
+		out, err := gputest.RunLosable(t, "120s")
+		if err != nil {
+			t.Fatalf("the process out of device memory failed (%v):\n%s", err, out)
+		}
+		return
+	}
+	d, err := gpu.Open()
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := openSource(t, filepath.Join(tinyDir, "st", "tiny-rwkv-7v0-834K.st"))
+	gputest.ExhaustMemory(t)
+	_, err = Load(context.Background(), d, src, nil)
+	t.Logf("%v", err)
+	if !errors.Is(err, ErrTooLarge) || !strings.Contains(err.Error(), "bytes") {
+		t.Fatalf("loading into a full device: %v, want ErrTooLarge with the sizes", err)
+	}
+	if d.Err() != nil {
+		t.Errorf("a full device is taken for lost: %v", d.Err())
 	}
 	d.Close()
 }

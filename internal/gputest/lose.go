@@ -15,6 +15,7 @@ var loseLayer []byte
 const (
 	childEnv  = "RWKVKIT_LOSABLE_CHILD" // set in the child process
 	loseEnv   = "RWKVKIT_LOSE_FILE"     // the file whose existence loses the device
+	oomEnv    = "RWKVKIT_OOM_FILE"      // the file whose existence exhausts device memory
 	layerName = "VK_LAYER_RWKVKIT_lose_device"
 )
 
@@ -27,12 +28,19 @@ func Losable() bool { return os.Getenv(childEnv) != "" }
 // calls through which Vulkan reports a lost device (queue submissions,
 // fence and semaphore waits) return VK_ERROR_DEVICE_LOST, as after a GPU
 // reset.
-func Lose(t testing.TB) {
+func Lose(t testing.TB) { t.Helper(); trigger(t, loseEnv) }
+
+// ExhaustMemory makes every device memory allocation of a Losable process
+// fail from now on with VK_ERROR_OUT_OF_DEVICE_MEMORY, as on a full GPU.
+func ExhaustMemory(t testing.TB) { t.Helper(); trigger(t, oomEnv) }
+
+// trigger creates the file that the layer watches for, named by env.
+func trigger(t testing.TB, env string) {
 	t.Helper()
 	if !Losable() {
-		t.Fatal("gputest.Lose outside a losable child process")
+		t.Fatal("the device-losing layer is only in a losable child process")
 	}
-	if err := os.WriteFile(os.Getenv(loseEnv), nil, 0o644); err != nil {
+	if err := os.WriteFile(os.Getenv(env), nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -69,6 +77,7 @@ func RunLosable(t *testing.T, timeout string) (string, error) {
 	cmd.Env = append(os.Environ(),
 		childEnv+"=1",
 		loseEnv+"="+filepath.Join(dir, "lost"),
+		oomEnv+"="+filepath.Join(dir, "oom"),
 		"VK_LAYER_PATH="+dir,
 		"VK_INSTANCE_LAYERS="+layerName,
 		"RUST_BACKTRACE=0",

@@ -1,7 +1,9 @@
 // A Vulkan layer for tests: once the file named by RWKVKIT_LOSE_FILE
 // exists, every call that reports a lost device in Vulkan (queue
 // submission, fence and semaphore waits and queries, idle waits) returns
-// VK_ERROR_DEVICE_LOST, as a driver does after a GPU reset. The types are
+// VK_ERROR_DEVICE_LOST, as a driver does after a GPU reset; once the file
+// named by RWKVKIT_OOM_FILE exists, every memory allocation returns
+// VK_ERROR_OUT_OF_DEVICE_MEMORY, as on a full GPU. The types are
 // declared here with the layouts of the Vulkan loader interface
 // (vk_layer.h), whose headers need not be installed.
 #include <stdint.h>
@@ -15,7 +17,7 @@ typedef PFN_vkVoidFunction (*PFN_gipa)(void *instance, const char *name);
 typedef PFN_vkVoidFunction (*PFN_gdpa)(void *device, const char *name);
 
 enum { LOADER_INSTANCE_CREATE_INFO = 47, LOADER_DEVICE_CREATE_INFO = 48, LAYER_LINK_INFO = 0 };
-enum { VK_SUCCESS = 0, VK_ERROR_INITIALIZATION_FAILED = -3, VK_ERROR_DEVICE_LOST = -4 };
+enum { VK_SUCCESS = 0, VK_ERROR_OUT_OF_DEVICE_MEMORY = -2, VK_ERROR_INITIALIZATION_FAILED = -3, VK_ERROR_DEVICE_LOST = -4 };
 
 // The loader's link structures, found in the pNext chains of the create
 // infos (VK_STRUCTURE_TYPE_LOADER_INSTANCE/DEVICE_CREATE_INFO).
@@ -32,16 +34,19 @@ static PFN_gipa next_gipa;
 static PFN_gdpa next_gdpa;
 static void *the_instance;
 
-static int lost_flag;
-
-// lost reports whether the device is lost; once it is, it stays lost.
-static int lost(void) {
-	if (!lost_flag) {
-		const char *p = getenv("RWKVKIT_LOSE_FILE");
-		if (p && access(p, F_OK) == 0) lost_flag = 1;
+// triggered reports whether the file named by env exists, or existed at
+// an earlier call.
+static int triggered(int *flag, const char *env) {
+	if (!*flag) {
+		const char *p = getenv(env);
+		if (p && access(p, F_OK) == 0) *flag = 1;
 	}
-	return lost_flag;
+	return *flag;
 }
+
+static int lost_flag, oom_flag;
+static int lost(void) { return triggered(&lost_flag, "RWKVKIT_LOSE_FILE"); }
+static int oom(void) { return triggered(&oom_flag, "RWKVKIT_OOM_FILE"); }
 
 typedef VkResult (*PFN_createInstance)(const void *, const void *, void **);
 typedef VkResult (*PFN_createDevice)(void *, const void *, const void *, void **);
@@ -82,6 +87,8 @@ static PFN_waitSems n_waitSems, n_waitSemsKHR;
 static PFN_fenceStatus n_fenceStatus;
 static PFN_waitFences n_waitFences;
 static PFN_idle n_deviceIdle, n_queueIdle;
+typedef VkResult (*PFN_allocate)(void *, const void *, const void *, uint64_t *);
+static PFN_allocate n_allocate;
 
 static VkResult l_queueSubmit(void *q, uint32_t n, const void *s, uint64_t f) { return lost() ? VK_ERROR_DEVICE_LOST : n_queueSubmit(q, n, s, f); }
 static VkResult l_semValue(void *d, uint64_t s, uint64_t *v) { return lost() ? VK_ERROR_DEVICE_LOST : n_semValue(d, s, v); }
@@ -92,6 +99,7 @@ static VkResult l_fenceStatus(void *d, uint64_t f) { return lost() ? VK_ERROR_DE
 static VkResult l_waitFences(void *d, uint32_t n, const uint64_t *f, uint32_t all, uint64_t t) { return lost() ? VK_ERROR_DEVICE_LOST : n_waitFences(d, n, f, all, t); }
 static VkResult l_deviceIdle(void *d) { return lost() ? VK_ERROR_DEVICE_LOST : n_deviceIdle(d); }
 static VkResult l_queueIdle(void *q) { return lost() ? VK_ERROR_DEVICE_LOST : n_queueIdle(q); }
+static VkResult l_allocate(void *d, const void *i, const void *a, uint64_t *m) { return oom() ? VK_ERROR_OUT_OF_DEVICE_MEMORY : n_allocate(d, i, a, m); }
 
 // HOOK answers a query for name with mine, keeping the next function in slot.
 #define HOOK(name, mine, slot) \
@@ -110,6 +118,7 @@ __attribute__((visibility("default"))) PFN_vkVoidFunction vkGetDeviceProcAddr(vo
 	HOOK("vkWaitForFences", l_waitFences, n_waitFences)
 	HOOK("vkDeviceWaitIdle", l_deviceIdle, n_deviceIdle)
 	HOOK("vkQueueWaitIdle", l_queueIdle, n_queueIdle)
+	HOOK("vkAllocateMemory", l_allocate, n_allocate)
 	return next_gdpa(dev, n);
 }
 
