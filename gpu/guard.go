@@ -109,7 +109,9 @@ import (
 // process dies with SIGABRT. The guarded calls above catch that abort on
 // their own thread (a SIGABRT handler that jumps back into the call's C
 // frame when the thread is inside one, and hands every other SIGABRT to
-// the handler it replaced, Go's), so that the loss becomes an error. What
+// the handler it replaced, Go's), so that the loss becomes an error.
+// glibc's and musl's abort raise SIGABRT before taking any lock of their
+// own, so leaving the handler by siglongjmp leaves nothing held. What
 // wgpu-native was doing when it panicked is abandoned, locks and memory
 // included, so nothing of that device is called again: the Device records
 // the loss and every later operation returns it. The thread keeps Rust's

@@ -48,13 +48,16 @@ func NewGPU(d *gpu.Device) (*GPU, error) {
 	return &GPU{d: d, k: k, params: make([]byte, 16)}, nil
 }
 
-// Close releases the kernel and buffers; later calls of AddLowRank fail.
+// Close releases the kernel and buffers (of a lost device, which nothing
+// may call again, it only forgets them); later calls of AddLowRank fail.
 func (g *GPU) Close() {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	for i, b := range g.bufs {
 		if b != nil {
-			b.Release()
+			if g.d.Err() == nil {
+				b.Release()
+			}
 			g.bufs[i] = nil
 		}
 	}

@@ -155,10 +155,15 @@ func NewGPU(d *gpu.Device, opt GPUOptions) (*GPU, error) {
 	return g, nil
 }
 
-// Close releases the GPU resources (not the device).
+// Close releases the GPU resources (not the device); of a lost device,
+// which nothing may call again, it only forgets them.
 func (g *GPU) Close() {
 	g.mu.Lock()
 	defer g.mu.Unlock()
+	if g.d.Err() != nil {
+		g.slots, g.bufs, g.int8g, g.nf4g, g.sf4g, g.int8k, g.nf4k = nil, nil, nil, nil, nil, nil, nil
+		return
+	}
 	for _, s := range g.slots {
 		if s.up != nil {
 			s.up.Release()
