@@ -26,7 +26,9 @@ var (
 	benchChunk   = flag.Int("gpuengine.chunk", 0, "tokens per pass in the benchmarks (0: the engine's default)")
 	benchSubmit  = flag.String("gpuengine.submit", "", "ops of the first and of the largest submission of a pass, e.g. 16,64")
 	benchMV      = flag.String("gpuengine.mv", "", "lanes per quad and rows per workgroup of the matrix-vector kernel, e.g. 32,32")
-	benchProfile = flag.Bool("gpuengine.profile", false, "print a per-op profile of a step and of a prompt pass")
+	benchProfile = flag.Bool("gpuengine.profile", false, "print a per-op profile of a step, of a prompt pass and of a batch step")
+	benchTile    = flag.Int("gpuengine.tile", 0, "matrix-matrix tile of every dispatch: 1 128×128, 2 64×64 (0: chosen by size)")
+	benchFill    = flag.Int("gpuengine.fill", 0, "workgroups a matrix-matrix dispatch should have when its tile is chosen by size (0: the engine's default)")
 )
 
 var benchKinds = []struct {
@@ -56,6 +58,9 @@ func benchEngine(b *testing.B, sh synthShape, kind format.DType) *Engine {
 			b.Fatalf("-gpuengine.submit %q: want FIRST,MAX", *benchSubmit)
 		}
 	}
+	if *benchFill > 0 {
+		mmFill = *benchFill
+	}
 	key := fmt.Sprint(sh.name, kind, *benchChunk, mvLanes, mvRows)
 	if benchCache.key == key {
 		return benchCache.e
@@ -71,6 +76,7 @@ func benchEngine(b *testing.B, sh synthShape, kind format.DType) *Engine {
 		b.Fatal(err)
 	}
 	b.Logf("%s %v: made on the GPU in %v, %.2f GB of weights read per token", sh.name, kind, time.Since(t), float64(e.weightBytes())/1e9)
+	e.tile = *benchTile
 	benchCache.e, benchCache.key = e, key
 	return e
 }
@@ -203,6 +209,9 @@ func BenchmarkBatch(b *testing.B) {
 				sec := time.Since(start).Seconds() / float64(b.N)
 				b.ReportMetric(float64(B)/sec, "tokens/s")
 				b.ReportMetric(float64(e.Stats().Dispatches), "dispatches")
+				if *benchProfile && B == 256 {
+					profileOf(b, e, B, B)
+				}
 			})
 		}
 	}

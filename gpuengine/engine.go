@@ -20,7 +20,11 @@ import (
 // Options tune an engine; the zero value is the default.
 type Options struct {
 	// Chunk is the most tokens one pass feeds, all sequences of a batch
-	// together (default 512). Longer inputs take several passes.
+	// together, and the most output rows it computes. Longer inputs take
+	// several passes. The default feeds 2048, 1024 or 512 tokens, the most
+	// whose activations fit one binding (on an H200: 2048 for 0.1B, 1024
+	// for 1.5B, 512 for 7B; longer passes fill the GPU better), with at
+	// most 512 output rows.
 	Chunk int
 	// Plan quantizes the float matrices it names on the GPU while the
 	// model loads (web-rwkv's quantization at load); nil loads the file's
@@ -38,6 +42,10 @@ type Options struct {
 	MaxBinding int64
 }
 
+// The default pass: the longest of maxAutoChunk, maxAutoChunk/2 …
+// minAutoChunk tokens whose activations fit one binding.
+const maxAutoChunk, minAutoChunk = 2048, 512
+
 // ErrTooLarge is wrapped by the error for a model that does not fit the
 // device (or Options.MaxMemory).
 var ErrTooLarge = errors.New("model does not fit the device")
@@ -49,6 +57,9 @@ type Engine struct {
 	info format.ModelInfo
 	tcap int // tokens per pass
 	rcap int // output rows per pass
+	tile int // 1 + the matrix-matrix tile every dispatch takes (tests); 0: chosen by size
+
+	autoChunk bool // tcap is the default: the longest pass whose activations fit one binding
 
 	mu       sync.Mutex
 	kernels  map[string]*gpu.Kernel
@@ -229,16 +240,15 @@ func newEngine(d *gpu.Device, info format.ModelInfo, o Options) (*Engine, error)
 		return nil, err
 	}
 	e := &Engine{d: d, info: info, kernels: map[string]*gpu.Kernel{}, vecs: map[string]vector{}, mats: map[string]*matrix{}}
-	e.tcap = o.Chunk
+	e.tcap, e.rcap = o.Chunk, o.Chunk
 	if e.tcap <= 0 {
-		e.tcap = 512
+		e.tcap, e.rcap, e.autoChunk = maxAutoChunk, minAutoChunk, true
 	}
 	binding := int64(d.MaxBinding())
 	arena := binding
 	if o.MaxBinding > 0 {
 		arena = min(binding, o.MaxBinding&^255)
 	}
-	e.rcap = e.tcap
 	// The logits of a pass fill at most one binding.
 	if rows := int(binding / int64(4*info.Vocab)); rows < e.rcap {
 		e.rcap = max(rows, 1)
@@ -291,24 +301,36 @@ func (e *Engine) plan(specs []tensorSpec, dtypes []format.DType, same []int) err
 		}
 		e.mats[s.name] = m
 	}
-	// A first build with one page of states sizes the activations; the
-	// program is built again once the states exist.
-	e.states = make([][]*wgpu.Buffer, 1)
-	err := e.build()
-	e.states = nil
-	if err != nil {
-		return err
-	}
-	e.releaseProgram()
-	act := int64(4 * e.actSize)
-	e.actSize = 0
 	var weights int64
 	for _, s := range a.sizes {
 		weights += s
 	}
 	states := int64(e.info.Layers) * int64(min(initialSlots, e.pageSlots)*e.slotStride*4)
-	staging := 2 * int64(4*e.rcap*e.info.Vocab)
-	total := weights + act + states + 3*staging/2 + int64(4*passWords(e.tcap))
+	// A first build with one page of states sizes the activations (and,
+	// with the default chunk, halves the pass until they fit one binding
+	// and the memory bound); the program is built again once the states
+	// exist.
+	e.states = make([][]*wgpu.Buffer, 1)
+	var act, staging, total int64
+	for {
+		err := e.build()
+		if err != nil {
+			e.states = nil
+			return err
+		}
+		e.releaseProgram()
+		act = int64(4 * e.actSize)
+		e.actSize = 0
+		staging = 2 * int64(4*e.rcap*e.info.Vocab)
+		total = weights + act + states + 3*staging/2 + int64(4*passWords(e.tcap))
+		fits := act <= e.limits.binding && (e.limits.memory == 0 || total <= e.limits.memory)
+		if fits || !e.autoChunk || e.tcap <= minAutoChunk {
+			break
+		}
+		e.tcap /= 2
+		e.rcap = min(e.rcap, e.tcap)
+	}
+	e.states = nil
 	if act > e.limits.binding {
 		return fmt.Errorf("gpuengine: %w: a pass of %d tokens needs %d bytes of activations, more than one binding of %d: use a smaller chunk",
 			ErrTooLarge, e.tcap, act, e.limits.binding)
@@ -320,6 +342,7 @@ func (e *Engine) plan(specs []tensorSpec, dtypes []format.DType, same []int) err
 	if err := e.newArenas(a.sizes); err != nil {
 		return fmt.Errorf("gpuengine: %w: weights of %d bytes in %d buffers: %v", ErrTooLarge, weights, len(a.sizes), err)
 	}
+	var err error
 	if e.act, err = e.d.Storage("activations", uint64(act)); err != nil {
 		return fmt.Errorf("gpuengine: %w: %v", ErrTooLarge, err)
 	}

@@ -2,6 +2,7 @@ package gpuengine
 
 import (
 	"context"
+	"fmt"
 	"math"
 	"path/filepath"
 	"testing"
@@ -244,5 +245,37 @@ func TestTinyModels(t *testing.T) {
 				compare(t, "token by token", steps, want[:nSteps*V], V, 1e-3)
 			})
 		}
+	}
+}
+
+// Every tile of the matrix-matrix kernel gives the CPU engine's logits, in
+// every weight kind, on a model whose matrices end inside a tile in rows
+// (160 and 320 rows: 128 + 32, 64 + 32 …), whose Int8 and NF4 blocks cross
+// rows (160 columns), and on a prompt that ends inside the second or third
+// tile of tokens (147 tokens).
+func TestMatmatTiles(t *testing.T) {
+	base, err := synth.RWKV7(synth.Config{Layers: 1, Embed: 160, Vocab: 320, HeadSize: 32, DecayLoRA: 32, ALoRA: 32, VLoRA: 32, GLoRA: 64}, format.F16, 5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var toks []int
+	for len(toks) < 147 {
+		toks = append(toks, testTokens...)
+	}
+	toks = toks[:147]
+	for _, wk := range weightKinds {
+		t.Run(wk.name, func(t *testing.T) {
+			src := quantized(t, base, wk.kind)
+			want := cpuRows(t, loadCPU(t, src), toks)
+			e := loadGPU(t, src, &Options{Chunk: 256})
+			for v := 0; v <= len(mmTiles); v++ {
+				e.tile = v
+				what := "tile chosen by size"
+				if v > 0 {
+					what = fmt.Sprintf("tile %d×%d", 8*mmTiles[v-1].tm, 8*mmTiles[v-1].tn)
+				}
+				compare(t, what, runAll(t, e, newState(t, e), toks, engine.OutputAll), want, e.Info().Vocab, 1e-3)
+			}
+		})
 	}
 }

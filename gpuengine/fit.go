@@ -28,7 +28,7 @@ var headKernels = []headKernel{
 	{"timemix5.wgsl", false, 5},
 	{"timemix7.wgsl", true, 8},
 	{"prep7.wgsl", true, 1},
-	{"recur7.wgsl", true, 5 * 8}, // r, w, k, a, b of BT = 8 tokens
+	{"recur7.wgsl", true, 6 * 8}, // r, w, k, a, b, v of BT = 8 tokens
 	{"post7.wgsl", true, 2},
 }
 

@@ -13,8 +13,9 @@
 //
 // Two kernels over the same jobs: matvec, a few tokens per workgroup, for
 // steps (reads the weights once per 4 tokens; bound by memory bandwidth),
-// and matmat, tiles of 128 rows × 128 tokens through workgroup memory, for
-// prompts (bound by arithmetic).
+// and matmat (matmat.wgsl, compiled after this file), tiles of rows ×
+// tokens through workgroup memory, for prompts and batches (bound by
+// arithmetic).
 
 struct Job {
     w: u32,     // arena word offset of the codes (or float16 pairs)
@@ -287,137 +288,5 @@ fn matvec(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index
             s += part[quad * TV + lane][l];
         }
         finish(j, s, t0 + lane, r);
-    }
-}
-
-// ---- matmat: 16 × 16 threads, tiles of 128 rows × 128 tokens, 16 columns
-// deep; each thread sums 8 rows × 8 tokens, from two vec4 of each operand
-// per column (16 multiply-adds per workgroup-memory read) ----
-
-const BM: u32 = 128u;
-const BN: u32 = 128u;
-const BK: u32 = 16u;
-
-var<workgroup> ws: array<vec4<f32>, 512>; // [k][row quad]: rows 4q…4q+3 at column k
-var<workgroup> xs: array<vec4<f32>, 512>; // [k][token quad]
-
-@compute @workgroup_size(16, 16)
-fn matmat(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) tid: vec3<u32>,
-          @builtin(local_invocation_index) lid: u32) {
-    let jr = find_job(wid.x, BM);
-    if jr.x >= lin.n {
-        return;
-    }
-    let j = lin.jobs[jr.x];
-    load_book(j.kind, lid);
-    let count = job_count(j);
-    let t0 = wid.y * BN;
-    if t0 >= count {
-        return;
-    }
-    // Loading: thread lid fills row (and token) lid/2, columns 8·(lid%2)…+7.
-    let lr = lid / 2u;
-    let lc = (lid % 2u) * 8u;
-    let row = jr.y + lr;
-    let tok = t0 + lr;
-    // Computing: rows 8·ty…+7 (quads 2ty, 2ty+1), tokens 8·tx…+7.
-    var acc: array<vec4<f32>, 16>; // [token][row quad]
-    for (var k0 = 0u; k0 < j.cols; k0 += BK) {
-        var w: array<vec4<f32>, 2>;
-        if row < j.rows {
-            let e = row * j.cols + k0 + lc; // element index in the matrix
-            switch j.kind {
-                case 0u: {
-                    let m = wt[(j.w + e / 2u) / 4u];
-                    w[0] = f16x8(m, 0u);
-                    w[1] = f16x8(m, 1u);
-                }
-                case 1u: {
-                    let mm = unpack2x16float(word(j.p + e / 128u));
-                    let s = vec4<f32>(mm.y - mm.x);
-                    w[0] = fma(unpack4x8unorm(word(j.w + e / 4u)), s, vec4<f32>(mm.x));
-                    w[1] = fma(unpack4x8unorm(word(j.w + e / 4u + 1u)), s, vec4<f32>(mm.x));
-                }
-                default: {
-                    let b = e / 64u;
-                    let am = unpack2x16float(word(j.p + b / 2u))[b & 1u];
-                    let q = word(j.w + e / 8u);
-                    w[0] = nf4x4(q, 0u) * am;
-                    w[1] = nf4x4(q, 16u) * am;
-                }
-            }
-        }
-        var x: array<vec4<f32>, 2>;
-        if tok < count {
-            let xi = (j.x + tok * j.xs + k0 + lc) / 4u;
-            x[0] = act[xi];
-            x[1] = act[xi + 1u];
-        }
-        // Constant indices only: a private array indexed by a variable
-        // lives in local memory.
-        let q = lr / 4u;
-        let c = lr % 4u;
-        ws[lc * 32u + q][c] = w[0].x;
-        ws[(lc + 1u) * 32u + q][c] = w[0].y;
-        ws[(lc + 2u) * 32u + q][c] = w[0].z;
-        ws[(lc + 3u) * 32u + q][c] = w[0].w;
-        ws[(lc + 4u) * 32u + q][c] = w[1].x;
-        ws[(lc + 5u) * 32u + q][c] = w[1].y;
-        ws[(lc + 6u) * 32u + q][c] = w[1].z;
-        ws[(lc + 7u) * 32u + q][c] = w[1].w;
-        xs[lc * 32u + q][c] = x[0].x;
-        xs[(lc + 1u) * 32u + q][c] = x[0].y;
-        xs[(lc + 2u) * 32u + q][c] = x[0].z;
-        xs[(lc + 3u) * 32u + q][c] = x[0].w;
-        xs[(lc + 4u) * 32u + q][c] = x[1].x;
-        xs[(lc + 5u) * 32u + q][c] = x[1].y;
-        xs[(lc + 6u) * 32u + q][c] = x[1].z;
-        xs[(lc + 7u) * 32u + q][c] = x[1].w;
-        workgroupBarrier();
-        for (var k = 0u; k < BK; k++) {
-            let a0 = ws[k * 32u + 2u * tid.y];
-            let a1 = ws[k * 32u + 2u * tid.y + 1u];
-            let b0 = xs[k * 32u + 2u * tid.x];
-            let b1 = xs[k * 32u + 2u * tid.x + 1u];
-            acc[0] += a0 * b0.x;
-            acc[1] += a1 * b0.x;
-            acc[2] += a0 * b0.y;
-            acc[3] += a1 * b0.y;
-            acc[4] += a0 * b0.z;
-            acc[5] += a1 * b0.z;
-            acc[6] += a0 * b0.w;
-            acc[7] += a1 * b0.w;
-            acc[8] += a0 * b1.x;
-            acc[9] += a1 * b1.x;
-            acc[10] += a0 * b1.y;
-            acc[11] += a1 * b1.y;
-            acc[12] += a0 * b1.z;
-            acc[13] += a1 * b1.z;
-            acc[14] += a0 * b1.w;
-            acc[15] += a1 * b1.w;
-        }
-        workgroupBarrier();
-    }
-    let r = jr.y + tid.y * 8u;
-    let t = t0 + tid.x * 8u;
-    store2(j, acc[0], acc[1], t, r, count);
-    store2(j, acc[2], acc[3], t + 1u, r, count);
-    store2(j, acc[4], acc[5], t + 2u, r, count);
-    store2(j, acc[6], acc[7], t + 3u, r, count);
-    store2(j, acc[8], acc[9], t + 4u, r, count);
-    store2(j, acc[10], acc[11], t + 5u, r, count);
-    store2(j, acc[12], acc[13], t + 6u, r, count);
-    store2(j, acc[14], acc[15], t + 7u, r, count);
-}
-
-// store2 finishes rows r…r+7 of token t, as far as they exist.
-fn store2(j: Job, a: vec4<f32>, b: vec4<f32>, t: u32, r: u32, count: u32) {
-    if t < count {
-        if r < j.rows {
-            finish(j, a, t, r);
-        }
-        if r + 4u < j.rows {
-            finish(j, b, t, r + 4u);
-        }
     }
 }

@@ -1,0 +1,202 @@
+// ---- matmat: the jobs of linear.wgsl over tiles of BM = 8·TM rows ×
+// BN = 8·TN tokens, TM × TN threads (TM and TN from the host: 16 × 16, or
+// 8 × 8 for a dispatch that would otherwise have too few workgroups to fill
+// the GPU). Each thread sums 8 rows × 8 tokens: rows of
+// quads ty and ty + TM, tokens of quads tx and tx + TN.
+//
+// The tiles go through workgroup memory BK = 8 columns at a time, stored
+// transposed ([k][quad of rows or tokens], so that the products read vec4
+// of four rows or tokens at one column) in two buffers: while the threads
+// multiply one slice, the next is on its way from memory into registers
+// (still packed: float16 pairs, codes), and after the products it is
+// decoded into the other buffer. One barrier per slice.
+//
+// Loading: thread lid fetches row lid of the weight slice (lid < BM) and
+// token lid − XS of the input slice (lid ≥ XS), 8 columns each, so a warp
+// reads 32 rows (or tokens) and its scalar stores fill 32 banks.
+//
+// Constant indices only into private arrays: one indexed by a variable
+// lives in local memory.
+
+const BM: u32 = 8u * TM;
+const BN: u32 = 8u * TN;
+const NT: u32 = TM * TN;
+const BK: u32 = 8u;
+const QM: u32 = 2u * TM; // quads of rows in a tile
+const QN: u32 = 2u * TN;
+const XS: u32 = NT - BN;
+
+var<workgroup> ws: array<vec4<f32>, MMW>; // [buffer][k][row quad], 2·BK·QM
+var<workgroup> xs: array<vec4<f32>, MMX>; // [buffer][k][token quad], 2·BK·QN
+
+// A fetched slice: the weights still packed (kind 0: 8 float16; 1: two
+// words of codes, the block's (min, max); 2, 3: a word of nibbles, the
+// block's absmax in the low half), the inputs as floats.
+struct Slice {
+    w: vec4<u32>,
+    x0: vec4<f32>,
+    x1: vec4<f32>,
+}
+
+fn fetch(j: Job, lid: u32, row: u32, tok: u32, count: u32, k0: u32) -> Slice {
+    var s: Slice;
+    if lid < BM && row < j.rows {
+        let e = row * j.cols + k0; // element index in the matrix, a multiple of 8
+        switch j.kind {
+            case 0u: {
+                s.w = wt[(j.w + e / 2u) / 4u];
+            }
+            case 1u: {
+                let i = j.w + e / 4u; // even: both words in one vec4
+                let m = wt[i / 4u];
+                let q = select(m.xy, m.zw, (i & 2u) != 0u);
+                s.w = vec4<u32>(q, word(j.p + e / 128u), 0u);
+            }
+            default: {
+                let b = e / 64u;
+                s.w = vec4<u32>(word(j.w + e / 8u), word(j.p + b / 2u) >> (16u * (b & 1u)), 0u, 0u);
+            }
+        }
+    }
+    if lid >= XS && tok < count {
+        let xi = (j.x + tok * j.xs + k0) / 4u;
+        s.x0 = act[xi];
+        s.x1 = act[xi + 1u];
+    }
+    return s;
+}
+
+// put decodes slice s into buffer b.
+fn put(kind: u32, lid: u32, s: Slice, b: u32) {
+    if lid < BM {
+        var w0: vec4<f32>;
+        var w1: vec4<f32>;
+        switch kind {
+            case 0u: {
+                w0 = f16x8(s.w, 0u);
+                w1 = f16x8(s.w, 1u);
+            }
+            case 1u: {
+                let mm = unpack2x16float(s.w.z);
+                let sc = vec4<f32>(mm.y - mm.x);
+                w0 = fma(unpack4x8unorm(s.w.x), sc, vec4<f32>(mm.x));
+                w1 = fma(unpack4x8unorm(s.w.y), sc, vec4<f32>(mm.x));
+            }
+            default: {
+                let am = unpack2x16float(s.w.y).x;
+                w0 = nf4x4(s.w.x, 0u) * am;
+                w1 = nf4x4(s.w.x, 16u) * am;
+            }
+        }
+        let o = b * (BK * QM) + lid / 4u;
+        let c = lid % 4u;
+        ws[o][c] = w0.x;
+        ws[o + QM][c] = w0.y;
+        ws[o + 2u * QM][c] = w0.z;
+        ws[o + 3u * QM][c] = w0.w;
+        ws[o + 4u * QM][c] = w1.x;
+        ws[o + 5u * QM][c] = w1.y;
+        ws[o + 6u * QM][c] = w1.z;
+        ws[o + 7u * QM][c] = w1.w;
+    }
+    if lid >= XS {
+        let t = lid - XS;
+        let o = b * (BK * QN) + t / 4u;
+        let c = t % 4u;
+        xs[o][c] = s.x0.x;
+        xs[o + QN][c] = s.x0.y;
+        xs[o + 2u * QN][c] = s.x0.z;
+        xs[o + 3u * QN][c] = s.x0.w;
+        xs[o + 4u * QN][c] = s.x1.x;
+        xs[o + 5u * QN][c] = s.x1.y;
+        xs[o + 6u * QN][c] = s.x1.z;
+        xs[o + 7u * QN][c] = s.x1.w;
+    }
+}
+
+@compute @workgroup_size(NT)
+fn matmat(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+    let jr = find_job(wid.x, BM);
+    if jr.x >= lin.n {
+        return;
+    }
+    let j = lin.jobs[jr.x];
+    load_book(j.kind, lid);
+    let count = job_count(j);
+    let t0 = wid.y * BN;
+    if t0 >= count {
+        return;
+    }
+    // A warp computes 8 row quads × 4 token quads: its reads of a column
+    // are 8 and 4 consecutive vec4 (broadcast to the others).
+    let lane = lid % 32u;
+    let warp = lid / 32u;
+    let tx = (warp % (TN / 4u)) * 4u + lane % 4u;
+    let ty = (warp / (TN / 4u)) * 8u + lane / 4u;
+    let row = jr.y + lid;
+    let tok = t0 + lid - XS;
+    var acc: array<vec4<f32>, 16>; // [token][row quad]
+    var s = fetch(j, lid, row, tok, count, 0u);
+    put(j.kind, lid, s, 0u);
+    workgroupBarrier();
+    let n = j.cols / BK;
+    for (var i = 0u; i < n; i++) {
+        let b = i & 1u;
+        let more = i + 1u < n;
+        if more {
+            s = fetch(j, lid, row, tok, count, (i + 1u) * BK);
+        }
+        let wb = b * (BK * QM) + ty;
+        let xb = b * (BK * QN) + tx;
+        for (var k = 0u; k < BK; k++) {
+            let a0 = ws[wb + k * QM];
+            let a1 = ws[wb + k * QM + TM];
+            let b0 = xs[xb + k * QN];
+            let b1 = xs[xb + k * QN + TN];
+            acc[0] = fma(a0, vec4<f32>(b0.x), acc[0]);
+            acc[1] = fma(a1, vec4<f32>(b0.x), acc[1]);
+            acc[2] = fma(a0, vec4<f32>(b0.y), acc[2]);
+            acc[3] = fma(a1, vec4<f32>(b0.y), acc[3]);
+            acc[4] = fma(a0, vec4<f32>(b0.z), acc[4]);
+            acc[5] = fma(a1, vec4<f32>(b0.z), acc[5]);
+            acc[6] = fma(a0, vec4<f32>(b0.w), acc[6]);
+            acc[7] = fma(a1, vec4<f32>(b0.w), acc[7]);
+            acc[8] = fma(a0, vec4<f32>(b1.x), acc[8]);
+            acc[9] = fma(a1, vec4<f32>(b1.x), acc[9]);
+            acc[10] = fma(a0, vec4<f32>(b1.y), acc[10]);
+            acc[11] = fma(a1, vec4<f32>(b1.y), acc[11]);
+            acc[12] = fma(a0, vec4<f32>(b1.z), acc[12]);
+            acc[13] = fma(a1, vec4<f32>(b1.z), acc[13]);
+            acc[14] = fma(a0, vec4<f32>(b1.w), acc[14]);
+            acc[15] = fma(a1, vec4<f32>(b1.w), acc[15]);
+        }
+        if more {
+            put(j.kind, lid, s, 1u - b);
+        }
+        workgroupBarrier();
+    }
+    let r = jr.y + 4u * ty;
+    let r2 = r + 4u * TM;
+    let t = t0 + 4u * tx;
+    let t2 = t + 4u * TN;
+    store2(j, acc[0], acc[1], t, r, r2, count);
+    store2(j, acc[2], acc[3], t + 1u, r, r2, count);
+    store2(j, acc[4], acc[5], t + 2u, r, r2, count);
+    store2(j, acc[6], acc[7], t + 3u, r, r2, count);
+    store2(j, acc[8], acc[9], t2, r, r2, count);
+    store2(j, acc[10], acc[11], t2 + 1u, r, r2, count);
+    store2(j, acc[12], acc[13], t2 + 2u, r, r2, count);
+    store2(j, acc[14], acc[15], t2 + 3u, r, r2, count);
+}
+
+// store2 finishes rows r…r+3 and r2…r2+3 of token t, as far as they exist.
+fn store2(j: Job, a: vec4<f32>, b: vec4<f32>, t: u32, r: u32, r2: u32, count: u32) {
+    if t < count {
+        if r < j.rows {
+            finish(j, a, t, r);
+        }
+        if r2 < j.rows {
+            finish(j, b, t, r2);
+        }
+    }
+}
