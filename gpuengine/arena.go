@@ -29,6 +29,9 @@ type tensorSpec struct {
 	perHead bool                  // a vector that may hold one value per head, repeated over its channels
 	xform   func(float64) float64 // applied to a vector's values at load
 	stack   int                   // a matrix stored as [stack, rows/stack, cols] (v6's time_mix_w2)
+	// withVecs places a matrix among its layer's vectors, in their arena,
+	// for a kernel that binds the vectors and reads the matrix too.
+	withVecs bool
 }
 
 // A vector is placed float32 data.

@@ -203,11 +203,18 @@ func TestSmallArenas(t *testing.T) {
 			}
 			return b
 		}
-		for _, n := range []int{2, 20} { // the matrix-vector and the matrix-matrix kernels
-			a, b := batch(whole, n), batch(split, n)
+		// The matrix-vector and the matrix-matrix kernels. Two tokens a
+		// segment are short segments, whose time mix makes the second LoRA
+		// stages where the matrices are whole (not in split): other sums,
+		// the same to float32 rounding.
+		for _, c := range []struct {
+			n   int
+			tol float64
+		}{{2, 1e-5}, {20, 0}} {
+			a, b := batch(whole, c.n), batch(split, c.n)
 			for i := range a {
 				if !equalFloats(a[i].Logits, b[i].Logits) {
-					compare(t, fmt.Sprintf("%s: sequence %d split vs whole", wk.name, i), b[i].Logits, a[i].Logits, whole.Info().Vocab, 0)
+					compare(t, fmt.Sprintf("%s: sequence %d split vs whole", wk.name, i), b[i].Logits, a[i].Logits, whole.Info().Vocab, c.tol)
 				}
 			}
 		}
@@ -236,7 +243,7 @@ func TestProfile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, name := range []string{"embed", "ln1", "att.products", "att.lora", "att.time_mix", "att.output", "ln2", "ffn.key", "ffn.value", "ln_out", "head"} {
+	for _, name := range []string{"embed", "ln1", "att.products", "att.time_mix", "att.output", "ln2", "ffn.key", "ffn.value", "ln_out", "head"} {
 		found := false
 		for k := range p {
 			found = found || k == name || strings.HasPrefix(k, name+"/")

@@ -274,11 +274,22 @@ const initialSlots = 4
 // with same[i] ≥ 0 (same may be nil) takes the place of spec same[i].
 func (e *Engine) plan(specs []tensorSpec, dtypes []format.DType, same []int) error {
 	a := &arenas{limit: e.limits.arena, group: -2}
-	// A group's vectors share an arena.
-	groupBytes := map[int]int64{}
-	for _, s := range specs {
-		if s.n > 0 {
+	// A group's vectors share an arena, and the matrices placed with them
+	// too where an arena holds them all.
+	groupBytes, withVecs := map[int]int64{}, map[int]int64{}
+	for i, s := range specs {
+		switch {
+		case s.n > 0:
 			groupBytes[s.group] += alignUp(int64(4*s.n), align)
+		case s.withVecs:
+			kind, _ := storageOf(dtypes[i])
+			n := s.rows * s.cols
+			withVecs[s.group] += alignUp(alignUp(int64(codeBytes(kind, n)), align)+int64(paramBytes(kind, n)), align)
+		}
+	}
+	for g, n := range withVecs {
+		if groupBytes[g]+n <= a.limit {
+			groupBytes[g] += n
 		}
 	}
 	for i, s := range specs {

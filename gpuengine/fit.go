@@ -26,7 +26,7 @@ type headKernel struct {
 
 var headKernels = []headKernel{
 	{"timemix5.wgsl", false, 5},
-	{"timemix7.wgsl", true, 8},
+	{"timemix7.wgsl", true, 8 + 4}, // and more to make the LoRA stages where the device has it (timeMixLoRA)
 	{"prep7.wgsl", true, 1},
 	{"recur7.wgsl", true, 6 * 8}, // r, w, k, a, b, v of BT = 8 tokens
 	{"post7.wgsl", true, 2},

@@ -28,13 +28,15 @@ func v7Specs(i format.ModelInfo, l int) []tensorSpec {
 	if l > 0 {
 		s = append(s, tensorSpec{name: "att.v1", rows: i.VLoRA, cols: C})
 	}
+	// The second LoRA stages go with the vectors: the time mix of short
+	// segments, which binds those, multiplies them itself.
 	s = append(s, []tensorSpec{
-		{name: "att.w2", rows: C, cols: i.DecayLoRA},
-		{name: "att.a2", rows: C, cols: i.ALoRA},
-		{name: "att.g2", rows: C, cols: i.GLoRA},
+		{name: "att.w2", rows: C, cols: i.DecayLoRA, withVecs: true},
+		{name: "att.a2", rows: C, cols: i.ALoRA, withVecs: true},
+		{name: "att.g2", rows: C, cols: i.GLoRA, withVecs: true},
 	}...)
 	if l > 0 {
-		s = append(s, tensorSpec{name: "att.v2", rows: C, cols: i.VLoRA})
+		s = append(s, tensorSpec{name: "att.v2", rows: C, cols: i.VLoRA, withVecs: true})
 	}
 	return append(s, []tensorSpec{
 		{name: "att.output.weight", rows: C, cols: C},
@@ -49,9 +51,11 @@ func longSegments(s shape) bool { return s.T >= 4*s.S }
 
 // buildV7 records RWKV-7: per layer, LayerNorm and the six token shifts, the
 // products of the shifted inputs (receptance, key, value and the first
-// LoRA stages, one dispatch), the second LoRA stages (one dispatch), the
-// time mix, the output product added to x, then the channel mix (LayerNorm
-// and shift, key with relu², value added to x).
+// LoRA stages, one dispatch), the second LoRA stages (one dispatch, which
+// the time mix of short segments does itself where their matrices share
+// the arena of the layer's vectors), the time mix, the output product added
+// to x, then the channel mix (LayerNorm and shift, key with relu², value
+// added to x).
 func (e *Engine) buildV7() error {
 	i := e.info
 	C, H, N := i.Embed, i.Heads, i.HeadSize
@@ -68,7 +72,13 @@ func (e *Engine) buildV7() error {
 	e.logits = e.logitRows()
 
 	hs := map[string]int{"N": N}
-	tm, err := e.compile("main", hs, "timemix7.wgsl")
+	lanes, fuse := e.timeMixLoRA()
+	tmc := map[string]int{"N": N, "LL": 1, "DW": 0, "DA": 0, "DG": 0, "DV": 0, "LORA4": N}
+	if fuse {
+		tmc = map[string]int{"N": N, "LL": lanes, "DW": i.DecayLoRA, "DA": i.ALoRA, "DG": i.GLoRA, "DV": i.VLoRA,
+			"LORA4": timeMixLoRA4(i, lanes)}
+	}
+	tm, err := e.compile("main", tmc, "timemix7.wgsl")
 	if err != nil {
 		return err
 	}
@@ -137,20 +147,29 @@ func (e *Engine) buildV7() error {
 		if err := e.linear(p+"att.products", first...); err != nil {
 			return err
 		}
+		vecs := e.vecArena(p + "att.w0")
+		w2, inTM := e.loraMatrices(vecs, second)
+		inTM = inTM && fuse
+		loraOps := len(e.prog)
 		if err := e.linear(p+"att.lora", second...); err != nil {
 			return err
+		}
+		if inTM { // the time mix of short segments makes them
+			for _, o := range e.prog[loraOps:] {
+				o.grid = long(o.grid)
+			}
 		}
 		isFirst, v0 := 1, 0
 		if l > 0 {
 			isFirst, v0 = 0, e.vec(p+"att.v0")
 		}
-		vecs := e.vecArena(p + "att.w0")
 		for page := range e.states {
 			slot0, n := e.pageRange(page)
 			e.addOp(&op{name: p + "att.time_mix", kernels: []*gpu.Kernel{tm}, arena: vecs, layer: l, page: page,
 				params: params(r.off, w.off, k.off, v.off, a.off, g.off, vg.off, vf.off, y.off, isFirst, e.slotStride, 2*C,
 					e.vec(p+"att.w0"), e.vec(p+"att.a0"), v0, e.vec(p+"att.k_k"), e.vec(p+"att.k_a"), e.vec(p+"att.r_k"),
-					e.vec(p+"att.ln_x.weight"), e.vec(p+"att.ln_x.bias"), slot0, n),
+					e.vec(p+"att.ln_x.weight"), e.vec(p+"att.ln_x.bias"), slot0, n,
+					b2i(inTM), hw.off, ha.off, hg.off, hv.off, w2[0], w2[1], w2[2], w2[3]),
 				grid: short(headGrid(H))})
 		}
 		e.addOp(&op{name: p + "att.prep", kernels: []*gpu.Kernel{prep}, arena: vecs, layer: -1,
@@ -180,4 +199,59 @@ func (e *Engine) buildV7() error {
 		}
 	}
 	return e.head(x, xo)
+}
+
+// timeMixLanes is the threads per channel of the RWKV-7 time mix for the
+// second LoRA stages (1, 2 or 4; fewer where the workgroup would exceed
+// the device's limits). A variable for the benchmarks to try others.
+var timeMixLanes = 4
+
+// timeMixLoRA returns the threads per channel of the time mix of short
+// segments and whether the device gives it the workgroup memory to make
+// the second LoRA stages itself (checkKernels asks only for what it needs
+// without them).
+func (e *Engine) timeMixLoRA() (lanes int, ok bool) {
+	i, l := e.info, deviceLimits(e.d)
+	fits := func(lanes int) bool {
+		shared := 4*8*i.HeadSize + 16*timeMixLoRA4(i, lanes)
+		return i.HeadSize*lanes <= int(min(l.MaxComputeInvocationsPerWorkgroup, l.MaxComputeWorkgroupSizeX)) &&
+			shared <= int(l.MaxComputeWorkgroupStorageSize)
+	}
+	// A power of two up to 4 divides the words of 8 values of a row (D is
+	// a multiple of 32).
+	lanes = 4
+	for lanes > 1 && (lanes > timeMixLanes || !fits(lanes)) {
+		lanes /= 2
+	}
+	return lanes, fits(lanes)
+}
+
+// timeMixLoRA4 is the vec4s of workgroup memory the time mix takes for the
+// second LoRA stages (see wgsl/timemix7.wgsl): a partial product for each
+// thread and a token's first stages.
+func timeMixLoRA4(i format.ModelInfo, lanes int) int {
+	return i.HeadSize*lanes + (i.DecayLoRA+i.ALoRA+i.GLoRA+i.VLoRA)/4
+}
+
+// loraMatrices returns the arena word offsets of the matrices of the
+// second LoRA stages (w2, a2, g2 and v2 past layer 0), and whether the
+// time mix can multiply them: float16, each in one piece in arena, the
+// arena of the layer's vectors, which the time mix binds.
+func (e *Engine) loraMatrices(arena int, second []job) ([4]int, bool) {
+	var offs [4]int
+	for k, j := range second {
+		m := e.mat(j.m)
+		if m.kind != kindF16 || len(m.pieces) != 1 || m.pieces[0].arena != arena {
+			return offs, false
+		}
+		offs[k] = m.pieces[0].w
+	}
+	return offs, true
+}
+
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }

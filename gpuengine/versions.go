@@ -33,10 +33,11 @@ func (e *Engine) specs() []tensorSpec {
 		for _, v := range []string{"ln1.weight", "ln1.bias", "ln2.weight", "ln2.bias"} {
 			s = append(s, tensorSpec{name: p + v, n: C, group: l})
 		}
-		// Vectors first, so that a layer's vectors share an arena.
+		// Vectors first, so that a layer's vectors (and the matrices
+		// placed with them) share an arena.
 		for _, pass := range []bool{true, false} {
 			for _, t := range layer {
-				if (t.rows == 0) == pass {
+				if (t.rows == 0 || t.withVecs) == pass {
 					if t.rows == 0 && t.n == 0 {
 						t.n = C
 					}

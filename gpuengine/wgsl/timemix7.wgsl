@@ -1,13 +1,26 @@
 // RWKV-7 time mixing after the products (docs/rwkv-math.md, v7), one
-// workgroup per (segment, head), thread i the head's channel i and row i of
-// its state S (N×N, [value i][key j], kept in registers over the segment's
-// tokens, which run in order):
+// workgroup per (segment, head) of N·LL threads; threads 0…N−1 are the
+// head's channels, thread i channel i and row i of its state S (N×N,
+// [value i][key j], kept in registers over the segment's tokens, which run
+// in order):
 //   w = exp(−e^−0.5·σ(w0 + w')), a = σ(a0 + a'), kk = normalise(k⊙k_k),
 //   k ← k⊙(1 + (a − 1)⊙k_a), v ← v + (v_first − v)⊙σ(v0 + v') (layer 0
 //   records v as v_first instead);
 //   S[i][j] ← S[i][j]·w_j − (Σ_l S[i][l]·kk_l)·kk_j·a_j + v_i·k_j;
 //   y_i = Σ_j S[i][j]·r_j; y = GroupNorm(y)·ln_x + bias;
 //   out = (y + (Σ_j r_j·k_j·r_k_j)·v) ⊙ g.
+//
+// With lora = 1 the kernel makes the second LoRA stages of its channels
+// itself, w' = W2·hw, a' = A2·ha, g = G2·hg and v' = V2·hv (not in layer
+// 0), from the first stages' outputs hw, ha, hg, hv (DW, DA, DG, DV values
+// a token) and the float16 matrices ([C][D], row c channel c's) in the
+// bound arena. A token's first stages go to workgroup memory, which every
+// thread reads; thread li takes words of 8 values q, q + LL, q + 2·LL, …
+// (q = li mod LL) of the rows of channel li / LL, so that adjacent threads
+// read adjacent words, and the LL partial sums of a channel meet in
+// workgroup memory. D is a multiple of 32 and LL of 1, 2 or 4: every loop
+// over a row has a constant trip count. With lora = 0 w', a', g and v' are
+// in the activations (a separate dispatch's products).
 
 struct Params {
     r: u32,  // activation offsets, [T][C] each: the products (w', a', v'
@@ -32,10 +45,19 @@ struct Params {
     lnb: u32,
     slot0: u32,  // the first state slot of the bound buffer, which holds
     nslots: u32, // nslots: this dispatch serves the segments of those only
+    lora: u32,   // 1: make w', a', g, v' here
+    hw: u32,     // activation offsets of the first stages, [T][D] each
+    ha: u32,
+    hg: u32,
+    hv: u32,
+    w2: u32,     // arena word offsets of the second stages' matrices
+    a2: u32,
+    g2: u32,
+    v2: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(2) var<storage, read> wt: array<u32>;
+@group(0) @binding(2) var<storage, read> wt: array<vec4<u32>>;
 @group(0) @binding(3) var<storage, read_write> act: array<f32>;
 @group(0) @binding(4) var<storage, read_write> st: array<f32>;
 
@@ -48,10 +70,36 @@ var<workgroup> sh_b: array<f32, N>;
 var<workgroup> sh_x: array<f32, N>;
 var<workgroup> sh_y: array<f32, N>;
 
-fn wf(i: u32) -> f32 { return bitcast<f32>(wt[i]); }
+const THREADS: u32 = N * LL;
 
-@compute @workgroup_size(N)
-fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) i: u32) {
+// Workgroup memory of the LoRA stages, LORA4 vec4s from the host (N·LL +
+// (DW + DA + DG + DV)/4, N without them): each thread's partial (w', a',
+// g, v'), then a token's hw, ha, hg, hv from these offsets.
+const HW: u32 = THREADS;
+const HA: u32 = HW + DW / 4u;
+const HG: u32 = HA + DA / 4u;
+const HV: u32 = HG + DG / 4u;
+
+var<workgroup> sh_lo: array<vec4<f32>, LORA4>;
+
+fn wf(i: u32) -> f32 { return bitcast<f32>(wt[i >> 2u][i & 3u]); }
+
+// load_h copies n4 vec4s of the activations from src to sh_lo from at.
+fn load_h(at: u32, src: u32, n4: u32, li: u32) {
+    for (var j = li; j < n4; j += THREADS) {
+        let b = src + 4u * j;
+        sh_lo[at + j] = vec4<f32>(act[b], act[b + 1u], act[b + 2u], act[b + 3u]);
+    }
+}
+
+// dot8 is the product of 8 float16 values with sh_lo[x], sh_lo[x + 1].
+fn dot8(m: vec4<u32>, x: u32) -> f32 {
+    return dot(vec4<f32>(unpack2x16float(m.x), unpack2x16float(m.y)), sh_lo[x]) +
+           dot(vec4<f32>(unpack2x16float(m.z), unpack2x16float(m.w)), sh_lo[x + 1u]);
+}
+
+@compute @workgroup_size(THREADS)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) li: u32) {
     let s = wid.x;
     let h = wid.y;
     let slot = seg_slot(s) - p.slot0;
@@ -60,11 +108,15 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     }
     let start = seg_start(s);
     let end = start + seg_len(s);
+    let own = li < N; // a channel's thread
+    let i = li % N;
     let c = h * N + i;
-    let sb = slot * p.stride + p.mem + (h * N + i) * N;
+    let sb = slot * p.stride + p.mem + c * N;
     var S: array<f32, N>;
-    for (var j = 0u; j < N; j++) {
-        S[j] = st[sb + j];
+    if own {
+        for (var j = 0u; j < N; j++) {
+            S[j] = st[sb + j];
+        }
     }
     let w0 = wf(p.w0 + c);
     let a0 = wf(p.a0 + c);
@@ -77,62 +129,111 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     if p.first == 0u {
         v0 = wf(p.v0 + c);
     }
+    // This thread's share of the LoRA rows: words q, q + LL, … of channel lc's.
+    let q = li % LL;
+    let lc = h * N + li / LL;
+    let rw = (p.w2 + lc * (DW / 2u)) / 4u + q;
+    let ra = (p.a2 + lc * (DA / 2u)) / 4u + q;
+    let rg = (p.g2 + lc * (DG / 2u)) / 4u + q;
+    let rv = (p.v2 + lc * (DV / 2u)) / 4u + q;
     for (var t = start; t < end; t++) {
         let o = t * C + c;
-        let w = exp(-0.6065306597126334 * sigmoid(w0 + act[p.w + o]));
-        let a = sigmoid(a0 + act[p.a + o]);
-        var k = act[p.k + o];
-        let q = k * kkc;
-        sh_q[i] = q;
-        workgroupBarrier();
-        var ss = 0.0;
-        for (var j = 0u; j < N; j++) {
-            ss += sh_q[j] * sh_q[j];
-        }
-        let kk = q / max(sqrt(ss), 1e-12);
-        k *= 1.0 + (a - 1.0) * kac;
-        var v = act[p.v + o];
-        if p.first == 1u {
-            act[p.vf + o] = v;
+        var lo: vec4<f32>; // w', a', g, v'
+        if p.lora == 1u {
+            load_h(HW, p.hw + t * DW, DW / 4u, li);
+            load_h(HA, p.ha + t * DA, DA / 4u, li);
+            load_h(HG, p.hg + t * DG, DG / 4u, li);
+            if p.first == 0u {
+                load_h(HV, p.hv + t * DV, DV / 4u, li);
+            }
+            workgroupBarrier();
+            var part = vec4<f32>(0.0);
+            for (var k = 0u; k < DW / 8u / LL; k++) {
+                part.x += dot8(wt[rw + k * LL], HW + 2u * (q + k * LL));
+            }
+            for (var k = 0u; k < DA / 8u / LL; k++) {
+                part.y += dot8(wt[ra + k * LL], HA + 2u * (q + k * LL));
+            }
+            for (var k = 0u; k < DG / 8u / LL; k++) {
+                part.z += dot8(wt[rg + k * LL], HG + 2u * (q + k * LL));
+            }
+            if p.first == 0u {
+                for (var k = 0u; k < DV / 8u / LL; k++) {
+                    part.w += dot8(wt[rv + k * LL], HV + 2u * (q + k * LL));
+                }
+            }
+            sh_lo[li] = part;
+            workgroupBarrier();
+            lo = sh_lo[i * LL];
+            for (var j = 1u; j < LL; j++) {
+                lo += sh_lo[i * LL + j];
+            }
         } else {
-            v += (act[p.vf + o] - v) * sigmoid(v0 + act[p.vg + o]);
+            lo = vec4<f32>(act[p.w + o], act[p.a + o], act[p.g + o], act[p.vg + o]);
         }
-        let r = act[p.r + o];
-        sh_r[i] = r;
-        sh_w[i] = w;
-        sh_k[i] = k;
-        sh_a[i] = -kk;
-        sh_b[i] = kk * a;
-        sh_x[i] = r * k * rkc;
+        if own {
+            sh_q[i] = act[p.k + o] * kkc;
+        }
         workgroupBarrier();
-        var sa = 0.0;
-        for (var j = 0u; j < N; j++) {
-            sa += S[j] * sh_a[j];
-        }
-        var y = 0.0;
+        var v = 0.0;
         var bonus = 0.0;
-        for (var j = 0u; j < N; j++) {
-            S[j] = S[j] * sh_w[j] + sa * sh_b[j] + v * sh_k[j];
-            y += S[j] * sh_r[j];
-            bonus += sh_x[j];
+        var y = 0.0;
+        if own {
+            let w = exp(-0.6065306597126334 * sigmoid(w0 + lo.x));
+            let a = sigmoid(a0 + lo.y);
+            var ss = 0.0;
+            for (var j = 0u; j < N; j++) {
+                ss += sh_q[j] * sh_q[j];
+            }
+            let kk = sh_q[i] / max(sqrt(ss), 1e-12);
+            let k = act[p.k + o] * (1.0 + (a - 1.0) * kac);
+            v = act[p.v + o];
+            if p.first == 1u {
+                act[p.vf + o] = v;
+            } else {
+                v += (act[p.vf + o] - v) * sigmoid(v0 + lo.w);
+            }
+            let r = act[p.r + o];
+            sh_r[i] = r;
+            sh_w[i] = w;
+            sh_k[i] = k;
+            sh_a[i] = -kk;
+            sh_b[i] = kk * a;
+            sh_x[i] = r * k * rkc;
         }
-        sh_y[i] = y;
         workgroupBarrier();
-        var mean = 0.0;
-        for (var j = 0u; j < N; j++) {
-            mean += sh_y[j];
+        if own {
+            var sa = 0.0;
+            for (var j = 0u; j < N; j++) {
+                sa += S[j] * sh_a[j];
+            }
+            for (var j = 0u; j < N; j++) {
+                S[j] = S[j] * sh_w[j] + sa * sh_b[j] + v * sh_k[j];
+                y += S[j] * sh_r[j];
+                bonus += sh_x[j];
+            }
+            sh_y[i] = y;
         }
-        mean /= f32(N);
-        var vr = 0.0;
-        for (var j = 0u; j < N; j++) {
-            let d = sh_y[j] - mean;
-            vr += d * d;
-        }
-        let yn = (y - mean) / sqrt(vr / f32(N) + 64e-5) * lnw + lnb;
-        act[p.y + o] = (yn + bonus * v) * act[p.g + o];
         workgroupBarrier();
+        if own {
+            var mean = 0.0;
+            for (var j = 0u; j < N; j++) {
+                mean += sh_y[j];
+            }
+            mean /= f32(N);
+            var vr = 0.0;
+            for (var j = 0u; j < N; j++) {
+                let d = sh_y[j] - mean;
+                vr += d * d;
+            }
+            let yn = (y - mean) / sqrt(vr / f32(N) + 64e-5) * lnw + lnb;
+            act[p.y + o] = (yn + bonus * v) * lo.z;
+        }
+        // The next token writes sh_y only after two barriers: none needed here.
     }
-    for (var j = 0u; j < N; j++) {
-        st[sb + j] = S[j];
+    if own {
+        for (var j = 0u; j < N; j++) {
+            st[sb + j] = S[j];
+        }
     }
 }

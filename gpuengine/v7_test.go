@@ -1,0 +1,57 @@
+package gpuengine
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/rwkvkit/rwkvkit/format"
+	"github.com/rwkvkit/rwkvkit/internal/synth"
+)
+
+// loraDispatches counts the layers whose second LoRA stages a pass of shape
+// s multiplies in dispatches of their own.
+func loraDispatches(e *Engine, s shape) int {
+	layers := map[string]bool{}
+	for _, o := range e.prog {
+		if p, ok := strings.CutSuffix(o.name, "att.lora"); ok {
+			if _, x, y := o.grid(s); x > 0 && y > 0 {
+				layers[p] = true
+			}
+		}
+	}
+	return len(layers)
+}
+
+// The time mix of short segments makes the second LoRA stages of every
+// RWKV-7 layer itself, the planner having placed their matrices with the
+// layer's vectors; prompts keep the separate products. Arenas that cut
+// the matrices into pieces keep them for every pass (TestSmallArenas checks
+// that both give the same logits).
+func TestTimeMixLoRA(t *testing.T) {
+	wide, err := synth.RWKV7(wideV7, format.F16, wideSeed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name    string
+		src     *format.Source
+		binding int64
+	}{
+		{"tiny", openSource(t, tinyV7), 0},
+		{"synthetic-7-wide", wide, 0},
+		// Arenas of about a layer: they fill up in the middle of layers.
+		{"synthetic-7-wide, small arenas", wide, 4 << 20},
+	} {
+		e := loadGPU(t, c.src, &Options{Chunk: 32, MaxBinding: c.binding})
+		t.Logf("%s: %d arenas", c.name, len(e.arenas))
+		L := e.Info().Layers
+		step, batch, prompt := shape{T: 1, S: 1, R: 1}, shape{T: 6, S: 3, R: 3}, shape{T: 32, S: 1, R: 1}
+		if n, m, k := loraDispatches(e, step), loraDispatches(e, batch), loraDispatches(e, prompt); n != 0 || m != 0 || k != L {
+			t.Errorf("%s: LoRA products dispatched in %d layers of a step, %d of a batch of steps, %d of a prompt; want 0, 0, %d", c.name, n, m, k, L)
+		}
+	}
+	split := loadGPU(t, openSource(t, tinyV7), &Options{Chunk: 32, MaxBinding: 20 << 10})
+	if n, L := loraDispatches(split, shape{T: 1, S: 1, R: 1}), split.Info().Layers; n != L {
+		t.Errorf("small arenas: LoRA products dispatched in %d layers of a step, want all %d", n, L)
+	}
+}
