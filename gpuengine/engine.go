@@ -204,6 +204,9 @@ func checkInfo(info format.ModelInfo) error {
 	if info.Embed%32 != 0 || info.FFN%32 != 0 {
 		return fmt.Errorf("gpuengine: embedding %d and FFN %d must be multiples of 32 on the GPU", info.Embed, info.FFN)
 	}
+	if info.Version == format.V7 && (info.HeadSize%16 != 0 || info.HeadSize > 64) {
+		return fmt.Errorf("gpuengine: head size %d: the RWKV-7 recurrence on the GPU needs a multiple of 16 up to 64", info.HeadSize)
+	}
 	return nil
 }
 

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/rwkvkit/rwkvkit/engine"
@@ -277,5 +278,24 @@ func TestMatmatTiles(t *testing.T) {
 				compare(t, what, runAll(t, e, newState(t, e), toks, engine.OutputAll), want, e.Info().Vocab, 1e-3)
 			}
 		})
+	}
+}
+
+// The RWKV-7 recurrence keeps a row of S in registers as up to 16 written-out
+// quads, in groups of four: head sizes that are not a multiple of 16 up to
+// 64 are refused before anything is loaded.
+func TestSupportedHeadSizes(t *testing.T) {
+	for _, c := range []struct {
+		n  int
+		ok bool
+	}{{16, true}, {32, true}, {48, true}, {64, true}, {8, false}, {24, false}, {96, false}, {128, false}} {
+		info := format.ModelInfo{Version: format.V7, Layers: 1, Embed: 384, Heads: 384 / c.n, HeadSize: c.n, Vocab: 256, FFN: 1536}
+		err := Supported(info)
+		if (err == nil) != c.ok {
+			t.Errorf("head size %d: %v, want supported %v", c.n, err, c.ok)
+		}
+		if err != nil && !strings.Contains(err.Error(), fmt.Sprintf("head size %d", c.n)) {
+			t.Errorf("head size %d: %q does not name it", c.n, err)
+		}
 	}
 }

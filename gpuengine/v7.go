@@ -1,8 +1,6 @@
 package gpuengine
 
 import (
-	"fmt"
-
 	"github.com/rwkvkit/rwkvkit/format"
 	"github.com/rwkvkit/rwkvkit/gpu"
 )
@@ -85,9 +83,6 @@ func (e *Engine) buildV7() error {
 	prep, err := e.compile("main", hs, "prep7.wgsl")
 	if err != nil {
 		return err
-	}
-	if N%16 != 0 || N > 64 {
-		return fmt.Errorf("gpuengine: head size %d: the RWKV-7 recurrence needs a multiple of 16 up to 64", N)
 	}
 	recur, err := e.compile("main", hs, "recur7.wgsl")
 	if err != nil {
