@@ -76,7 +76,7 @@ func (e *Engine) buildV7() error {
 		tmc = map[string]int{"N": N, "LL": lanes, "DW": i.DecayLoRA, "DA": i.ALoRA, "DG": i.GLoRA, "DV": i.VLoRA,
 			"LORA4": timeMixLoRA4(i, lanes)}
 	}
-	tm, err := e.compile("main", tmc, "timemix7.wgsl")
+	tm, err := e.compile("main", tmc, "state7.wgsl", "timemix7.wgsl")
 	if err != nil {
 		return err
 	}
@@ -84,7 +84,7 @@ func (e *Engine) buildV7() error {
 	if err != nil {
 		return err
 	}
-	recur, err := e.compile("main", hs, "recur7.wgsl")
+	recur, err := e.compile("main", hs, "state7.wgsl", "recur7.wgsl")
 	if err != nil {
 		return err
 	}

@@ -1,9 +1,11 @@
 package gpuengine
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 
+	"github.com/rwkvkit/rwkvkit/engine"
 	"github.com/rwkvkit/rwkvkit/format"
 	"github.com/rwkvkit/rwkvkit/internal/synth"
 )
@@ -53,5 +55,30 @@ func TestTimeMixLoRA(t *testing.T) {
 	split := loadGPU(t, openSource(t, tinyV7), &Options{Chunk: 32, MaxBinding: 20 << 10})
 	if n, L := loraDispatches(split, shape{T: 1, S: 1, R: 1}), split.Info().Layers; n != L {
 		t.Errorf("small arenas: LoRA products dispatched in %d layers of a step, want all %d", n, L)
+	}
+}
+
+// Head sizes below 64 (the kernels write out S's quads, those past the
+// head size removed) give the CPU engine's logits, token by token and in
+// one pass.
+func TestV7HeadSizes(t *testing.T) {
+	for _, n := range []int{16, 32, 48} {
+		cfg := synth.Config{Layers: 2, Embed: 96, Vocab: 256, HeadSize: n, DecayLoRA: 32, ALoRA: 32, VLoRA: 32, GLoRA: 64}
+		src, err := synth.RWKV7(cfg, format.F16, 5)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cpu := loadCPU(t, src)
+		V := cpu.Info().Vocab
+		toks := testTokens[:8]
+		want := cpuRows(t, cpu, toks)
+		e := loadGPU(t, src, &Options{Chunk: 32})
+		compare(t, fmt.Sprintf("head size %d, one pass", n), runAll(t, e, newState(t, e), toks, engine.OutputAll), want, V, 1e-3)
+		s := newState(t, e)
+		var steps []float32
+		for _, tok := range toks {
+			steps = append(steps, runAll(t, e, s, []int{tok}, engine.OutputLast)...)
+		}
+		compare(t, fmt.Sprintf("head size %d, token by token", n), steps, want, V, 1e-3)
 	}
 }

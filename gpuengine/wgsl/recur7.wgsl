@@ -23,7 +23,6 @@ struct Params {
 }
 
 const BT: u32 = 8u;
-const N4: u32 = N / 4u;
 const BLK: u32 = 40u; // 5·BT
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -34,15 +33,6 @@ const BLK: u32 = 40u; // 5·BT
 // vs[u] the values (thread i reads v_i only).
 var<workgroup> blk: array<array<vec4<f32>, N4>, BLK>;
 var<workgroup> vs: array<array<f32, N>, BT>;
-
-fn ld4(i: u32) -> vec4<f32> { return vec4<f32>(st[i], st[i + 1u], st[i + 2u], st[i + 3u]); }
-
-fn st4(i: u32, v: vec4<f32>) {
-    st[i] = v.x;
-    st[i + 1u] = v.y;
-    st[i + 2u] = v.z;
-    st[i + 3u] = v.w;
-}
 
 // fetch4 reads channel o of tokens t…t+3 of the tensor at off, zero past end.
 fn fetch4(off: u32, t: u32, end: u32, o: u32) -> vec4<f32> {
@@ -128,29 +118,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     let end = start + seg_len(s);
     let o = h * N + i;
     let base = slot * p.stride + p.mem + o * N;
-    var S: array<vec4<f32>, 16>;
-    S[0] = ld4(base + 0u);
-    S[1] = ld4(base + 4u);
-    S[2] = ld4(base + 8u);
-    S[3] = ld4(base + 12u);
-    if N4 > 4u {
-        S[4] = ld4(base + 16u);
-        S[5] = ld4(base + 20u);
-        S[6] = ld4(base + 24u);
-        S[7] = ld4(base + 28u);
-    }
-    if N4 > 8u {
-        S[8] = ld4(base + 32u);
-        S[9] = ld4(base + 36u);
-        S[10] = ld4(base + 40u);
-        S[11] = ld4(base + 44u);
-    }
-    if N4 > 12u {
-        S[12] = ld4(base + 48u);
-        S[13] = ld4(base + 52u);
-        S[14] = ld4(base + 56u);
-        S[15] = ld4(base + 60u);
-    }
+    var S = load_row(base);
     var next = fetch(start, end, o);
     for (var t0 = start; t0 < end; t0 += BT) {
         let n = min(BT, end - t0);
@@ -236,26 +204,5 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
             act[p.y + (t0 + u) * C + o] = yy.x + yy.y + yy.z + yy.w;
         }
     }
-    st4(base + 0u, S[0]);
-    st4(base + 4u, S[1]);
-    st4(base + 8u, S[2]);
-    st4(base + 12u, S[3]);
-    if N4 > 4u {
-        st4(base + 16u, S[4]);
-        st4(base + 20u, S[5]);
-        st4(base + 24u, S[6]);
-        st4(base + 28u, S[7]);
-    }
-    if N4 > 8u {
-        st4(base + 32u, S[8]);
-        st4(base + 36u, S[9]);
-        st4(base + 40u, S[10]);
-        st4(base + 44u, S[11]);
-    }
-    if N4 > 12u {
-        st4(base + 48u, S[12]);
-        st4(base + 52u, S[13]);
-        st4(base + 56u, S[14]);
-        st4(base + 60u, S[15]);
-    }
+    store_row(base, S);
 }

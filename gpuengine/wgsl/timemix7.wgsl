@@ -61,12 +61,13 @@ struct Params {
 @group(0) @binding(3) var<storage, read_write> act: array<f32>;
 @group(0) @binding(4) var<storage, read_write> st: array<f32>;
 
+// A token's r, w, k, −kk, kk⊙a as quads of channels, for the state update.
+var<workgroup> sh_r: array<vec4<f32>, N4>;
+var<workgroup> sh_w: array<vec4<f32>, N4>;
+var<workgroup> sh_k: array<vec4<f32>, N4>;
+var<workgroup> sh_a: array<vec4<f32>, N4>;
+var<workgroup> sh_b: array<vec4<f32>, N4>;
 var<workgroup> sh_q: array<f32, N>;
-var<workgroup> sh_r: array<f32, N>;
-var<workgroup> sh_w: array<f32, N>;
-var<workgroup> sh_k: array<f32, N>;
-var<workgroup> sh_a: array<f32, N>;
-var<workgroup> sh_b: array<f32, N>;
 var<workgroup> sh_x: array<f32, N>;
 var<workgroup> sh_y: array<f32, N>;
 
@@ -112,11 +113,11 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     let i = li % N;
     let c = h * N + i;
     let sb = slot * p.stride + p.mem + c * N;
-    var S: array<f32, N>;
+    // S by constant indices only (see state7.wgsl): a quad c of the shared
+    // arrays is read as c % N4, in bounds where the code is removed.
+    var S: array<vec4<f32>, 16>;
     if own {
-        for (var j = 0u; j < N; j++) {
-            S[j] = st[sb + j];
-        }
+        S = load_row(sb);
     }
     let w0 = wf(p.w0 + c);
     let a0 = wf(p.a0 + c);
@@ -194,22 +195,91 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
                 v += (act[p.vf + o] - v) * sigmoid(v0 + lo.w);
             }
             let r = act[p.r + o];
-            sh_r[i] = r;
-            sh_w[i] = w;
-            sh_k[i] = k;
-            sh_a[i] = -kk;
-            sh_b[i] = kk * a;
+            let qd = i / 4u;
+            let qc = i % 4u;
+            sh_r[qd][qc] = r;
+            sh_w[qd][qc] = w;
+            sh_k[qd][qc] = k;
+            sh_a[qd][qc] = -kk;
+            sh_b[qd][qc] = kk * a;
             sh_x[i] = r * k * rkc;
         }
         workgroupBarrier();
         if own {
-            var sa = 0.0;
-            for (var j = 0u; j < N; j++) {
-                sa += S[j] * sh_a[j];
+            var d0 = vec4<f32>(0.0);
+            var d1 = vec4<f32>(0.0);
+            var d2 = vec4<f32>(0.0);
+            var d3 = vec4<f32>(0.0);
+            d0 = fma(S[0], sh_a[0], d0);
+            d1 = fma(S[1], sh_a[1], d1);
+            d2 = fma(S[2], sh_a[2], d2);
+            d3 = fma(S[3], sh_a[3], d3);
+            if N4 > 4u {
+                d0 = fma(S[4], sh_a[4u % N4], d0);
+                d1 = fma(S[5], sh_a[5u % N4], d1);
+                d2 = fma(S[6], sh_a[6u % N4], d2);
+                d3 = fma(S[7], sh_a[7u % N4], d3);
             }
+            if N4 > 8u {
+                d0 = fma(S[8], sh_a[8u % N4], d0);
+                d1 = fma(S[9], sh_a[9u % N4], d1);
+                d2 = fma(S[10], sh_a[10u % N4], d2);
+                d3 = fma(S[11], sh_a[11u % N4], d3);
+            }
+            if N4 > 12u {
+                d0 = fma(S[12], sh_a[12u % N4], d0);
+                d1 = fma(S[13], sh_a[13u % N4], d1);
+                d2 = fma(S[14], sh_a[14u % N4], d2);
+                d3 = fma(S[15], sh_a[15u % N4], d3);
+            }
+            let dd = (d0 + d1) + (d2 + d3);
+            let sa = vec4<f32>(dd.x + dd.y + dd.z + dd.w);
+            let vv = vec4<f32>(v);
+            var y0 = vec4<f32>(0.0);
+            var y1 = vec4<f32>(0.0);
+            var y2 = vec4<f32>(0.0);
+            var y3 = vec4<f32>(0.0);
+            S[0] = fma(S[0], sh_w[0], fma(sa, sh_b[0], vv * sh_k[0]));
+            y0 = fma(S[0], sh_r[0], y0);
+            S[1] = fma(S[1], sh_w[1], fma(sa, sh_b[1], vv * sh_k[1]));
+            y1 = fma(S[1], sh_r[1], y1);
+            S[2] = fma(S[2], sh_w[2], fma(sa, sh_b[2], vv * sh_k[2]));
+            y2 = fma(S[2], sh_r[2], y2);
+            S[3] = fma(S[3], sh_w[3], fma(sa, sh_b[3], vv * sh_k[3]));
+            y3 = fma(S[3], sh_r[3], y3);
+            if N4 > 4u {
+                S[4] = fma(S[4], sh_w[4u % N4], fma(sa, sh_b[4u % N4], vv * sh_k[4u % N4]));
+                y0 = fma(S[4], sh_r[4u % N4], y0);
+                S[5] = fma(S[5], sh_w[5u % N4], fma(sa, sh_b[5u % N4], vv * sh_k[5u % N4]));
+                y1 = fma(S[5], sh_r[5u % N4], y1);
+                S[6] = fma(S[6], sh_w[6u % N4], fma(sa, sh_b[6u % N4], vv * sh_k[6u % N4]));
+                y2 = fma(S[6], sh_r[6u % N4], y2);
+                S[7] = fma(S[7], sh_w[7u % N4], fma(sa, sh_b[7u % N4], vv * sh_k[7u % N4]));
+                y3 = fma(S[7], sh_r[7u % N4], y3);
+            }
+            if N4 > 8u {
+                S[8] = fma(S[8], sh_w[8u % N4], fma(sa, sh_b[8u % N4], vv * sh_k[8u % N4]));
+                y0 = fma(S[8], sh_r[8u % N4], y0);
+                S[9] = fma(S[9], sh_w[9u % N4], fma(sa, sh_b[9u % N4], vv * sh_k[9u % N4]));
+                y1 = fma(S[9], sh_r[9u % N4], y1);
+                S[10] = fma(S[10], sh_w[10u % N4], fma(sa, sh_b[10u % N4], vv * sh_k[10u % N4]));
+                y2 = fma(S[10], sh_r[10u % N4], y2);
+                S[11] = fma(S[11], sh_w[11u % N4], fma(sa, sh_b[11u % N4], vv * sh_k[11u % N4]));
+                y3 = fma(S[11], sh_r[11u % N4], y3);
+            }
+            if N4 > 12u {
+                S[12] = fma(S[12], sh_w[12u % N4], fma(sa, sh_b[12u % N4], vv * sh_k[12u % N4]));
+                y0 = fma(S[12], sh_r[12u % N4], y0);
+                S[13] = fma(S[13], sh_w[13u % N4], fma(sa, sh_b[13u % N4], vv * sh_k[13u % N4]));
+                y1 = fma(S[13], sh_r[13u % N4], y1);
+                S[14] = fma(S[14], sh_w[14u % N4], fma(sa, sh_b[14u % N4], vv * sh_k[14u % N4]));
+                y2 = fma(S[14], sh_r[14u % N4], y2);
+                S[15] = fma(S[15], sh_w[15u % N4], fma(sa, sh_b[15u % N4], vv * sh_k[15u % N4]));
+                y3 = fma(S[15], sh_r[15u % N4], y3);
+            }
+            let yy = (y0 + y1) + (y2 + y3);
+            y = yy.x + yy.y + yy.z + yy.w;
             for (var j = 0u; j < N; j++) {
-                S[j] = S[j] * sh_w[j] + sa * sh_b[j] + v * sh_k[j];
-                y += S[j] * sh_r[j];
                 bonus += sh_x[j];
             }
             sh_y[i] = y;
@@ -232,8 +302,6 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
         // The next token writes sh_y only after two barriers: none needed here.
     }
     if own {
-        for (var j = 0u; j < N; j++) {
-            st[sb + j] = S[j];
-        }
+        store_row(sb, S);
     }
 }
