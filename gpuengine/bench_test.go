@@ -29,6 +29,7 @@ var (
 	benchProfile = flag.Bool("gpuengine.profile", false, "print a per-op profile of a step, of a prompt pass and of a batch step")
 	benchTile    = flag.Int("gpuengine.tile", 0, "matrix-matrix tile of every dispatch: 1 128×128, 2 64×64 (0: chosen by size)")
 	benchFill    = flag.Int("gpuengine.fill", 0, "workgroups a matrix-matrix dispatch should have when its tile is chosen by size (0: the engine's default)")
+	benchSplit   = flag.Int("gpuengine.split", 0, "most parts a one-job matrix-matrix dispatch splits its columns into: 1, 2 or 4 (0: the engine's default)")
 	benchTMLanes = flag.Int("gpuengine.tmlanes", 0, "threads per channel of the RWKV-7 time mix for the second LoRA stages: 1, 2 or 4 (0: the default)")
 )
 
@@ -61,6 +62,9 @@ func benchEngine(b *testing.B, sh synthShape, kind format.DType) *Engine {
 	}
 	if *benchFill > 0 {
 		mmFill = *benchFill
+	}
+	if *benchSplit > 0 {
+		mmSplit = *benchSplit
 	}
 	if *benchTMLanes != 0 {
 		timeMixLanes = *benchTMLanes

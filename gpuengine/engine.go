@@ -59,7 +59,8 @@ type Engine struct {
 	rcap int // output rows per pass
 	tile int // 1 + the matrix-matrix tile every dispatch takes (tests); 0: chosen by size
 
-	autoChunk bool // tcap is the default: the longest pass whose activations fit one binding
+	autoChunk bool   // tcap is the default: the longest pass whose activations fit one binding
+	scratch   region // partial sums of split products (width 0: none in this build)
 
 	mu       sync.Mutex
 	kernels  map[string]*gpu.Kernel

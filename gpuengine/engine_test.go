@@ -249,7 +249,8 @@ func TestTinyModels(t *testing.T) {
 	}
 }
 
-// Every tile of the matrix-matrix kernel gives the CPU engine's logits, in
+// Every tile of the matrix-matrix kernel, with the columns of one-job
+// dispatches split into parts or not, gives the CPU engine's logits, in
 // every weight kind, on a model whose matrices end inside a tile in rows
 // (160 and 320 rows: 128 + 32, 64 + 32 …), whose Int8 and NF4 blocks cross
 // rows (160 columns), and on a prompt that ends inside the second or third
@@ -268,14 +269,18 @@ func TestMatmatTiles(t *testing.T) {
 		t.Run(wk.name, func(t *testing.T) {
 			src := quantized(t, base, wk.kind)
 			want := cpuRows(t, loadCPU(t, src), toks)
-			e := loadGPU(t, src, &Options{Chunk: 256})
-			for v := 0; v <= len(mmTiles); v++ {
-				e.tile = v
-				what := "tile chosen by size"
-				if v > 0 {
-					what = fmt.Sprintf("tile %d×%d", 8*mmTiles[v-1].tm, 8*mmTiles[v-1].tn)
+			defer func(s int) { mmSplit = s }(mmSplit)
+			for _, mmSplit = range []int{1, 4} {
+				e := loadGPU(t, src, &Options{Chunk: 256})
+				for v := 0; v <= len(mmTiles); v++ {
+					e.tile = v
+					what := "tile chosen by size"
+					if v > 0 {
+						what = fmt.Sprintf("tile %d×%d", 8*mmTiles[v-1].tm, 8*mmTiles[v-1].tn)
+					}
+					what += fmt.Sprintf(", columns in up to %d parts", mmSplit)
+					compare(t, what, runAll(t, e, newState(t, e), toks, engine.OutputAll), want, e.Info().Vocab, 1e-3)
 				}
-				compare(t, what, runAll(t, e, newState(t, e), toks, engine.OutputAll), want, e.Info().Vocab, 1e-3)
 			}
 		})
 	}

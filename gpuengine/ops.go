@@ -174,6 +174,30 @@ var mmTiles = [...]struct{ tm, tn int }{{16, 16}, {8, 8}}
 // workgroups, took 1.35–1.6× as long in tiles of 128 × 64.
 var mmFill = 160
 
+// mmSplit is the most parts a dispatch of one product over the tokens
+// (at most C rows) splits its columns into, each part summed by workgroups
+// of their own into partial sums that a second dispatch adds up and
+// finishes, while its tile gives it fewer than mmSplitWarps warps: the
+// narrow products (4096 rows × 512 tokens at 7B make 128 workgroups of
+// 128 × 128) leave the multiprocessors half as full as the wide ones. 1:
+// no split (not yet measured).
+var mmSplit = 1
+
+// mmSplitWarps is the warps two workgroups of 128 × 128 on each of an
+// H200's 132 multiprocessors make.
+const mmSplitWarps = 132 * 16
+
+// mmParts is the number of parts a dispatch of workgroups of tile v over
+// columns cols is split into.
+func mmParts(v, workgroups, cols int) int {
+	warps := workgroups * mmTiles[v].tm * mmTiles[v].tn / 32
+	n := 1
+	for 2*n <= mmSplit && warps*n < mmSplitWarps && (cols/8)%(2*n) == 0 {
+		n *= 2
+	}
+	return n
+}
+
 // mmTile picks the tile of a dispatch over count tokens whose jobs need
 // rowTiles[v] row tiles with tile v: 128 × 128 when it gives the dispatch
 // mmFill workgroups and half its tokens are used.
@@ -269,6 +293,32 @@ func (e *Engine) linear(name string, jobs ...job) error {
 			for range maxJobs - n {
 				vals = append(vals, make([]int, 16)...)
 			}
+			// A split needs one job over the tokens, with room in the scratch.
+			split := mmSplit > 1 && n == 1 && !onRows && part[0].rows <= e.info.Embed
+			var sum *gpu.Kernel
+			if split {
+				t := mmTiles[0]
+				if sum, err = e.compile("matsum", map[string]int{"TM": t.tm, "TN": t.tn, "MMW": 32 * t.tm, "MMX": 32 * t.tn},
+					"linear.wgsl", "matmat.wgsl"); err != nil {
+					return err
+				}
+				if e.scratch.width == 0 {
+					e.scratch = e.tokens(e.info.Embed * mmSplit)
+				}
+				vals[1] = e.scratch.off
+			}
+			cols := part[0].vals[4]
+			// tile returns the tile of a pass over count tokens, its token
+			// tiles and the parts its columns are split into.
+			tile := func(count int) (v, tiles, parts int) {
+				v = e.mmTile(rowTiles, count)
+				tiles = ceilDiv(count, 8*mmTiles[v].tn)
+				parts = 1
+				if split {
+					parts = mmParts(v, rowTiles[v]*tiles, cols)
+				}
+				return v, tiles, parts
+			}
 			e.addOp(&op{name: name, kernels: kernels, params: params(vals...), arena: a, layer: -1, logits: true,
 				grid: func(s shape) (int, uint32, uint32) {
 					count := s.T
@@ -281,9 +331,22 @@ func (e *Engine) linear(name string, jobs ...job) error {
 					if count <= matvecMax {
 						return 0, uint32(mvTiles), uint32(ceilDiv(count, mvTokens))
 					}
-					v := e.mmTile(rowTiles, count)
-					return 1 + v, uint32(rowTiles[v]), uint32(ceilDiv(count, 8*mmTiles[v].tn))
+					v, tiles, parts := tile(count)
+					return 1 + v, uint32(rowTiles[v]), uint32(tiles * parts)
 				}})
+			if split {
+				rows := part[0].rows
+				e.addOp(&op{name: name, kernels: []*gpu.Kernel{sum}, params: params(vals...), arena: -1, layer: -1, logits: true,
+					grid: func(s shape) (int, uint32, uint32) {
+						if s.T <= matvecMax {
+							return 0, 0, 0
+						}
+						if _, _, parts := tile(s.T); parts > 1 {
+							return 0, uint32(ceilDiv(s.T*rows/4, 256)), uint32(parts)
+						}
+						return 0, 0, 0
+					}})
+			}
 		}
 	}
 	return nil

@@ -66,6 +66,7 @@ func vecs(names ...string) []tensorSpec {
 // build lays out the activations and records the program of the model's
 // version.
 func (e *Engine) build() error {
+	e.scratch = region{}
 	switch e.info.Version {
 	case format.V4:
 		return e.buildV4()

@@ -38,7 +38,7 @@ struct Job {
 
 struct Jobs {
     n: u32,
-    _0: u32,
+    scratch: u32, // activation offset of the partial sums of a split product (matmat.wgsl)
     _1: u32,
     _2: u32,
     jobs: array<Job, MAXJOBS>,

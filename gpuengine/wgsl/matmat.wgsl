@@ -114,8 +114,13 @@ fn put(kind: u32, lid: u32, s: Slice, b: u32) {
     }
 }
 
+// A dispatch of one job may split its columns into parts (the grid has
+// that many times the token tiles): workgroup row y sums part y / tiles of
+// the slices into partial sums at lin.scratch ([part][token][row]), which
+// matsum adds up and finishes.
 @compute @workgroup_size(NT)
-fn matmat(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+fn matmat(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+          @builtin(local_invocation_index) lid: u32) {
     let jr = find_job(wid.x, BM);
     if jr.x >= lin.n {
         return;
@@ -123,8 +128,11 @@ fn matmat(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index
     let j = lin.jobs[jr.x];
     load_book(j.kind, lid);
     let count = job_count(j);
-    let t0 = wid.y * BN;
-    if t0 >= count {
+    let tiles = (count + BN - 1u) / BN;
+    let parts = nwg.y / tiles;
+    let kp = wid.y / tiles;
+    let t0 = (wid.y % tiles) * BN;
+    if t0 >= count || kp >= parts {
         return;
     }
     // A warp computes 8 row quads × 4 token quads: its reads of a column
@@ -136,15 +144,16 @@ fn matmat(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index
     let row = jr.y + lid;
     let tok = t0 + lid - XS;
     var acc: array<vec4<f32>, 16>; // [token][row quad]
-    var s = fetch(j, lid, row, tok, count, 0u);
+    let n = j.cols / BK / parts;
+    let first = kp * n;
+    var s = fetch(j, lid, row, tok, count, first * BK);
     put(j.kind, lid, s, 0u);
     workgroupBarrier();
-    let n = j.cols / BK;
     for (var i = 0u; i < n; i++) {
         let b = i & 1u;
         let more = i + 1u < n;
         if more {
-            s = fetch(j, lid, row, tok, count, (i + 1u) * BK);
+            s = fetch(j, lid, row, tok, count, (first + i + 1u) * BK);
         }
         let wb = b * (BK * QM) + ty;
         let xb = b * (BK * QN) + tx;
@@ -179,6 +188,18 @@ fn matmat(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index
     let r2 = r + 4u * TM;
     let t = t0 + 4u * tx;
     let t2 = t + 4u * TN;
+    if parts > 1u {
+        let base = lin.scratch + kp * count * j.rows;
+        partial2(j, base, acc[0], acc[1], t, r, r2, count);
+        partial2(j, base, acc[2], acc[3], t + 1u, r, r2, count);
+        partial2(j, base, acc[4], acc[5], t + 2u, r, r2, count);
+        partial2(j, base, acc[6], acc[7], t + 3u, r, r2, count);
+        partial2(j, base, acc[8], acc[9], t2, r, r2, count);
+        partial2(j, base, acc[10], acc[11], t2 + 1u, r, r2, count);
+        partial2(j, base, acc[12], acc[13], t2 + 2u, r, r2, count);
+        partial2(j, base, acc[14], acc[15], t2 + 3u, r, r2, count);
+        return;
+    }
     store2(j, acc[0], acc[1], t, r, r2, count);
     store2(j, acc[2], acc[3], t + 1u, r, r2, count);
     store2(j, acc[4], acc[5], t + 2u, r, r2, count);
@@ -199,4 +220,40 @@ fn store2(j: Job, a: vec4<f32>, b: vec4<f32>, t: u32, r: u32, r2: u32, count: u3
             finish(j, b, t, r2);
         }
     }
+}
+
+// partial2 stores the sums of rows r…r+3 and r2…r2+3 of token t, as far as
+// they exist, into a part's partial sums from base.
+fn partial2(j: Job, base: u32, a: vec4<f32>, b: vec4<f32>, t: u32, r: u32, r2: u32, count: u32) {
+    if t < count {
+        if r < j.rows {
+            act[(base + t * j.rows + r) / 4u] = a;
+        }
+        if r2 < j.rows {
+            act[(base + t * j.rows + r2) / 4u] = b;
+        }
+    }
+}
+
+// matsum adds up the partial sums of a split dispatch of one job and
+// finishes them: thread g of the grid's first row of workgroups the rows
+// 4(g mod rows/4)… of token g / (rows/4); the grid's height is the number
+// of parts.
+@compute @workgroup_size(256)
+fn matsum(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+          @builtin(local_invocation_index) lid: u32) {
+    let j = lin.jobs[0];
+    let count = job_count(j);
+    let q = j.rows / 4u;
+    let g = wid.x * 256u + lid;
+    if wid.y > 0u || g >= count * q {
+        return;
+    }
+    let t = g / q;
+    let r = (g % q) * 4u;
+    var v = vec4<f32>(0.0);
+    for (var p = 0u; p < nwg.y; p++) {
+        v += act[(lin.scratch + (p * count + t) * j.rows + r) / 4u];
+    }
+    finish(j, v, t, r);
 }
