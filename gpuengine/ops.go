@@ -312,6 +312,9 @@ func (e *Engine) linear(name string, jobs ...job) error {
 			// tiles and the parts its columns are split into.
 			tile := func(count int) (v, tiles, parts int) {
 				v = e.mmTile(rowTiles, count)
+				if split && e.tile == 0 && count > 64 {
+					v = 0 // the parts fill the GPU, in the tile that reads the least per product
+				}
 				tiles = ceilDiv(count, 8*mmTiles[v].tn)
 				parts = 1
 				if split {
