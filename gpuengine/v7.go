@@ -70,15 +70,22 @@ func (e *Engine) buildV7() error {
 	e.logits = e.logitRows()
 
 	hs := map[string]int{"N": N}
-	lanes, fuse := e.timeMixLoRA()
-	tmc := map[string]int{"N": N, "LL": 1, "DW": 0, "DA": 0, "DG": 0, "DV": 0, "LORA4": N}
-	if fuse {
-		tmc = map[string]int{"N": N, "LL": lanes, "DW": i.DecayLoRA, "DA": i.ALoRA, "DG": i.GLoRA, "DV": i.VLoRA,
-			"LORA4": timeMixLoRA4(i, lanes)}
-	}
-	tm, err := e.compile("main", tmc, "state7.wgsl", "timemix7.wgsl")
+	// The time mix of short segments, as it is (variant 0) and making the
+	// second LoRA stages itself (variant 1, where the device has room).
+	tm, err := e.compile("main", map[string]int{"N": N, "LORA": 0, "LL": 1, "DW": 0, "DA": 0, "DG": 0, "DV": 0, "LORA4": N},
+		"state7.wgsl", "timemix7.wgsl")
 	if err != nil {
 		return err
+	}
+	tmLoRA := tm
+	lanes, fuse := e.timeMixLoRA()
+	if fuse {
+		tmLoRA, err = e.compile("main", map[string]int{"N": N, "LORA": 1, "LL": lanes,
+			"DW": i.DecayLoRA, "DA": i.ALoRA, "DG": i.GLoRA, "DV": i.VLoRA, "LORA4": timeMixLoRA4(i, lanes)},
+			"state7.wgsl", "timemix7.wgsl")
+		if err != nil {
+			return err
+		}
 	}
 	prep, err := e.compile("main", hs, "prep7.wgsl")
 	if err != nil {
@@ -144,14 +151,20 @@ func (e *Engine) buildV7() error {
 		}
 		vecs := e.vecArena(p + "att.w0")
 		w2, inTM := e.loraMatrices(vecs, second)
-		inTM = inTM && fuse
+		// Whether the time mix of a pass of shape s makes the second
+		// stages: it reads their matrices once per segment.
+		loraInTM := func(s shape) bool { return inTM && fuse && !longSegments(s) && s.S <= timeMixLoRAMax }
 		loraOps := len(e.prog)
 		if err := e.linear(p+"att.lora", second...); err != nil {
 			return err
 		}
-		if inTM { // the time mix of short segments makes them
-			for _, o := range e.prog[loraOps:] {
-				o.grid = long(o.grid)
+		for _, o := range e.prog[loraOps:] {
+			grid := o.grid
+			o.grid = func(s shape) (int, uint32, uint32) {
+				if loraInTM(s) {
+					return 0, 0, 0
+				}
+				return grid(s)
 			}
 		}
 		isFirst, v0 := 1, 0
@@ -160,12 +173,17 @@ func (e *Engine) buildV7() error {
 		}
 		for page := range e.states {
 			slot0, n := e.pageRange(page)
-			e.addOp(&op{name: p + "att.time_mix", kernels: []*gpu.Kernel{tm}, arena: vecs, layer: l, page: page,
+			e.addOp(&op{name: p + "att.time_mix", kernels: []*gpu.Kernel{tm, tmLoRA}, arena: vecs, layer: l, page: page,
 				params: params(r.off, w.off, k.off, v.off, a.off, g.off, vg.off, vf.off, y.off, isFirst, e.slotStride, 2*C,
 					e.vec(p+"att.w0"), e.vec(p+"att.a0"), v0, e.vec(p+"att.k_k"), e.vec(p+"att.k_a"), e.vec(p+"att.r_k"),
 					e.vec(p+"att.ln_x.weight"), e.vec(p+"att.ln_x.bias"), slot0, n,
-					b2i(inTM), hw.off, ha.off, hg.off, hv.off, w2[0], w2[1], w2[2], w2[3]),
-				grid: short(headGrid(H))})
+					hw.off, ha.off, hg.off, hv.off, w2[0], w2[1], w2[2], w2[3]),
+				grid: short(func(s shape) (int, uint32, uint32) {
+					if loraInTM(s) {
+						return 1, uint32(s.S), uint32(H)
+					}
+					return 0, uint32(s.S), uint32(H)
+				})})
 		}
 		e.addOp(&op{name: p + "att.prep", kernels: []*gpu.Kernel{prep}, arena: vecs, layer: -1,
 			params: params(w.off, a.off, k.off, v.off, vg.off, vf.off, kb.off, isFirst,
@@ -195,6 +213,12 @@ func (e *Engine) buildV7() error {
 	}
 	return e.head(x, xo)
 }
+
+// timeMixLoRAMax is the most segments a pass may have for its time mix to
+// make the second LoRA stages: each segment's workgroups read the
+// matrices again (from cache), where the separate products read them once
+// per 4 tokens or per tile. A variable for the benchmarks to try others.
+var timeMixLoRAMax = 8
 
 // timeMixLanes is the threads per channel of the RWKV-7 time mix for the
 // second LoRA stages (1, 2 or 4; fewer where the workgroup would exceed
@@ -242,11 +266,4 @@ func (e *Engine) loraMatrices(arena int, second []job) ([4]int, bool) {
 		offs[k] = m.pieces[0].w
 	}
 	return offs, true
-}
-
-func b2i(b bool) int {
-	if b {
-		return 1
-	}
-	return 0
 }

@@ -24,9 +24,10 @@ func loraDispatches(e *Engine, s shape) int {
 	return len(layers)
 }
 
-// The time mix of short segments makes the second LoRA stages of every
-// RWKV-7 layer itself, the planner having placed their matrices with the
-// layer's vectors; prompts keep the separate products. Arenas that cut
+// The time mix of short segments, up to timeMixLoRAMax of them, makes the
+// second LoRA stages of every RWKV-7 layer itself, the planner having
+// placed their matrices with the layer's vectors; prompts and larger
+// batches keep the separate products. Arenas that cut
 // the matrices into pieces keep them for every pass (TestSmallArenas checks
 // that both give the same logits).
 func TestTimeMixLoRA(t *testing.T) {
@@ -47,9 +48,20 @@ func TestTimeMixLoRA(t *testing.T) {
 		e := loadGPU(t, c.src, &Options{Chunk: 32, MaxBinding: c.binding})
 		t.Logf("%s: %d arenas", c.name, len(e.arenas))
 		L := e.Info().Layers
-		step, batch, prompt := shape{T: 1, S: 1, R: 1}, shape{T: 6, S: 3, R: 3}, shape{T: 32, S: 1, R: 1}
-		if n, m, k := loraDispatches(e, step), loraDispatches(e, batch), loraDispatches(e, prompt); n != 0 || m != 0 || k != L {
-			t.Errorf("%s: LoRA products dispatched in %d layers of a step, %d of a batch of steps, %d of a prompt; want 0, 0, %d", c.name, n, m, k, L)
+		S := timeMixLoRAMax
+		for _, p := range []struct {
+			what string
+			s    shape
+			want int
+		}{
+			{"a step", shape{T: 1, S: 1, R: 1}, 0},
+			{"a batch of short segments", shape{T: 2 * S, S: S, R: S}, 0},
+			{"a batch of more segments", shape{T: S + 1, S: S + 1, R: S + 1}, L},
+			{"a prompt", shape{T: 32, S: 1, R: 1}, L},
+		} {
+			if n := loraDispatches(e, p.s); n != p.want {
+				t.Errorf("%s: LoRA products dispatched in %d layers of %s, want %d", c.name, n, p.what, p.want)
+			}
 		}
 	}
 	split := loadGPU(t, openSource(t, tinyV7), &Options{Chunk: 32, MaxBinding: 20 << 10})

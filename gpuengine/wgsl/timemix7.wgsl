@@ -10,17 +10,18 @@
 //   y_i = Σ_j S[i][j]·r_j; y = GroupNorm(y)·ln_x + bias;
 //   out = (y + (Σ_j r_j·k_j·r_k_j)·v) ⊙ g.
 //
-// With lora = 1 the kernel makes the second LoRA stages of its channels
-// itself, w' = W2·hw, a' = A2·ha, g = G2·hg and v' = V2·hv (not in layer
-// 0), from the first stages' outputs hw, ha, hg, hv (DW, DA, DG, DV values
-// a token) and the float16 matrices ([C][D], row c channel c's) in the
-// bound arena. A token's first stages go to workgroup memory, which every
-// thread reads; thread li takes words of 8 values q, q + LL, q + 2·LL, …
-// (q = li mod LL) of the rows of channel li / LL, so that adjacent threads
-// read adjacent words, and the LL partial sums of a channel meet in
-// workgroup memory. D is a multiple of 32 and LL of 1, 2 or 4: every loop
-// over a row has a constant trip count. With lora = 0 w', a', g and v' are
-// in the activations (a separate dispatch's products).
+// With LORA = 1 (a constant from the host, as are LL and D) the kernel
+// makes the second LoRA stages of its channels itself, w' = W2·hw,
+// a' = A2·ha, g = G2·hg and v' = V2·hv (not in layer 0), from the first
+// stages' outputs hw, ha, hg, hv (DW, DA, DG, DV values a token) and the
+// float16 matrices ([C][D], row c channel c's) in the bound arena. A
+// token's first stages go to workgroup memory, which every thread reads;
+// thread li takes words of 8 values q, q + LL, q + 2·LL, … (q = li mod LL)
+// of the rows of channel li / LL, so that adjacent threads read adjacent
+// words, and the LL partial sums of a channel meet in workgroup memory. D
+// is a multiple of 32 and LL 1, 2 or 4: every loop over a row has a
+// constant trip count. With LORA = 0 w', a', g and v' are in the
+// activations (a separate dispatch's products).
 
 struct Params {
     r: u32,  // activation offsets, [T][C] each: the products (w', a', v'
@@ -45,7 +46,6 @@ struct Params {
     lnb: u32,
     slot0: u32,  // the first state slot of the bound buffer, which holds
     nslots: u32, // nslots: this dispatch serves the segments of those only
-    lora: u32,   // 1: make w', a', g, v' here
     hw: u32,     // activation offsets of the first stages, [T][D] each
     ha: u32,
     hg: u32,
@@ -140,7 +140,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     for (var t = start; t < end; t++) {
         let o = t * C + c;
         var lo: vec4<f32>; // w', a', g, v'
-        if p.lora == 1u {
+        if LORA == 1u {
             load_h(HW, p.hw + t * DW, DW / 4u, li);
             load_h(HA, p.ha + t * DA, DA / 4u, li);
             load_h(HG, p.hg + t * DG, DG / 4u, li);
