@@ -25,8 +25,8 @@
 
 struct Params {
     r: u32,  // activation offsets, [T][C] each: the products (w', a', v'
-    w: u32,  // the second LoRA stages), the gate g, layer 0's values and
-    k: u32,  // the output
+    w: u32,  // and the gate g the second LoRA stages', read where LORA =
+    k: u32,  // 0), layer 0's values and the output
     v: u32,
     a: u32,
     g: u32,
