@@ -179,9 +179,10 @@ var mmFill = 160
 // of their own into partial sums that a second dispatch adds up and
 // finishes, while its tile gives it fewer than mmSplitWarps warps: the
 // narrow products (4096 rows × 512 tokens at 7B make 128 workgroups of
-// 128 × 128) leave the multiprocessors half as full as the wide ones. 1:
-// no split (not yet measured).
-var mmSplit = 1
+// 128 × 128) leave the multiprocessors half as full as the wide ones. On
+// an H200, up to 4 parts made 2048-token prompts 10–12% faster at 1.5B and
+// 7B (7,776 → 8,583 and 1,661 → 1,864 tokens/s).
+var mmSplit = 4
 
 // mmSplitWarps is the warps two workgroups of 128 × 128 on each of an
 // H200's 132 multiprocessors make.
