@@ -245,32 +245,47 @@ var ErrDeviceLost = errors.New("gpu: the device was lost (reset by its driver or
 
 var errAlign = errors.New("gpu: offsets and lengths of transfers must be multiples of 4 bytes")
 
-// Upload copies data into dst at byte offset off through a reused upload
-// staging buffer, and waits until it is there. off and len(data) must be
+// Upload copies data into dst at byte offset off through reused upload
+// staging buffers, and waits until it is there. off and len(data) must be
 // multiples of 4.
 func (d *Device) Upload(dst *wgpu.Buffer, off uint64, data []byte) error {
+	return d.UploadFrom(dst, off, uint64(len(data)), func(b []byte, at uint64) error {
+		copy(b, data[at:])
+		return nil
+	})
+}
+
+// UploadFrom copies n bytes into dst at byte offset off, each chunk of them
+// written by fill (into b, the chunk's staging memory, the bytes from at),
+// and waits until they are there. Two staging buffers take the chunks in
+// turn, so that fill writes one while the GPU copies the other: a model's
+// weights go from a file to the GPU at the speed of the slower of the two,
+// with no copy of their own in between. off and n must be multiples of 4.
+func (d *Device) UploadFrom(dst *wgpu.Buffer, off, n uint64, fill func(b []byte, at uint64) error) error {
 	if err := d.Err(); err != nil {
 		return err
 	}
-	if off%4 != 0 || len(data)%4 != 0 {
+	if off%4 != 0 || n%4 != 0 {
 		return errAlign
 	}
-	up, err := d.stagingFor(&d.upload, true, uint64(len(data)))
-	if err != nil {
-		return err
-	}
-	for len(data) > 0 {
-		n := min(uint64(len(data)), up.size)
-		b, err := up.Bytes()
+	for at, i := uint64(0), 0; at < n; i = 1 - i {
+		up, err := d.stagingFor(&d.upload[i], true, n-at)
 		if err != nil {
 			return err
 		}
-		copy(b, data[:n])
+		m := min(n-at, up.size)
+		b, err := up.Bytes() // waits for the copy that last used it
+		if err != nil {
+			return err
+		}
+		if err := fill(b[:m], at); err != nil {
+			return err
+		}
 		if err := up.Unmap(); err != nil {
 			return err
 		}
 		err = d.Submit(func(enc *wgpu.CommandEncoder) error {
-			return enc.CopyBufferToBuffer(up.buf, 0, dst, off, n)
+			return enc.CopyBufferToBuffer(up.buf, 0, dst, off+at, m)
 		})
 		if err != nil {
 			return err
@@ -278,7 +293,7 @@ func (d *Device) Upload(dst *wgpu.Buffer, off uint64, data []byte) error {
 		if err := up.Map(); err != nil {
 			return err
 		}
-		data, off = data[n:], off+n
+		at += m
 	}
 	return d.Wait()
 }
@@ -346,6 +361,12 @@ func (d *Device) stagingFor(slot **Staging, write bool, need uint64) (*Staging, 
 		return s, nil
 	}
 	if *slot != nil {
+		if (*slot).pending {
+			// Settle its mapping first: an upload may still copy from it.
+			if _, err := (*slot).Bytes(); err != nil {
+				return nil, err
+			}
+		}
 		(*slot).Release()
 		*slot = nil
 	}

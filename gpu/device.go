@@ -68,7 +68,8 @@ type Device struct {
 	adapterLimits wgpu.Limits
 	timestamps    bool
 
-	upload, download *Staging // reused by Upload and Download
+	upload   [2]*Staging // reused by Upload, in turn
+	download *Staging    // reused by Download
 
 	raw raw // the device's own references, for the guarded calls
 
@@ -157,7 +158,7 @@ func (d *Device) Close() {
 		return
 	}
 	if d.Err() == nil {
-		for _, s := range []**Staging{&d.upload, &d.download} {
+		for _, s := range []**Staging{&d.upload[0], &d.upload[1], &d.download} {
 			if *s != nil {
 				(*s).Release()
 				*s = nil

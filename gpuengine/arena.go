@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"math"
 
 	"github.com/rwkvkit/rwkvkit/format"
@@ -199,6 +200,83 @@ func gpuMatrix(payload []byte, dt format.DType, m *matrix, p piece) ([]byte, []b
 		return codes, params, nil
 	}
 	return nil, nil, fmt.Errorf("%w: %v", errDType, dt)
+}
+
+// A span is bytes [lo, hi) of a tensor's payload that go to an arena at a
+// word offset unchanged.
+type span struct {
+	lo, hi       int64
+	arena, words int
+}
+
+// pieceRanges returns, in payload order, where the payload of a matrix
+// stored as dt goes when the arenas hold its bytes as they are (float16,
+// and the blocks of the quantized kinds: codes, then block parameters); ok
+// is false when they must be converted first.
+func pieceRanges(t *format.Tensor, dt format.DType, m *matrix) ([]span, bool) {
+	var codes, params []span
+	switch dt {
+	case format.F16, format.Int8Block, format.NF4Block, format.SF4Block:
+	default:
+		return nil, false
+	}
+	kind, err := storageOf(dt)
+	if err != nil || kind != m.kind {
+		return nil, false
+	}
+	n := m.rows * m.cols
+	cb := int64(codeBytes(kind, n))
+	for _, p := range m.pieces {
+		e0, e1 := p.r0*m.cols, (p.r0+p.n)*m.cols
+		codes = append(codes, span{int64(codeBytes(kind, e0)), int64(codeBytes(kind, e1)), p.arena, p.w})
+		if bs := blockSize(kind); bs > 0 {
+			pb := int64(paramBytes(kind, bs))
+			params = append(params, span{cb + int64(e0/bs)*pb, cb + int64((e1+bs-1)/bs)*pb, p.arena, p.p})
+		}
+	}
+	rs := append(codes, params...)
+	// The spans must tile the payload, so that it can be read straight
+	// through once.
+	at := int64(0)
+	for _, r := range rs {
+		if r.lo != at {
+			return nil, false
+		}
+		at = r.hi
+	}
+	return rs, at == t.Size()
+}
+
+// stream reads t's payload once, front to back, into the arenas at rs,
+// through the device's staging buffers: no copy of the tensor in host
+// memory, and reading overlaps the copies to the GPU.
+func (e *Engine) stream(t *format.Tensor, rs []span) error {
+	r, err := t.Open()
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	e.d.Lock()
+	defer e.d.Unlock()
+	for _, s := range rs {
+		n := s.hi - s.lo
+		padded := uint64(alignUp(n, 4))
+		err := e.d.UploadFrom(e.arenas[s.arena], uint64(4*s.words), padded, func(b []byte, at uint64) error {
+			k := min(int64(len(b)), n-int64(at))
+			if _, err := io.ReadFull(r, b[:k]); err != nil {
+				if err == io.ErrUnexpectedEOF || err == io.EOF {
+					err = format.ErrShortData
+				}
+				return err
+			}
+			clear(b[k:])
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // f32Bytes returns v as little-endian bytes.

@@ -391,13 +391,16 @@ func (e *Engine) load(t *format.Tensor, s tensorSpec, dt format.DType) error {
 		defer e.d.Unlock()
 		return e.upload(p.arena, p.off, f32Bytes(v))
 	}
+	m := e.mats[s.name]
+	if rs, ok := pieceRanges(t, dt, m); ok {
+		return e.stream(t, rs)
+	}
 	payload, err := t.Bytes()
 	if err != nil {
 		return err
 	}
 	e.d.Lock()
 	defer e.d.Unlock()
-	m := e.mats[s.name]
 	for _, p := range m.pieces {
 		codes, params, err := gpuMatrix(payload, dt, m, p)
 		if err != nil {

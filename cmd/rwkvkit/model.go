@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"time"
 
 	"github.com/rwkvkit/rwkvkit/device"
 	"github.com/rwkvkit/rwkvkit/engine"
@@ -16,6 +17,7 @@ import (
 // loadModel loads the model file at path into an engine on the device c
 // names, quantizing the layers rules name, saying on log where it runs.
 func loadModel(ctx context.Context, path string, c device.Choice, rules []quantize.Rule, log io.Writer) (engine.Engine, error) {
+	start := time.Now()
 	e, err := model.LoadQuantized(ctx, path, c, rules)
 	if err != nil {
 		return nil, err
@@ -24,7 +26,7 @@ func loadModel(ctx context.Context, path string, c device.Choice, rules []quanti
 	if s, ok := e.(fmt.Stringer); ok {
 		where = s.String()
 	}
-	fmt.Fprintf(log, "device: %s\n", where)
+	fmt.Fprintf(log, "device: %s; %s loaded in %.3f s\n", where, path, time.Since(start).Seconds())
 	return e, nil
 }
 
