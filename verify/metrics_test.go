@@ -2,6 +2,8 @@ package verify
 
 import (
 	"math"
+	"reflect"
+	"runtime"
 	"testing"
 )
 
@@ -65,5 +67,39 @@ func TestCompareRejectsMismatch(t *testing.T) {
 	}
 	if _, err := Compare([][]float32{{1}, {1}}, nil, []int{0, 7}, false); err == nil {
 		t.Error("token outside the vocabulary accepted")
+	}
+}
+
+// The metrics do not depend on how many cores score the rows.
+func TestCompareSameOnAnyCores(t *testing.T) {
+	const T, V = 37, 1000
+	model, ref := make([][]float32, T), make([][]float32, T)
+	tokens := make([]int, T)
+	for i := range model {
+		model[i], ref[i] = make([]float32, V), make([]float32, V)
+		for j := range V {
+			model[i][j] = float32(math.Sin(float64(i*V+j))) * 4
+			ref[i][j] = model[i][j] + float32(math.Cos(float64(3*i+j)))/8
+		}
+		tokens[i] = (i * 7919) % V
+	}
+	var want Metrics
+	for _, procs := range []int{1, 2, 3, 8} {
+		old := runtime.GOMAXPROCS(procs)
+		m, err := Compare(model, ref, tokens, true)
+		runtime.GOMAXPROCS(old)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if procs == 1 {
+			want = m
+			if m.MeanKL <= 0 || m.Top1Percent <= 0 || m.Top1Percent >= 100 || len(m.PerPosition) != T {
+				t.Fatalf("degenerate metrics %+v", m)
+			}
+			continue
+		}
+		if !reflect.DeepEqual(m, want) {
+			t.Errorf("on %d cores: %+v, on one: %+v", procs, m, want)
+		}
 	}
 }

@@ -83,7 +83,7 @@ type LogitsOptions struct {
 }
 
 // ProgressChunk is how many tokens Logits feeds between Progress calls.
-const ProgressChunk = 128
+const ProgressChunk = 512
 
 // Logits runs tokens through e and returns the logits after every one of
 // them, one row per token.
