@@ -4,6 +4,7 @@ import (
 	"context"
 	"math"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/rwkvkit/rwkvkit/device"
@@ -16,7 +17,8 @@ import (
 // for bit, on the tiny models of each kind of state; progress counts up to the total.
 func TestLogitsInChunks(t *testing.T) {
 	ctx := context.Background()
-	ids := tokenizer.Bytes{}.Encode(verify.SampleText[:260]) // three chunks, the last short
+	n := 2*verify.ProgressChunk + 4 // three chunks, the last short
+	ids := tokenizer.Bytes{}.Encode(strings.Repeat(verify.SampleText, n/len(verify.SampleText)+1)[:n])
 	for _, m := range []string{"tiny-rwkv-4v0-660K", "tiny-rwkv-6v0-1m", "tiny-rwkv-7v0-834K"} {
 		e, err := model.Load(ctx, "../fixtures/rwkv-tiny/"+m+".pth", device.CPU)
 		if err != nil {
@@ -36,7 +38,7 @@ func TestLogitsInChunks(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if !slices.Equal(seen, []int{128, 256, len(ids)}) {
+		if !slices.Equal(seen, []int{verify.ProgressChunk, 2 * verify.ProgressChunk, len(ids)}) {
 			t.Errorf("%s: progress %v", m, seen)
 		}
 		for i := range whole {
