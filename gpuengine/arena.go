@@ -163,43 +163,31 @@ func (a *arenas) placeMatrix(m *matrix, group int) error {
 	return nil
 }
 
-// gpuMatrix returns the bytes of piece p of matrix m as the arena holds
-// them, from payload, the tensor's bytes in dtype dt.
-func gpuMatrix(payload []byte, dt format.DType, m *matrix, p piece) ([]byte, []byte, error) {
-	n := m.rows * m.cols
+// convertPiece returns the bytes of piece p of matrix m as the arena holds
+// them (float16), from payload, the tensor's bytes in dt, a type that must
+// be converted first (bfloat16, float32, float64; see pieceRanges).
+func convertPiece(payload []byte, dt format.DType, m *matrix, p piece) ([]byte, error) {
 	e0, e1 := p.r0*m.cols, (p.r0+p.n)*m.cols
 	switch dt {
-	case format.F16:
-		return payload[2*e0 : 2*e1], nil, nil
 	case format.BF16:
 		out := make([]byte, 2*(e1-e0))
 		for i := range e1 - e0 {
 			binary.LittleEndian.PutUint16(out[2*i:], format.BF16ToF16(binary.LittleEndian.Uint16(payload[2*(e0+i):])))
 		}
-		return out, nil, nil
+		return out, nil
 	case format.F32, format.F64:
 		f := make([]float32, e1-e0)
 		sz := dt.Size()
 		if err := format.DecodeFloat32(f, payload[sz*e0:sz*e1], dt); err != nil {
-			return nil, nil, err
+			return nil, err
 		}
 		out := make([]byte, 2*len(f))
 		for i, v := range f {
 			binary.LittleEndian.PutUint16(out[2*i:], format.F32ToF16(v))
 		}
-		return out, nil, nil
-	case format.Int8Block, format.NF4Block, format.SF4Block:
-		kind, _ := storageOf(dt)
-		cb, bs := codeBytes(kind, n), blockSize(kind)
-		if len(payload) != cb+paramBytes(kind, n) {
-			return nil, nil, fmt.Errorf("%v payload of %d bytes for %d values", dt, len(payload), n)
-		}
-		pb := paramBytes(kind, bs) // bytes of one block's parameters
-		codes := payload[codeBytes(kind, e0):codeBytes(kind, e1)]
-		params := payload[cb+e0/bs*pb : cb+(e1+bs-1)/bs*pb]
-		return codes, params, nil
+		return out, nil
 	}
-	return nil, nil, fmt.Errorf("%w: %v", errDType, dt)
+	return nil, fmt.Errorf("%w: %v", errDType, dt)
 }
 
 // A span is bytes [lo, hi) of a tensor's payload that go to an arena at a
@@ -211,18 +199,21 @@ type span struct {
 
 // pieceRanges returns, in payload order, where the payload of a matrix
 // stored as dt goes when the arenas hold its bytes as they are (float16,
-// and the blocks of the quantized kinds: codes, then block parameters); ok
-// is false when they must be converted first.
-func pieceRanges(t *format.Tensor, dt format.DType, m *matrix) ([]span, bool) {
+// and the blocks of the quantized kinds: codes, then block parameters);
+// none when they must be converted first.
+func pieceRanges(t *format.Tensor, dt format.DType, m *matrix) ([]span, error) {
 	var codes, params []span
 	switch dt {
 	case format.F16, format.Int8Block, format.NF4Block, format.SF4Block:
 	default:
-		return nil, false
+		return nil, nil
 	}
 	kind, err := storageOf(dt)
-	if err != nil || kind != m.kind {
-		return nil, false
+	if err != nil {
+		return nil, err
+	}
+	if kind != m.kind {
+		return nil, fmt.Errorf("%v data for a matrix placed as kind %d", dt, m.kind)
 	}
 	n := m.rows * m.cols
 	cb := int64(codeBytes(kind, n))
@@ -235,16 +226,15 @@ func pieceRanges(t *format.Tensor, dt format.DType, m *matrix) ([]span, bool) {
 		}
 	}
 	rs := append(codes, params...)
-	// The spans must tile the payload, so that it can be read straight
-	// through once.
-	at := int64(0)
-	for _, r := range rs {
-		if r.lo != at {
-			return nil, false
-		}
-		at = r.hi
+	// The spans tile the payload, which is read straight through once.
+	end := int64(0)
+	if len(rs) > 0 {
+		end = rs[len(rs)-1].hi
 	}
-	return rs, at == t.Size()
+	if end != t.Size() {
+		return nil, fmt.Errorf("%v payload of %d bytes for %d values (want %d)", dt, t.Size(), n, end)
+	}
+	return rs, nil
 }
 
 // stream reads t's payload once, front to back, into the arenas at rs,

@@ -392,7 +392,11 @@ func (e *Engine) load(t *format.Tensor, s tensorSpec, dt format.DType) error {
 		return e.upload(p.arena, p.off, f32Bytes(v))
 	}
 	m := e.mats[s.name]
-	if rs, ok := pieceRanges(t, dt, m); ok {
+	rs, err := pieceRanges(t, dt, m)
+	if err != nil {
+		return err
+	}
+	if rs != nil {
 		return e.stream(t, rs)
 	}
 	payload, err := t.Bytes()
@@ -402,14 +406,11 @@ func (e *Engine) load(t *format.Tensor, s tensorSpec, dt format.DType) error {
 	e.d.Lock()
 	defer e.d.Unlock()
 	for _, p := range m.pieces {
-		codes, params, err := gpuMatrix(payload, dt, m, p)
+		b, err := convertPiece(payload, dt, m, p)
 		if err != nil {
 			return err
 		}
-		if err := e.upload(p.arena, p.w, codes); err != nil {
-			return err
-		}
-		if err := e.upload(p.arena, p.p, params); err != nil {
+		if err := e.upload(p.arena, p.w, b); err != nil {
 			return err
 		}
 	}

@@ -304,3 +304,35 @@ func TestSupportedHeadSizes(t *testing.T) {
 		}
 	}
 }
+
+// Matrices stored in a type the arenas do not hold (a checkpoint's
+// bfloat16, float32) are converted to float16 on their way to the GPU, as
+// web-rwkv holds them, and give the logits of the CPU engine on the
+// checkpoint cast to float16 (format.CastF16: the same rounding).
+func TestConvertedWeights(t *testing.T) {
+	f32, err := synth.RWKV7(wideV7, format.F32, wideSeed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name string
+		src  *format.Source
+	}{
+		{"bfloat16 .pth", openSource(t, filepath.Join(tinyDir, "tiny-rwkv-7v0-834K.pth"))},
+		{"float32", f32},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			if dt := c.src.Lookup(c.src.Tensors[len(c.src.Tensors)-1].Name).DType; dt == format.F16 {
+				t.Fatalf("the source is already float16")
+			}
+			f16, err := format.CastF16(c.src)
+			if err != nil {
+				t.Fatal(err)
+			}
+			cpu := loadCPU(t, f16)
+			want := cpuRows(t, cpu, testTokens[:12])
+			e := loadGPU(t, c.src, nil)
+			compare(t, c.name, runAll(t, e, newState(t, e), testTokens[:12], engine.OutputAll), want, cpu.Info().Vocab, 1e-3)
+		})
+	}
+}
