@@ -179,7 +179,8 @@ func Load(ctx context.Context, d *gpu.Device, src *format.Source, opt *Options) 
 			continue // uploaded with the tensor it shares
 		}
 		if err := e.load(tensors[i], s, dtypes[i]); err != nil {
-			return nil, fmt.Errorf("gpuengine: tensor %q: %w", s.name, err)
+			// A reader's error names its file and tensor already.
+			return nil, fmt.Errorf("gpuengine: %w", format.TensorErr(s.name, err))
 		}
 	}
 	if err := e.locked(e.finishProgram); err != nil {

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/rwkvkit/rwkvkit/inspect"
+	"github.com/rwkvkit/rwkvkit/internal/gputest"
 )
 
 // inspect shows the file's size, a dtype summary and the parameter count
@@ -79,6 +80,21 @@ func TestInspectVerify(t *testing.T) {
 	_, stderr, code := rwkvkit(t, "inspect", "--verify", bad)
 	if code != 2 || !strings.Contains(stderr, bad) || !strings.Contains(stderr, `tensor "blocks.`) || !strings.Contains(stderr, "checksum mismatch") {
 		t.Errorf("corrupt artifact: exit %d, %q", code, stderr)
+	}
+	// Loading it fails the same way on either engine (the GPU's streams
+	// the payloads into its staging buffers), naming the tensor once.
+	devices := []string{"cpu"}
+	if gputest.Available() {
+		devices = append(devices, "gpu")
+	}
+	for _, dev := range devices {
+		_, stderr, code := rwkvkit(t, "logits", bad, "--device", dev, "--tokens", "1,2", "--out", filepath.Join(dir, dev+".bin"))
+		if code != 2 || !strings.Contains(stderr, bad) || strings.Count(stderr, `tensor "blocks.`) != 1 || !strings.Contains(stderr, "checksum mismatch") {
+			t.Errorf("logits of the corrupt artifact on the %s: exit %d, %q", dev, code, stderr)
+		}
+		if _, err := os.Stat(filepath.Join(dir, dev+".bin")); err == nil {
+			t.Errorf("logits of the corrupt artifact on the %s left an output", dev)
+		}
 	}
 	if _, stderr, code := rwkvkit(t, "inspect", "--verify", tiny+"tiny-rwkv-7v0-834K.pth"); code != 2 || !strings.Contains(stderr, "only .rkv artifacts carry checksums") {
 		t.Errorf(".pth: exit %d, %q", code, stderr)
