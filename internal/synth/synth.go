@@ -129,10 +129,14 @@ func numel(shape []int64) int64 {
 	return n
 }
 
+// seedFor is the state xorshift64* starts from for one tensor: a hash of
+// its name and the seed, made odd (never zero). The seed is spread over
+// the high bits first: setting the low bit alone would give seeds 2k and
+// 2k+1 the same models.
 func seedFor(seed uint64, name string) uint64 {
 	h := fnv.New64a()
 	h.Write([]byte(name))
-	return h.Sum64() ^ seed | 1
+	return (h.Sum64() ^ seed*0x9e3779b97f4a7c15) | 1
 }
 
 // filler streams a tensor's random values; xorshift64* is fast enough that

@@ -63,3 +63,31 @@ func TestRWKV5Detected(t *testing.T) {
 		t.Error("a v6 was made as a v5")
 	}
 }
+
+// A seed gives the same model every time, and neighbouring seeds (2k and
+// 2k+1 among them) give different ones.
+func TestSeedsDiffer(t *testing.T) {
+	cfg := synth.Config{Layers: 1, Embed: 32, Vocab: 64, HeadSize: 32, DecayLoRA: 32, ALoRA: 32, VLoRA: 32, GLoRA: 32}
+	weights := func(seed uint64) []byte {
+		src, err := synth.RWKV7(cfg, format.F16, seed)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := src.Lookup("blocks.0.att.key.weight").Bytes()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	seen := map[string]uint64{}
+	for seed := range uint64(8) {
+		b := weights(seed)
+		if !bytes.Equal(b, weights(seed)) {
+			t.Fatalf("seed %d gave two models", seed)
+		}
+		if s, ok := seen[string(b)]; ok {
+			t.Errorf("seeds %d and %d give the same model", s, seed)
+		}
+		seen[string(b)] = seed
+	}
+}
