@@ -178,10 +178,7 @@ func (c *castReader) Read(p []byte) (int, error) {
 		}
 		n := min(c.left, castChunk)
 		in := c.in[:n*int64(c.dt.Size())]
-		if _, err := io.ReadFull(c.r, in); err != nil {
-			if err == io.EOF || err == io.ErrUnexpectedEOF {
-				err = ErrShortData
-			}
+		if err := ReadFull(c.r, in); err != nil {
 			return 0, err
 		}
 		c.left -= n

@@ -105,6 +105,16 @@ func (t *Tensor) Open() (io.ReadCloser, error) {
 // ErrShortData is returned when a tensor's reader ends before Size bytes.
 var ErrShortData = errors.New("tensor data shorter than its declared size")
 
+// ReadFull fills b from r, as io.ReadFull does, with a reader that ends
+// early reported as ErrShortData.
+func ReadFull(r io.Reader, b []byte) error {
+	_, err := io.ReadFull(r, b)
+	if err == io.EOF || err == io.ErrUnexpectedEOF {
+		err = ErrShortData
+	}
+	return err
+}
+
 // Bytes reads the whole tensor. Its memory is Size bytes, which the reader
 // that made the tensor has checked against the file.
 func (t *Tensor) Bytes() ([]byte, error) {
@@ -120,10 +130,7 @@ func (t *Tensor) Bytes() ([]byte, error) {
 		return c.b, nil
 	}
 	buf := make([]byte, t.size)
-	if _, err := io.ReadFull(r, buf); err != nil {
-		if err == io.ErrUnexpectedEOF || err == io.EOF {
-			err = ErrShortData
-		}
+	if err := ReadFull(r, buf); err != nil {
 		return nil, TensorErr(t.Name, err)
 	}
 	return buf, nil

@@ -244,10 +244,7 @@ func (d *decoder) Read(p []byte) (int, error) {
 			d.raw, d.vals, d.out = make([]byte, rb), make([]float32, n), make([]byte, 4*n)
 		}
 		raw, vals := d.raw[:rb], d.vals[:n]
-		if _, err := io.ReadFull(d.r, raw); err != nil {
-			if err == io.EOF || err == io.ErrUnexpectedEOF {
-				err = format.ErrShortData
-			}
+		if err := format.ReadFull(d.r, raw); err != nil {
 			return 0, fmt.Errorf("gguf: tensor %q: %w", d.name, err)
 		}
 		if err := decodeRow(vals, raw, d.typ); err != nil {

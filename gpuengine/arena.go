@@ -4,7 +4,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"io"
 	"math"
 
 	"github.com/rwkvkit/rwkvkit/format"
@@ -253,10 +252,7 @@ func (e *Engine) stream(t *format.Tensor, rs []span) error {
 		padded := uint64(alignUp(n, 4))
 		err := e.d.UploadFrom(e.arenas[s.arena], uint64(4*s.words), padded, func(b []byte, at uint64) error {
 			k := min(int64(len(b)), n-int64(at))
-			if _, err := io.ReadFull(r, b[:k]); err != nil {
-				if err == io.ErrUnexpectedEOF || err == io.EOF {
-					err = format.ErrShortData
-				}
+			if err := format.ReadFull(r, b[:k]); err != nil {
 				return err
 			}
 			clear(b[k:])

@@ -3,7 +3,6 @@ package runner
 import (
 	"encoding/binary"
 	"fmt"
-	"io"
 	"math"
 	"unsafe"
 
@@ -151,10 +150,7 @@ func readValues[T uint16 | float32](t *format.Tensor, w []T) error {
 	}
 	defer r.Close()
 	buf := unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(w))), size)
-	if _, err := io.ReadFull(r, buf); err != nil {
-		if err == io.EOF || err == io.ErrUnexpectedEOF {
-			err = format.ErrShortData
-		}
+	if err := format.ReadFull(r, buf); err != nil {
 		return err
 	}
 	return nil
