@@ -114,12 +114,7 @@ func Open() (*Device, error) {
 		info.Name = "unnamed adapter"
 	}
 	supported := adapter.GetLimits().Limits
-	limits := wgpu.DefaultLimits()
-	limits.MaxBufferSize = supported.MaxBufferSize
-	limits.MaxStorageBufferBindingSize = supported.MaxStorageBufferBindingSize
-	// Tiled matrix products want more workgroup memory than WebGPU's default
-	// 16 KiB where the adapter has it (32 KiB on lavapipe, 48 KiB on NVIDIA).
-	limits.MaxComputeWorkgroupStorageSize = max(limits.MaxComputeWorkgroupStorageSize, supported.MaxComputeWorkgroupStorageSize)
+	limits := requestLimits(supported)
 	var features []wgpu.FeatureName
 	if adapter.HasFeature(wgpu.FeatureNameTimestampQuery) {
 		features = append(features, wgpu.FeatureNameTimestampQuery)
@@ -190,6 +185,29 @@ func (d *Device) AdapterLimits() wgpu.Limits { return d.adapterLimits }
 func (d *Device) MaxBinding() uint64 {
 	return min(d.limits.MaxStorageBufferBindingSize, d.limits.MaxBufferSize) &^ 255
 }
+
+// requestLimits are WebGPU's defaults raised to what the adapter supports for
+// buffer size, storage binding size and workgroup memory, so that large
+// tensors need few splits and tiled products get the workgroup memory the
+// adapter has (32 KiB on lavapipe, 48 KiB on NVIDIA).
+//
+// wgpu-native reads a limit of all ones as "undefined" and gives WebGPU's
+// default for it, and all ones is both what DefaultLimits holds and what an
+// adapter without a buffer limit reports (NVIDIA's Vulkan driver does).
+// Asking for either as is would give 256 MiB buffers and 16 KiB of workgroup
+// memory, so each limit asked for is a defined value.
+func requestLimits(supported wgpu.Limits) wgpu.Limits {
+	l := wgpu.DefaultLimits()
+	l.MaxBufferSize = defined64(supported.MaxBufferSize)
+	l.MaxStorageBufferBindingSize = defined64(supported.MaxStorageBufferBindingSize)
+	if w := supported.MaxComputeWorkgroupStorageSize; w != wgpu.LimitU32Undefined && w > 16<<10 {
+		l.MaxComputeWorkgroupStorageSize = w
+	}
+	return l
+}
+
+// defined64 is v, or the largest defined value when v is the undefined marker.
+func defined64(v uint64) uint64 { return min(v, wgpu.LimitU64Undefined-1) }
 
 // WGPU returns the underlying device and queue, for what this package does
 // not wrap. Work done through them bypasses the loss tracking: a

@@ -37,6 +37,18 @@ func TestOpen(t *testing.T) {
 	if l.MaxStorageBufferBindingSize < 128<<20 {
 		t.Errorf("storage binding limit %d below the WebGPU default", l.MaxStorageBufferBindingSize)
 	}
+	// Open asks for the adapter's buffer size and workgroup memory; the
+	// device must have been given them, not WebGPU's defaults (256 MiB and
+	// 16 KiB), which is what a request of "all ones" gets from wgpu-native.
+	if want := min(a.MaxBufferSize, wgpu.LimitU64Undefined-1); l.MaxBufferSize != want {
+		t.Errorf("device max buffer %d, adapter supports %d", l.MaxBufferSize, a.MaxBufferSize)
+	}
+	if want := min(a.MaxStorageBufferBindingSize, wgpu.LimitU64Undefined-1); l.MaxStorageBufferBindingSize != want {
+		t.Errorf("device storage binding limit %d, adapter supports %d", l.MaxStorageBufferBindingSize, a.MaxStorageBufferBindingSize)
+	}
+	if w := a.MaxComputeWorkgroupStorageSize; w >= 16<<10 && l.MaxComputeWorkgroupStorageSize != w {
+		t.Errorf("device workgroup storage %d, adapter supports %d", l.MaxComputeWorkgroupStorageSize, w)
+	}
 	if mb := d.MaxBinding(); mb%256 != 0 || mb > l.MaxStorageBufferBindingSize || mb > l.MaxBufferSize || mb == 0 {
 		t.Errorf("MaxBinding %d inconsistent with limits", mb)
 	}
