@@ -161,7 +161,7 @@ func (e *Engine) resizePage0(n int) error {
 func (e *Engine) writeSlot(slot int, s *engine.Snapshot) error {
 	for l := range e.info.Layers {
 		b, off := e.slotAt(slot, l)
-		if err := e.d.Write(b, off, f32Bytes(s.Layer(l))); err != nil {
+		if err := e.d.Write(b, off, f32Bytes(e.deviceLayer(s.Layer(l)))); err != nil {
 			return e.fail(fmt.Errorf("gpuengine: writing a state: %w", err))
 		}
 	}
@@ -205,6 +205,9 @@ func (s *State) Snapshot() (*engine.Snapshot, error) {
 	}
 	for i := range snap.Data {
 		snap.Data[i] = f32At(b, i)
+	}
+	for l := range e.info.Layers {
+		e.hostLayer(snap.Layer(l))
 	}
 	runtime.KeepAlive(s)
 	return snap, nil

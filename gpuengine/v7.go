@@ -1,6 +1,8 @@
 package gpuengine
 
 import (
+	"slices"
+
 	"github.com/rwkvkit/rwkvkit/format"
 	"github.com/rwkvkit/rwkvkit/gpu"
 )
@@ -266,4 +268,36 @@ func (e *Engine) loraMatrices(arena int, second []job) ([4]int, bool) {
 		offs[k] = m.pieces[0].w
 	}
 	return offs, true
+}
+
+// deviceLayer returns a layer of a state as the device holds it: for
+// RWKV-7 each head's S by columns (wgsl/state7.wgsl), a copy of layer; for
+// the other versions layer itself.
+func (e *Engine) deviceLayer(layer []float32) []float32 {
+	if e.info.Version != format.V7 {
+		return layer
+	}
+	layer = slices.Clone(layer)
+	transposeHeads(layer[2*e.info.Embed:], e.info.HeadSize)
+	return layer
+}
+
+// hostLayer turns a layer read from the device into the host's layout, in
+// place.
+func (e *Engine) hostLayer(layer []float32) {
+	if e.info.Version == format.V7 {
+		transposeHeads(layer[2*e.info.Embed:], e.info.HeadSize)
+	}
+}
+
+// transposeHeads transposes each n×n matrix of mem in place.
+func transposeHeads(mem []float32, n int) {
+	for h := 0; h+n*n <= len(mem); h += n * n {
+		m := mem[h : h+n*n]
+		for i := range n {
+			for j := i + 1; j < n; j++ {
+				m[i*n+j], m[j*n+i] = m[j*n+i], m[i*n+j]
+			}
+		}
+	}
 }

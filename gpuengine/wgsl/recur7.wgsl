@@ -117,8 +117,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     let start = seg_start(s);
     let end = start + seg_len(s);
     let o = h * N + i;
-    let base = slot * p.stride + p.mem + o * N;
-    var S = load_row(base);
+    let hb = slot * p.stride + p.mem + h * N * N;
+    var S = load_row(hb, i);
     var next = fetch(start, end, o);
     for (var t0 = start; t0 < end; t0 += BT) {
         let n = min(BT, end - t0);
@@ -204,5 +204,5 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
             act[p.y + (t0 + u) * C + o] = yy.x + yy.y + yy.z + yy.w;
         }
     }
-    store_row(base, S);
+    store_row(hb, i, S);
 }

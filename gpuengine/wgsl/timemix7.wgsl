@@ -1,8 +1,8 @@
 // RWKV-7 time mixing after the products (docs/rwkv-math.md, v7), one
 // workgroup per (segment, head) of N·LL threads; threads 0…N−1 are the
 // head's channels, thread i channel i and row i of its state S (N×N,
-// [value i][key j], kept in registers over the segment's tokens, which run
-// in order):
+// [value i][key j], stored by columns (state7.wgsl), kept in registers
+// over the segment's tokens, which run in order):
 //   w = exp(−e^−0.5·σ(w0 + w')), a = σ(a0 + a'), kk = normalise(k⊙k_k),
 //   k ← k⊙(1 + (a − 1)⊙k_a), v ← v + (v_first − v)⊙σ(v0 + v') (layer 0
 //   records v as v_first instead);
@@ -112,12 +112,12 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     let own = li < N; // a channel's thread
     let i = li % N;
     let c = h * N + i;
-    let sb = slot * p.stride + p.mem + c * N;
+    let hb = slot * p.stride + p.mem + h * N * N;
     // S by constant indices only (see state7.wgsl): a quad c of the shared
     // arrays is read as c % N4, in bounds where the code is removed.
     var S: array<vec4<f32>, 16>;
     if own {
-        S = load_row(sb);
+        S = load_row(hb, i);
     }
     let w0 = wf(p.w0 + c);
     let a0 = wf(p.a0 + c);
@@ -302,6 +302,6 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
         // The next token writes sh_y only after two barriers: none needed here.
     }
     if own {
-        store_row(sb, S);
+        store_row(hb, i, S);
     }
 }
