@@ -14,22 +14,23 @@ import (
 var deviceLimits = (*gpu.Device).Limits
 
 // A headKernel is a kernel whose workgroup is one head of one token or
-// segment: head-size invocations, and workgroup memory of floats values per
-// channel of the head (its var<workgroup> declarations). The other kernels'
-// workgroups fit what WebGPU guarantees every device (256 invocations,
-// 16 KiB).
+// segment: lanes invocations per channel of the head, and workgroup memory
+// of floats values per channel (its var<workgroup> declarations). The
+// other kernels' workgroups fit what WebGPU guarantees every device (256
+// invocations, 16 KiB).
 type headKernel struct {
 	file   string
 	v7     bool // RWKV-7's; else v5's and v6's
+	lanes  int
 	floats int
 }
 
 var headKernels = []headKernel{
-	{"timemix5.wgsl", false, 5},
-	{"timemix7.wgsl", true, 8 + 4}, // and more to make the LoRA stages where the device has it (timeMixLoRA)
-	{"prep7.wgsl", true, 1},
-	{"recur7.wgsl", true, 6 * 8}, // r, w, k, a, b, v of BT = 8 tokens
-	{"post7.wgsl", true, 2},
+	{"timemix5.wgsl", false, 1, 5},
+	{"timemix7.wgsl", true, 1, 8 + 4}, // and more to make the LoRA stages where the device has it (timeMixLoRA)
+	{"prep7.wgsl", true, 1, 1},
+	{"recur7.wgsl", true, 4, 6*8 + 2*8}, // r, w, k, a, b, v of BT = 8 tokens; two tokens' parts of the sums
+	{"post7.wgsl", true, 1, 2},
 }
 
 // checkKernels refuses a model whose head kernels the device cannot run:
@@ -40,13 +41,14 @@ func checkKernels(l wgpu.Limits, info format.ModelInfo) error {
 		return nil
 	}
 	n := info.HeadSize
-	if threads := min(l.MaxComputeInvocationsPerWorkgroup, l.MaxComputeWorkgroupSizeX); uint64(n) > uint64(threads) {
-		return fmt.Errorf("gpuengine: %w: head size %d needs %d invocations per workgroup, the device allows %d",
-			ErrTooLarge, n, n, threads)
-	}
+	threads := min(l.MaxComputeInvocationsPerWorkgroup, l.MaxComputeWorkgroupSizeX)
 	for _, k := range headKernels {
 		if k.v7 != (info.Version == format.V7) {
 			continue
+		}
+		if uint64(k.lanes*n) > uint64(threads) {
+			return fmt.Errorf("gpuengine: %w: head size %d needs %d invocations per workgroup in kernel %s, the device allows %d",
+				ErrTooLarge, n, k.lanes*n, k.file, threads)
 		}
 		if need := 4 * k.floats * n; uint64(need) > uint64(l.MaxComputeWorkgroupStorageSize) {
 			return fmt.Errorf("gpuengine: %w: head size %d needs %d bytes of workgroup memory in kernel %s, the device has %d",

@@ -122,7 +122,8 @@ func TestHeadTooLarge(t *testing.T) {
 	}{
 		{"invocations", func(l *wgpu.Limits) { l.MaxComputeInvocationsPerWorkgroup = 32 }, []string{"head size 64", "64 invocations", "allows 32"}},
 		{"workgroup width", func(l *wgpu.Limits) { l.MaxComputeWorkgroupSizeX = 48 }, []string{"head size 64", "64 invocations", "allows 48"}},
-		{"workgroup memory", func(l *wgpu.Limits) { l.MaxComputeWorkgroupStorageSize = 8 << 10 }, []string{"head size 64", "12288 bytes", "recur7.wgsl", "has 8192"}},
+		{"workgroup memory", func(l *wgpu.Limits) { l.MaxComputeWorkgroupStorageSize = 8 << 10 }, []string{"head size 64", "16384 bytes", "recur7.wgsl", "has 8192"}},
+		{"invocations of the recurrence", func(l *wgpu.Limits) { l.MaxComputeInvocationsPerWorkgroup = 128 }, []string{"head size 64", "256 invocations", "recur7.wgsl", "allows 128"}},
 	} {
 		deviceLimits = func(d *gpu.Device) wgpu.Limits {
 			l := d.Limits()

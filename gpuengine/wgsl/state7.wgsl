@@ -75,3 +75,32 @@ fn store_row(hb: u32, i: u32, S: array<vec4<f32>, 16>) {
         st4(hb, i, 60u, S[15]);
     }
 }
+
+// load_part reads S[i][j0…j0 + 4·Q), Q = N/16: a quarter of row i.
+fn load_part(hb: u32, i: u32, j0: u32) -> array<vec4<f32>, 4> {
+    var S: array<vec4<f32>, 4>;
+    S[0] = ld4(hb, i, j0);
+    if N4 > 4u {
+        S[1] = ld4(hb, i, j0 + 4u);
+    }
+    if N4 > 8u {
+        S[2] = ld4(hb, i, j0 + 8u);
+    }
+    if N4 > 12u {
+        S[3] = ld4(hb, i, j0 + 12u);
+    }
+    return S;
+}
+
+fn store_part(hb: u32, i: u32, j0: u32, S: array<vec4<f32>, 4>) {
+    st4(hb, i, j0, S[0]);
+    if N4 > 4u {
+        st4(hb, i, j0 + 4u, S[1]);
+    }
+    if N4 > 8u {
+        st4(hb, i, j0 + 8u, S[2]);
+    }
+    if N4 > 12u {
+        st4(hb, i, j0 + 12u, S[3]);
+    }
+}
