@@ -60,10 +60,11 @@ func TestLongSubmission(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer down.Release()
-	// run dispatches 1024 × rows workgroups and copies their count into
-	// the staging buffer in the same submission (as a step of the engine
-	// does), and returns how long they took until the count was read.
-	run := func(rows uint32) time.Duration {
+	// run dispatches 1024 × rows workgroups reps times and copies their
+	// count into the staging buffer in the same submission (as a step of
+	// the engine does), and returns how long they took until the count was
+	// read.
+	run := func(rows uint32, reps int) time.Duration {
 		t.Helper()
 		if err := d.Upload(buf, 0, make([]byte, 8)); err != nil {
 			t.Fatal(err)
@@ -73,8 +74,10 @@ func TestLongSubmission(t *testing.T) {
 		}
 		start := time.Now()
 		err := d.Submit(func(enc *wgpu.CommandEncoder) error {
-			if err := gpu.DispatchXY(enc, k, g, 1024, rows); err != nil {
-				return err
+			for range reps {
+				if err := gpu.DispatchXY(enc, k, g, 1024, rows); err != nil {
+					return err
+				}
 			}
 			return enc.CopyBufferToBuffer(buf, 0, down.Buffer(), 0, 8)
 		})
@@ -88,26 +91,34 @@ func TestLongSubmission(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if c := binary.LittleEndian.Uint32(got); c != 1024*rows {
-			t.Fatalf("after %d workgroups (%v) the count reads %d", 1024*rows, time.Since(start), c)
+		if c := binary.LittleEndian.Uint32(got); c != 1024*rows*uint32(reps) {
+			t.Fatalf("after %d workgroups (%v) the count reads %d", 1024*rows*uint32(reps), time.Since(start), c)
 		}
 		return time.Since(start)
 	}
-	run(1) // compiles the kernel
+	run(1, 1) // compiles the kernel
 	const probe = 64
-	per := run(probe) / probe
+	per := run(probe, 1) / probe
 	rows := uint32(min(int64(6500*time.Millisecond/max(per, time.Microsecond))+1, gpu.MaxWorkgroupsPerDim))
 	// The probe is timed on a shared CPU (lavapipe) and can overestimate:
-	// until a submission outlasts the poll timeout, give it twice the rows.
+	// until a submission outlasts the poll timeout, give it twice the
+	// rows, and once a dispatch has the most rows, twice the dispatches
+	// (a real GPU runs the most one dispatch may have in a fraction of a
+	// second; the count stays below 2³²).
+	reps := 1
 	for {
-		took := run(rows)
-		t.Logf("1024 × %d workgroups: %v", rows, took)
+		took := run(rows, reps)
+		t.Logf("%d × 1024 × %d workgroups: %v", reps, rows, took)
 		if took >= 5*time.Second {
 			return
 		}
-		if rows == gpu.MaxWorkgroupsPerDim {
-			t.Fatalf("1024 × %d workgroups took only %v: no submission outlasted the poll timeout", rows, took)
+		switch {
+		case rows < gpu.MaxWorkgroupsPerDim:
+			rows = min(2*rows, gpu.MaxWorkgroupsPerDim)
+		case reps < 32:
+			reps *= 2
+		default:
+			t.Fatalf("%d × 1024 × %d workgroups took only %v: no submission outlasted the poll timeout", reps, rows, took)
 		}
-		rows = min(2*rows, gpu.MaxWorkgroupsPerDim)
 	}
 }

@@ -174,8 +174,10 @@ func TestTooLarge(t *testing.T) {
 		t.Fatalf("1 MiB limit: %v, want ErrTooLarge", err)
 	}
 	t.Log(err)
-	// A pass whose activations exceed a binding.
-	_, err = Load(context.Background(), d, src, &Options{Chunk: 1 << 16, MaxBinding: 8 << 20})
+	// A pass whose activations exceed a binding: more tokens than a
+	// binding holds vectors of the model's width.
+	chunk := int(d.MaxBinding()/uint64(4*src.Info.Embed)) + 1
+	_, err = Load(context.Background(), d, src, &Options{Chunk: chunk})
 	if !errors.Is(err, ErrTooLarge) {
 		t.Fatalf("huge chunk: %v, want ErrTooLarge", err)
 	}
