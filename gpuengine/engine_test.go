@@ -270,7 +270,7 @@ func TestMatmatTiles(t *testing.T) {
 			src := quantized(t, base, wk.kind)
 			want := cpuRows(t, loadCPU(t, src), toks)
 			defer func(s int) { mmSplit = s }(mmSplit)
-			for _, mmSplit = range []int{1, 4} {
+			for _, mmSplit = range []int{1, 4, 16} {
 				e := loadGPU(t, src, &Options{Chunk: 256})
 				for v := 0; v <= len(mmTiles); v++ {
 					e.tile = v

@@ -188,6 +188,16 @@ var mmSplit = 4
 // H200's 132 multiprocessors make.
 const mmSplitWarps = 132 * 16
 
+// mmSplitWide lets a product of more than C rows split too (a variable for
+// the benchmarks).
+var mmSplitWide = true
+
+// mmScratch bounds the partial sums of a split dispatch, parts × tokens ×
+// rows floats: mmParts stops doubling the parts once the warps reach
+// mmSplitWarps, so the parts' warps stay below twice that, and a warp
+// (32 threads of 64 sums each) sums 2048 values of a part.
+const mmScratch = 2 * mmSplitWarps * 2048
+
 // mmParts is the number of parts a dispatch of workgroups of tile v over
 // columns cols is split into.
 func mmParts(v, workgroups, cols int) int {
@@ -294,8 +304,8 @@ func (e *Engine) linear(name string, jobs ...job) error {
 			for range maxJobs - n {
 				vals = append(vals, make([]int, 16)...)
 			}
-			// A split needs one job over the tokens, with room in the scratch.
-			split := mmSplit > 1 && n == 1 && !onRows && part[0].rows <= e.info.Embed
+			// A split needs one job over the tokens.
+			split := mmSplit > 1 && n == 1 && !onRows && (mmSplitWide || part[0].rows <= e.info.Embed)
 			var sum *gpu.Kernel
 			if split {
 				t := mmTiles[0]
@@ -304,7 +314,7 @@ func (e *Engine) linear(name string, jobs ...job) error {
 					return err
 				}
 				if e.scratch.width == 0 {
-					e.scratch = e.tokens(e.info.Embed * mmSplit)
+					e.scratch = e.tokens(ceilDiv(mmScratch, e.tcap))
 				}
 				vals[1] = e.scratch.off
 			}
