@@ -175,14 +175,17 @@ var mmTiles = [...]struct{ tm, tn int }{{16, 16}, {8, 8}}
 var mmFill = 160
 
 // mmSplit is the most parts a dispatch of one product over the tokens
-// (at most C rows) splits its columns into, each part summed by workgroups
-// of their own into partial sums that a second dispatch adds up and
-// finishes, while its tile gives it fewer than mmSplitWarps warps: the
-// narrow products (4096 rows × 512 tokens at 7B make 128 workgroups of
-// 128 × 128) leave the multiprocessors half as full as the wide ones. On
-// an H200, up to 4 parts made 2048-token prompts 10–12% faster at 1.5B and
-// 7B (7,776 → 8,583 and 1,661 → 1,864 tokens/s).
-var mmSplit = 4
+// splits its columns into, each part summed by workgroups of their own
+// into partial sums that a second dispatch adds up and finishes, while its
+// tile gives it fewer than mmSplitWarps warps: the narrow products (4096
+// rows × 512 tokens at 7B make 128 workgroups of 128 × 128; a batch of 256
+// one-token sequences at 0.1B, 12 to 48) leave the multiprocessors half
+// empty or worse. On an H200, up to 4 parts made 2048-token prompts 10–12%
+// faster at 1.5B and 7B (7,776 → 8,583 and 1,661 → 1,864 tokens/s); for
+// batches of 256, up to 8 parts of every product (not only those of at
+// most C rows) took the GPU time of a step from 7.7 to 6.0 ms at 0.1B and
+// from 40.3 to 35.4 ms at 1.5B (up to 16: 35.9 at 1.5B).
+var mmSplit = 8
 
 // mmSplitWarps is the warps two workgroups of 128 × 128 on each of an
 // H200's 132 multiprocessors make.
