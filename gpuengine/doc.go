@@ -21,15 +21,18 @@
 // once, with bind groups and parameters made at load. The matrix products
 // of a pass multiply all its tokens together — matrix-vector kernels for a
 // few tokens, tiled matrix-matrix kernels through workgroup memory for
-// more — while each recurrence runs token by token inside its kernel, one
-// workgroup per segment and head, the state in registers. Logits come back
+// more, a narrow product's columns split among workgroups whose partial sums
+// a second dispatch adds — while each recurrence runs token by token inside
+// its kernel, one workgroup per segment and head, the state in registers. Logits come back
 // only for the positions asked for, once per pass.
 //
 // # States
 //
 // States live on the GPU, one slot of a per-layer buffer per state, laid out
-// as [engine.Snapshot] is, so [State.Snapshot] and [State.Restore] are plain
-// copies and a session can move between this engine and the CPU engine.
+// as [engine.Snapshot] is except that RWKV-7 keeps each head's matrix by
+// columns (the threads of a head, a row each, then touch adjacent floats);
+// [State.Snapshot] and [State.Restore] are copies that turn the matrices,
+// and a session can move between this engine and the CPU engine.
 //
 // # Versions
 //
