@@ -83,6 +83,10 @@ func TestCastPooledBuffers(t *testing.T) {
 		}
 	}
 	runtime.ReadMemStats(&b)
+	if raceEnabled {
+		t.Log("race detector on: sync.Pool drops buffers, the allocation bound is not checked")
+		return
+	}
 	// io.ReadAll's own buffer is the tensor's size; the cast's buffers come back from the pool.
 	if per := (b.TotalAlloc - a.TotalAlloc) / 3; per > uint64(4*len(want)) {
 		t.Errorf("%d bytes allocated per pass over a %d-byte cast", per, len(want))
