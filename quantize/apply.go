@@ -80,6 +80,10 @@ func Apply(ctx context.Context, src *format.Source, plan *Plan, q Quantizer) (*f
 		if err != nil {
 			return nil, err
 		}
+		if t.Region != "" {
+			// The same bytes quantized alike: tied matrices stay tied.
+			qt.Region = t.Region + "+" + kind.String()
+		}
 		out.Tensors = append(out.Tensors, qt)
 	}
 	return out, nil

@@ -339,3 +339,35 @@ func TestApplyReadsEachTensorOnce(t *testing.T) {
 		}
 	}
 }
+
+// Tensors that read the same bytes of their file (tied weights) are still
+// marked as one after quantization, and apart from what they were before
+// it; a tensor with no region gets none.
+func TestApplyKeepsTies(t *testing.T) {
+	vals := make([]float32, 4*128)
+	for i := range vals {
+		vals[i] = float32(i%7) - 3
+	}
+	a := f32Tensor(t, "blocks.0.att.key.weight", []int64{4, 128}, vals)
+	b := f32Tensor(t, "blocks.1.att.key.weight", []int64{4, 128}, vals)
+	c := f32Tensor(t, "blocks.0.att.value.weight", []int64{4, 128}, vals)
+	a.Region, b.Region = "storage 0", "storage 0"
+	plan, err := quantize.NewPlan(2, quantize.Rule{Kind: format.Int8Block, Layers: "all"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := quantize.Apply(context.Background(), &format.Source{Tensors: []*format.Tensor{a, b, c}}, plan, quantize.CPU{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	qa, qb, qc := out.Lookup(a.Name), out.Lookup(b.Name), out.Lookup(c.Name)
+	if qa.DType != format.Int8Block || qa.Region == "" || qa.Region != qb.Region || qa.Region == a.Region {
+		t.Errorf("tied after quantization: regions %q, %q (before %q), kind %v", qa.Region, qb.Region, a.Region, qa.DType)
+	}
+	if qc.Region != "" {
+		t.Errorf("a tensor with no region has %q after quantization", qc.Region)
+	}
+	if !bytes.Equal(readAll(t, qa), readAll(t, qb)) {
+		t.Error("tied tensors quantize to different bytes")
+	}
+}
