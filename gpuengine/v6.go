@@ -40,7 +40,7 @@ func (e *Engine) buildV6() error {
 	fk := e.tokens(i.FFN)
 	xo := e.rows(C)
 	e.logits = e.logitRows()
-	tm, err := e.compile("main", map[string]int{"N": i.HeadSize}, "timemix5.wgsl")
+	tm, err := e.compile("main", map[string]int{"N": i.HeadSize}, "timemix5.wgsl", "headnorm.wgsl")
 	if err != nil {
 		return err
 	}

@@ -75,7 +75,7 @@ func (e *Engine) buildV7() error {
 	// The time mix of short segments, as it is (variant 0) and making the
 	// second LoRA stages itself (variant 1, where the device has room).
 	tm, err := e.compile("main", map[string]int{"N": N, "LORA": 0, "LL": 1, "DW": 0, "DA": 0, "DG": 0, "DV": 0, "LORA4": N},
-		"state7.wgsl", "timemix7.wgsl")
+		"state7.wgsl", "timemix7.wgsl", "headnorm.wgsl")
 	if err != nil {
 		return err
 	}
@@ -84,7 +84,7 @@ func (e *Engine) buildV7() error {
 	if fuse {
 		tmLoRA, err = e.compile("main", map[string]int{"N": N, "LORA": 1, "LL": lanes,
 			"DW": i.DecayLoRA, "DA": i.ALoRA, "DG": i.GLoRA, "DV": i.VLoRA, "LORA4": timeMixLoRA4(i, lanes)},
-			"state7.wgsl", "timemix7.wgsl")
+			"state7.wgsl", "timemix7.wgsl", "headnorm.wgsl")
 		if err != nil {
 			return err
 		}
@@ -97,7 +97,7 @@ func (e *Engine) buildV7() error {
 	if err != nil {
 		return err
 	}
-	post, err := e.compile("main", hs, "post7.wgsl")
+	post, err := e.compile("main", hs, "post7.wgsl", "headnorm.wgsl")
 	if err != nil {
 		return err
 	}

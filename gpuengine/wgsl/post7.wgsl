@@ -17,7 +17,7 @@ struct Params {
 @group(0) @binding(2) var<storage, read> wt: array<u32>;
 @group(0) @binding(3) var<storage, read_write> act: array<f32>;
 
-var<workgroup> sy: array<f32, N>;
+var<workgroup> sh_y: array<f32, N>;
 var<workgroup> sx: array<f32, N>;
 
 fn wf(i: u32) -> f32 { return bitcast<f32>(wt[i]); }
@@ -31,21 +31,13 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     let c = wid.y * N + i;
     let o = t * C + c;
     let y = act[p.y + o];
-    sy[i] = y;
+    sh_y[i] = y;
     sx[i] = act[p.r + o] * act[p.k + o] * wf(p.rk + c);
     workgroupBarrier();
-    var mean = 0.0;
     var bonus = 0.0;
     for (var j = 0u; j < N; j++) {
-        mean += sy[j];
         bonus += sx[j];
     }
-    mean /= f32(N);
-    var vr = 0.0;
-    for (var j = 0u; j < N; j++) {
-        let d = sy[j] - mean;
-        vr += d * d;
-    }
-    let yn = (y - mean) / sqrt(vr / f32(N) + 64e-5) * wf(p.lnw + c) + wf(p.lnb + c);
+    let yn = head_norm(y) * wf(p.lnw + c) + wf(p.lnb + c);
     act[p.y + o] = (yn + bonus * act[p.v + o]) * act[p.g + o];
 }

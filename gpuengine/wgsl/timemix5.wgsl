@@ -83,17 +83,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
         y += ruk * v;
         sh_y[j] = y;
         workgroupBarrier();
-        var mean = 0.0;
-        for (var i = 0u; i < N; i++) {
-            mean += sh_y[i];
-        }
-        mean /= f32(N);
-        var vr = 0.0;
-        for (var i = 0u; i < N; i++) {
-            let d = sh_y[i] - mean;
-            vr += d * d;
-        }
-        var out = (y - mean) / sqrt(vr / f32(N) + 64e-5) * lnw + lnb;
+        var out = head_norm(y) * lnw + lnb;
         if p.gated == 1u {
             out *= act[p.g + o];
         }

@@ -286,17 +286,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
         }
         workgroupBarrier();
         if own {
-            var mean = 0.0;
-            for (var j = 0u; j < N; j++) {
-                mean += sh_y[j];
-            }
-            mean /= f32(N);
-            var vr = 0.0;
-            for (var j = 0u; j < N; j++) {
-                let d = sh_y[j] - mean;
-                vr += d * d;
-            }
-            let yn = (y - mean) / sqrt(vr / f32(N) + 64e-5) * lnw + lnb;
+            let yn = head_norm(y) * lnw + lnb;
             act[p.y + o] = (yn + bonus * v) * lo.z;
         }
         // The next token writes sh_y only after two barriers: none needed here.
