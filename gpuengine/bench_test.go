@@ -30,7 +30,6 @@ var (
 	benchTile    = flag.Int("gpuengine.tile", 0, "matrix-matrix tile of every dispatch: 1 128×128, 2 64×64 (0: chosen by size)")
 	benchFill    = flag.Int("gpuengine.fill", 0, "workgroups a matrix-matrix dispatch should have when its tile is chosen by size (0: the engine's default)")
 	benchSplit   = flag.Int("gpuengine.split", 0, "most parts a one-job matrix-matrix dispatch splits its columns into: 1, 2, 4, 8 or 16 (0: the engine's default)")
-	benchWide    = flag.Int("gpuengine.splitwide", -1, "1: products of more than C rows split too; 0: not (-1: the default)")
 	benchTMLanes = flag.Int("gpuengine.tmlanes", 0, "threads per channel of the RWKV-7 time mix for the second LoRA stages: 1, 2 or 4 (0: the default)")
 	benchTMLoRA  = flag.Int("gpuengine.tmlora", -1, "most segments of a pass whose RWKV-7 time mix makes the second LoRA stages (0: never; -1: the default)")
 )
@@ -68,16 +67,13 @@ func benchEngine(b *testing.B, sh synthShape, kind format.DType) *Engine {
 	if *benchSplit > 0 {
 		mmSplit = *benchSplit
 	}
-	if *benchWide >= 0 {
-		mmSplitWide = *benchWide == 1
-	}
 	if *benchTMLanes != 0 {
 		timeMixLanes = *benchTMLanes
 	}
 	if *benchTMLoRA >= 0 {
 		timeMixLoRAMax = *benchTMLoRA
 	}
-	key := fmt.Sprint(sh.name, kind, *benchChunk, mvLanes, mvRows, timeMixLanes, mmSplit, mmSplitWide)
+	key := fmt.Sprint(sh.name, kind, *benchChunk, mvLanes, mvRows, timeMixLanes, mmSplit)
 	if benchCache.key == key {
 		return benchCache.e
 	}

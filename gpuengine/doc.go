@@ -23,8 +23,8 @@
 // few tokens, tiled matrix-matrix kernels through workgroup memory for
 // more, a narrow product's columns split among workgroups whose partial sums
 // a second dispatch adds — while each recurrence runs token by token inside
-// its kernel, one workgroup per segment and head, the state in registers. Logits come back
-// only for the positions asked for, once per pass.
+// its kernel, one workgroup per segment and head, the state in registers.
+// Logits come back only for the positions asked for, once per pass.
 //
 // # States
 //

@@ -191,10 +191,6 @@ var mmSplit = 8
 // H200's 132 multiprocessors make.
 const mmSplitWarps = 132 * 16
 
-// mmSplitWide lets a product of more than C rows split too (a variable for
-// the benchmarks).
-var mmSplitWide = true
-
 // mmScratch bounds the partial sums of a split dispatch, parts × tokens ×
 // rows floats: mmParts stops doubling the parts once the warps reach
 // mmSplitWarps, so the parts' warps stay below twice that, and a warp
@@ -308,7 +304,7 @@ func (e *Engine) linear(name string, jobs ...job) error {
 				vals = append(vals, make([]int, 16)...)
 			}
 			// A split needs one job over the tokens.
-			split := mmSplit > 1 && n == 1 && !onRows && (mmSplitWide || part[0].rows <= e.info.Embed)
+			split := mmSplit > 1 && n == 1 && !onRows
 			var sum *gpu.Kernel
 			if split {
 				t := mmTiles[0]
