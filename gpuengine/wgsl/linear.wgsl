@@ -147,6 +147,83 @@ fn nf4_col(q0: u32, q1: u32, q2: u32, q3: u32, a: vec4<f32>, b: vec4<f32>) -> ve
     return vec4<f32>(nf4_dot(q0, a, b), nf4_dot(q1, a, b), nf4_dot(q2, a, b), nf4_dot(q3, a, b));
 }
 
+// A column step of four rows' codes, fetched before it is used so that
+// the next step's loads are in flight meanwhile.
+struct Codes {
+    q0: vec4<u32>,
+    q1: vec4<u32>,
+    q2: vec4<u32>,
+    q3: vec4<u32>,
+    lo: vec4<f32>, // Int8: the blocks' min; NF4: unused
+    sc: vec4<f32>, // Int8: (max − min)/255; NF4: absmax
+}
+
+// i8_load fetches step i (16 codes a row) of rows r…r+3, n steps a row.
+fn i8_load(j: Job, base: u32, n: u32, r: u32, i: u32) -> Codes {
+    var c: Codes;
+    c.q0 = wt[base + i];
+    c.q1 = wt[base + n + i];
+    c.q2 = wt[base + 2u * n + i];
+    c.q3 = wt[base + 3u * n + i];
+    let e = r * j.cols + i * 16u; // row r's element; the next rows' are cols apart
+    let m0 = unpack2x16float(word(j.p + e / 128u));
+    let m1 = unpack2x16float(word(j.p + (e + j.cols) / 128u));
+    let m2 = unpack2x16float(word(j.p + (e + 2u * j.cols) / 128u));
+    let m3 = unpack2x16float(word(j.p + (e + 3u * j.cols) / 128u));
+    c.lo = vec4<f32>(m0.x, m1.x, m2.x, m3.x);
+    c.sc = (vec4<f32>(m0.y, m1.y, m2.y, m3.y) - c.lo) * (1.0 / 255.0);
+    return c;
+}
+
+// u8x4 is the four bytes of w as floats. 2²³ + b has b in the low bits of
+// its mantissa, so an OR and an exact subtraction convert a byte; a
+// conversion instruction runs at an eighth of the rate of a multiply-add
+// on NVIDIA GPUs, and unpack4x8unorm takes four.
+fn u8x4(w: u32) -> vec4<f32> {
+    let b = vec4<u32>(w, w >> 8u, w >> 16u, w >> 24u) & vec4<u32>(0xFFu);
+    return bitcast<vec4<f32>>(b | vec4<u32>(0x4B000000u)) - vec4<f32>(8388608.0);
+}
+
+fn u8dot(q: vec4<u32>, x0: vec4<f32>, x1: vec4<f32>, x2: vec4<f32>, x3: vec4<f32>) -> f32 {
+    return dot(u8x4(q.x), x0) + dot(u8x4(q.y), x1) + dot(u8x4(q.z), x2) + dot(u8x4(q.w), x3);
+}
+
+// i8_rows is the products of a step of four rows with the 16 inputs from
+// act[xi]: min·Σx + (max − min)/255·Σq·x.
+fn i8_rows(c: Codes, xi: u32) -> vec4<f32> {
+    let x0 = act[xi];
+    let x1 = act[xi + 1u];
+    let x2 = act[xi + 2u];
+    let x3 = act[xi + 3u];
+    let sx = dot(x0 + x1 + x2 + x3, vec4<f32>(1.0));
+    let d = vec4<f32>(u8dot(c.q0, x0, x1, x2, x3), u8dot(c.q1, x0, x1, x2, x3), u8dot(c.q2, x0, x1, x2, x3),
+                      u8dot(c.q3, x0, x1, x2, x3));
+    return c.lo * sx + c.sc * d;
+}
+
+// nf4_load fetches step i (32 codes a row) of rows r…r+3, n steps a row.
+fn nf4_load(j: Job, base: u32, n: u32, r: u32, i: u32) -> Codes {
+    var c: Codes;
+    c.q0 = wt[base + i];
+    c.q1 = wt[base + n + i];
+    c.q2 = wt[base + 2u * n + i];
+    c.q3 = wt[base + 3u * n + i];
+    let e = r * j.cols + i * 32u;
+    c.sc = vec4<f32>(absmax(j, e / 64u), absmax(j, (e + j.cols) / 64u), absmax(j, (e + 2u * j.cols) / 64u),
+                     absmax(j, (e + 3u * j.cols) / 64u));
+    return c;
+}
+
+// nf4_rows is the products of a step of four rows with the 32 inputs from
+// act[xi].
+fn nf4_rows(c: Codes, xi: u32) -> vec4<f32> {
+    var d = nf4_col(c.q0.x, c.q1.x, c.q2.x, c.q3.x, act[xi], act[xi + 1u]);
+    d += nf4_col(c.q0.y, c.q1.y, c.q2.y, c.q3.y, act[xi + 2u], act[xi + 3u]);
+    d += nf4_col(c.q0.z, c.q1.z, c.q2.z, c.q3.z, act[xi + 4u], act[xi + 5u]);
+    d += nf4_col(c.q0.w, c.q1.w, c.q2.w, c.q3.w, act[xi + 6u], act[xi + 7u]);
+    return c.sc * d;
+}
+
 // ---- matvec: MV_ROWS/4 quads of 4 rows, LANES threads per quad (from the
 // host: 32, fewer for narrow models), TV tokens ----
 
@@ -156,8 +233,9 @@ const MV_PARTS: u32 = MV_QUADS * TV;
 
 var<workgroup> part: array<array<vec4<f32>, LANES>, MV_PARTS>; // [quad·TV + token][lane]
 
-// dot_rows adds to acc[k] (rows r…r+3, token t0+k) the products over the
-// columns this lane reads.
+// matvec: thread (quad, lane) sums rows r…r+3 of up to TV tokens over the
+// column steps lane, lane + LANES, …; the lanes' sums meet in workgroup
+// memory.
 @compute @workgroup_size(MV_QUADS * LANES)
 fn matvec(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
     let jr = find_job(wid.x, MV_ROWS);
@@ -219,60 +297,56 @@ fn matvec(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index
                 }
             }
             case 1u: {
-                // 16 codes per vec4<u32>, within one block of 128.
+                // 16 codes per vec4<u32>, within one block of 128; two
+                // column steps per iteration, as for float16.
                 let n = j.cols / 16u;
                 let base = j.w / 4u + r * n;
-                for (var i = lane; i < n; i += LANES) {
-                    var q: array<vec4<u32>, 4>;
-                    var lo: vec4<f32>;
-                    var sc: vec4<f32>;
-                    for (var rr = 0u; rr < 4u; rr++) {
-                        q[rr] = wt[base + rr * n + i];
-                        let mm = unpack2x16float(word(j.p + ((r + rr) * j.cols + i * 16u) / 128u));
-                        lo[rr] = mm.x;
-                        sc[rr] = mm.y - mm.x;
-                    }
+                var i = lane;
+                for (; i + LANES < n; i += 2u * LANES) {
+                    let a = i8_load(j, base, n, r, i);
+                    let b = i8_load(j, base, n, r, i + LANES);
                     for (var k = 0u; k < TV; k++) {
                         if k >= nt {
                             break;
                         }
                         let xi = (j.x + (t0 + k) * j.xs) / 4u + 4u * i;
-                        let x0 = act[xi];
-                        let x1 = act[xi + 1u];
-                        let x2 = act[xi + 2u];
-                        let x3 = act[xi + 3u];
-                        let sx = dot(x0 + x1 + x2 + x3, vec4<f32>(1.0));
-                        var d: vec4<f32>;
-                        for (var rr = 0u; rr < 4u; rr++) {
-                            d[rr] = dot(unpack4x8unorm(q[rr].x), x0) + dot(unpack4x8unorm(q[rr].y), x1) +
-                                    dot(unpack4x8unorm(q[rr].z), x2) + dot(unpack4x8unorm(q[rr].w), x3);
+                        acc[k] += i8_rows(a, xi) + i8_rows(b, xi + 4u * LANES);
+                    }
+                }
+                if i < n {
+                    let a = i8_load(j, base, n, r, i);
+                    for (var k = 0u; k < TV; k++) {
+                        if k >= nt {
+                            break;
                         }
-                        acc[k] += lo * sx + sc * d;
+                        acc[k] += i8_rows(a, (j.x + (t0 + k) * j.xs) / 4u + 4u * i);
                     }
                 }
             }
             default: {
-                // 32 codes per vec4<u32>, within one block of 64.
+                // 32 codes per vec4<u32>, within one block of 64; two column
+                // steps per iteration.
                 let n = j.cols / 32u;
                 let base = j.w / 4u + r * n;
-                for (var i = lane; i < n; i += LANES) {
-                    let q0 = wt[base + i];
-                    let q1 = wt[base + n + i];
-                    let q2 = wt[base + 2u * n + i];
-                    let q3 = wt[base + 3u * n + i];
-                    let e = r * j.cols + i * 32u; // row r's element; the next rows' are cols apart
-                    let am = vec4<f32>(absmax(j, e / 64u), absmax(j, (e + j.cols) / 64u), absmax(j, (e + 2u * j.cols) / 64u),
-                                       absmax(j, (e + 3u * j.cols) / 64u));
+                var i = lane;
+                for (; i + LANES < n; i += 2u * LANES) {
+                    let a = nf4_load(j, base, n, r, i);
+                    let b = nf4_load(j, base, n, r, i + LANES);
                     for (var k = 0u; k < TV; k++) {
                         if k >= nt {
                             break;
                         }
                         let xi = (j.x + (t0 + k) * j.xs) / 4u + 8u * i;
-                        var d = nf4_col(q0.x, q1.x, q2.x, q3.x, act[xi], act[xi + 1u]);
-                        d += nf4_col(q0.y, q1.y, q2.y, q3.y, act[xi + 2u], act[xi + 3u]);
-                        d += nf4_col(q0.z, q1.z, q2.z, q3.z, act[xi + 4u], act[xi + 5u]);
-                        d += nf4_col(q0.w, q1.w, q2.w, q3.w, act[xi + 6u], act[xi + 7u]);
-                        acc[k] += am * d;
+                        acc[k] += nf4_rows(a, xi) + nf4_rows(b, xi + 8u * LANES);
+                    }
+                }
+                if i < n {
+                    let a = nf4_load(j, base, n, r, i);
+                    for (var k = 0u; k < TV; k++) {
+                        if k >= nt {
+                            break;
+                        }
+                        acc[k] += nf4_rows(a, (j.x + (t0 + k) * j.xs) / 4u + 8u * i);
                     }
                 }
             }
