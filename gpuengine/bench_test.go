@@ -31,6 +31,7 @@ var (
 	benchFill    = flag.Int("gpuengine.fill", 0, "workgroups a matrix-matrix dispatch should have when its tile is chosen by size (0: the engine's default)")
 	benchSplit   = flag.Int("gpuengine.split", 0, "most parts a one-job matrix-matrix dispatch splits its columns into: 1, 2, 4, 8 or 16 (0: the engine's default)")
 	benchTMLanes = flag.Int("gpuengine.tmlanes", 0, "threads per channel of the RWKV-7 time mix for the second LoRA stages: 1, 2 or 4 (0: the default)")
+	benchCopy    = flag.Int("gpuengine.copiers", 0, "most goroutines copying logits out (0: the default)")
 	benchTMLoRA  = flag.Int("gpuengine.tmlora", -1, "most segments of a pass whose RWKV-7 time mix makes the second LoRA stages (0: never; -1: the default)")
 )
 
@@ -69,6 +70,9 @@ func benchEngine(b *testing.B, sh synthShape, kind format.DType) *Engine {
 	}
 	if *benchTMLanes != 0 {
 		timeMixLanes = *benchTMLanes
+	}
+	if *benchCopy > 0 {
+		copyWorkers = *benchCopy
 	}
 	if *benchTMLoRA >= 0 {
 		timeMixLoRAMax = *benchTMLoRA
