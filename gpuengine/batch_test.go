@@ -290,3 +290,31 @@ func TestCancel(t *testing.T) {
 		t.Error("runs after a cancelled one differ")
 	}
 }
+
+// Output rows beyond what the GPU holds at once go to the host in chunks,
+// within a pass and across passes: one sequence wanting every position
+// (45 rows over passes of 32 tokens, chunks of 6) and more sequences
+// wanting their last position than a chunk holds (20, of 1 to 3 tokens)
+// get the CPU engine's logits.
+func TestLogitRowsInChunks(t *testing.T) {
+	for _, tm := range testModels() {
+		t.Run(tm.name, func(t *testing.T) {
+			src := tm.open(t)
+			cpu := loadCPU(t, src)
+			e := loadGPU(t, src, &Options{Chunk: 32, LogitRows: 6})
+			V := e.Info().Vocab
+			batch := []engine.Sequence{{Tokens: testTokens[:45], State: newState(t, e), Output: engine.OutputAll}}
+			for i := range 20 {
+				batch = append(batch, engine.Sequence{Tokens: testTokens[i : i+1+i%3], State: newState(t, e), Output: engine.OutputLast})
+			}
+			if err := e.Run(context.Background(), batch); err != nil {
+				t.Fatal(err)
+			}
+			compare(t, "every position", batch[0].Logits, cpuRows(t, cpu, testTokens[:45]), V, 1e-3)
+			for i, sq := range batch[1:] {
+				want := cpuRows(t, cpu, sq.Tokens)
+				compare(t, fmt.Sprintf("sequence %d's last position", i+1), sq.Logits, want[len(want)-V:], V, 1e-3)
+			}
+		})
+	}
+}

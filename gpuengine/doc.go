@@ -24,7 +24,9 @@
 // more, a narrow product's columns split among workgroups whose partial sums
 // a second dispatch adds — while each recurrence runs token by token inside
 // its kernel, one workgroup per segment and head, the state in registers.
-// Logits come back only for the positions asked for, once per pass.
+// Logits come back only for the positions asked for: the final LayerNorm
+// and the head run over them in chunks of at most [Options.LogitRows], each
+// chunk's logits copied out on the host while the GPU computes the next.
 //
 // # States
 //

@@ -20,12 +20,18 @@ import (
 // Options tune an engine; the zero value is the default.
 type Options struct {
 	// Chunk is the most tokens one pass feeds, all sequences of a batch
-	// together, and the most output rows it computes. Longer inputs take
-	// several passes. The default feeds 2048, 1024 or 512 tokens, the most
-	// whose activations fit one binding (on an H200: 2048 for 0.1B, 1024
-	// for 1.5B, 512 for 7B; longer passes fill the GPU better), with at
-	// most 512 output rows.
+	// together. Longer inputs take several passes. The default feeds 2048,
+	// 1024 or 512 tokens, the most whose activations fit one binding (on an
+	// H200, 2048 at every shape up to 7B; longer passes fill the GPU
+	// better).
 	Chunk int
+	// LogitRows is the most output rows whose logits the GPU holds at once
+	// (0: 512, or fewer where one binding holds fewer, and at most Chunk):
+	// a pass with more computes and sends them in chunks of that many, each
+	// copied out on the host while the GPU computes the next. The logits
+	// and their two download buffers take 3 × LogitRows × vocabulary × 4
+	// bytes.
+	LogitRows int
 	// Plan quantizes the float matrices it names on the GPU while the
 	// model loads (web-rwkv's quantization at load); nil loads the file's
 	// weights as they are.
@@ -46,6 +52,9 @@ type Options struct {
 // minAutoChunk tokens whose activations fit one binding.
 const maxAutoChunk, minAutoChunk = 2048, 512
 
+// logitRows is the default of Options.LogitRows.
+const logitRows = 512
+
 // ErrTooLarge is wrapped by the error for a model that does not fit the
 // device (or Options.MaxMemory).
 var ErrTooLarge = errors.New("model does not fit the device")
@@ -56,7 +65,7 @@ type Engine struct {
 	d    *gpu.Device
 	info format.ModelInfo
 	tcap int // tokens per pass
-	rcap int // output rows per pass
+	rcap int // output rows whose logits the GPU holds at once
 	tile int // 1 + the matrix-matrix tile every dispatch takes (tests); 0: chosen by size
 
 	autoChunk bool   // tcap is the default: the longest pass whose activations fit one binding
@@ -245,10 +254,15 @@ func newEngine(d *gpu.Device, info format.ModelInfo, o Options) (*Engine, error)
 		return nil, err
 	}
 	e := &Engine{d: d, info: info, kernels: map[string]*gpu.Kernel{}, vecs: map[string]vector{}, mats: map[string]*matrix{}}
-	e.tcap, e.rcap = o.Chunk, o.Chunk
+	e.tcap = o.Chunk
 	if e.tcap <= 0 {
-		e.tcap, e.rcap, e.autoChunk = maxAutoChunk, minAutoChunk, true
+		e.tcap, e.autoChunk = maxAutoChunk, true
 	}
+	e.rcap = logitRows
+	if o.LogitRows > 0 {
+		e.rcap = o.LogitRows
+	}
+	e.rcap = min(e.rcap, e.tcap)
 	binding := int64(d.MaxBinding())
 	arena := binding
 	if o.MaxBinding > 0 {

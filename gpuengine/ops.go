@@ -116,7 +116,7 @@ func (e *Engine) lnRows(x region, ln string, out region, onRows bool) error {
 		tokens = 0
 	}
 	e.addOp(&op{name: ln, kernels: []*gpu.Kernel{k}, params: params(x.off, e.vec(ln+".weight"), e.vec(ln+".bias"), out.off, tokens),
-		arena: e.vecArena(ln + ".weight"), layer: -1,
+		arena: e.vecArena(ln + ".weight"), layer: -1, rows: onRows,
 		grid: func(s shape) (int, uint32, uint32) {
 			n := s.R
 			if !onRows {
@@ -332,7 +332,7 @@ func (e *Engine) linear(name string, jobs ...job) error {
 				}
 				return v, tiles, parts
 			}
-			e.addOp(&op{name: name, kernels: kernels, params: params(vals...), arena: a, layer: -1, logits: true,
+			e.addOp(&op{name: name, kernels: kernels, params: params(vals...), arena: a, layer: -1, logits: true, rows: onRows,
 				grid: func(s shape) (int, uint32, uint32) {
 					count := s.T
 					if onRows {

@@ -24,6 +24,7 @@ type op struct {
 	layer   int    // layer whose states are bound at 4 (−1: none)
 	page    int    // the page of states bound
 	logits  bool   // binds the logits at 4
+	rows    bool   // works on the output rows: runs once per chunk of them
 	grid    func(s shape) (variant int, x, y uint32)
 }
 
@@ -151,15 +152,23 @@ func (e *Engine) bindAll(statesOnly bool) error {
 	return nil
 }
 
-// record records the program for a pass of shape s into one compute pass.
+// heads is the end of the program that works on the output rows (the
+// final LayerNorm and the head), which every build adds last.
+func (e *Engine) heads() []*op {
+	i := len(e.prog)
+	for i > 0 && e.prog[i-1].rows {
+		i--
+	}
+	return e.prog[i:]
+}
+
+// record records ops for a pass of shape s.
 //
-// The program goes to the GPU in a few submissions of growing size, each
-// one compute pass: the GPU starts on the first layers while the CPU still
+// They go to the GPU in a few submissions of growing size, each one
+// compute pass: the GPU starts on the first layers while the CPU still
 // records the others (recording costs microseconds per dispatch, as much as
 // the GPU spends on a small one). after is recorded at the end of the last.
-func (e *Engine) record(s shape, after func(enc *wgpu.CommandEncoder) error) error {
-	e.stats.Dispatches = 0
-	ops := e.prog
+func (e *Engine) record(ops []*op, s shape, after func(enc *wgpu.CommandEncoder) error) error {
 	for size := firstSubmit; len(ops) > 0; size = min(2*size, maxSubmit) {
 		part := ops[:min(size, len(ops))]
 		ops = ops[len(part):]

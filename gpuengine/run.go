@@ -58,9 +58,11 @@ func (e *Engine) Run(ctx context.Context, batch []engine.Sequence) error {
 		}
 	}
 	pos := make([]int, len(batch))
-	// Passes alternate between two download buffers: the logits of one are
-	// copied out while the next runs.
-	var outs [2][]outRow
+	// A pass's output rows go through the head and to the host in chunks of
+	// at most rcap, which take two download buffers in turn: the logits of
+	// one chunk are copied out while the GPU works on the next, of this pass
+	// or the next.
+	var held [2][]outRow // the rows in each download buffer
 	var pending [2]bool
 	// A mapping left pending would hold the garbage collector (package gpu)
 	// and the buffer: on an early return, wait for it.
@@ -71,33 +73,48 @@ func (e *Engine) Run(ctx context.Context, batch []engine.Sequence) error {
 			}
 		}
 	}()
-	for i := 0; ; i = 1 - i {
+	read := func(i int) error {
+		if !pending[i] {
+			return nil
+		}
+		pending[i] = false
+		if err := e.readRows(i, batch, held[i]); err != nil {
+			return e.fail(err)
+		}
+		return nil
+	}
+	var outs []outRow
+	next := 0
+	for {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		if pending[i] {
-			pending[i] = false
-			if err := e.readRows(i, batch, outs[i]); err != nil {
-				return e.fail(err)
-			}
-		}
 		var sh shape
-		sh, outs[i] = e.planPass(batch, states, pos, outs[i][:0])
+		sh, outs = e.planPass(batch, states, pos, outs[:0])
 		if sh.T == 0 {
 			break
 		}
-		if err := e.runPass(sh, i); err != nil {
-			return e.fail(err)
-		}
-		pending[i] = sh.R > 0
-	}
-	for i := range pending {
-		if pending[i] {
-			pending[i] = false
-			if err := e.readRows(i, batch, outs[i]); err != nil {
+		e.stats = Stats{}
+		for c := 0; c == 0 || c*e.rcap < sh.R; c++ {
+			rows := outs[min(sh.R, c*e.rcap):min(sh.R, (c+1)*e.rcap)]
+			if err := read(next); err != nil {
+				return err
+			}
+			if err := e.runChunk(sh, c, len(rows), next); err != nil {
 				return e.fail(err)
 			}
+			if len(rows) > 0 {
+				held[next], pending[next] = append(held[next][:0], rows...), true
+				next = 1 - next
+			}
 		}
+	}
+	// The older chunk first: a sequence's rows may be in both.
+	if err := read(next); err != nil {
+		return err
+	}
+	if err := read(1 - next); err != nil {
+		return err
 	}
 	runtime.KeepAlive(states)
 	return nil
@@ -119,15 +136,6 @@ func (e *Engine) planPass(batch []engine.Sequence, states []*State, pos []int, o
 			continue
 		}
 		n := min(rem, e.tcap-sh.T)
-		switch {
-		case sq.Output == engine.OutputAll:
-			n = min(n, e.rcap-sh.R)
-		case sq.Output == engine.OutputLast && n == rem && sh.R == e.rcap:
-			n = rem - 1 // leave the last token, whose logits do not fit, for the next pass
-		}
-		if n == 0 {
-			break
-		}
 		base := 4 + 2*e.tcap + 4*sh.S
 		e.putWord(base, states[i].slot)
 		e.putWord(base+1, sh.T)
@@ -162,28 +170,44 @@ func (e *Engine) planPass(batch []engine.Sequence, states []*State, pos []int, o
 	return sh, outs
 }
 
-// runPass uploads the pass description, records and submits the program
-// and the copy of its logits into download buffer i, whose mapping it
-// requests.
-func (e *Engine) runPass(sh shape, i int) error {
+// runChunk records and submits chunk c of the pass planned, with rows of
+// its output rows: for the first, the pass description and the whole
+// program; for the others, the program's head, once their rows have taken
+// the place of the last chunk's in the pass description (the queue runs
+// the writes and the work in the order they are given). The chunk's logits
+// are copied into download buffer i, whose mapping it requests.
+func (e *Engine) runChunk(sh shape, c, rows, i int) error {
 	start := time.Now()
-	if err := e.d.Write(e.passBuf, 0, e.pass); err != nil {
+	ops := e.prog
+	var err error
+	if c == 0 {
+		e.putWord(2, rows)
+		err = e.d.Write(e.passBuf, 0, e.pass)
+	} else {
+		ops = e.heads()
+		if err = e.d.Write(e.passBuf, 8, binary.LittleEndian.AppendUint32(nil, uint32(rows))); err == nil {
+			at := 4 * (4 + 6*e.tcap)
+			err = e.d.Write(e.passBuf, uint64(at), e.pass[at+4*c*e.rcap:at+4*(c*e.rcap+rows)])
+		}
+	}
+	if err != nil {
 		return fmt.Errorf("gpuengine: %w", err)
 	}
-	n := uint64(sh.R * e.info.Vocab * 4)
+	n := uint64(rows * e.info.Vocab * 4)
 	down := e.down[i]
 	if n > 0 {
 		if err := down.Unmap(); err != nil {
 			return err
 		}
 	}
-	err := e.record(sh, func(enc *wgpu.CommandEncoder) error {
+	sh.R = rows
+	err = e.record(ops, sh, func(enc *wgpu.CommandEncoder) error {
 		if n > 0 {
 			return enc.CopyBufferToBuffer(e.logitBuf, 0, down.Buffer(), 0, n)
 		}
 		return nil
 	})
-	e.stats.Record = time.Since(start)
+	e.stats.Record += time.Since(start)
 	if err != nil {
 		return fmt.Errorf("gpuengine: %w", err)
 	}
