@@ -24,6 +24,30 @@ fn seg_start(s: u32) -> u32 { return info[4u + 2u * info[3] + 4u * s + 1u]; }
 fn seg_len(s: u32) -> u32 { return info[4u + 2u * info[3] + 4u * s + 2u]; }
 fn out_token(r: u32) -> u32 { return info[4u + 6u * info[3] + r]; }
 
+// A Segment is what a kernel run per segment (and head) needs of segment
+// s: its tokens [start, end) and its state slot in the page of states
+// bound, slots slot0 … slot0 + nslots − 1. ok is false for a workgroup past
+// the pass's segments or whose segment's state is in another page: it has
+// nothing to do.
+struct Segment {
+    start: u32,
+    end: u32,
+    slot: u32,
+    ok: bool,
+}
+
+fn segment(s: u32, slot0: u32, nslots: u32) -> Segment {
+    var g: Segment;
+    if s >= n_segments() {
+        return g;
+    }
+    g.start = seg_start(s);
+    g.end = g.start + seg_len(s);
+    g.slot = seg_slot(s) - slot0;
+    g.ok = g.slot < nslots;
+    return g;
+}
+
 // The linear index of a workgroup of a grid laid out in two dimensions.
 fn wg_index(wid: vec3<u32>, nwg: vec3<u32>) -> u32 { return wid.x + wid.y * nwg.x; }
 

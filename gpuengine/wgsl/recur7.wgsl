@@ -103,14 +103,13 @@ fn row_y(at: u32, i: u32) -> f32 {
 // by the compiler.
 @compute @workgroup_size(THREADS)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) li: u32) {
-    let s = wid.x;
     let h = wid.y;
-    let slot = seg_slot(s) - p.slot0;
-    if s >= n_segments() || slot >= p.nslots {
+    let sg = segment(wid.x, p.slot0, p.nslots);
+    if !sg.ok {
         return;
     }
-    let start = seg_start(s);
-    let end = start + seg_len(s);
+    let start = sg.start;
+    let end = sg.end;
     if end == start {
         return;
     }
@@ -118,7 +117,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     let q = li / N;
     let c0 = q * Q; // this thread's first quad of a row
     let o = h * N + i;
-    let hb = slot * p.stride + p.mem + h * N * N;
+    let hb = sg.slot * p.stride + p.mem + h * N * N;
     var S = load_part(hb, i, 4u * c0);
     var next = fetch(start + 2u * q, end, o);
     for (var t0 = start; t0 < end; t0 += BT) {

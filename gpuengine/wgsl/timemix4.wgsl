@@ -30,21 +30,18 @@ fn wf(i: u32) -> f32 { return bitcast<f32>(wt[i]); }
 
 @compute @workgroup_size(64)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-    let s = wid.x;
+    let sg = segment(wid.x, p.slot0, p.nslots);
     let c = wid.y * 64u + lid;
-    let slot = seg_slot(s) - p.slot0;
-    if s >= n_segments() || slot >= p.nslots || c >= C {
+    if !sg.ok || c >= C {
         return;
     }
-    let start = seg_start(s);
-    let end = start + seg_len(s);
-    let sb = slot * p.stride + p.mem + c;
+    let sb = sg.slot * p.stride + p.mem + c;
     var aa = st[sb];
     var bb = st[sb + C];
     var pp = st[sb + 2u * C];
     let w = wf(p.decay + c);
     let u = wf(p.first + c);
-    for (var t = start; t < end; t++) {
+    for (var t = sg.start; t < sg.end; t++) {
         let o = t * C + c;
         let k = act[p.k + o];
         let v = act[p.v + o];

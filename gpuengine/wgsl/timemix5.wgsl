@@ -41,16 +41,13 @@ fn wf(i: u32) -> f32 { return bitcast<f32>(wt[i]); }
 
 @compute @workgroup_size(N)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) j: u32) {
-    let s = wid.x;
     let h = wid.y;
-    let slot = seg_slot(s) - p.slot0;
-    if s >= n_segments() || slot >= p.nslots {
+    let sg = segment(wid.x, p.slot0, p.nslots);
+    if !sg.ok {
         return;
     }
-    let start = seg_start(s);
-    let end = start + seg_len(s);
     let c = h * N + j;
-    let sb = slot * p.stride + p.mem + h * N * N + j;
+    let sb = sg.slot * p.stride + p.mem + h * N * N + j;
     var S: array<f32, N>;
     for (var i = 0u; i < N; i++) {
         S[i] = st[sb + i * N];
@@ -59,7 +56,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     let u = wf(p.first + c);
     let lnw = wf(p.lnw + c);
     let lnb = wf(p.lnb + c);
-    for (var t = start; t < end; t++) {
+    for (var t = sg.start; t < sg.end; t++) {
         let o = t * C + c;
         var w = decay;
         if p.v6 == 1u {

@@ -101,18 +101,17 @@ fn dot8(m: vec4<u32>, x: u32) -> f32 {
 
 @compute @workgroup_size(THREADS)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) li: u32) {
-    let s = wid.x;
     let h = wid.y;
-    let slot = seg_slot(s) - p.slot0;
-    if s >= n_segments() || slot >= p.nslots {
+    let sg = segment(wid.x, p.slot0, p.nslots);
+    if !sg.ok {
         return;
     }
-    let start = seg_start(s);
-    let end = start + seg_len(s);
+    let start = sg.start;
+    let end = sg.end;
     let own = li < N; // a channel's thread
     let i = li % N;
     let c = h * N + i;
-    let hb = slot * p.stride + p.mem + h * N * N;
+    let hb = sg.slot * p.stride + p.mem + h * N * N;
     // S by constant indices only (see state7.wgsl): a quad c of the shared
     // arrays is read as c % N4, in bounds where the code is removed.
     var S: array<vec4<f32>, 16>;
