@@ -97,8 +97,10 @@ func (e *Engine) Run(ctx context.Context, batch []engine.Sequence) error {
 		e.stats = Stats{}
 		for c := 0; c == 0 || c*e.rcap < sh.R; c++ {
 			rows := outs[min(sh.R, c*e.rcap):min(sh.R, (c+1)*e.rcap)]
-			if err := read(next); err != nil {
-				return err
+			if len(rows) > 0 {
+				if err := read(next); err != nil {
+					return err
+				}
 			}
 			if err := e.runChunk(sh, c, len(rows), next); err != nil {
 				return e.fail(err)
@@ -109,7 +111,7 @@ func (e *Engine) Run(ctx context.Context, batch []engine.Sequence) error {
 			}
 		}
 	}
-	// The older chunk first: a sequence's rows may be in both.
+	// The older chunk first, which is ready first.
 	if err := read(next); err != nil {
 		return err
 	}
