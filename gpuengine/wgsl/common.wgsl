@@ -9,8 +9,10 @@
 // [2] output rows R, [3] the capacity M (tokens of a pass); from 4 the
 // token ids; from 4 + M each token's segment; from 4 + 2M per segment its
 // state slot, first token and length (4 words); from 4 + 6M each output
-// row's token. A segment is the run of
-// one sequence's tokens in this pass, in order.
+// row's token. A segment is the run of one sequence's tokens in this pass,
+// in order. The head works on a chunk of the pass's output rows at a time:
+// R and the rows' tokens are those of the chunk, each chunk's written over
+// the last's.
 
 @group(0) @binding(1) var<storage, read> info: array<u32>;
 
