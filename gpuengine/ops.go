@@ -215,7 +215,7 @@ func (e *Engine) mmTile(rowTiles []int, count int) int {
 	if e.tile > 0 {
 		return e.tile - 1
 	}
-	if count > 64 && rowTiles[0]*ceilDiv(count, 128) >= mmFill {
+	if count > 64 && rowTiles[0]*ceilDiv(count, 8*mmTiles[0].tn) >= mmFill {
 		return 0
 	}
 	return 1
@@ -235,7 +235,7 @@ func (e *Engine) linear(name string, jobs ...job) error {
 	}
 	kernels := []*gpu.Kernel{mv}
 	for _, t := range mmTiles {
-		mm, err := e.compile("matmat", map[string]int{"TM": t.tm, "TN": t.tn, "MMW": 32 * t.tm, "MMX": 32 * t.tn}, "linear.wgsl", "matmat.wgsl")
+		mm, err := e.compile("matmat", map[string]int{"TM": t.tm, "TN": t.tn}, "linear.wgsl", "matmat.wgsl")
 		if err != nil {
 			return err
 		}
@@ -308,7 +308,7 @@ func (e *Engine) linear(name string, jobs ...job) error {
 			var sum *gpu.Kernel
 			if split {
 				t := mmTiles[0]
-				if sum, err = e.compile("matsum", map[string]int{"TM": t.tm, "TN": t.tn, "MMW": 32 * t.tm, "MMX": 32 * t.tn},
+				if sum, err = e.compile("matsum", map[string]int{"TM": t.tm, "TN": t.tn},
 					"linear.wgsl", "matmat.wgsl"); err != nil {
 					return err
 				}

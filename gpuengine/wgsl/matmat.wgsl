@@ -9,7 +9,10 @@
 // of four rows or tokens at one column) in two buffers: while the threads
 // multiply one slice, the next is on its way from memory into registers
 // (still packed: float16 pairs, codes), and after the products it is
-// decoded into the other buffer. One barrier per slice.
+// decoded into the other buffer. One barrier per slice. (Slices of 16
+// columns, with half the barriers, were slower on an H200: a 16-step
+// column loop is not unrolled there, and unrolled by hand through a
+// function it still lost.)
 //
 // Loading: thread lid fetches row lid of the weight slice (lid < BM) and
 // token lid − XS of the input slice (lid ≥ XS), 8 columns each, so a warp
@@ -26,8 +29,12 @@ const QM: u32 = 2u * TM; // quads of rows in a tile
 const QN: u32 = 2u * TN;
 const XS: u32 = NT - BN;
 
-var<workgroup> ws: array<vec4<f32>, MMW>; // [buffer][k][row quad], 2·BK·QM
-var<workgroup> xs: array<vec4<f32>, MMX>; // [buffer][k][token quad], 2·BK·QN
+// [buffer][k][row quad] and [buffer][k][token quad]. Naga clamps each
+// index of an access into workgroup memory to its array, so one flat index
+// costs a clamp and an address for each load; these three fold into
+// constants and values fixed for the slice.
+var<workgroup> ws: array<array<array<vec4<f32>, QM>, BK>, 2>;
+var<workgroup> xs: array<array<array<vec4<f32>, QN>, BK>, 2>;
 
 // A fetched slice: the weights still packed (kind 0: 8 float16; 1: two
 // words of codes, the block's (min, max); 2, 3: a word of nibbles, the
@@ -88,29 +95,29 @@ fn put(kind: u32, lid: u32, s: Slice, b: u32) {
                 w1 = nf4x4(s.w.x, 16u) * am;
             }
         }
-        let o = b * (BK * QM) + lid / 4u;
+        let q = lid / 4u;
         let c = lid % 4u;
-        ws[o][c] = w0.x;
-        ws[o + QM][c] = w0.y;
-        ws[o + 2u * QM][c] = w0.z;
-        ws[o + 3u * QM][c] = w0.w;
-        ws[o + 4u * QM][c] = w1.x;
-        ws[o + 5u * QM][c] = w1.y;
-        ws[o + 6u * QM][c] = w1.z;
-        ws[o + 7u * QM][c] = w1.w;
+        ws[b][0][q][c] = w0.x;
+        ws[b][1][q][c] = w0.y;
+        ws[b][2][q][c] = w0.z;
+        ws[b][3][q][c] = w0.w;
+        ws[b][4][q][c] = w1.x;
+        ws[b][5][q][c] = w1.y;
+        ws[b][6][q][c] = w1.z;
+        ws[b][7][q][c] = w1.w;
     }
     if lid >= XS {
         let t = lid - XS;
-        let o = b * (BK * QN) + t / 4u;
+        let q = t / 4u;
         let c = t % 4u;
-        xs[o][c] = s.x0.x;
-        xs[o + QN][c] = s.x0.y;
-        xs[o + 2u * QN][c] = s.x0.z;
-        xs[o + 3u * QN][c] = s.x0.w;
-        xs[o + 4u * QN][c] = s.x1.x;
-        xs[o + 5u * QN][c] = s.x1.y;
-        xs[o + 6u * QN][c] = s.x1.z;
-        xs[o + 7u * QN][c] = s.x1.w;
+        xs[b][0][q][c] = s.x0.x;
+        xs[b][1][q][c] = s.x0.y;
+        xs[b][2][q][c] = s.x0.z;
+        xs[b][3][q][c] = s.x0.w;
+        xs[b][4][q][c] = s.x1.x;
+        xs[b][5][q][c] = s.x1.y;
+        xs[b][6][q][c] = s.x1.z;
+        xs[b][7][q][c] = s.x1.w;
     }
 }
 
@@ -155,13 +162,11 @@ fn matmat(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: v
         if more {
             s = fetch(j, lid, row, tok, count, (first + i + 1u) * BK);
         }
-        let wb = b * (BK * QM) + ty;
-        let xb = b * (BK * QN) + tx;
         for (var k = 0u; k < BK; k++) {
-            let a0 = ws[wb + k * QM];
-            let a1 = ws[wb + k * QM + TM];
-            let b0 = xs[xb + k * QN];
-            let b1 = xs[xb + k * QN + TN];
+            let a0 = ws[b][k][ty];
+            let a1 = ws[b][k][ty + TM];
+            let b0 = xs[b][k][tx];
+            let b1 = xs[b][k][tx + TN];
             acc[0] = fma(a0, vec4<f32>(b0.x), acc[0]);
             acc[1] = fma(a1, vec4<f32>(b0.x), acc[1]);
             acc[2] = fma(a0, vec4<f32>(b0.y), acc[2]);
