@@ -80,6 +80,27 @@ func (d *Device) NewDownload(size uint64) (*Staging, error) {
 	return &Staging{d: d, buf: b, size: max(align4(size), 4)}, nil
 }
 
+// StorageDownloads reports whether kernels can write download buffers
+// themselves (see NewStorageDownload).
+func (d *Device) StorageDownloads() bool { return d.mappable }
+
+// NewStorageDownload creates a download staging buffer that kernels can also
+// bind as storage while it is unmapped, on a device where StorageDownloads
+// holds (wgpu-native's mappable primary buffers). Results written straight
+// into it need no copy on the queue: on a discrete GPU the download buffer
+// is host memory, so the kernel's writes cross the bus while it computes,
+// where a copy would run after it and hold the queue.
+func (d *Device) NewStorageDownload(size uint64) (*Staging, error) {
+	if !d.mappable {
+		return nil, errors.New("gpu: the device cannot bind download buffers as storage")
+	}
+	b, err := d.NewBuffer("download", size, wgpu.BufferUsageMapRead|wgpu.BufferUsageCopyDst|wgpu.BufferUsageStorage)
+	if err != nil {
+		return nil, err
+	}
+	return &Staging{d: d, buf: b, size: max(align4(size), 4)}, nil
+}
+
 // Buffer is the staging buffer, for use in copies while it is unmapped.
 func (s *Staging) Buffer() *wgpu.Buffer { return s.buf }
 
@@ -223,6 +244,20 @@ func (s *Staging) Unmap() error {
 		return fmt.Errorf("gpu: unmap staging buffer: %w", err)
 	}
 	return nil
+}
+
+// Reclaim waits for a mapping in flight and unmaps the buffer, so that the
+// GPU may use it again whatever state it was left in.
+func (s *Staging) Reclaim() error {
+	if err := s.d.Err(); err != nil {
+		return err
+	}
+	if s.pending {
+		if err := s.d.pollUntil(func() bool { return !s.pending }); err != nil {
+			return err
+		}
+	}
+	return s.Unmap()
 }
 
 // Release frees the buffer (on a lost device it only forgets it).

@@ -67,6 +67,7 @@ type Device struct {
 
 	adapterLimits wgpu.Limits
 	timestamps    bool
+	mappable      bool // download buffers may also be storage (see NewStorageDownload)
 
 	upload   [2]*Staging // reused by Upload, in turn
 	download *Staging    // reused by Download
@@ -116,8 +117,13 @@ func Open() (*Device, error) {
 	supported := adapter.GetLimits().Limits
 	limits := requestLimits(supported)
 	var features []wgpu.FeatureName
-	if adapter.HasFeature(wgpu.FeatureNameTimestampQuery) {
+	timestamps := adapter.HasFeature(wgpu.FeatureNameTimestampQuery)
+	if timestamps {
 		features = append(features, wgpu.FeatureNameTimestampQuery)
+	}
+	mappable := adapter.HasFeature(wgpu.NativeFeatureMappablePrimaryBuffers)
+	if mappable {
+		features = append(features, wgpu.NativeFeatureMappablePrimaryBuffers)
 	}
 	dev, err := adapter.RequestDevice(&wgpu.DeviceDescriptor{
 		Label:            "rwkvkit",
@@ -131,7 +137,7 @@ func Open() (*Device, error) {
 	}
 	d := &Device{instance: inst, adapter: adapter, dev: dev, queue: dev.GetQueue(), raw: takeRaw(dev), info: info, adapterLimits: supported}
 	d.limits = dev.GetLimits().Limits
-	d.timestamps = len(features) > 0
+	d.timestamps, d.mappable = timestamps, mappable
 	return d, nil
 }
 

@@ -233,6 +233,10 @@ func TestSmallArenas(t *testing.T) {
 func TestProfile(t *testing.T) {
 	e := loadGPU(t, openSource(t, tinyV7), &Options{Chunk: 16})
 	s := newState(t, e).(*State)
+	// A run first, which leaves its download buffers mapped.
+	if err := e.Run(context.Background(), []engine.Sequence{{Tokens: testTokens[:5], State: newState(t, e), Output: engine.OutputAll}}); err != nil {
+		t.Fatal(err)
+	}
 	b := []engine.Sequence{{Tokens: testTokens[:3], State: s, Output: engine.OutputLast}}
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -295,26 +299,45 @@ func TestCancel(t *testing.T) {
 // within a pass and across passes: one sequence wanting every position
 // (45 rows over passes of 32 tokens, chunks of 6) and more sequences
 // wanting their last position than a chunk holds (20, of 1 to 3 tokens)
-// get the CPU engine's logits.
+// get the CPU engine's logits. Then a run with no output rows, while the
+// download buffers are still mapped from the first, and one more row. Both
+// ways to the host: the head writing the download buffers, and a copy.
 func TestLogitRowsInChunks(t *testing.T) {
-	for _, tm := range testModels() {
-		t.Run(tm.name, func(t *testing.T) {
-			src := tm.open(t)
-			cpu := loadCPU(t, src)
-			e := loadGPU(t, src, &Options{Chunk: 32, LogitRows: 6})
-			V := e.Info().Vocab
-			batch := []engine.Sequence{{Tokens: testTokens[:45], State: newState(t, e), Output: engine.OutputAll}}
-			for i := range 20 {
-				batch = append(batch, engine.Sequence{Tokens: testTokens[i : i+1+i%3], State: newState(t, e), Output: engine.OutputLast})
-			}
-			if err := e.Run(context.Background(), batch); err != nil {
-				t.Fatal(err)
-			}
-			compare(t, "every position", batch[0].Logits, cpuRows(t, cpu, testTokens[:45]), V, 1e-3)
-			for i, sq := range batch[1:] {
-				want := cpuRows(t, cpu, sq.Tokens)
-				compare(t, fmt.Sprintf("sequence %d's last position", i+1), sq.Logits, want[len(want)-V:], V, 1e-3)
-			}
-		})
+	for _, direct := range []bool{true, false} {
+		for _, tm := range testModels() {
+			t.Run(fmt.Sprintf("%s/direct=%v", tm.name, direct), func(t *testing.T) {
+				defer func(d bool) { directLogits = d }(directLogits)
+				directLogits = direct
+				src := tm.open(t)
+				cpu := loadCPU(t, src)
+				e := loadGPU(t, src, &Options{Chunk: 32, LogitRows: 6})
+				if want := direct && e.d.StorageDownloads(); e.direct != want {
+					t.Fatalf("direct logits %v, want %v", e.direct, want)
+				}
+				V := e.Info().Vocab
+				batch := []engine.Sequence{{Tokens: testTokens[:45], State: newState(t, e), Output: engine.OutputAll}}
+				for i := range 20 {
+					batch = append(batch, engine.Sequence{Tokens: testTokens[i : i+1+i%3], State: newState(t, e), Output: engine.OutputLast})
+				}
+				if err := e.Run(context.Background(), batch); err != nil {
+					t.Fatal(err)
+				}
+				compare(t, "every position", batch[0].Logits, cpuRows(t, cpu, testTokens[:45]), V, 1e-3)
+				for i, sq := range batch[1:] {
+					want := cpuRows(t, cpu, sq.Tokens)
+					compare(t, fmt.Sprintf("sequence %d's last position", i+1), sq.Logits, want[len(want)-V:], V, 1e-3)
+				}
+				s := batch[0].State
+				if err := e.Run(context.Background(), []engine.Sequence{{Tokens: testTokens[45:50], State: s, Output: engine.OutputNone}}); err != nil {
+					t.Fatal(err)
+				}
+				sq := []engine.Sequence{{Tokens: testTokens[50:51], State: s, Output: engine.OutputLast}}
+				if err := e.Run(context.Background(), sq); err != nil {
+					t.Fatal(err)
+				}
+				want := cpuRows(t, cpu, testTokens[:51])
+				compare(t, "after a run without rows", sq[0].Logits, want[len(want)-V:], V, 1e-3)
+			})
+		}
 	}
 }

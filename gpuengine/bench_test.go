@@ -34,6 +34,7 @@ var (
 	benchTMLanes = flag.Int("gpuengine.tmlanes", 0, "threads per channel of the RWKV-7 time mix for the second LoRA stages: 1, 2 or 4 (0: the default)")
 	benchCopy    = flag.Int("gpuengine.copiers", 0, "most goroutines copying logits out (0: the default)")
 	benchTMLoRA  = flag.Int("gpuengine.tmlora", -1, "most segments of a pass whose RWKV-7 time mix makes the second LoRA stages (0: never; -1: the default)")
+	benchDirect  = flag.Bool("gpuengine.direct", true, "the head writes the logits into host memory where the device allows it (false: copied there after it)")
 )
 
 var benchKinds = []struct {
@@ -78,7 +79,8 @@ func benchEngine(b *testing.B, sh synthShape, kind format.DType) *Engine {
 	if *benchTMLoRA >= 0 {
 		timeMixLoRAMax = *benchTMLoRA
 	}
-	key := fmt.Sprint(sh.name, kind, *benchChunk, *benchRows, mvLanes, mvRows, timeMixLanes, mmSplit)
+	directLogits = *benchDirect
+	key := fmt.Sprint(sh.name, kind, *benchChunk, *benchRows, mvLanes, mvRows, timeMixLanes, mmSplit, directLogits)
 	if benchCache.key == key {
 		return benchCache.e
 	}
@@ -92,7 +94,8 @@ func benchEngine(b *testing.B, sh synthShape, kind format.DType) *Engine {
 	if err != nil {
 		b.Fatal(err)
 	}
-	b.Logf("%s %v: made on the GPU in %v, %.2f GB of weights read per token", sh.name, kind, time.Since(t), float64(e.weightBytes())/1e9)
+	b.Logf("%s %v: made on the GPU in %v, %.2f GB of weights read per token, logits written to host memory by the head: %v",
+		sh.name, kind, time.Since(t), float64(e.weightBytes())/1e9, e.direct)
 	e.tile = *benchTile
 	benchCache.e, benchCache.key = e, key
 	return e

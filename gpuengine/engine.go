@@ -78,13 +78,15 @@ type Engine struct {
 	mats     map[string]*matrix
 	actSize  int // floats
 	act      *wgpu.Buffer
-	logitBuf *wgpu.Buffer // rcap rows of logits
+	logitBuf *wgpu.Buffer // rcap rows of logits (nil when direct)
+	noLogits *wgpu.Buffer // bound for logits by products that write none (when direct)
 	passBuf  *wgpu.Buffer
 	pass     []byte // the pass description being built
 	uniform  *wgpu.Buffer
 	prog     []*op
 	logits   region
-	down     [2]*gpu.Staging // logits of alternate passes, read while the next runs
+	down     [2]*gpu.Staging // logits of alternate chunks, read while the next runs
+	direct   bool            // the head writes the logits into down itself
 
 	// States: pages of at most pageSlots slots, each a buffer per layer of
 	// slots × slotStride floats; slot s is slot s − page·pageSlots of page
@@ -254,6 +256,7 @@ func newEngine(d *gpu.Device, info format.ModelInfo, o Options) (*Engine, error)
 		return nil, err
 	}
 	e := &Engine{d: d, info: info, kernels: map[string]*gpu.Kernel{}, vecs: map[string]vector{}, mats: map[string]*matrix{}}
+	e.direct = directLogits && d.StorageDownloads()
 	e.tcap = o.Chunk
 	if e.tcap <= 0 {
 		e.tcap, e.autoChunk = maxAutoChunk, true
@@ -280,6 +283,12 @@ func newEngine(d *gpu.Device, info format.ModelInfo, o Options) (*Engine, error)
 	}
 	return e, nil
 }
+
+// directLogits lets the head write the logits into the download buffers
+// where the device allows it (a variable for the tests and benchmarks of
+// the other way: a storage buffer on the device, copied out after the
+// head).
+var directLogits = true
 
 // limits are what buffers may be.
 type limits struct{ binding, arena, buffer, memory int64 }
@@ -352,7 +361,10 @@ func (e *Engine) plan(specs []tensorSpec, dtypes []format.DType, same []int) err
 		act = int64(4 * e.actSize)
 		e.actSize = 0
 		staging = 2 * int64(4*e.rcap*e.info.Vocab)
-		total = weights + act + states + 3*staging/2 + int64(4*passWords(e.tcap))
+		if !e.direct {
+			staging += staging / 2 // the logits on the device, copied to the download buffers
+		}
+		total = weights + act + states + staging + int64(4*passWords(e.tcap))
 		fits := act <= e.limits.binding && (e.limits.memory == 0 || total <= e.limits.memory)
 		if fits || !e.autoChunk || e.tcap <= minAutoChunk {
 			break
@@ -376,7 +388,13 @@ func (e *Engine) plan(specs []tensorSpec, dtypes []format.DType, same []int) err
 	if e.act, err = e.d.Storage("activations", uint64(act)); err != nil {
 		return fmt.Errorf("gpuengine: %w: %v", ErrTooLarge, err)
 	}
-	if e.logitBuf, err = e.d.Storage("logits", uint64(4*e.rcap*e.info.Vocab)); err != nil {
+	logitBytes := uint64(4 * e.rcap * e.info.Vocab)
+	if e.direct {
+		e.noLogits, err = e.d.Storage("no logits", 16)
+	} else {
+		e.logitBuf, err = e.d.Storage("logits", logitBytes)
+	}
+	if err != nil {
 		return fmt.Errorf("gpuengine: %w: %v", ErrTooLarge, err)
 	}
 	if e.passBuf, err = e.d.Storage("pass", uint64(4*passWords(e.tcap))); err != nil {
@@ -384,7 +402,12 @@ func (e *Engine) plan(specs []tensorSpec, dtypes []format.DType, same []int) err
 	}
 	e.pass = make([]byte, 4*passWords(e.tcap))
 	for i := range e.down {
-		if e.down[i], err = e.d.NewDownload(uint64(staging / 2)); err != nil {
+		if e.direct {
+			e.down[i], err = e.d.NewStorageDownload(logitBytes)
+		} else {
+			e.down[i], err = e.d.NewDownload(logitBytes)
+		}
+		if err != nil {
 			return fmt.Errorf("gpuengine: %w: %v", ErrTooLarge, err)
 		}
 	}
@@ -476,7 +499,7 @@ func (e *Engine) Close() error {
 // which nothing may call again, it only forgets it.
 func (e *Engine) release() {
 	e.releaseProgram()
-	bufs := append(e.arenas, e.act, e.logitBuf, e.passBuf)
+	bufs := append(e.arenas, e.act, e.logitBuf, e.noLogits, e.passBuf)
 	for _, p := range e.states {
 		bufs = append(bufs, p...)
 	}
@@ -485,7 +508,7 @@ func (e *Engine) release() {
 			b.Release()
 		}
 	}
-	e.arenas, e.states, e.act, e.logitBuf, e.passBuf = nil, nil, nil, nil, nil
+	e.arenas, e.states, e.act, e.logitBuf, e.noLogits, e.passBuf = nil, nil, nil, nil, nil, nil
 	for _, s := range append(e.down[:], e.snapDown) {
 		if s != nil {
 			s.Release()

@@ -290,8 +290,10 @@ func (e *Engine) linear(name string, jobs ...job) error {
 			vals := []int{n, 0, 0, 0}
 			mvTiles, rowTiles := 0, make([]int, len(mmTiles))
 			onRows := part[0].onRows
+			head := false // a job writes the logits
 			for _, g := range part {
 				vals = append(vals, g.vals...)
+				head = head || g.vals[13] == 1
 				mvTiles += ceilDiv(g.rows, mvRows)
 				for v, t := range mmTiles {
 					rowTiles[v] += ceilDiv(g.rows, 8*t.tm)
@@ -332,7 +334,7 @@ func (e *Engine) linear(name string, jobs ...job) error {
 				}
 				return v, tiles, parts
 			}
-			e.addOp(&op{name: name, kernels: kernels, params: params(vals...), arena: a, layer: -1, logits: true, rows: onRows,
+			e.addOp(&op{name: name, kernels: kernels, params: params(vals...), arena: a, layer: -1, logits: true, head: head, rows: onRows,
 				grid: func(s shape) (int, uint32, uint32) {
 					count := s.T
 					if onRows {
@@ -349,7 +351,7 @@ func (e *Engine) linear(name string, jobs ...job) error {
 				}})
 			if split {
 				rows := part[0].rows
-				e.addOp(&op{name: name, kernels: []*gpu.Kernel{sum}, params: params(vals...), arena: -1, layer: -1, logits: true,
+				e.addOp(&op{name: name, kernels: []*gpu.Kernel{sum}, params: params(vals...), arena: -1, layer: -1, logits: true, head: head,
 					grid: func(s shape) (int, uint32, uint32) {
 						if s.T <= matvecMax {
 							return 0, 0, 0

@@ -18,13 +18,15 @@ type op struct {
 	name    string
 	kernels []*gpu.Kernel
 	groups  []*wgpu.BindGroup
-	params  []byte // the kernel's uniform block
-	uoff    int    // its offset in the uniform buffer
-	arena   int    // weight arena bound at 2 (−1: none, the kernel reads no weights)
-	layer   int    // layer whose states are bound at 4 (−1: none)
-	page    int    // the page of states bound
-	logits  bool   // binds the logits at 4
-	rows    bool   // works on the output rows: runs once per chunk of them
+	alt     []*wgpu.BindGroup // of a logits op with direct logits: download buffer 1 bound (groups: 0)
+	params  []byte            // the kernel's uniform block
+	uoff    int               // its offset in the uniform buffer
+	arena   int               // weight arena bound at 2 (−1: none, the kernel reads no weights)
+	layer   int               // layer whose states are bound at 4 (−1: none)
+	page    int               // the page of states bound
+	logits  bool              // binds the logits at 4
+	head    bool              // writes them (with direct logits, the others bind a stand-in)
+	rows    bool              // works on the output rows: runs once per chunk of them
 	grid    func(s shape) (variant int, x, y uint32)
 }
 
@@ -76,7 +78,7 @@ func (e *Engine) rebuild() error {
 func (e *Engine) releaseProgram() {
 	lost := e.d.Err() != nil // nothing of a lost device is called again
 	for _, o := range e.prog {
-		for _, g := range o.groups {
+		for _, g := range append(o.groups, o.alt...) {
 			if g != nil && !lost {
 				g.Release()
 			}
@@ -119,30 +121,20 @@ func (e *Engine) bindAll(statesOnly bool) error {
 		if statesOnly && o.layer < 0 {
 			continue
 		}
-		for i, g := range o.groups {
+		for _, g := range append(o.groups, o.alt...) {
 			if g != nil {
 				g.Release()
 			}
-			o.groups[i] = nil
 		}
-		o.groups = o.groups[:0]
+		o.groups, o.alt = o.groups[:0], o.alt[:0]
 		for _, k := range o.kernels {
-			slots := []uint32{0, 1}
-			b := []gpu.Binding{
-				{Buffer: e.uniform, Offset: uint64(o.uoff), Size: uint64(len(o.params))},
-				{Buffer: e.passBuf},
+			g, err := e.bindOp(o, k, 0)
+			if err == nil && o.head && e.direct {
+				var a *wgpu.BindGroup
+				if a, err = e.bindOp(o, k, 1); err == nil {
+					o.alt = append(o.alt, a)
+				}
 			}
-			if o.arena >= 0 {
-				slots, b = append(slots, 2), append(b, gpu.Binding{Buffer: e.arenas[o.arena]})
-			}
-			slots, b = append(slots, 3), append(b, gpu.Binding{Buffer: e.act})
-			switch {
-			case o.layer >= 0:
-				slots, b = append(slots, 4), append(b, gpu.Binding{Buffer: e.states[o.page][o.layer]})
-			case o.logits:
-				slots, b = append(slots, 4), append(b, gpu.Binding{Buffer: e.logitBuf})
-			}
-			g, err := k.BindSlots(slots, b)
 			if err != nil {
 				return fmt.Errorf("gpuengine: %s: %w", o.name, err)
 			}
@@ -150,6 +142,32 @@ func (e *Engine) bindAll(statesOnly bool) error {
 		}
 	}
 	return nil
+}
+
+// bindOp makes the bind group of kernel k of op o; a logits op with direct
+// logits binds download buffer down.
+func (e *Engine) bindOp(o *op, k *gpu.Kernel, down int) (*wgpu.BindGroup, error) {
+	slots := []uint32{0, 1}
+	b := []gpu.Binding{
+		{Buffer: e.uniform, Offset: uint64(o.uoff), Size: uint64(len(o.params))},
+		{Buffer: e.passBuf},
+	}
+	if o.arena >= 0 {
+		slots, b = append(slots, 2), append(b, gpu.Binding{Buffer: e.arenas[o.arena]})
+	}
+	slots, b = append(slots, 3), append(b, gpu.Binding{Buffer: e.act})
+	switch {
+	case o.layer >= 0:
+		slots, b = append(slots, 4), append(b, gpu.Binding{Buffer: e.states[o.page][o.layer]})
+	case o.logits && e.direct && o.head:
+		slots, b = append(slots, 4), append(b, gpu.Binding{Buffer: e.down[down].Buffer()})
+	case o.logits && e.direct:
+		// Not a download buffer: it may be mapped while this runs.
+		slots, b = append(slots, 4), append(b, gpu.Binding{Buffer: e.noLogits})
+	case o.logits:
+		slots, b = append(slots, 4), append(b, gpu.Binding{Buffer: e.logitBuf})
+	}
+	return k.BindSlots(slots, b)
 }
 
 // heads is the end of the program that works on the output rows (the
@@ -162,13 +180,14 @@ func (e *Engine) heads() []*op {
 	return e.prog[i:]
 }
 
-// record records ops for a pass of shape s.
+// record records ops for a pass of shape s whose logits go to download
+// buffer down.
 //
 // They go to the GPU in a few submissions of growing size, each one
 // compute pass: the GPU starts on the first layers while the CPU still
 // records the others (recording costs microseconds per dispatch, as much as
 // the GPU spends on a small one). after is recorded at the end of the last.
-func (e *Engine) record(ops []*op, s shape, after func(enc *wgpu.CommandEncoder) error) error {
+func (e *Engine) record(ops []*op, s shape, down int, after func(enc *wgpu.CommandEncoder) error) error {
 	for size := firstSubmit; len(ops) > 0; size = min(2*size, maxSubmit) {
 		part := ops[:min(size, len(ops))]
 		ops = ops[len(part):]
@@ -180,7 +199,11 @@ func (e *Engine) record(ops []*op, s shape, after func(enc *wgpu.CommandEncoder)
 				if x == 0 || y == 0 {
 					continue
 				}
-				p.Dispatch(o.kernels[v], o.groups[v], x, y)
+				g := o.groups[v]
+				if down == 1 && len(o.alt) > 0 {
+					g = o.alt[v]
+				}
+				p.Dispatch(o.kernels[v], g, x, y)
 			}
 			e.stats.Dispatches += p.Dispatches()
 			if err := p.End(); err != nil {
@@ -212,6 +235,9 @@ var (
 // timestamp queries. The pass description must already be written.
 func (e *Engine) profile(s shape) (map[string]time.Duration, error) {
 	out := map[string]time.Duration{}
+	if err := e.reclaimDownloads(); err != nil {
+		return nil, err
+	}
 	if err := e.d.Write(e.passBuf, 0, e.pass); err != nil {
 		return nil, err
 	}
@@ -240,6 +266,18 @@ func (e *Engine) profile(s shape) (map[string]time.Duration, error) {
 	return out, nil
 }
 
+// reclaimDownloads unmaps the download buffers, which the head binds with
+// direct logits, for work recorded outside Run (a pass's mappings are
+// left for the next to settle).
+func (e *Engine) reclaimDownloads() error {
+	for _, s := range e.down {
+		if err := s.Reclaim(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // profileGPU times, with GPU timestamps, the program of the pass last
 // planned: whole, recorded as one pass, and then each op in a pass of its
 // own (which adds a pass boundary to each). It returns the GPU time per op
@@ -250,6 +288,9 @@ func (e *Engine) profileGPU(s shape) (map[string]time.Duration, time.Duration, e
 		if _, x, y := o.grid(s); x > 0 && y > 0 {
 			ops = append(ops, o)
 		}
+	}
+	if err := e.reclaimDownloads(); err != nil {
+		return nil, 0, err
 	}
 	t, err := e.d.NewTimer(2 + 2*len(ops))
 	if err != nil {

@@ -177,7 +177,8 @@ func (e *Engine) planPass(batch []engine.Sequence, states []*State, pos []int, o
 // program; for the others, the program's head, once their rows have taken
 // the place of the last chunk's in the pass description (the queue runs
 // the writes and the work in the order they are given). The chunk's logits
-// are copied into download buffer i, whose mapping it requests.
+// go to download buffer i (written by the head, or copied there after it),
+// whose mapping it requests.
 func (e *Engine) runChunk(sh shape, c, rows, i int) error {
 	start := time.Now()
 	ops := e.prog
@@ -203,8 +204,8 @@ func (e *Engine) runChunk(sh shape, c, rows, i int) error {
 		}
 	}
 	sh.R = rows
-	err = e.record(ops, sh, func(enc *wgpu.CommandEncoder) error {
-		if n > 0 {
+	err = e.record(ops, sh, i, func(enc *wgpu.CommandEncoder) error {
+		if n > 0 && !e.direct {
 			return enc.CopyBufferToBuffer(e.logitBuf, 0, down.Buffer(), 0, n)
 		}
 		return nil
