@@ -412,3 +412,75 @@ func BenchmarkDownload(b *testing.B) {
 		}
 	}
 }
+
+// fmaKernel runs chains of float32 multiply-adds with nothing else: 16
+// independent vec4 chains a thread, 4 steps of each an iteration, N
+// iterations.
+const fmaKernel = `
+@group(0) @binding(0) var<storage, read_write> out: array<vec4<f32>>;
+const N: u32 = %du;
+@compute @workgroup_size(256)
+fn main(@builtin(global_invocation_id) g: vec3<u32>) {
+    var a: array<vec4<f32>, 16>;
+    let x = vec4<f32>(f32(g.x) * 1e-9);
+    let y = vec4<f32>(0.5 - f32(g.x) * 1e-9);
+    for (var c = 0u; c < 16u; c++) {
+        a[c] = vec4<f32>(f32(c));
+    }
+    for (var i = 0u; i < N; i++) {
+        for (var s = 0u; s < 4u; s++) {
+            a[0] = fma(a[0], x, y); a[1] = fma(a[1], x, y); a[2] = fma(a[2], x, y); a[3] = fma(a[3], x, y);
+            a[4] = fma(a[4], x, y); a[5] = fma(a[5], x, y); a[6] = fma(a[6], x, y); a[7] = fma(a[7], x, y);
+            a[8] = fma(a[8], x, y); a[9] = fma(a[9], x, y); a[10] = fma(a[10], x, y); a[11] = fma(a[11], x, y);
+            a[12] = fma(a[12], x, y); a[13] = fma(a[13], x, y); a[14] = fma(a[14], x, y); a[15] = fma(a[15], x, y);
+        }
+    }
+    var s = vec4<f32>(0.0);
+    for (var c = 0u; c < 16u; c++) {
+        s += a[c];
+    }
+    out[g.x] = s;
+}
+`
+
+// BenchmarkFMA measures the float32 multiply-add rate a WGSL kernel
+// attains: the ceiling of the matrix products, against which their share
+// of the data-sheet peak is read.
+func BenchmarkFMA(b *testing.B) {
+	d := gputest.Device(b)
+	const iters, groups = 1024, 2048
+	k, err := d.NewKernel("fma", fmt.Sprintf(fmaKernel, iters), "main")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer k.Release()
+	out, err := d.Storage("out", 16*256*groups)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer out.Release()
+	g, err := k.Bind(gpu.Binding{Buffer: out})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer g.Release()
+	run := func() {
+		err := d.Submit(func(enc *wgpu.CommandEncoder) error {
+			p := gpu.BeginPass(enc)
+			p.Dispatch(k, g, groups, 1)
+			return p.End()
+		})
+		if err == nil {
+			err = d.Wait()
+		}
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+	run()
+	for b.Loop() {
+		run()
+	}
+	flops := 2.0 * 4 * 16 * 4 * iters * 256 * groups
+	b.ReportMetric(flops*float64(b.N)/b.Elapsed().Seconds()/1e12, "TFLOP/s")
+}
