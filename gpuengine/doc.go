@@ -26,7 +26,10 @@
 // its kernel, one workgroup per segment and head, the state in registers.
 // Logits come back only for the positions asked for: the final LayerNorm
 // and the head run over them in chunks of at most [Options.LogitRows], each
-// chunk's logits copied out on the host while the GPU computes the next.
+// chunk's logits copied out on the host while the GPU computes the next. The
+// head writes them into host memory itself where the device can bind a
+// download buffer as storage (wgpu-native's mappable primary buffers), with
+// no copy on the queue.
 //
 // # States
 //

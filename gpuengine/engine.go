@@ -28,9 +28,10 @@ type Options struct {
 	// LogitRows is the most output rows whose logits the GPU holds at once
 	// (0: 512, or fewer where one binding holds fewer, and at most Chunk):
 	// a pass with more computes and sends them in chunks of that many, each
-	// copied out on the host while the GPU computes the next. The logits
-	// and their two download buffers take 3 × LogitRows × vocabulary × 4
-	// bytes.
+	// copied out on the host while the GPU computes the next. Their two
+	// download buffers take 2 × LogitRows × vocabulary × 4 bytes of host
+	// memory, which the head writes where the device allows it; elsewhere
+	// the logits take as much again on the device, copied out after it.
 	LogitRows int
 	// Plan quantizes the float matrices it names on the GPU while the
 	// model loads (web-rwkv's quantization at load); nil loads the file's
