@@ -73,7 +73,11 @@ func (d *Device) NewUpload(size uint64) (*Staging, error) {
 // NewDownload creates a download staging buffer of size bytes. It is not
 // mapped until Map is called after a copy into it has been submitted.
 func (d *Device) NewDownload(size uint64) (*Staging, error) {
-	b, err := d.NewBuffer("download", size, wgpu.BufferUsageMapRead|wgpu.BufferUsageCopyDst)
+	return d.newDownload(size, wgpu.BufferUsageMapRead|wgpu.BufferUsageCopyDst)
+}
+
+func (d *Device) newDownload(size uint64, usage wgpu.BufferUsage) (*Staging, error) {
+	b, err := d.NewBuffer("download", size, usage)
 	if err != nil {
 		return nil, err
 	}
@@ -94,11 +98,7 @@ func (d *Device) NewStorageDownload(size uint64) (*Staging, error) {
 	if !d.mappable {
 		return nil, errors.New("gpu: the device cannot bind download buffers as storage")
 	}
-	b, err := d.NewBuffer("download", size, wgpu.BufferUsageMapRead|wgpu.BufferUsageCopyDst|wgpu.BufferUsageStorage)
-	if err != nil {
-		return nil, err
-	}
-	return &Staging{d: d, buf: b, size: max(align4(size), 4)}, nil
+	return d.newDownload(size, wgpu.BufferUsageMapRead|wgpu.BufferUsageCopyDst|wgpu.BufferUsageStorage)
 }
 
 // Buffer is the staging buffer, for use in copies while it is unmapped.

@@ -88,6 +88,63 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
 }
 `
 
+// A kernel writes a storage download buffer itself, twice: it is read
+// mapped, then unmapped by Reclaim with a mapping still in flight, written
+// again and read again.
+func TestStorageDownload(t *testing.T) {
+	d := gputest.Device(t)
+	if !d.StorageDownloads() {
+		if _, err := d.NewStorageDownload(16); err == nil {
+			t.Fatal("NewStorageDownload succeeded where StorageDownloads is false")
+		}
+		t.Skip("the adapter cannot bind download buffers as storage")
+	}
+	k, err := d.NewKernel("index", indexKernel, "main")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer k.Release()
+	const n = 1000
+	nbuf, _ := d.Storage("n", 4)
+	defer nbuf.Release()
+	down, err := d.NewStorageDownload(4 * n * 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer down.Release()
+	g, err := k.Bind(gpu.Binding{Buffer: nbuf}, gpu.Binding{Buffer: down.Buffer()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Release()
+	for round, count := range []uint32{n / 2, n} {
+		if err := down.Reclaim(); err != nil {
+			t.Fatal(err)
+		}
+		if err := d.Upload(nbuf, 0, binary.LittleEndian.AppendUint32(nil, count)); err != nil {
+			t.Fatal(err)
+		}
+		if err := d.Submit(func(enc *wgpu.CommandEncoder) error { return gpu.Dispatch(enc, k, g, count) }); err != nil {
+			t.Fatal(err)
+		}
+		if err := down.Map(); err != nil {
+			t.Fatal(err)
+		}
+		if round == 0 {
+			continue // left mapping, for Reclaim
+		}
+		b, err := down.Bytes()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range 4 * n {
+			if v := binary.LittleEndian.Uint32(b[4*i:]); v != uint32(i+1) {
+				t.Fatalf("word %d = %d, want %d", i, v, i+1)
+			}
+		}
+	}
+}
+
 // TestDispatch2D runs more workgroups than one dimension allows and checks
 // that every invocation ran exactly where it should and nothing beyond.
 func TestDispatch2D(t *testing.T) {
