@@ -245,6 +245,7 @@ func (e *Engine) linear(name string, jobs ...job) error {
 		vals   []int
 		rows   int
 		onRows bool
+		logits bool
 	}
 	byArena := map[int][]gpuJob{}
 	var order []int
@@ -273,7 +274,7 @@ func (e *Engine) linear(name string, jobs ...job) error {
 				dst = 1
 			}
 			w := p.w + (lo-p.r0)*m.cols/2
-			g := gpuJob{rows: hi - lo, onRows: j.onRows, vals: []int{w, p.p, m.kind, hi - lo, m.cols, j.x.off + j.xcol, j.x.width,
+			g := gpuJob{rows: hi - lo, onRows: j.onRows, logits: j.logits, vals: []int{w, p.p, m.kind, hi - lo, m.cols, j.x.off + j.xcol, j.x.width,
 				j.y.off + lo - j.r0, j.y.width, j.act, j.aux.off + lo - j.r0, j.aux.width, count, dst, 0, 0}}
 			if _, ok := byArena[p.arena]; !ok {
 				order = append(order, p.arena)
@@ -293,7 +294,7 @@ func (e *Engine) linear(name string, jobs ...job) error {
 			head := false // a job writes the logits
 			for _, g := range part {
 				vals = append(vals, g.vals...)
-				head = head || g.vals[13] == 1
+				head = head || g.logits
 				mvTiles += ceilDiv(g.rows, mvRows)
 				for v, t := range mmTiles {
 					rowTiles[v] += ceilDiv(g.rows, 8*t.tm)

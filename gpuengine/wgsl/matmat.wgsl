@@ -10,9 +10,8 @@
 // multiply one slice, the next is on its way from memory into registers
 // (still packed: float16 pairs, codes), and after the products it is
 // decoded into the other buffer. One barrier per slice. (Slices of 16
-// columns, with half the barriers, were slower on an H200: a 16-step
-// column loop is not unrolled there, and unrolled by hand through a
-// function it still lost.)
+// columns, with half the barriers and twice the workgroup memory, were
+// slower on an H200 however their columns were looped or unrolled.)
 //
 // Loading: thread lid fetches row lid of the weight slice (lid < BM) and
 // token lid − XS of the input slice (lid ≥ XS), 8 columns each, so a warp
