@@ -78,11 +78,7 @@ func (e *Engine) rebuild() error {
 func (e *Engine) releaseProgram() {
 	lost := e.d.Err() != nil // nothing of a lost device is called again
 	for _, o := range e.prog {
-		for _, g := range append(o.groups, o.alt...) {
-			if g != nil && !lost {
-				g.Release()
-			}
-		}
+		o.releaseGroups(lost)
 	}
 	e.prog = nil
 	if e.uniform != nil && !lost {
@@ -121,12 +117,7 @@ func (e *Engine) bindAll(statesOnly bool) error {
 		if statesOnly && o.layer < 0 {
 			continue
 		}
-		for _, g := range append(o.groups, o.alt...) {
-			if g != nil {
-				g.Release()
-			}
-		}
-		o.groups, o.alt = o.groups[:0], o.alt[:0]
+		o.releaseGroups(false)
 		for _, k := range o.kernels {
 			g, err := e.bindOp(o, k, 0)
 			if err == nil && o.head && e.direct {
@@ -142,6 +133,19 @@ func (e *Engine) bindAll(statesOnly bool) error {
 		}
 	}
 	return nil
+}
+
+// releaseGroups releases the op's bind groups, both sets (on a lost
+// device it only forgets them), and empties them.
+func (o *op) releaseGroups(lost bool) {
+	for _, gs := range [][]*wgpu.BindGroup{o.groups, o.alt} {
+		for _, g := range gs {
+			if g != nil && !lost {
+				g.Release()
+			}
+		}
+	}
+	o.groups, o.alt = o.groups[:0], o.alt[:0]
 }
 
 // bindOp makes the bind group of kernel k of op o; a logits op with direct
