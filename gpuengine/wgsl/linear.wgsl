@@ -257,7 +257,10 @@ fn matvec(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index
     let r = jr.y + quad * 4u;
     var acc: array<vec4<f32>, TV>;
     if r < j.rows {
-        switch j.kind {
+        // KIND (from the host) is the kind of every job of the dispatch,
+        // or 4 for jobs of any kind: a kernel of one kind has the
+        // registers its own loop needs, not the most any kind's does.
+        switch select(j.kind, KIND, KIND < 4u) {
             case 0u: {
                 // 8 values per vec4<u32>.
                 let n = j.cols / 8u;
