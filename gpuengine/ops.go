@@ -221,8 +221,8 @@ func (e *Engine) mmTile(rowTiles []int, count int) int {
 	return 1
 }
 
-// anyKind tells the matrix kernels that the jobs of a dispatch may be of
-// any kind.
+// anyKind is the KIND of a matrix kernel whose jobs may be of any kind
+// (every kernel's, unless compiled with another).
 const anyKind = 4
 
 // mvRows is the rows per workgroup of the matrix-vector kernel and mvLanes
@@ -235,7 +235,7 @@ var mvRows, mvLanes = 32, 32
 func (e *Engine) linear(name string, jobs ...job) error {
 	var mms []*gpu.Kernel
 	for _, t := range mmTiles {
-		mm, err := e.compile("matmat", map[string]int{"TM": t.tm, "TN": t.tn, "KIND": anyKind}, "linear.wgsl", "matmat.wgsl")
+		mm, err := e.compile("matmat", map[string]int{"TM": t.tm, "TN": t.tn}, "linear.wgsl", "matmat.wgsl")
 		if err != nil {
 			return err
 		}
@@ -321,7 +321,7 @@ func (e *Engine) linear(name string, jobs ...job) error {
 			if split {
 				t := mmTiles[0]
 				var err error
-				if sum, err = e.compile("matsum", map[string]int{"TM": t.tm, "TN": t.tn, "KIND": anyKind},
+				if sum, err = e.compile("matsum", map[string]int{"TM": t.tm, "TN": t.tn},
 					"linear.wgsl", "matmat.wgsl"); err != nil {
 					return err
 				}
