@@ -2,6 +2,7 @@ package gpuengine
 
 import (
 	"context"
+	"encoding/binary"
 	"fmt"
 	"math"
 	"path/filepath"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/rwkvkit/rwkvkit/engine"
 	"github.com/rwkvkit/rwkvkit/format"
+	"github.com/rwkvkit/rwkvkit/gpu"
 	"github.com/rwkvkit/rwkvkit/internal/gputest"
 	"github.com/rwkvkit/rwkvkit/internal/synth"
 	"github.com/rwkvkit/rwkvkit/quantize"
@@ -355,4 +357,44 @@ func matricesF16(t *testing.T, src *format.Source) *format.Source {
 		out.Tensors = append(out.Tensors, tn)
 	}
 	return out
+}
+
+// A dispatch of float16 products alone runs the matrix-vector kernel
+// compiled for float16 (KIND 0), which needs fewer registers than the kernel
+// of every kind; a dispatch with an Int8 or NF4 product runs the kernel of
+// every kind. (Both give the CPU engine's logits: the tests of every weight
+// kind above.)
+func TestMatvecKernelByKind(t *testing.T) {
+	matvec := func(e *Engine, kind int) *gpu.Kernel {
+		return e.kernels["linear.wgsl.matvec"+fmt.Sprint(map[string]int{"KIND": kind})]
+	}
+	for _, c := range []struct {
+		name string
+		kind format.DType
+	}{{"F16", format.Invalid}, {"Int8", format.Int8Block}, {"NF4", format.NF4Block}} {
+		e := loadGPU(t, quantized(t, openSource(t, tinyV7), c.kind), nil)
+		f16, every := matvec(e, kindF16), matvec(e, anyKind)
+		what := map[*gpu.Kernel]string{f16: "float16 alone", every: "every kind"}
+		counts := map[*gpu.Kernel]int{}
+		for _, o := range e.prog {
+			k := o.kernels[0]
+			if k == nil || (k != f16 && k != every) {
+				continue // not a product
+			}
+			want := f16
+			for i := range int(binary.LittleEndian.Uint32(o.params)) {
+				if kind := binary.LittleEndian.Uint32(o.params[4*(4+16*i+2):]); kind != kindF16 {
+					want = every
+				}
+			}
+			if k != want {
+				t.Errorf("%s: %s runs the matrix-vector kernel of %s, want %s's", c.name, o.name, what[k], what[want])
+			}
+			counts[k]++
+		}
+		t.Logf("%s: %d dispatches of float16 alone, %d of every kind", c.name, counts[f16], counts[every])
+		if counts[f16] == 0 || (c.kind != format.Invalid && counts[every] == 0) {
+			t.Errorf("%s: %d dispatches of float16 alone, %d of every kind", c.name, counts[f16], counts[every])
+		}
+	}
 }
