@@ -246,6 +246,7 @@ func (e *Engine) linear(name string, jobs ...job) error {
 		rows   int
 		onRows bool
 		logits bool
+		kind   int
 	}
 	byArena := map[int][]gpuJob{}
 	var order []int
@@ -274,7 +275,7 @@ func (e *Engine) linear(name string, jobs ...job) error {
 				dst = 1
 			}
 			w := p.w + (lo-p.r0)*m.cols/2
-			g := gpuJob{rows: hi - lo, onRows: j.onRows, logits: j.logits, vals: []int{w, p.p, m.kind, hi - lo, m.cols, j.x.off + j.xcol, j.x.width,
+			g := gpuJob{rows: hi - lo, onRows: j.onRows, logits: j.logits, kind: m.kind, vals: []int{w, p.p, m.kind, hi - lo, m.cols, j.x.off + j.xcol, j.x.width,
 				j.y.off + lo - j.r0, j.y.width, j.act, j.aux.off + lo - j.r0, j.aux.width, count, dst, 0, 0}}
 			if _, ok := byArena[p.arena]; !ok {
 				order = append(order, p.arena)
@@ -301,7 +302,7 @@ func (e *Engine) linear(name string, jobs ...job) error {
 			for _, g := range part {
 				vals = append(vals, g.vals...)
 				head = head || g.logits
-				if g.vals[2] != kindF16 {
+				if g.kind != kindF16 {
 					kind = anyKind
 				}
 				mvTiles += ceilDiv(g.rows, mvRows)
@@ -312,6 +313,10 @@ func (e *Engine) linear(name string, jobs ...job) error {
 					panic("gpuengine: jobs over tokens and rows in one dispatch")
 				}
 			}
+			mv, err := e.compile("matvec", map[string]int{"KIND": kind}, "linear.wgsl")
+			if err != nil {
+				return err
+			}
 			for range maxJobs - n {
 				vals = append(vals, make([]int, 16)...)
 			}
@@ -320,7 +325,6 @@ func (e *Engine) linear(name string, jobs ...job) error {
 			var sum *gpu.Kernel
 			if split {
 				t := mmTiles[0]
-				var err error
 				if sum, err = e.compile("matsum", map[string]int{"TM": t.tm, "TN": t.tn},
 					"linear.wgsl", "matmat.wgsl"); err != nil {
 					return err
@@ -344,10 +348,6 @@ func (e *Engine) linear(name string, jobs ...job) error {
 					parts = mmParts(v, rowTiles[v]*tiles, cols)
 				}
 				return v, tiles, parts
-			}
-			mv, err := e.compile("matvec", map[string]int{"KIND": kind}, "linear.wgsl")
-			if err != nil {
-				return err
 			}
 			kernels := append([]*gpu.Kernel{mv}, mms...)
 			e.addOp(&op{name: name, kernels: kernels, params: params(vals...), arena: a, layer: -1, logits: true, head: head, rows: onRows,
