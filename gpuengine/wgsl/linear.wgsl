@@ -147,15 +147,15 @@ fn nf4_col(q0: u32, q1: u32, q2: u32, q3: u32, a: vec4<f32>, b: vec4<f32>) -> ve
     return vec4<f32>(nf4_dot(q0, a, b), nf4_dot(q1, a, b), nf4_dot(q2, a, b), nf4_dot(q3, a, b));
 }
 
-// A column step of four rows' codes, fetched before it is used so that
+// A column step of four rows' Int8 codes, fetched before it is used so that
 // the next step's loads are in flight meanwhile.
 struct Codes {
     q0: vec4<u32>,
     q1: vec4<u32>,
     q2: vec4<u32>,
     q3: vec4<u32>,
-    lo: vec4<f32>, // Int8: the blocks' min; NF4: unused
-    sc: vec4<f32>, // Int8: (max − min)/255; NF4: absmax
+    lo: vec4<f32>, // the blocks' min
+    sc: vec4<f32>, // (max − min)/255
 }
 
 // i8_load fetches step i (16 codes a row) of rows r…r+3, n steps a row.
@@ -203,27 +203,32 @@ fn i8_rows(c: Codes, xi: u32) -> vec4<f32> {
     return c.lo * sx + c.sc * d;
 }
 
-// nf4_load fetches step i (32 codes a row) of rows r…r+3, n steps a row.
-fn nf4_load(j: Job, base: u32, n: u32, r: u32, i: u32) -> Codes {
-    var c: Codes;
-    c.q0 = wt[base + i];
-    c.q1 = wt[base + n + i];
-    c.q2 = wt[base + 2u * n + i];
-    c.q3 = wt[base + 3u * n + i];
-    let e = r * j.cols + i * 32u;
+// A word of codes of each of four rows (8 NF4 codes a row) and their
+// blocks' absmax. NF4 gives consecutive lanes consecutive words of a row,
+// so that a warp's loads of the inputs are consecutive too: with a
+// vec4<u32> of codes a lane, a lane's 32 inputs were 128 bytes from its
+// neighbour's, and every load of the warp touched 32 cache lines for 512
+// bytes. (Int8 lost with a word a lane: four times the loads of codes
+// and of block parameters.)
+struct Words {
+    q: vec4<u32>,
+    sc: vec4<f32>,
+}
+
+// nf4_load fetches word w (codes 8w…8w+7) of rows r…r+3, n words a row.
+fn nf4_load(j: Job, base: u32, n: u32, r: u32, w: u32) -> Words {
+    var c: Words;
+    c.q = vec4<u32>(word(base + w), word(base + n + w), word(base + 2u * n + w), word(base + 3u * n + w));
+    let e = r * j.cols + 8u * w;
     c.sc = vec4<f32>(absmax(j, e / 64u), absmax(j, (e + j.cols) / 64u), absmax(j, (e + 2u * j.cols) / 64u),
                      absmax(j, (e + 3u * j.cols) / 64u));
     return c;
 }
 
-// nf4_rows is the products of a step of four rows with the 32 inputs from
+// nf4_rows is the products of a word of four rows with its 8 inputs from
 // act[xi].
-fn nf4_rows(c: Codes, xi: u32) -> vec4<f32> {
-    var d = nf4_col(c.q0.x, c.q1.x, c.q2.x, c.q3.x, act[xi], act[xi + 1u]);
-    d += nf4_col(c.q0.y, c.q1.y, c.q2.y, c.q3.y, act[xi + 2u], act[xi + 3u]);
-    d += nf4_col(c.q0.z, c.q1.z, c.q2.z, c.q3.z, act[xi + 4u], act[xi + 5u]);
-    d += nf4_col(c.q0.w, c.q1.w, c.q2.w, c.q3.w, act[xi + 6u], act[xi + 7u]);
-    return c.sc * d;
+fn nf4_rows(c: Words, xi: u32) -> vec4<f32> {
+    return c.sc * nf4_col(c.q.x, c.q.y, c.q.z, c.q.w, act[xi], act[xi + 1u]);
 }
 
 // ---- matvec: MV_ROWS/4 quads of 4 rows, LANES threads per quad (from the
@@ -329,29 +334,31 @@ fn matvec(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index
                 }
             }
             default: {
-                // 32 codes per vec4<u32>, within one block of 64; two column
-                // steps per iteration.
-                let n = j.cols / 32u;
-                let base = j.w / 4u + r * n;
+                // Words of 8 codes, 4 words a row per iteration.
+                let n = j.cols / 8u;
+                let base = j.w + r * n;
                 var i = lane;
-                for (; i + LANES < n; i += 2u * LANES) {
+                for (; i + 3u * LANES < n; i += 4u * LANES) {
                     let a = nf4_load(j, base, n, r, i);
                     let b = nf4_load(j, base, n, r, i + LANES);
+                    let c = nf4_load(j, base, n, r, i + 2u * LANES);
+                    let d = nf4_load(j, base, n, r, i + 3u * LANES);
                     for (var k = 0u; k < TV; k++) {
                         if k >= nt {
                             break;
                         }
-                        let xi = (j.x + (t0 + k) * j.xs) / 4u + 8u * i;
-                        acc[k] += nf4_rows(a, xi) + nf4_rows(b, xi + 8u * LANES);
+                        let xi = (j.x + (t0 + k) * j.xs) / 4u + 2u * i;
+                        acc[k] += nf4_rows(a, xi) + nf4_rows(b, xi + 2u * LANES) +
+                                  nf4_rows(c, xi + 4u * LANES) + nf4_rows(d, xi + 6u * LANES);
                     }
                 }
-                if i < n {
+                for (; i < n; i += LANES) {
                     let a = nf4_load(j, base, n, r, i);
                     for (var k = 0u; k < TV; k++) {
                         if k >= nt {
                             break;
                         }
-                        acc[k] += nf4_rows(a, (j.x + (t0 + k) * j.xs) / 4u + 8u * i);
+                        acc[k] += nf4_rows(a, (j.x + (t0 + k) * j.xs) / 4u + 2u * i);
                     }
                 }
             }
