@@ -74,3 +74,35 @@ func TestRoundTrip(t *testing.T) {
 		t.Error("replaced an existing file without force")
 	}
 }
+
+// A File reads rows at any position as ReadFile reads them whole, and
+// refuses rows past its end and rows of another length.
+func TestReadRows(t *testing.T) {
+	path := "../fixtures/rwkv-tiny/tiny-rwkv-7v0-834K.quote_in.logits.f32"
+	whole, err := ReadFile(path, 3, 256)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := Open(path, 3, 256)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	dst := Rows(make([]float32, 2*256), 256)
+	if err := f.ReadRows(1, dst); err != nil {
+		t.Fatal(err)
+	}
+	for i := range dst {
+		for j := range dst[i] {
+			if dst[i][j] != whole[1+i][j] {
+				t.Fatalf("row %d, column %d: %v, want %v", 1+i, j, dst[i][j], whole[1+i][j])
+			}
+		}
+	}
+	if err := f.ReadRows(2, dst); err == nil || !strings.Contains(err.Error(), path) {
+		t.Errorf("rows 2…3 of 3: %v, want an error naming the file", err)
+	}
+	if err := f.ReadRows(0, [][]float32{make([]float32, 255)}); err == nil {
+		t.Error("a row of 255 values: no error")
+	}
+}

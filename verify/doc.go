@@ -4,5 +4,7 @@
 // size of the logit differences ([Compare]). [Logits] runs tokens through
 // any engine; [NewReport] compares two runs (or a run and a logits file,
 // package logits) and checks [Thresholds], giving a [Report] that says
-// whether it passed.
+// whether it passed. For long texts, [Stream] hands out a run's logits a
+// chunk at a time and a [Comparer] takes them so, with [ReportOf] for its
+// Metrics: memory then follows a chunk, not the text.
 package verify

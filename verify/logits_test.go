@@ -2,6 +2,7 @@ package verify_test
 
 import (
 	"context"
+	"errors"
 	"math"
 	"slices"
 	"strings"
@@ -47,6 +48,27 @@ func TestLogitsInChunks(t *testing.T) {
 					t.Fatalf("%s: position %d, logit %d: %v in chunks, %v at once", m, i, j, parts[i][j], whole[i][j])
 				}
 			}
+		}
+		// Stream hands out the same rows, a chunk at a time, in order.
+		next := 0
+		err = verify.Stream(ctx, e, ids, nil, func(start int, rows [][]float32) error {
+			if start != next || len(rows) > verify.ProgressChunk {
+				t.Fatalf("%s: %d rows from %d, want rows from %d, at most %d", m, len(rows), start, next, verify.ProgressChunk)
+			}
+			for i, row := range rows {
+				if !slices.Equal(row, whole[start+i]) {
+					t.Fatalf("%s: streamed position %d differs", m, start+i)
+				}
+			}
+			next += len(rows)
+			return nil
+		})
+		if err != nil || next != len(ids) {
+			t.Errorf("%s: stream: %v, %d of %d rows", m, err, next, len(ids))
+		}
+		stop := errors.New("stop")
+		if err := verify.Stream(ctx, e, ids, nil, func(int, [][]float32) error { return stop }); err != stop {
+			t.Errorf("%s: the callback's error: %v", m, err)
 		}
 		e.Close()
 	}

@@ -34,26 +34,70 @@ type PositionMetrics struct {
 // Compare computes Metrics for logits of shape [len(tokens)][vocab]: row t
 // is the prediction after tokens[0..t], so row t is scored against
 // tokens[t+1]. ref may be nil, in which case only the perplexity is computed.
-//
-// Rows are scored on every core (4,096 rows of 65,536 logits take three
-// exponentials per logit: seconds on one core) and summed in row order, so
-// the result does not depend on the number of cores.
+// It is a [Comparer] given every row at once.
 func Compare(model, ref [][]float32, tokens []int, perPosition bool) (Metrics, error) {
-	m := Metrics{Positions: len(model)}
 	if len(model) != len(tokens) || (ref != nil && len(ref) != len(model)) {
-		return m, fmt.Errorf("compare: %d model rows, %d reference rows, %d tokens", len(model), len(ref), len(tokens))
+		return Metrics{Positions: len(model)}, fmt.Errorf("compare: %d model rows, %d reference rows, %d tokens", len(model), len(ref), len(tokens))
 	}
-	for t, row := range model {
-		if t+1 < len(tokens) {
-			if next := tokens[t+1]; next < 0 || next >= len(row) {
-				return m, fmt.Errorf("compare: token %d at position %d is outside the vocabulary of %d", next, t+1, len(row))
+	c := NewComparer(tokens, ref != nil, perPosition)
+	if err := c.Add(model, ref); err != nil {
+		return Metrics{Positions: len(model)}, err
+	}
+	return c.Metrics()
+}
+
+// A Comparer computes the Metrics of a model against a reference from
+// their rows given a few positions at a time, in order, so that neither
+// model's logits need be held whole: memory follows the rows of one Add.
+// Rows are scored on every core (4,096 rows of 65,536 logits take three
+// exponentials per logit: seconds on one core) and summed in position
+// order, so the result depends neither on the number of cores nor on how
+// the positions are shared out among calls of Add.
+type Comparer struct {
+	tokens      []int
+	withRef     bool
+	perPosition bool
+	next, vocab int
+
+	scores              []rowScore // of one Add
+	nll, refNLL, sq     float64
+	top1, scored, cells int
+	m                   Metrics
+}
+
+// NewComparer returns a Comparer for the rows after each of tokens; withRef
+// false computes the perplexity only.
+func NewComparer(tokens []int, withRef, perPosition bool) *Comparer {
+	return &Comparer{tokens: tokens, withRef: withRef, perPosition: perPosition}
+}
+
+// Add scores the next len(model) positions: the model's rows and the
+// reference's (nil without one), one row per position.
+func (c *Comparer) Add(model, ref [][]float32) error {
+	if c.next+len(model) > len(c.tokens) {
+		return fmt.Errorf("compare: %d rows past position %d of %d tokens", len(model), c.next, len(c.tokens))
+	}
+	if c.withRef != (ref != nil) || (ref != nil && len(ref) != len(model)) {
+		return fmt.Errorf("compare: %d model rows, %d reference rows", len(model), len(ref))
+	}
+	for i, row := range model {
+		t := c.next + i
+		if t == 0 {
+			c.vocab = len(row)
+		}
+		if len(row) != c.vocab {
+			return fmt.Errorf("compare: position %d: vocabulary %d, position 0 had %d", t, len(row), c.vocab)
+		}
+		if t+1 < len(c.tokens) {
+			if next := c.tokens[t+1]; next < 0 || next >= len(row) {
+				return fmt.Errorf("compare: token %d at position %d is outside the vocabulary of %d", next, t+1, len(row))
 			}
 		}
-		if ref != nil && len(ref[t]) != len(row) {
-			return m, fmt.Errorf("compare: position %d: vocabulary %d vs reference %d", t, len(row), len(ref[t]))
+		if ref != nil && len(ref[i]) != len(row) {
+			return fmt.Errorf("compare: position %d: vocabulary %d vs reference %d", t, len(row), len(ref[i]))
 		}
 	}
-	scores := make([]rowScore, len(model))
+	c.scores = append(c.scores[:0], make([]rowScore, len(model))...)
 	var wg sync.WaitGroup
 	workers := min(runtime.GOMAXPROCS(0), len(model))
 	for w := range workers {
@@ -61,53 +105,63 @@ func Compare(model, ref [][]float32, tokens []int, perPosition bool) (Metrics, e
 		go func() {
 			defer wg.Done()
 			var lpm, lpr []float64
-			for t := w; t < len(model); t += workers {
+			for i := w; i < len(model); i += workers {
 				var r []float32
 				if ref != nil {
-					r = ref[t]
+					r = ref[i]
 				}
 				next := -1
-				if t+1 < len(tokens) {
-					next = tokens[t+1]
+				if t := c.next + i; t+1 < len(c.tokens) {
+					next = c.tokens[t+1]
 				}
-				scores[t], lpm, lpr = scoreRow(model[t], r, next, lpm, lpr)
+				c.scores[i], lpm, lpr = scoreRow(model[i], r, next, lpm, lpr)
 			}
 		}()
 	}
 	wg.Wait()
-	var nll, refNLL, sq float64
-	var top1, scored, cells int
-	for t, sc := range scores {
-		if t+1 < len(tokens) {
-			nll += sc.nll
-			refNLL += sc.refNLL
-			scored++
+	for i, sc := range c.scores {
+		if c.next+i+1 < len(c.tokens) {
+			c.nll += sc.nll
+			c.refNLL += sc.refNLL
+			c.scored++
 		}
 		if ref == nil {
 			continue
 		}
-		sq += sc.sq
-		cells += len(model[t])
+		c.sq += sc.sq
+		c.cells += len(model[i])
 		if sc.top1Model == sc.top1Ref {
-			top1++
+			c.top1++
 		}
-		m.MeanKL += sc.kl
-		m.MaxKL = max(m.MaxKL, sc.kl)
-		m.MaxAbsDiff = max(m.MaxAbsDiff, sc.maxd)
-		if perPosition {
-			m.PerPosition = append(m.PerPosition, PositionMetrics{KL: sc.kl, Top1Model: sc.top1Model, Top1Ref: sc.top1Ref, MaxAbsDiff: sc.maxd})
-		}
-	}
-	if scored > 0 {
-		m.Perplexity = math.Exp(nll / float64(scored))
-		if ref != nil {
-			m.RefPerplexity = math.Exp(refNLL / float64(scored))
+		c.m.MeanKL += sc.kl
+		c.m.MaxKL = max(c.m.MaxKL, sc.kl)
+		c.m.MaxAbsDiff = max(c.m.MaxAbsDiff, sc.maxd)
+		if c.perPosition {
+			c.m.PerPosition = append(c.m.PerPosition, PositionMetrics{KL: sc.kl, Top1Model: sc.top1Model, Top1Ref: sc.top1Ref, MaxAbsDiff: sc.maxd})
 		}
 	}
-	if ref != nil && len(model) > 0 {
-		m.MeanKL /= float64(len(model))
-		m.Top1Percent = 100 * float64(top1) / float64(len(model))
-		m.RMSDiff = math.Sqrt(sq / float64(cells))
+	c.next += len(model)
+	return nil
+}
+
+// Metrics returns the metrics of every position, once Add has been given
+// them all.
+func (c *Comparer) Metrics() (Metrics, error) {
+	m := c.m
+	m.Positions = len(c.tokens)
+	if c.next != len(c.tokens) {
+		return m, fmt.Errorf("compare: rows of %d of %d positions", c.next, len(c.tokens))
+	}
+	if c.scored > 0 {
+		m.Perplexity = math.Exp(c.nll / float64(c.scored))
+		if c.withRef {
+			m.RefPerplexity = math.Exp(c.refNLL / float64(c.scored))
+		}
+	}
+	if c.withRef && c.next > 0 {
+		m.MeanKL /= float64(c.next)
+		m.Top1Percent = 100 * float64(c.top1) / float64(c.next)
+		m.RMSDiff = math.Sqrt(c.sq / float64(c.cells))
 	}
 	return m, nil
 }

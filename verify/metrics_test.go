@@ -70,19 +70,25 @@ func TestCompareRejectsMismatch(t *testing.T) {
 	}
 }
 
-// The metrics do not depend on how many cores score the rows.
-func TestCompareSameOnAnyCores(t *testing.T) {
-	const T, V = 37, 1000
-	model, ref := make([][]float32, T), make([][]float32, T)
-	tokens := make([]int, T)
+// testRows makes T rows of V logits of a model and of a reference that
+// differ a little everywhere, and tokens spread over the vocabulary.
+func testRows(T, V, k, step int) (model, ref [][]float32, tokens []int) {
+	model, ref, tokens = make([][]float32, T), make([][]float32, T), make([]int, T)
 	for i := range model {
 		model[i], ref[i] = make([]float32, V), make([]float32, V)
 		for j := range V {
 			model[i][j] = float32(math.Sin(float64(i*V+j))) * 4
-			ref[i][j] = model[i][j] + float32(math.Cos(float64(3*i+j)))/8
+			ref[i][j] = model[i][j] + float32(math.Cos(float64(k*i+j)))/8
 		}
-		tokens[i] = (i * 7919) % V
+		tokens[i] = (i * step) % V
 	}
+	return model, ref, tokens
+}
+
+// The metrics do not depend on how many cores score the rows.
+func TestCompareSameOnAnyCores(t *testing.T) {
+	const T, V = 37, 1000
+	model, ref, tokens := testRows(T, V, 3, 7919)
 	var want Metrics
 	for _, procs := range []int{1, 2, 3, 8} {
 		old := runtime.GOMAXPROCS(procs)
@@ -101,5 +107,65 @@ func TestCompareSameOnAnyCores(t *testing.T) {
 		if !reflect.DeepEqual(m, want) {
 			t.Errorf("on %d cores: %+v, on one: %+v", procs, m, want)
 		}
+	}
+}
+
+// A Comparer given the rows a few positions at a time gives Compare's
+// metrics exactly, however the positions are shared out; it refuses rows
+// past the tokens, a changed vocabulary and metrics before every position.
+func TestComparerInChunks(t *testing.T) {
+	const T, V = 29, 300
+	model, ref, tokens := testRows(T, V, 5, 131)
+	for _, withRef := range []bool{false, true} {
+		r := ref
+		if !withRef {
+			r = nil
+		}
+		want, err := Compare(model, r, tokens, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want.Perplexity <= 1 || withRef && (want.MeanKL <= 0 || len(want.PerPosition) != T) {
+			t.Fatalf("degenerate metrics %+v", want)
+		}
+		for _, chunk := range []int{1, 4, 7, T} {
+			c := NewComparer(tokens, withRef, true)
+			for s := 0; s < T; s += chunk {
+				e := min(s+chunk, T)
+				var rc [][]float32
+				if withRef {
+					rc = ref[s:e]
+				}
+				if err := c.Add(model[s:e], rc); err != nil {
+					t.Fatal(err)
+				}
+			}
+			got, err := c.Metrics()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(got, want) {
+				t.Errorf("reference %v, chunks of %d: %+v, at once %+v", withRef, chunk, got, want)
+			}
+		}
+	}
+	c := NewComparer(tokens, true, false)
+	if err := c.Add(model[:3], ref[:3]); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Metrics(); err == nil {
+		t.Error("metrics of 3 of 29 positions: no error")
+	}
+	if err := c.Add(model[3:], ref[3:4]); err == nil {
+		t.Error("26 model rows and 1 reference row: no error")
+	}
+	if err := c.Add([][]float32{make([]float32, V+1)}, [][]float32{make([]float32, V+1)}); err == nil {
+		t.Error("a row of another vocabulary: no error")
+	}
+	if err := c.Add(model[3:], nil); err == nil {
+		t.Error("no reference rows for a comparer with a reference: no error")
+	}
+	if err := c.Add(append(model[3:], model[0]), append(ref[3:], ref[0])); err == nil {
+		t.Error("rows past the last token: no error")
 	}
 }

@@ -1,13 +1,6 @@
 package verify
 
-import (
-	"context"
-	"errors"
-	"fmt"
-
-	"github.com/rwkvkit/rwkvkit/engine"
-	"github.com/rwkvkit/rwkvkit/logits"
-)
+import "fmt"
 
 // Thresholds are the limits a report is checked against; nil means not
 // checked.
@@ -59,9 +52,15 @@ func NewReport(model, reference string, tokens []int, rows, ref [][]float32, th 
 	if err != nil {
 		return nil, err
 	}
-	r := &Report{Model: model, Reference: reference, Tokens: len(tokens), Metrics: m, Failed: th.Check(m)}
+	return ReportOf(model, reference, m, th), nil
+}
+
+// ReportOf is the report of metrics m (of a [Comparer], say), checked
+// against th.
+func ReportOf(model, reference string, m Metrics, th Thresholds) *Report {
+	r := &Report{Model: model, Reference: reference, Tokens: m.Positions, Metrics: m, Failed: th.Check(m)}
 	r.Passed = len(r.Failed) == 0
-	return r, nil
+	return r
 }
 
 // SampleText is what a verification reads when given no text: a few
@@ -71,62 +70,3 @@ const SampleText = `The little river ran through the valley, past the mill and t
 	`and on towards the sea. In spring the water rose with the melting snow, and the children ` +
 	`of the village would stand on the bridge to watch the branches float by. "It is going home," ` +
 	`said the miller's daughter, "like everything that runs downhill." Nobody argued with her.`
-
-// LogitsOptions tune Logits. A nil *LogitsOptions means the defaults.
-type LogitsOptions struct {
-	// From is the state to start from; nil means the initial state.
-	From *engine.Snapshot
-	// Progress, if set, is called after each chunk of tokens with the
-	// tokens done so far and their total; the tokens are then fed in chunks
-	// of ProgressChunk, which gives the CPU engine's logits bit for bit (a
-	// GPU engine's passes of other lengths may round otherwise).
-	Progress func(done, total int)
-}
-
-// ProgressChunk is how many tokens Logits feeds between Progress calls: a
-// GPU engine's default pass, so that progress costs it little (a 7B verify
-// of 4,096 tokens on an H200 took 2.5–2.7 s a model in chunks of 512,
-// 2.3–2.5 s in chunks of 2048).
-const ProgressChunk = 2048
-
-// Logits runs tokens through e and returns the logits after every one of
-// them, one row per token.
-func Logits(ctx context.Context, e engine.Engine, tokens []int, opts *LogitsOptions) ([][]float32, error) {
-	if opts == nil {
-		opts = &LogitsOptions{}
-	}
-	if len(tokens) == 0 {
-		return nil, errors.New("verify: no tokens")
-	}
-	st, err := e.NewState()
-	if err != nil {
-		return nil, err
-	}
-	if opts.From != nil {
-		if err := st.Restore(opts.From); err != nil {
-			return nil, err
-		}
-	}
-	chunk := len(tokens)
-	if opts.Progress != nil {
-		chunk = ProgressChunk
-	}
-	V := e.Info().Vocab
-	flat := make([]float32, len(tokens)*V)
-	for done := 0; done < len(tokens); {
-		part := tokens[done:min(done+chunk, len(tokens))]
-		rows := flat[done*V : (done+len(part))*V : (done+len(part))*V] // Run writes into it
-		batch := []engine.Sequence{{Tokens: part, State: st, Output: engine.OutputAll, Logits: rows}}
-		if err := e.Run(ctx, batch); err != nil {
-			return nil, err
-		}
-		if &batch[0].Logits[0] != &rows[0] {
-			copy(rows, batch[0].Logits)
-		}
-		done += len(part)
-		if opts.Progress != nil {
-			opts.Progress(done, len(tokens))
-		}
-	}
-	return logits.Rows(flat, V), nil
-}

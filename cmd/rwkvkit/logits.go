@@ -43,13 +43,17 @@ func newLogits() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			rows, err := verify.Logits(ctx, e, ids, &verify.LogitsOptions{From: from})
+			// A chunk of positions at a time: memory follows a chunk, not
+			// the output.
+			bar := newTokenProgress(len(ids), args[0])
+			opts := &verify.LogitsOptions{From: from, Progress: func(done, _ int) { bar.Set(done) }}
+			err = logits.WriteFileFrom(ctx, out, force, func(put func([][]float32) error) error {
+				return verify.Stream(ctx, e, ids, opts, func(_ int, rows [][]float32) error { return put(rows) })
+			})
 			if err != nil {
 				return err
 			}
-			if err := logits.WriteFile(ctx, out, rows, force); err != nil {
-				return err
-			}
+			bar.Finish()
 			fmt.Fprintf(cmd.ErrOrStderr(), "wrote %s: %d × %d float32\n", out, len(ids), e.Info().Vocab)
 			return nil
 		},

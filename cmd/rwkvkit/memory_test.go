@@ -149,3 +149,39 @@ func TestConvertInterrupted(t *testing.T) {
 		})
 	}
 }
+
+// verify and logits hold a chunk of positions' logits, not the text's:
+// four times the tokens (32,000 bytes of text, 32 MB of logits a model)
+// leave their peak resident memory where it was (holding every row, they
+// grew by 95 MB and 46 MB).
+func TestLogitsMemoryFollowsChunk(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs 80,000 tokens through the tiny model three times")
+	}
+	dir := t.TempDir()
+	m := tiny + "tiny-rwkv-7v0-834K.pth"
+	peaks := map[string][2]int64{}
+	for i, n := range []int{8000, 32000} {
+		text := filepath.Join(dir, "text.txt")
+		if err := os.WriteFile(text, []byte(strings.Repeat("the quick brown fox jumps over the lazy dog. ", n/45+1)[:n]), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range []struct {
+			name string
+			args []string
+		}{
+			{"verify", []string{"verify", m, "--ref", m, "--device", "cpu", "--text-file", text}},
+			{"logits", []string{"logits", m, "--device", "cpu", "--text-file", text, "--out", filepath.Join(dir, "out.f32"), "--force"}},
+		} {
+			p := peaks[c.name]
+			p[i] = peakOf(t, c.args...)
+			peaks[c.name] = p
+		}
+	}
+	for name, p := range peaks {
+		t.Logf("%s: peak RSS %d MB at 8,000 tokens, %d MB at 32,000", name, p[0]>>20, p[1]>>20)
+		if p[1]-p[0] > 16<<20 {
+			t.Errorf("%s: peak RSS grew by %d MB with 24,000 more tokens (24 MB of logits a model)", name, (p[1]-p[0])>>20)
+		}
+	}
+}

@@ -28,7 +28,12 @@ func newVerify() *cobra.Command {
 expected logits as float32 little-endian [tokens, vocabulary]) and reports the perplexity of
 each on the text, the KL divergence (reference ‖ model) mean and max, the top-1 agreement and
 the largest and RMS logit differences. With thresholds given, it exits with status 1 when one
-is missed. Without --text or --tokens it reads a short built-in English text.`,
+is missed. Without --text or --tokens it reads a short built-in English text.
+
+The two are compared a chunk of positions at a time, so memory follows a chunk, not the text:
+with --ref, the model's logits wait in a temporary file (in $TMPDIR; 4 bytes per logit, 1 GiB
+for 4,096 tokens of a 65,536-token vocabulary) while the reference runs, and the two models
+are never loaded at once.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if ref != "" && expect != "" {
@@ -48,25 +53,64 @@ is missed. Without --text or --tokens it reads a short built-in English text.`,
 			if err := in.resolve(cmd); err != nil {
 				return err
 			}
-			ids, rows, err := logitsOf(cmd, args[0], &in, nil, "", 0)
+			// The model's logits are compared with the reference's a chunk
+			// at a time: read from the expected logits' file, or, with a
+			// reference model, those of the model put by in a temporary
+			// file while the reference runs. Memory follows a chunk, not
+			// the text.
+			var (
+				cmp    *verify.Comparer
+				sp     *spill
+				exp    *logits.File
+				buf    [][]float32
+				vocab  int
+				withRf = ref != "" || expect != ""
+			)
+			defer func() {
+				if sp != nil {
+					sp.close()
+				}
+				if exp != nil {
+					exp.Close()
+				}
+			}()
+			begin := func(ids []int, v int) error {
+				vocab = v
+				cmp = verify.NewComparer(ids, withRf, perPosition)
+				buf = logits.Rows(make([]float32, min(compareRows, len(ids))*v), v)
+				var err error
+				switch {
+				case expect != "":
+					exp, err = logits.Open(expect, len(ids), v)
+				case ref != "":
+					sp, err = newSpill(len(ids), v)
+				}
+				return err
+			}
+			ids, err := streamLogits(cmd, args[0], &in, nil, "", 0, begin, func(start int, rows [][]float32) error {
+				switch {
+				case exp != nil:
+					return compareWith(cmp, exp.Reader, buf, start, rows, true)
+				case sp != nil:
+					return sp.write(rows)
+				}
+				return cmp.Add(rows, nil)
+			})
 			if err != nil {
 				return err
 			}
-			vocab, reference := len(rows[0]), ref+expect // one of them at most
-			var refRows [][]float32
-			switch {
-			case ref != "":
-				_, refRows, err = logitsOf(cmd, ref, &in, ids, args[0], vocab)
-			case expect != "":
-				refRows, err = logits.ReadFile(expect, len(ids), vocab)
+			if sp != nil {
+				if _, err := streamLogits(cmd, ref, &in, ids, args[0], vocab, nil, func(start int, rows [][]float32) error {
+					return compareWith(cmp, sp.Reader, buf, start, rows, false)
+				}); err != nil {
+					return err
+				}
 			}
+			m, err := cmp.Metrics()
 			if err != nil {
 				return err
 			}
-			rep, err := verify.NewReport(args[0], reference, ids, rows, refRows, th, perPosition)
-			if err != nil {
-				return err
-			}
+			rep := verify.ReportOf(args[0], ref+expect, m, th) // one of them at most
 			out := cmd.OutOrStdout()
 			if asJSON {
 				if err := printJSON(out, rep); err != nil {

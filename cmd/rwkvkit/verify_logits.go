@@ -2,21 +2,31 @@ package main
 
 import (
 	"fmt"
+	"os"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/rwkvkit/rwkvkit/logits"
 	"github.com/rwkvkit/rwkvkit/quantize"
 	"github.com/rwkvkit/rwkvkit/verify"
 )
 
-// logitsOf loads the model at path and returns the tokens (ids, or those
-// the input flags give for its vocabulary) and its logits after each, with
-// a progress bar and a line saying how fast on stderr. Given ids, they are
-// those of the model file of, whose vocabulary (of size vocab) it must
-// share. The engine is closed before it returns, so two models are never
-// held at once.
-func logitsOf(cmd *cobra.Command, path string, in *inputFlags, ids []int, of string, vocab int) ([]int, [][]float32, error) {
+// compareRows is how many positions verify reads back from a file (the
+// expected logits, or the model's waiting for its reference) per
+// comparison: 64 rows of 65,536 logits are 16 MiB.
+const compareRows = 64
+
+// streamLogits loads the model at path and streams its logits after each
+// of the tokens to each, a chunk at a time (verify.Stream), with a progress
+// bar and a line saying how fast on stderr. The tokens are ids, or without
+// them those the input flags give for the model's vocabulary; begin, if
+// set, is told them and the vocabulary before the first chunk. Given ids,
+// they are those of the model file of, whose vocabulary (of size vocab) it
+// must share. The engine is closed before it returns, so two models are
+// never held at once.
+func streamLogits(cmd *cobra.Command, path string, in *inputFlags, ids []int, of string, vocab int,
+	begin func(ids []int, vocab int) error, each func(start int, rows [][]float32) error) ([]int, error) {
 	ctx := cmd.Context()
 	var rules []quantize.Rule
 	if ids == nil { // the model verified, not its reference
@@ -24,28 +34,82 @@ func logitsOf(cmd *cobra.Command, path string, in *inputFlags, ids []int, of str
 	}
 	e, err := loadModel(ctx, path, in.device.c, rules, cmd.ErrOrStderr())
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	defer e.Close()
 	if ids != nil {
 		if v := e.Info().Vocab; v != vocab {
-			return nil, nil, fmt.Errorf("%s has a vocabulary of %d, %s of %d", path, v, of, vocab)
+			return nil, fmt.Errorf("%s has a vocabulary of %d, %s of %d", path, v, of, vocab)
 		}
 	} else if ids, err = in.ids(e.Info().Vocab, verify.SampleText); err != nil {
-		return nil, nil, err
+		return nil, err
+	}
+	if begin != nil {
+		if err := begin(ids, e.Info().Vocab); err != nil {
+			return nil, err
+		}
 	}
 	from, err := startState(in.state, e.Info())
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	bar := newTokenProgress(len(ids), path)
 	start := time.Now()
-	rows, err := verify.Logits(ctx, e, ids, &verify.LogitsOptions{From: from, Progress: func(done, _ int) { bar.Set(done) }})
+	err = verify.Stream(ctx, e, ids, &verify.LogitsOptions{From: from, Progress: func(done, _ int) { bar.Set(done) }}, each)
 	if err != nil {
-		return nil, nil, fmt.Errorf("%s: %w", path, err)
+		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	bar.Finish()
 	s := time.Since(start).Seconds()
 	fmt.Fprintf(cmd.ErrOrStderr(), "%s: %d tokens in %.3f s (%.1f tokens/s)\n", path, len(ids), s, perSecond(len(ids), s))
-	return ids, rows, nil
+	return ids, nil
+}
+
+// compareWith adds rows, those of positions start…, to c beside the same
+// positions' rows from r, compareRows at a time through buf; mine says
+// whether rows are the model's (r's the reference's) or the other way
+// round.
+func compareWith(c *verify.Comparer, r *logits.Reader, buf [][]float32, start int, rows [][]float32, mine bool) error {
+	for i := 0; i < len(rows); i += len(buf) {
+		n := min(len(buf), len(rows)-i)
+		if err := r.ReadRows(start+i, buf[:n]); err != nil {
+			return err
+		}
+		model, ref := rows[i:i+n], buf[:n]
+		if !mine {
+			model, ref = ref, model
+		}
+		if err := c.Add(model, ref); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// A spill holds a model's logits in an unnamed temporary file while its
+// reference runs.
+type spill struct {
+	f *os.File
+	*logits.Reader
+}
+
+func newSpill(rows, vocab int) (*spill, error) {
+	f, err := os.CreateTemp("", "rwkvkit-logits-*.f32")
+	if err != nil {
+		return nil, fmt.Errorf("a temporary file for the model's logits: %w", err)
+	}
+	return &spill{f: f, Reader: logits.NewReader(f, f.Name(), rows, vocab)}, nil
+}
+
+func (s *spill) write(rows [][]float32) error {
+	if err := logits.Write(s.f, rows); err != nil {
+		return fmt.Errorf("the model's logits in %s: %w", s.f.Name(), err)
+	}
+	return nil
+}
+
+// close removes the file.
+func (s *spill) close() {
+	s.f.Close()
+	os.Remove(s.f.Name())
 }

@@ -1,16 +1,21 @@
 package main
 
 import (
+	"context"
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"math"
 	"os"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"strings"
 	"testing"
 
+	"github.com/rwkvkit/rwkvkit/device"
+	"github.com/rwkvkit/rwkvkit/model"
+	"github.com/rwkvkit/rwkvkit/tokenizer"
 	"github.com/rwkvkit/rwkvkit/verify"
 )
 
@@ -113,5 +118,54 @@ func TestVerifySelfAndPerturbed(t *testing.T) {
 	_, _, code := rwkvkit(t, "verify", tiny+"tiny-rwkv-6v0-1m.pth", "--ref", m, "--max-kl", "0.01")
 	if code != 1 {
 		t.Errorf("a different model passed verify: exit %d", code)
+	}
+}
+
+// Over more positions than a chunk of either way the rows are compared (the
+// model's through a temporary file, expected logits read from theirs),
+// verify reports what comparing every row held at once gives, exactly.
+func TestVerifyStreamedEqualsWhole(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	text := strings.Repeat(verify.SampleText, 2*verify.ProgressChunk/len(verify.SampleText)+1)[:2*verify.ProgressChunk+100]
+	textFile := filepath.Join(dir, "text.txt")
+	if err := os.WriteFile(textFile, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ids := tokenizer.Bytes{}.Encode(text)
+	m, other := tiny+"tiny-rwkv-7v0-834K.pth", tiny+"tiny-rwkv-6v0-1m.pth"
+	rowsOf := func(path string) [][]float32 {
+		e, err := model.Load(ctx, path, device.CPU)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer e.Close()
+		rows, err := verify.Logits(ctx, e, ids, &verify.LogitsOptions{Progress: func(int, int) {}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return rows
+	}
+	want, err := verify.Compare(rowsOf(other), rowsOf(m), ids, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	expected := filepath.Join(dir, "ref.f32")
+	if _, err := run(t, "logits", m, "--device", "cpu", "--text-file", textFile, "--out", expected); err != nil {
+		t.Fatal(err)
+	}
+	for _, refArgs := range [][]string{{"--ref", m}, {"--expect", expected}} {
+		args := append([]string{"verify", other, "--device", "cpu", "--text-file", textFile, "--json"}, refArgs...)
+		out, err := run(t, args...)
+		if err != nil {
+			t.Fatalf("%v: %v\n%s", refArgs, err, out)
+		}
+		var r verify.Report
+		if err := json.Unmarshal([]byte(out[strings.Index(out, "{"):]), &r); err != nil {
+			t.Fatalf("%v\n%s", err, out)
+		}
+		if !reflect.DeepEqual(r.Metrics, want) || r.Tokens != len(ids) {
+			t.Errorf("%v: %d tokens, %+v; every row at once: %+v", refArgs, r.Tokens, r.Metrics, want)
+		}
 	}
 }
