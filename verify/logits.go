@@ -52,25 +52,28 @@ func Logits(ctx context.Context, e engine.Engine, tokens []int, opts *LogitsOpti
 
 // Stream runs tokens through e as Logits does, ProgressChunk tokens at a
 // time, and hands each chunk's rows to each in order: the rows of
-// positions start, start+1, …, which stay valid only until each returns
-// (the next chunk reuses their memory). It holds one chunk's logits where
-// Logits holds every position's.
+// positions start, start+1, …, which stay valid only until each returns.
+// each runs while e computes the next chunk, so it holds two chunks'
+// logits where Logits holds every position's.
 func Stream(ctx context.Context, e engine.Engine, tokens []int, opts *LogitsOptions, each func(start int, rows [][]float32) error) error {
 	if opts == nil {
 		opts = &LogitsOptions{}
 	}
-	var buf []float32
-	return feed(ctx, e, tokens, opts, ProgressChunk, func(_, n int) []float32 {
+	var bufs [2][]float32
+	return feed(ctx, e, tokens, opts, ProgressChunk, func(done, n int) []float32 {
+		b := &bufs[done/ProgressChunk%2] // not the one each may still be reading
 		need := n * e.Info().Vocab
-		if cap(buf) < need {
-			buf = make([]float32, need)
+		if cap(*b) < need {
+			*b = make([]float32, need)
 		}
-		return buf[:need:need]
+		return (*b)[:need:need]
 	}, each)
 }
 
 // feed runs tokens through e in chunks of chunk tokens, each chunk's
-// logits written into out(done, n), then handed to each (if set).
+// logits written into out(done, n), then handed to each (if set), which
+// runs while the next chunk is computed: out must not give the memory of
+// the chunk before.
 func feed(ctx context.Context, e engine.Engine, tokens []int, opts *LogitsOptions, chunk int,
 	out func(done, n int) []float32, each func(start int, rows [][]float32) error) error {
 	if len(tokens) == 0 {
@@ -86,25 +89,38 @@ func feed(ctx context.Context, e engine.Engine, tokens []int, opts *LogitsOption
 		}
 	}
 	V := e.Info().Vocab
+	var pending chan error // each of the chunk before, running
+	wait := func() error {
+		if pending == nil {
+			return nil
+		}
+		err := <-pending
+		pending = nil
+		return err
+	}
 	for done := 0; done < len(tokens); {
 		part := tokens[done:min(done+chunk, len(tokens))]
 		rows := out(done, len(part)) // Run writes into it
 		batch := []engine.Sequence{{Tokens: part, State: st, Output: engine.OutputAll, Logits: rows}}
 		if err := e.Run(ctx, batch); err != nil {
+			wait()
 			return err
 		}
 		if &batch[0].Logits[0] != &rows[0] {
 			copy(rows, batch[0].Logits)
 		}
 		if each != nil {
-			if err := each(done, logits.Rows(rows, V)); err != nil {
+			if err := wait(); err != nil {
 				return err
 			}
+			ch, start := make(chan error, 1), done
+			go func() { ch <- each(start, logits.Rows(rows, V)) }()
+			pending = ch
 		}
 		done += len(part)
 		if opts.Progress != nil {
 			opts.Progress(done, len(tokens))
 		}
 	}
-	return nil
+	return wait()
 }
