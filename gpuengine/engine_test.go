@@ -361,40 +361,52 @@ func matricesF16(t *testing.T, src *format.Source) *format.Source {
 
 // A dispatch of float16 products alone runs the matrix-vector kernel
 // compiled for float16 (KIND 0), which needs fewer registers than the kernel
-// of every kind; a dispatch with an Int8 or NF4 product runs the kernel of
-// every kind. (Both give the CPU engine's logits: the tests of every weight
-// kind above.)
+// of every kind; one of Int8 products alone, the kernel of every kind in the
+// Int8 geometry (mvGeometry); any other, the kernel of every kind. (All give
+// the CPU engine's logits: the tests of every weight kind above.)
 func TestMatvecKernelByKind(t *testing.T) {
-	matvec := func(e *Engine, kind int) *gpu.Kernel {
-		return e.kernels["linear.wgsl.matvec"+fmt.Sprint(map[string]int{"KIND": kind})]
-	}
 	for _, c := range []struct {
 		name string
 		kind format.DType
 	}{{"F16", format.Invalid}, {"Int8", format.Int8Block}, {"NF4", format.NF4Block}} {
 		e := loadGPU(t, quantized(t, openSource(t, tinyV7), c.kind), nil)
-		f16, every := matvec(e, kindF16), matvec(e, anyKind)
-		what := map[*gpu.Kernel]string{f16: "float16 alone", every: "every kind"}
+		matvec := func(kind int, int8s bool) *gpu.Kernel {
+			lanes, rows := e.mvGeometry(int8s)
+			return e.kernels["linear.wgsl.matvec"+fmt.Sprint(map[string]int{"KIND": kind, "LANES": lanes, "MV_ROWS": rows})]
+		}
+		f16, every, int8s := matvec(kindF16, false), matvec(anyKind, false), matvec(anyKind, true)
+		what := map[*gpu.Kernel]string{f16: "float16 alone", every: "every kind", int8s: "Int8 alone"}
+		products := map[*gpu.Kernel]bool{}
+		for key, k := range e.kernels {
+			products[k] = products[k] || strings.HasPrefix(key, "linear.wgsl.matvec")
+		}
 		counts := map[*gpu.Kernel]int{}
 		for _, o := range e.prog {
 			k := o.kernels[0]
-			if k == nil || (k != f16 && k != every) {
+			if !products[k] {
 				continue // not a product
 			}
-			want := f16
+			allF16, allInt8 := true, true
 			for i := range int(binary.LittleEndian.Uint32(o.params)) {
-				if kind := binary.LittleEndian.Uint32(o.params[4*(4+16*i+2):]); kind != kindF16 {
-					want = every
-				}
+				kind := binary.LittleEndian.Uint32(o.params[4*(4+16*i+2):])
+				allF16 = allF16 && kind == kindF16
+				allInt8 = allInt8 && kind == kindInt8
+			}
+			want := every
+			switch {
+			case allF16:
+				want = f16
+			case allInt8:
+				want = int8s
 			}
 			if k != want {
 				t.Errorf("%s: %s runs the matrix-vector kernel of %s, want %s's", c.name, o.name, what[k], what[want])
 			}
 			counts[k]++
 		}
-		t.Logf("%s: %d dispatches of float16 alone, %d of every kind", c.name, counts[f16], counts[every])
-		if counts[f16] == 0 || (c.kind != format.Invalid && counts[every] == 0) {
-			t.Errorf("%s: %d dispatches of float16 alone, %d of every kind", c.name, counts[f16], counts[every])
+		t.Logf("%s: %d dispatches of float16 alone, %d of every kind, %d of Int8 alone", c.name, counts[f16], counts[every], counts[int8s])
+		if counts[f16] == 0 || (c.kind == format.Int8Block && counts[int8s] == 0) || (c.kind == format.NF4Block && counts[every] == 0) {
+			t.Errorf("%s: %d dispatches of float16 alone, %d of every kind, %d of Int8 alone", c.name, counts[f16], counts[every], counts[int8s])
 		}
 	}
 }

@@ -297,15 +297,21 @@ func (e *Engine) linear(name string, jobs ...job) error {
 			// which needs fewer registers than one of every kind: on an
 			// H200, 7B decode went from 161 to 171 tokens/s. Kernels of
 			// Int8 or NF4 alone were slower than the kernel of every kind
-			// (7B 194 → 190 and 175 → 166), so those keep it.
-			kind := kindF16
+			// (7B 194 → 190 and 175 → 166), so those keep it; but Int8
+			// jobs alone take it with twice the lanes a quad of rows and
+			// half the rows a workgroup (see mvGeometry).
+			kind, int8s := kindF16, true
 			for _, g := range part {
-				vals = append(vals, g.vals...)
-				head = head || g.logits
 				if g.kind != kindF16 {
 					kind = anyKind
 				}
-				mvTiles += ceilDiv(g.rows, mvRows)
+				int8s = int8s && g.kind == kindInt8
+			}
+			lanes, mvr := e.mvGeometry(int8s)
+			for _, g := range part {
+				vals = append(vals, g.vals...)
+				head = head || g.logits
+				mvTiles += ceilDiv(g.rows, mvr)
 				for v, t := range mmTiles {
 					rowTiles[v] += ceilDiv(g.rows, 8*t.tm)
 				}
@@ -313,7 +319,7 @@ func (e *Engine) linear(name string, jobs ...job) error {
 					panic("gpuengine: jobs over tokens and rows in one dispatch")
 				}
 			}
-			mv, err := e.compile("matvec", map[string]int{"KIND": kind}, "linear.wgsl")
+			mv, err := e.compile("matvec", map[string]int{"KIND": kind, "LANES": lanes, "MV_ROWS": mvr}, "linear.wgsl")
 			if err != nil {
 				return err
 			}
