@@ -6,5 +6,7 @@
 // package logits) and checks [Thresholds], giving a [Report] that says
 // whether it passed. For long texts, [Stream] hands out a run's logits a
 // chunk at a time and a [Comparer] takes them so, with [ReportOf] for its
-// Metrics: memory then follows a chunk, not the text.
+// Metrics; a [Spill] keeps one run's in a temporary file for
+// [Comparer.AddBeside] while the other runs. Memory then follows a chunk,
+// not the text.
 package verify

@@ -60,6 +60,7 @@ type Comparer struct {
 	next, vocab int
 
 	scores              []rowScore // of one Add
+	beside              []float32  // AddBeside's rows from its file
 	nll, refNLL, sq     float64
 	top1, scored, cells int
 	m                   Metrics

@@ -59,16 +59,14 @@ are never loaded at once.`,
 			// file while the reference runs. Memory follows a chunk, not
 			// the text.
 			var (
-				cmp    *verify.Comparer
-				sp     *spill
-				exp    *logits.File
-				buf    [][]float32
-				vocab  int
-				withRf = ref != "" || expect != ""
+				cmp   *verify.Comparer
+				sp    *verify.Spill
+				exp   *logits.File
+				vocab int
 			)
 			defer func() {
 				if sp != nil {
-					sp.close()
+					sp.Close()
 				}
 				if exp != nil {
 					exp.Close()
@@ -76,23 +74,22 @@ are never loaded at once.`,
 			}()
 			begin := func(ids []int, v int) error {
 				vocab = v
-				cmp = verify.NewComparer(ids, withRf, perPosition)
-				buf = logits.Rows(make([]float32, min(compareRows, len(ids))*v), v)
+				cmp = verify.NewComparer(ids, ref != "" || expect != "", perPosition)
 				var err error
 				switch {
 				case expect != "":
 					exp, err = logits.Open(expect, len(ids), v)
 				case ref != "":
-					sp, err = newSpill(len(ids), v)
+					sp, err = verify.NewSpill(len(ids), v)
 				}
 				return err
 			}
-			ids, err := streamLogits(cmd, args[0], &in, nil, "", 0, begin, func(start int, rows [][]float32) error {
+			ids, err := streamLogits(cmd, args[0], &in, nil, "", 0, begin, func(_ int, rows [][]float32) error {
 				switch {
 				case exp != nil:
-					return compareWith(cmp, exp.Reader, buf, start, rows, true)
+					return cmp.AddBeside(rows, exp.Reader, true)
 				case sp != nil:
-					return sp.write(rows)
+					return sp.Write(rows)
 				}
 				return cmp.Add(rows, nil)
 			})
@@ -100,8 +97,8 @@ are never loaded at once.`,
 				return err
 			}
 			if sp != nil {
-				if _, err := streamLogits(cmd, ref, &in, ids, args[0], vocab, nil, func(start int, rows [][]float32) error {
-					return compareWith(cmp, sp.Reader, buf, start, rows, false)
+				if _, err := streamLogits(cmd, ref, &in, ids, args[0], vocab, nil, func(_ int, rows [][]float32) error {
+					return cmp.AddBeside(rows, sp.Reader, false)
 				}); err != nil {
 					return err
 				}

@@ -2,20 +2,13 @@ package main
 
 import (
 	"fmt"
-	"os"
 	"time"
 
 	"github.com/spf13/cobra"
 
-	"github.com/rwkvkit/rwkvkit/logits"
 	"github.com/rwkvkit/rwkvkit/quantize"
 	"github.com/rwkvkit/rwkvkit/verify"
 )
-
-// compareRows is how many positions verify reads back from a file (the
-// expected logits, or the model's waiting for its reference) per
-// comparison: 64 rows of 65,536 logits are 16 MiB.
-const compareRows = 64
 
 // streamLogits loads the model at path and streams its logits after each
 // of the tokens to each, a chunk at a time (verify.Stream), with a progress
@@ -63,53 +56,4 @@ func streamLogits(cmd *cobra.Command, path string, in *inputFlags, ids []int, of
 	s := time.Since(start).Seconds()
 	fmt.Fprintf(cmd.ErrOrStderr(), "%s: %d tokens in %.3f s (%.1f tokens/s)\n", path, len(ids), s, perSecond(len(ids), s))
 	return ids, nil
-}
-
-// compareWith adds rows, those of positions start…, to c beside the same
-// positions' rows from r, compareRows at a time through buf; mine says
-// whether rows are the model's (r's the reference's) or the other way
-// round.
-func compareWith(c *verify.Comparer, r *logits.Reader, buf [][]float32, start int, rows [][]float32, mine bool) error {
-	for i := 0; i < len(rows); i += len(buf) {
-		n := min(len(buf), len(rows)-i)
-		if err := r.ReadRows(start+i, buf[:n]); err != nil {
-			return err
-		}
-		model, ref := rows[i:i+n], buf[:n]
-		if !mine {
-			model, ref = ref, model
-		}
-		if err := c.Add(model, ref); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// A spill holds a model's logits in an unnamed temporary file while its
-// reference runs.
-type spill struct {
-	f *os.File
-	*logits.Reader
-}
-
-func newSpill(rows, vocab int) (*spill, error) {
-	f, err := os.CreateTemp("", "rwkvkit-logits-*.f32")
-	if err != nil {
-		return nil, fmt.Errorf("a temporary file for the model's logits: %w", err)
-	}
-	return &spill{f: f, Reader: logits.NewReader(f, f.Name(), rows, vocab)}, nil
-}
-
-func (s *spill) write(rows [][]float32) error {
-	if err := logits.Write(s.f, rows); err != nil {
-		return fmt.Errorf("the model's logits in %s: %w", s.f.Name(), err)
-	}
-	return nil
-}
-
-// close removes the file.
-func (s *spill) close() {
-	s.f.Close()
-	os.Remove(s.f.Name())
 }
