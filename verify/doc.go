@@ -7,6 +7,7 @@
 // whether it passed. For long texts, [Stream] hands out a run's logits a
 // chunk at a time and a [Comparer] takes them so, with [ReportOf] for its
 // Metrics; a [Spill] keeps one run's in a temporary file for
-// [Comparer.AddBeside] while the other runs. Memory then follows a chunk,
-// not the text.
+// [Comparer.AddBeside] while the other runs. [CompareRuns] and
+// [CompareFile] put those together for two runs, or a run and a logits
+// file. Memory then follows a chunk, not the text.
 package verify

@@ -75,3 +75,47 @@ func (s *Spill) Close() error {
 	}
 	return err
 }
+
+// A Run streams a model's logits after each of tokens to each, a chunk of
+// positions at a time and in order (as Stream does on a loaded engine).
+type Run func(tokens []int, each func(start int, rows [][]float32) error) error
+
+// CompareRuns computes the Metrics of model's logits on tokens (of a
+// vocabulary of vocab) against ref's, running model, then ref: model's
+// rows wait in a Spill while ref runs, so the two runs never overlap (two
+// models need not be loaded at once) and neither's logits are held whole.
+func CompareRuns(tokens []int, vocab int, model, ref Run, perPosition bool) (Metrics, error) {
+	sp, err := NewSpill(len(tokens), vocab)
+	if err != nil {
+		return Metrics{}, err
+	}
+	defer sp.Close()
+	if err := model(tokens, func(_ int, rows [][]float32) error { return sp.Write(rows) }); err != nil {
+		return Metrics{}, err
+	}
+	c := NewComparer(tokens, true, perPosition)
+	if err := ref(tokens, func(_ int, rows [][]float32) error { return c.AddBeside(rows, sp.Reader, false) }); err != nil {
+		return Metrics{}, err
+	}
+	return c.Metrics()
+}
+
+// CompareFile computes the Metrics of model's logits on tokens (of a
+// vocabulary of vocab) against the logits file at path (package logits),
+// read as the model's rows come; path "" computes the perplexity only.
+func CompareFile(tokens []int, vocab int, model Run, path string, perPosition bool) (Metrics, error) {
+	c := NewComparer(tokens, path != "", perPosition)
+	each := func(_ int, rows [][]float32) error { return c.Add(rows, nil) }
+	if path != "" {
+		f, err := logits.Open(path, len(tokens), vocab)
+		if err != nil {
+			return Metrics{}, err
+		}
+		defer f.Close()
+		each = func(_ int, rows [][]float32) error { return c.AddBeside(rows, f.Reader, true) }
+	}
+	if err := model(tokens, each); err != nil {
+		return Metrics{}, err
+	}
+	return c.Metrics()
+}

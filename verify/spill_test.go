@@ -1,9 +1,14 @@
 package verify
 
 import (
+	"context"
 	"os"
+	"path/filepath"
 	"reflect"
+	"slices"
 	"testing"
+
+	"github.com/rwkvkit/rwkvkit/logits"
 )
 
 // Either run's rows put by in a Spill and compared beside the other's, a
@@ -50,5 +55,60 @@ func TestSpillBeside(t *testing.T) {
 		if _, err := os.Stat(name); !os.IsNotExist(err) {
 			t.Errorf("%s after Close: %v", name, err)
 		}
+	}
+}
+
+// rowsRun is a Run handing out rows in chunks of n, noting in order that
+// it ran.
+func rowsRun(rows [][]float32, n int, name string, order *[]string) Run {
+	return func(tokens []int, each func(int, [][]float32) error) error {
+		*order = append(*order, name+" starts")
+		for s := 0; s < len(tokens); s += n {
+			if err := each(s, rows[s:min(s+n, len(tokens))]); err != nil {
+				return err
+			}
+		}
+		*order = append(*order, name+" ends")
+		return nil
+	}
+}
+
+// CompareRuns runs the model to its end before the reference starts and
+// gives Compare's metrics; CompareFile gives them against a logits file,
+// and the perplexity alone without one.
+func TestCompareRunsAndFile(t *testing.T) {
+	const T, V = 130, 40
+	model, ref, tokens := testRows(T, V, 3, 11)
+	want, err := Compare(model, ref, tokens, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var order []string
+	got, err := CompareRuns(tokens, V, rowsRun(model, 33, "model", &order), rowsRun(ref, 50, "ref", &order), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("CompareRuns: %+v, want %+v", got, want)
+	}
+	if !slices.Equal(order, []string{"model starts", "model ends", "ref starts", "ref ends"}) {
+		t.Errorf("runs in the order %v", order)
+	}
+	path := filepath.Join(t.TempDir(), "ref.f32")
+	if err := logits.WriteFile(context.Background(), path, ref, false); err != nil {
+		t.Fatal(err)
+	}
+	if got, err = CompareFile(tokens, V, rowsRun(model, 70, "model", &order), path, false); err != nil || !reflect.DeepEqual(got, want) {
+		t.Errorf("CompareFile: %+v, %v; want %+v", got, err, want)
+	}
+	alone, err := Compare(model, nil, tokens, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err = CompareFile(tokens, V, rowsRun(model, 70, "model", &order), "", false); err != nil || !reflect.DeepEqual(got, alone) {
+		t.Errorf("CompareFile without a file: %+v, %v; want %+v", got, err, alone)
+	}
+	if _, err := CompareFile(tokens, V+1, rowsRun(model, 70, "model", &order), path, false); err == nil {
+		t.Error("a logits file of another vocabulary: no error")
 	}
 }

@@ -6,7 +6,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/rwkvkit/rwkvkit/logits"
 	"github.com/rwkvkit/rwkvkit/verify"
 )
 
@@ -53,61 +52,28 @@ are never loaded at once.`,
 			if err := in.resolve(cmd); err != nil {
 				return err
 			}
-			// The model's logits are compared with the reference's a chunk
-			// at a time: read from the expected logits' file, or, with a
-			// reference model, those of the model put by in a temporary
-			// file while the reference runs. Memory follows a chunk, not
-			// the text.
-			var (
-				cmp   *verify.Comparer
-				sp    *verify.Spill
-				exp   *logits.File
-				vocab int
-			)
-			defer func() {
-				if sp != nil {
-					sp.Close()
-				}
-				if exp != nil {
-					exp.Close()
-				}
-			}()
-			begin := func(ids []int, v int) error {
-				vocab = v
-				cmp = verify.NewComparer(ids, ref != "" || expect != "", perPosition)
-				var err error
-				switch {
-				case expect != "":
-					exp, err = logits.Open(expect, len(ids), v)
-				case ref != "":
-					sp, err = verify.NewSpill(len(ids), v)
-				}
-				return err
-			}
-			ids, err := streamLogits(cmd, args[0], &in, nil, "", 0, begin, func(_ int, rows [][]float32) error {
-				switch {
-				case exp != nil:
-					return cmp.AddBeside(rows, exp.Reader, true)
-				case sp != nil:
-					return sp.Write(rows)
-				}
-				return cmp.Add(rows, nil)
-			})
+			m, err := loadFor(cmd, args[0], &in, nil, "", 0)
 			if err != nil {
 				return err
 			}
-			if sp != nil {
-				if _, err := streamLogits(cmd, ref, &in, ids, args[0], vocab, nil, func(_ int, rows [][]float32) error {
-					return cmp.AddBeside(rows, sp.Reader, false)
-				}); err != nil {
-					return err
-				}
+			defer m.close()
+			vocab := m.e.Info().Vocab
+			var metrics verify.Metrics
+			if ref != "" {
+				metrics, err = verify.CompareRuns(m.ids, vocab, m.run, func(tokens []int, each func(int, [][]float32) error) error {
+					r, err := loadFor(cmd, ref, &in, tokens, args[0], vocab)
+					if err != nil {
+						return err
+					}
+					return r.run(tokens, each)
+				}, perPosition)
+			} else {
+				metrics, err = verify.CompareFile(m.ids, vocab, m.run, expect, perPosition)
 			}
-			m, err := cmp.Metrics()
 			if err != nil {
 				return err
 			}
-			rep := verify.ReportOf(args[0], ref+expect, m, th) // one of them at most
+			rep := verify.ReportOf(args[0], ref+expect, metrics, th) // one of them at most
 			out := cmd.OutOrStdout()
 			if asJSON {
 				if err := printJSON(out, rep); err != nil {

@@ -6,20 +6,26 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/rwkvkit/rwkvkit/engine"
 	"github.com/rwkvkit/rwkvkit/quantize"
 	"github.com/rwkvkit/rwkvkit/verify"
 )
 
-// streamLogits loads the model at path and streams its logits after each
-// of the tokens to each, a chunk at a time (verify.Stream), with a progress
-// bar and a line saying how fast on stderr. The tokens are ids, or without
-// them those the input flags give for the model's vocabulary; begin, if
-// set, is told them and the vocabulary before the first chunk. Given ids,
-// they are those of the model file of, whose vocabulary (of size vocab) it
-// must share. The engine is closed before it returns, so two models are
-// never held at once.
-func streamLogits(cmd *cobra.Command, path string, in *inputFlags, ids []int, of string, vocab int,
-	begin func(ids []int, vocab int) error, each func(start int, rows [][]float32) error) ([]int, error) {
+// A loaded is a model loaded to be verified or to be verified against,
+// with the tokens it reads and the state it starts from.
+type loaded struct {
+	cmd  *cobra.Command
+	path string
+	e    engine.Engine
+	ids  []int
+	from *engine.Snapshot
+}
+
+// loadFor loads the model at path with its tokens: ids, or without them
+// those the input flags give for the model's vocabulary. Given ids, they
+// are those of the model file of, whose vocabulary (of size vocab) it must
+// share.
+func loadFor(cmd *cobra.Command, path string, in *inputFlags, ids []int, of string, vocab int) (*loaded, error) {
 	ctx := cmd.Context()
 	var rules []quantize.Rule
 	if ids == nil { // the model verified, not its reference
@@ -29,31 +35,44 @@ func streamLogits(cmd *cobra.Command, path string, in *inputFlags, ids []int, of
 	if err != nil {
 		return nil, err
 	}
-	defer e.Close()
+	l := &loaded{cmd: cmd, path: path, e: e, ids: ids}
 	if ids != nil {
 		if v := e.Info().Vocab; v != vocab {
+			l.close()
 			return nil, fmt.Errorf("%s has a vocabulary of %d, %s of %d", path, v, of, vocab)
 		}
-	} else if ids, err = in.ids(e.Info().Vocab, verify.SampleText); err != nil {
+	} else if l.ids, err = in.ids(e.Info().Vocab, verify.SampleText); err != nil {
+		l.close()
 		return nil, err
 	}
-	if begin != nil {
-		if err := begin(ids, e.Info().Vocab); err != nil {
-			return nil, err
-		}
-	}
-	from, err := startState(in.state, e.Info())
-	if err != nil {
+	if l.from, err = startState(in.state, e.Info()); err != nil {
+		l.close()
 		return nil, err
 	}
-	bar := newTokenProgress(len(ids), path)
+	return l, nil
+}
+
+// close closes the engine, once.
+func (l *loaded) close() {
+	if l.e != nil {
+		l.e.Close()
+		l.e = nil
+	}
+}
+
+// run is the model's verify.Run: its logits streamed a chunk at a time,
+// with a progress bar and a line saying how fast on stderr. It closes the
+// engine when done, so that two models are never held at once.
+func (l *loaded) run(tokens []int, each func(start int, rows [][]float32) error) error {
+	defer l.close()
+	bar := newTokenProgress(len(tokens), l.path)
 	start := time.Now()
-	err = verify.Stream(ctx, e, ids, &verify.LogitsOptions{From: from, Progress: func(done, _ int) { bar.Set(done) }}, each)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
+	opts := &verify.LogitsOptions{From: l.from, Progress: func(done, _ int) { bar.Set(done) }}
+	if err := verify.Stream(l.cmd.Context(), l.e, tokens, opts, each); err != nil {
+		return fmt.Errorf("%s: %w", l.path, err)
 	}
 	bar.Finish()
 	s := time.Since(start).Seconds()
-	fmt.Fprintf(cmd.ErrOrStderr(), "%s: %d tokens in %.3f s (%.1f tokens/s)\n", path, len(ids), s, perSecond(len(ids), s))
-	return ids, nil
+	fmt.Fprintf(l.cmd.ErrOrStderr(), "%s: %d tokens in %.3f s (%.1f tokens/s)\n", l.path, len(tokens), s, perSecond(len(tokens), s))
+	return nil
 }
