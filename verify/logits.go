@@ -32,23 +32,25 @@ func Logits(ctx context.Context, e engine.Engine, tokens []int, opts *LogitsOpti
 	if opts == nil {
 		opts = &LogitsOptions{}
 	}
+	if len(tokens) == 0 {
+		return nil, errNoTokens
+	}
 	chunk := len(tokens)
 	if opts.Progress != nil {
 		chunk = ProgressChunk
 	}
-	var flat []float32
-	if e != nil {
-		flat = make([]float32, len(tokens)*e.Info().Vocab)
-	}
+	V := e.Info().Vocab
+	flat := make([]float32, len(tokens)*V)
 	err := feed(ctx, e, tokens, opts, chunk, func(done, n int) []float32 {
-		V := len(flat) / len(tokens)
 		return flat[done*V : (done+n)*V : (done+n)*V]
 	}, nil)
 	if err != nil {
 		return nil, err
 	}
-	return logits.Rows(flat, len(flat)/len(tokens)), nil
+	return logits.Rows(flat, V), nil
 }
+
+var errNoTokens = errors.New("verify: no tokens")
 
 // Stream runs tokens through e as Logits does, ProgressChunk tokens at a
 // time, and hands each chunk's rows to each in order: the rows of
@@ -77,7 +79,7 @@ func Stream(ctx context.Context, e engine.Engine, tokens []int, opts *LogitsOpti
 func feed(ctx context.Context, e engine.Engine, tokens []int, opts *LogitsOptions, chunk int,
 	out func(done, n int) []float32, each func(start int, rows [][]float32) error) error {
 	if len(tokens) == 0 {
-		return errors.New("verify: no tokens")
+		return errNoTokens
 	}
 	st, err := e.NewState()
 	if err != nil {

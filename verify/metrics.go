@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"runtime"
+	"slices"
 	"sync"
 )
 
@@ -98,7 +99,7 @@ func (c *Comparer) Add(model, ref [][]float32) error {
 			return fmt.Errorf("compare: position %d: vocabulary %d vs reference %d", t, len(row), len(ref[i]))
 		}
 	}
-	c.scores = append(c.scores[:0], make([]rowScore, len(model))...)
+	c.scores = slices.Grow(c.scores[:0], len(model))[:len(model)] // every one set below
 	var wg sync.WaitGroup
 	workers := min(runtime.GOMAXPROCS(0), len(model))
 	for w := range workers {
