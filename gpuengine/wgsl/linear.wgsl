@@ -79,6 +79,14 @@ fn find_job(tile: u32, rpt: u32) -> vec2<u32> {
     return vec2<u32>(MAXJOBS, 0u);
 }
 
+// split_of is (parts, part, first token) of workgroup row y of a grid of
+// height rows over count tokens, per tokens a workgroup: the rows are the
+// token tiles of part 0, then those of part 1, ….
+fn split_of(y: u32, height: u32, count: u32, per: u32) -> vec3<u32> {
+    let tiles = (count + per - 1u) / per;
+    return vec3<u32>(height / tiles, y / tiles, (y % tiles) * per);
+}
+
 fn job_count(j: Job) -> u32 {
     return select(n_tokens(), n_rows(), j.count == 1u);
 }
@@ -259,10 +267,10 @@ fn matvec(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: v
     let j = lin.jobs[jr.x];
     load_book(j.kind, lid);
     let count = job_count(j);
-    let tiles = (count + TV - 1u) / TV;
-    let parts = select(1u, nwg.y / tiles, SPLIT == 1u);
-    let kp = select(0u, wid.y / tiles, SPLIT == 1u);
-    let t0 = select(wid.y, wid.y % tiles, SPLIT == 1u) * TV;
+    let sp = select(vec3<u32>(1u, 0u, wid.y * TV), split_of(wid.y, nwg.y, count, TV), SPLIT == 1u);
+    let parts = sp.x;
+    let kp = sp.y;
+    let t0 = sp.z;
     if t0 >= count || kp >= parts {
         return;
     }

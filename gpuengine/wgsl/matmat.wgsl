@@ -134,10 +134,10 @@ fn matmat(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: v
     let j = lin.jobs[jr.x];
     load_book(j.kind, lid);
     let count = job_count(j);
-    let tiles = (count + BN - 1u) / BN;
-    let parts = nwg.y / tiles;
-    let kp = wid.y / tiles;
-    let t0 = (wid.y % tiles) * BN;
+    let sp = split_of(wid.y, nwg.y, count, BN);
+    let parts = sp.x;
+    let kp = sp.y;
+    let t0 = sp.z;
     if t0 >= count || kp >= parts {
         return;
     }
