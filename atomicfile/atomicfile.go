@@ -38,7 +38,7 @@ import (
 var (
 	// ErrExists: the destination exists and force is not set.
 	// errors.Is(err, fs.ErrExist) holds as well.
-	ErrExists = fmt.Errorf("already exists (not replaced without force): %w", fs.ErrExist)
+	ErrExists error = existsError{}
 	// ErrNotRegular: the destination exists and is not a regular file; it
 	// is never replaced, force or not.
 	ErrNotRegular = errors.New("is not a regular file (never replaced, even with force)")
@@ -47,6 +47,13 @@ var (
 	// ErrBusy: another process is writing the same destination now.
 	ErrBusy = errors.New("is being written by another process")
 )
+
+// existsError is ErrExists: it is fs.ErrExist too, without repeating
+// fs.ErrExist's text ("file already exists") after its own.
+type existsError struct{}
+
+func (existsError) Error() string        { return "already exists (not replaced without force)" }
+func (existsError) Is(target error) bool { return target == fs.ErrExist }
 
 // Options tune Create and WriteFile. The zero value is a durable write
 // that replaces nothing.

@@ -122,6 +122,11 @@ func TestExistsIsFSErrExist(t *testing.T) {
 	if !errors.Is(err, fs.ErrExist) || !errors.Is(err, ErrExists) {
 		t.Fatalf("err = %v, want ErrExists and fs.ErrExist", err)
 	}
+	// The message says it once: "create PATH: already exists (not
+	// replaced without force)".
+	if want := "create " + path + ": already exists (not replaced without force)"; err.Error() != want {
+		t.Errorf("err = %q, want %q", err, want)
+	}
 }
 
 // A cancellation in the middle of a write stops it at the next chunk and

@@ -15,6 +15,34 @@ func (t Thresholds) Any() bool {
 	return t.MaxMeanKL != nil || t.MinTop1Percent != nil || t.MaxAbsDLogit != nil
 }
 
+// A ThresholdError is a threshold no comparison can meet, or that means
+// nothing.
+type ThresholdError struct {
+	Metric string  // "mean KL", "top-1 agreement" or "|Δlogit|"
+	Value  float64 // the threshold
+	Want   string  // the values it may take
+}
+
+func (e *ThresholdError) Error() string {
+	return fmt.Sprintf("%s threshold %g: want %s", e.Metric, e.Value, e.Want)
+}
+
+// Validate returns a *ThresholdError for the first threshold that is
+// negative or NaN (mean KL and |Δlogit| are at least 0) or, for top-1
+// agreement, outside 0 to 100 percent.
+func (t Thresholds) Validate() error {
+	if v := t.MaxMeanKL; v != nil && !(*v >= 0) {
+		return &ThresholdError{"mean KL", *v, "0 or more"}
+	}
+	if v := t.MinTop1Percent; v != nil && !(*v >= 0 && *v <= 100) {
+		return &ThresholdError{"top-1 agreement", *v, "0 to 100 (percent)"}
+	}
+	if v := t.MaxAbsDLogit; v != nil && !(*v >= 0) {
+		return &ThresholdError{"|Δlogit|", *v, "0 or more"}
+	}
+	return nil
+}
+
 // Check returns a line for every threshold m misses. A NaN metric misses
 // every threshold on it.
 func (t Thresholds) Check(m Metrics) []string {

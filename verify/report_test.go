@@ -1,6 +1,7 @@
 package verify
 
 import (
+	"errors"
 	"math"
 	"strings"
 	"testing"
@@ -35,6 +36,42 @@ func TestThresholds(t *testing.T) {
 			for i, w := range c.want {
 				if !strings.Contains(got[i], w) {
 					t.Errorf("failure %q lacks %q", got[i], w)
+				}
+			}
+		})
+	}
+}
+
+// Thresholds no comparison can meet, or that mean nothing, are refused
+// with the threshold named; the edges of the valid ranges are accepted.
+func TestValidateThresholds(t *testing.T) {
+	cases := []struct {
+		name string
+		th   Thresholds
+		want string // "" when valid
+	}{
+		{"none", Thresholds{}, ""},
+		{"edges", Thresholds{ptr(0), ptr(100), ptr(0)}, ""},
+		{"lowest top-1", Thresholds{MinTop1Percent: ptr(0)}, ""},
+		{"unbounded", Thresholds{MaxMeanKL: ptr(math.Inf(1)), MaxAbsDLogit: ptr(math.Inf(1))}, ""},
+		{"negative KL", Thresholds{MaxMeanKL: ptr(-1)}, "mean KL threshold -1: want 0 or more"},
+		{"NaN KL", Thresholds{MaxMeanKL: ptr(math.NaN())}, "mean KL threshold NaN"},
+		{"top-1 above 100", Thresholds{MinTop1Percent: ptr(150)}, "top-1 agreement threshold 150: want 0 to 100"},
+		{"negative top-1", Thresholds{MinTop1Percent: ptr(-5)}, "top-1 agreement threshold -5"},
+		{"negative dlogit", Thresholds{MaxAbsDLogit: ptr(-0.5)}, "|Δlogit| threshold -0.5"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			err := c.th.Validate()
+			switch {
+			case c.want == "" && err != nil:
+				t.Errorf("Validate = %v, want nil", err)
+			case c.want != "" && (err == nil || !strings.Contains(err.Error(), c.want)):
+				t.Errorf("Validate = %v, want an error with %q", err, c.want)
+			case c.want != "":
+				var te *ThresholdError
+				if !errors.As(err, &te) {
+					t.Errorf("Validate = %T, want a *ThresholdError", err)
 				}
 			}
 		})

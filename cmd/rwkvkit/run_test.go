@@ -23,24 +23,33 @@ func runStdin(t *testing.T, stdin string, args ...string) (string, string, error
 	return out.String(), errOut.String(), err
 }
 
-// Sampling values outside their range are refused before anything is
-// loaded, with the range in the message (the model named does not exist).
-func TestSamplingValuesChecked(t *testing.T) {
+// Sampling values and verify's thresholds outside their range are refused
+// before anything is loaded, with the range in the message (the models
+// named do not exist).
+func TestFlagValuesChecked(t *testing.T) {
+	run := []string{"run", "no-such-model.pth", "--prompt", "a"}
+	verify := []string{"verify", "no-such-model.st", "--ref", "no-such-ref.st"}
 	for _, c := range []struct {
+		cmd               []string
 		flag, value, want string
 	}{
-		{"--temperature", "-1", "--temperature -1: want a finite value of 0"},
-		{"--temperature", "nan", "--temperature NaN: want a finite value of 0"},
-		{"--temperature", "inf", "--temperature +Inf"},
-		{"--top-p", "0", "--top-p 0: want a value in (0, 1]"},
-		{"--top-p", "-1", "--top-p -1: want a value in (0, 1]"},
-		{"--top-p", "1.5", "--top-p 1.5: want a value in (0, 1]"},
-		{"--seed", "-2", "want an integer from 0 to 18446744073709551615, or -1"},
-		{"--seed", "x", "want an integer from 0"},
+		{run, "--temperature", "-1", "--temperature -1: want a finite value of 0"},
+		{run, "--temperature", "nan", "--temperature NaN: want a finite value of 0"},
+		{run, "--temperature", "inf", "--temperature +Inf"},
+		{run, "--top-p", "0", "--top-p 0: want a value in (0, 1]"},
+		{run, "--top-p", "-1", "--top-p -1: want a value in (0, 1]"},
+		{run, "--top-p", "1.5", "--top-p 1.5: want a value in (0, 1]"},
+		{run, "--seed", "-2", "want an integer from 0 to 18446744073709551615, or -1"},
+		{run, "--seed", "x", "want an integer from 0"},
+		{verify, "--max-kl", "-1", "--max-kl -1: want 0 or more"},
+		{verify, "--max-kl", "nan", "--max-kl NaN: want 0 or more"},
+		{verify, "--min-top1", "150", "--min-top1 150: want 0 to 100 (percent)"},
+		{verify, "--min-top1", "-0.5", "--min-top1 -0.5: want 0 to 100"},
+		{verify, "--max-dlogit", "-1e-3", "--max-dlogit -0.001: want 0 or more"},
 	} {
-		_, stderr, code := rwkvkit(t, "run", "no-such-model.pth", "--prompt", "a", c.flag, c.value)
-		if code != 2 || !strings.Contains(stderr, c.want) || strings.Contains(stderr, "no-such-model") {
-			t.Errorf("%s %s: exit %d, %q; want 2 and %q", c.flag, c.value, code, stderr, c.want)
+		_, stderr, code := rwkvkit(t, append(c.cmd, c.flag, c.value)...)
+		if code != 2 || !strings.Contains(stderr, c.want) || strings.Contains(stderr, "no-such") {
+			t.Errorf("%s %s %s: exit %d, %q; want 2 and %q", c.cmd[0], c.flag, c.value, code, stderr, c.want)
 		}
 	}
 	if _, stderr, code := rwkvkit(t, "run", tiny+"tiny-rwkv-7v0-834K.pth", "--prompt", "a", "-n", "2", "--temperature", "0", "--top-p", "1"); code != 0 {

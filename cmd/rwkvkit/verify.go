@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
 
@@ -45,6 +46,14 @@ are never loaded at once.`,
 					v, _ := flags.GetFloat64(name)
 					*p = &v
 				}
+			}
+			if err := th.Validate(); err != nil {
+				var te *verify.ThresholdError
+				if errors.As(err, &te) {
+					flag := map[string]string{"mean KL": "max-kl", "top-1 agreement": "min-top1", "|Δlogit|": "max-dlogit"}[te.Metric]
+					return fmt.Errorf("--%s %g: want %s", flag, te.Value, te.Want)
+				}
+				return err
 			}
 			if th.Any() && ref == "" && expect == "" {
 				return fmt.Errorf("thresholds need a reference: give --ref or --expect")
