@@ -1,6 +1,7 @@
 package format_test
 
 import (
+	"errors"
 	"path/filepath"
 	"slices"
 	"testing"
@@ -114,5 +115,64 @@ func TestWebRWKVMakesV51AV52(t *testing.T) {
 		if err != nil || !slices.Equal(d.Shape, []int64{H, N}) || len(b) != 4*H*N || b[4*N] != 4 || b[0] != 0 || b[4] != 0 {
 			t.Errorf("%s: shape %v, bytes % x, %v", name, d.Shape, b, err)
 		}
+	}
+}
+
+// A LoRA or state file converts once: in RWKV-LM's layout (a name the
+// converter changes; or names alike in both layouts, outside safetensors)
+// it is renamed and transposed; in web-rwkv's (lora.0/lora.1 pairs; or names
+// alike in both, in safetensors) it is returned as it is, so converting a
+// converted file changes nothing; names of both layouts are refused.
+func TestWebRWKVLoRAAndStateConvertOnce(t *testing.T) {
+	tensor := func(name string, shape ...int64) *format.Tensor {
+		tn, err := format.NewTensor(name, format.F32, shape, format.BytesOpener(make([]byte, 4*shape[0]*shape[1])))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tn
+	}
+	for _, c := range []struct {
+		name, format string
+		tensors      []*format.Tensor
+		converted    bool // returned as it is
+		err          error
+	}{
+		{"RWKV-LM pair in .st", "safetensors", []*format.Tensor{tensor("blocks.0.att.key.lora_A", 2, 3), tensor("blocks.0.att.key.lora_B", 3, 2)}, false, nil},
+		{"RWKV-LM pair in .pth", "pth", []*format.Tensor{tensor("blocks.0.att.key.lora_A", 2, 3), tensor("blocks.0.att.key.lora_B", 3, 2)}, false, nil},
+		{"web-rwkv pair in .st", "safetensors", []*format.Tensor{tensor("blocks.0.att.key.lora.0", 3, 2), tensor("blocks.0.att.key.lora.1", 3, 2)}, true, nil},
+		{"web-rwkv pair in .pth", "pth", []*format.Tensor{tensor("blocks.0.att.key.lora.0", 3, 2), tensor("blocks.0.att.key.lora.1", 3, 2)}, true, nil},
+		{"state in .pth", "pth", []*format.Tensor{tensor("blocks.0.att.time_state", 2, 3)}, false, nil},
+		{"state in .st", "safetensors", []*format.Tensor{tensor("blocks.0.att.time_state", 2, 3)}, true, nil},
+		{"state made in memory", "", []*format.Tensor{tensor("blocks.0.att.time_state", 2, 3)}, false, nil},
+		{"RWKV-6 LoRA with a time_maa full tensor", "safetensors", []*format.Tensor{tensor("blocks.0.att.time_maa_w1", 4, 2), tensor("blocks.0.att.key.lora.0", 3, 2)}, false, format.ErrMixedLayout},
+		{"both pair namings", "safetensors", []*format.Tensor{tensor("blocks.0.att.key.lora_A", 2, 3), tensor("blocks.0.att.value.lora.1", 3, 2)}, false, format.ErrMixedLayout},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			src := &format.Source{Format: c.format, Tensors: c.tensors}
+			conv, err := format.WebRWKV(src)
+			if !errors.Is(err, c.err) {
+				t.Fatalf("WebRWKV: %v, want %v", err, c.err)
+			}
+			if err != nil {
+				return
+			}
+			if got := conv == src; got != c.converted {
+				t.Fatalf("returned as it is: %v, want %v", got, c.converted)
+			}
+			if c.converted {
+				return
+			}
+			for _, tn := range conv.Tensors {
+				if name, _ := format.WebRWKVName(tn.Name); name != tn.Name {
+					t.Errorf("%s: not renamed", tn.Name)
+				}
+			}
+			// The converted tensors are web-rwkv's: as a .st, converting
+			// them again changes nothing.
+			again := &format.Source{Format: "safetensors", Tensors: conv.Tensors}
+			if c2, err := format.WebRWKV(again); err != nil || c2 != again {
+				t.Errorf("converting the result again: %v, changed %v", err, c2 != again)
+			}
+		})
 	}
 }

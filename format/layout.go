@@ -46,8 +46,14 @@ func WebRWKVName(name string) (string, bool) {
 // opened. The result's Info is the model in its new layout.
 func WebRWKV(src *Source) (*Source, error) {
 	info, detectErr := Detect(src)
-	if detectErr != nil && !isLoRAOrState(src) {
-		return nil, detectErr
+	if detectErr != nil {
+		if !isLoRAOrState(src) {
+			return nil, detectErr
+		}
+		converted, err := convertedLoRAOrState(src)
+		if err != nil || converted {
+			return src, err
+		}
 	}
 	if detectErr == nil && info.Layout == LayoutWebRWKV {
 		return src, nil
@@ -98,6 +104,39 @@ func isLoRAOrState(src *Source) bool {
 	}
 	return false
 }
+
+// convertedLoRAOrState reports whether a LoRA or state source is already in
+// web-rwkv's layout, so that converting it again changes nothing (the
+// converter's transposes would undo themselves). A name the converter would
+// change (lora_A, time_maa, upper case, …) is RWKV-LM's; a pair named
+// lora.0/lora.1 is web-rwkv's; names alike in both layouts (a state's
+// time_state, RWKV-7's w1) are web-rwkv's in a safetensors file, what its
+// converter writes (and how statefile.Load reads a state there), and
+// RWKV-LM's in any other (a .pth is what training writes).
+func convertedLoRAOrState(src *Source) (bool, error) {
+	var lm, web string
+	for _, t := range src.Tensors {
+		if name, _ := WebRWKVName(t.Name); name != t.Name && lm == "" {
+			lm = t.Name
+		}
+		if (strings.Contains(t.Name, ".lora.0") || strings.Contains(t.Name, ".lora.1")) && web == "" {
+			web = t.Name
+		}
+	}
+	switch {
+	case lm != "" && web != "":
+		return false, fmt.Errorf("%w: %s is named as RWKV-LM names it, %s as web-rwkv does", ErrMixedLayout, Quote(lm), Quote(web))
+	case lm != "":
+		return false, nil
+	case web != "":
+		return true, nil
+	}
+	return src.Format == "safetensors", nil
+}
+
+// ErrMixedLayout is wrapped by WebRWKV's error for a LoRA or state file with
+// names of both layouts, which no conversion makes consistent.
+var ErrMixedLayout = errors.New("names of both RWKV-LM's and web-rwkv's layouts")
 
 // CastF16 returns src with every floating-point tensor converted to float16
 // (rounded once, to nearest even). Other dtypes are refused: web-rwkv loads

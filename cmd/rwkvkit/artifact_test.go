@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
+	"maps"
 	"math"
+	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -78,7 +80,8 @@ func TestFloat16ArtifactLogitsEqualST(t *testing.T) {
 }
 
 // LoRA checkpoints and state files convert by web-rwkv's rules too: lora_A
-// becomes lora.0, transposed; time_state is transposed.
+// becomes lora.0, transposed; time_state is transposed. Converting the
+// result again, or a LoRA already in web-rwkv's names, changes nothing.
 func TestConvertLoRAAndState(t *testing.T) {
 	dir := t.TempDir()
 	a := f16Tensor(t, "blocks.0.att.key.lora_A", []int64{2, 3}, []float32{1, 2, 3, 4, 5, 6})
@@ -111,6 +114,19 @@ func TestConvertLoRAAndState(t *testing.T) {
 		v := f16Values(t, tn)
 		if fmt.Sprint(tn.Shape) != fmt.Sprint(w.shape) || fmt.Sprint(v) != fmt.Sprint(w.vals) {
 			t.Errorf("%s: %v %v, want %v %v", name, tn.Shape, v, w.shape, w.vals)
+		}
+	}
+	for _, in := range []string{out, tiny + "tiny-rwkv-7v0-834K.demo-lora.st"} {
+		again := filepath.Join(dir, "again.st")
+		os.Remove(again)
+		if _, err := run(t, "convert", in, again); err != nil {
+			t.Fatal(err)
+		}
+		if a, b := shapes(t, in), shapes(t, again); !maps.Equal(a, b) {
+			t.Errorf("%s: shapes %v converted to %v", in, a, b)
+		}
+		if !maps.EqualFunc(openAll(t, in), openAll(t, again), bytes.Equal) {
+			t.Errorf("%s: the tensors' bytes changed when converted again", in)
 		}
 	}
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/binary"
+	"fmt"
 	"math"
 	"testing"
 
@@ -58,6 +59,21 @@ func openAll(t *testing.T, path string) map[string][]byte {
 			t.Fatal(err)
 		}
 		out[tn.Name] = b
+	}
+	return out
+}
+
+// shapes is the shape of every tensor of the file at path, by name.
+func shapes(t *testing.T, path string) map[string]string {
+	t.Helper()
+	src, err := format.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	out := map[string]string{}
+	for _, tn := range src.Tensors {
+		out[tn.Name] = fmt.Sprint(tn.Shape)
 	}
 	return out
 }
