@@ -9,7 +9,9 @@ import (
 
 // printProvenance says how an artifact was made.
 func printProvenance(w io.Writer, p *serialize.Provenance) {
-	fmt.Fprintf(w, "made by:    %s %s\n", p.Tool, p.ToolVersion)
+	if p.Tool != "" { // states saved by run record none
+		fmt.Fprintf(w, "made by:    %s %s\n", p.Tool, p.ToolVersion)
+	}
 	for _, s := range p.Sources {
 		fmt.Fprintf(w, "source:     %s (%d bytes, sha256 %s)\n", s.Name, s.Size, s.SHA256)
 	}

@@ -21,6 +21,11 @@ func TestSaveStateResumes(t *testing.T) {
 			if _, err := run(t, "run", model, "--prompt", a, "-n", "0", "--save-state", state); err != nil {
 				t.Fatal(err)
 			}
+			// A saved state records no tool, and inspect prints no empty
+			// line for it.
+			if out, err := run(t, "inspect", state, "--tensors=false"); err != nil || !strings.Contains(out, "contents:   state of ") || strings.Contains(out, "made by") {
+				t.Errorf("inspect of the state: %v\n%s", err, out)
+			}
 			whole, part := filepath.Join(dir, m+".ab.f32"), filepath.Join(dir, m+".b.f32")
 			if _, err := run(t, "logits", model, "--text", a+b, "--out", whole); err != nil {
 				t.Fatal(err)
