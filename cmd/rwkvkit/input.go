@@ -75,6 +75,11 @@ func (in *inputFlags) resolve(cmd *cobra.Command) error {
 // outputs, or those of def when no input was given (def "": an error).
 func (in *inputFlags) ids(vocab int, def string) ([]int, error) {
 	if in.ids0 != nil {
+		for i, id := range in.ids0 {
+			if id >= vocab {
+				return nil, fmt.Errorf("--tokens: token %d at position %d is outside the model's vocabulary of %d", id, i, vocab)
+			}
+		}
 		return in.ids0, nil
 	}
 	text := in.body

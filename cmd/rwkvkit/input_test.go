@@ -53,6 +53,18 @@ func TestTextInputs(t *testing.T) {
 			t.Errorf("verify %v was accepted", args)
 		}
 	}
+	// A token the model's vocabulary lacks is named once, with its place,
+	// before any logits are computed or written.
+	out := filepath.Join(t.TempDir(), "l.f32")
+	for _, cmd := range [][]string{{"logits", model, "--out", out}, {"verify", model}, {"verify", model, "--ref", model}} {
+		_, stderr, code := rwkvkit(t, append(cmd, "--tokens", "1,2,256")...)
+		if want := "--tokens: token 256 at position 2 is outside the model's vocabulary of 256"; code != 2 || !strings.Contains(stderr, want) {
+			t.Errorf("%v: exit %d, %q; want 2 and %q", cmd, code, stderr, want)
+		}
+	}
+	if _, err := os.Stat(out); err == nil {
+		t.Error("logits wrote a file")
+	}
 }
 
 // The README's chat example sends real newlines: the World tokenizer
