@@ -16,6 +16,7 @@ package engine
 import (
 	"context"
 	"errors"
+	"fmt"
 
 	"github.com/rwkvkit/rwkvkit/format"
 )
@@ -77,6 +78,28 @@ type State interface {
 	Snapshot() (*Snapshot, error)
 	// Restore replaces the state with s, which must fit the model.
 	Restore(s *Snapshot) error
+}
+
+// CheckBatch returns the error for the first sequence of batch an engine
+// of a vocabulary of vocab cannot run: one with no tokens, a token outside
+// the vocabulary (wrapping ErrToken) or an unknown Output. Engines make
+// these checks before they change any state, so that every engine refuses
+// the same batches with the same words.
+func CheckBatch(batch []Sequence, vocab int) error {
+	for i, sq := range batch {
+		if len(sq.Tokens) == 0 {
+			return fmt.Errorf("sequence %d has no tokens", i)
+		}
+		for p, t := range sq.Tokens {
+			if t < 0 || t >= vocab {
+				return fmt.Errorf("sequence %d: %w: token %d at position %d (vocabulary %d)", i, ErrToken, t, p, vocab)
+			}
+		}
+		if sq.Output < OutputNone || sq.Output > OutputAll {
+			return fmt.Errorf("sequence %d: unknown output %d", i, sq.Output)
+		}
+	}
+	return nil
 }
 
 // Errors an engine wraps, so that callers can tell the cases apart.

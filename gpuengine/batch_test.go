@@ -8,6 +8,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -338,6 +339,54 @@ func TestLogitRowsInChunks(t *testing.T) {
 				want := cpuRows(t, cpu, testTokens[:51])
 				compare(t, "after a run without rows", sq[0].Logits, want[len(want)-V:], V, 1e-3)
 			})
+		}
+	}
+}
+
+// The GPU engine refuses the batches the CPU engine refuses, in the same
+// words after its name, and leaves the states it was given as they were:
+// a sequence without tokens, a token outside the vocabulary, an unknown
+// output; and, of its own, a state used twice or made by another engine.
+func TestRejectsBadBatches(t *testing.T) {
+	src := openSource(t, tinyV7)
+	g, c := loadGPU(t, src, nil), loadCPU(t, src)
+	V := g.Info().Vocab
+	gs, cs := newState(t, g), newState(t, c)
+	if err := g.Run(context.Background(), []engine.Sequence{{Tokens: testTokens[:3], State: gs}}); err != nil {
+		t.Fatal(err)
+	}
+	before, err := gs.Snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, b := range []struct {
+		name     string
+		gpu, cpu []engine.Sequence // cpu nil: the GPU engine's case alone
+		is       error
+	}{
+		{"no tokens", []engine.Sequence{{Tokens: []int{1}, State: gs}, {State: newState(t, g)}}, []engine.Sequence{{Tokens: []int{1}, State: cs}, {State: newState(t, c)}}, nil},
+		{"token outside the vocabulary", []engine.Sequence{{Tokens: []int{1, V}, State: gs}}, []engine.Sequence{{Tokens: []int{1, V}, State: cs}}, engine.ErrToken},
+		{"unknown output", []engine.Sequence{{Tokens: []int{1}, State: gs, Output: 7}}, []engine.Sequence{{Tokens: []int{1}, State: cs, Output: 7}}, nil},
+		{"a state twice", []engine.Sequence{{Tokens: []int{1}, State: gs}, {Tokens: []int{2}, State: gs}}, nil, engine.ErrStateMismatch},
+		{"the CPU engine's state", []engine.Sequence{{Tokens: []int{1}, State: cs}}, nil, engine.ErrStateMismatch},
+	} {
+		gerr := g.Run(context.Background(), b.gpu)
+		if gerr == nil || (b.is != nil && !errors.Is(gerr, b.is)) {
+			t.Errorf("%s: %v", b.name, gerr)
+			continue
+		}
+		if b.cpu != nil {
+			cerr := c.Run(context.Background(), b.cpu)
+			if cerr == nil || strings.TrimPrefix(gerr.Error(), "gpuengine: ") != strings.TrimPrefix(cerr.Error(), "runner: ") {
+				t.Errorf("%s: GPU %q, CPU %q", b.name, gerr, cerr)
+			}
+		}
+		after, err := gs.Snapshot()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(before.Data, after.Data) {
+			t.Errorf("%s: a refused batch changed a state", b.name)
 		}
 	}
 }

@@ -23,18 +23,13 @@ func (e *Engine) Run(ctx context.Context, batch []engine.Sequence) error {
 	}
 	defer unlock()
 	V := e.info.Vocab
+	if err := engine.CheckBatch(batch, V); err != nil {
+		return fmt.Errorf("gpuengine: %w", err)
+	}
 	seen := map[*State]bool{}
 	states := make([]*State, len(batch))
 	for i := range batch {
 		sq := &batch[i]
-		if len(sq.Tokens) == 0 {
-			return fmt.Errorf("gpuengine: sequence %d has no tokens", i)
-		}
-		for p, t := range sq.Tokens {
-			if t < 0 || t >= V {
-				return fmt.Errorf("gpuengine: sequence %d: %w: token %d at position %d (vocabulary %d)", i, engine.ErrToken, t, p, V)
-			}
-		}
 		s, ok := sq.State.(*State)
 		if !ok || s == nil || s.e != e {
 			return fmt.Errorf("gpuengine: sequence %d: %w: the state was not made by this engine", i, engine.ErrStateMismatch)

@@ -94,7 +94,9 @@ func resize(s []float32, n int) []float32 {
 
 // check validates a batch before any state is touched.
 func (m *Model) check(batch []engine.Sequence) ([]*State, error) {
-	V := m.info.Vocab
+	if err := engine.CheckBatch(batch, m.info.Vocab); err != nil {
+		return nil, fmt.Errorf("runner: %w", err)
+	}
 	states := make([]*State, len(batch))
 	seen := make(map[*State]int, len(batch))
 	for i := range batch {
@@ -108,17 +110,6 @@ func (m *Model) check(batch []engine.Sequence) ([]*State, error) {
 		}
 		seen[s] = i
 		states[i] = s
-		if len(sq.Tokens) == 0 {
-			return nil, fmt.Errorf("runner: sequence %d has no tokens", i)
-		}
-		for j, t := range sq.Tokens {
-			if t < 0 || t >= V {
-				return nil, fmt.Errorf("runner: %w: token %d at position %d of sequence %d (vocabulary %d)", ErrToken, t, j, i, V)
-			}
-		}
-		if sq.Output < engine.OutputNone || sq.Output > engine.OutputAll {
-			return nil, fmt.Errorf("runner: sequence %d: unknown output %d", i, sq.Output)
-		}
 	}
 	return states, nil
 }
