@@ -144,6 +144,8 @@ func TestWebRWKVLoRAAndStateConvertOnce(t *testing.T) {
 		{"state in .pth", "pth", []*format.Tensor{tensor("blocks.0.att.time_state", 2, 3)}, false, nil},
 		{"state in .st", "safetensors", []*format.Tensor{tensor("blocks.0.att.time_state", 2, 3)}, true, nil},
 		{"state made in memory", "", []*format.Tensor{tensor("blocks.0.att.time_state", 2, 3)}, false, nil},
+		{"state in .st, upper case", "safetensors", []*format.Tensor{tensor("blocks.0.Att.time_state", 2, 3)}, false, nil},
+		{"state in .st, title case", "safetensors", []*format.Tensor{tensor("blocks.0.att.ǅtime_state", 2, 3)}, false, nil},
 		{"RWKV-6 LoRA with a time_maa full tensor", "safetensors", []*format.Tensor{tensor("blocks.0.att.time_maa_w1", 4, 2), tensor("blocks.0.att.key.lora.0", 3, 2)}, false, format.ErrMixedLayout},
 		{"both pair namings", "safetensors", []*format.Tensor{tensor("blocks.0.att.key.lora_A", 2, 3), tensor("blocks.0.att.value.lora.1", 3, 2)}, false, format.ErrMixedLayout},
 	} {

@@ -6,6 +6,7 @@ import (
 	"io"
 	"strings"
 	"sync"
+	"unicode"
 )
 
 // renames are web-rwkv's converter substitutions, applied in this order.
@@ -116,7 +117,7 @@ func isLoRAOrState(src *Source) bool {
 func convertedLoRAOrState(src *Source) (bool, error) {
 	var lm, web string
 	for _, t := range src.Tensors {
-		if name, _ := WebRWKVName(t.Name); name != t.Name && lm == "" {
+		if lm == "" && renamed(t.Name) {
 			lm = t.Name
 		}
 		if (strings.Contains(t.Name, ".lora.0") || strings.Contains(t.Name, ".lora.1")) && web == "" {
@@ -132,6 +133,17 @@ func convertedLoRAOrState(src *Source) (bool, error) {
 		return true, nil
 	}
 	return src.Format == "safetensors", nil
+}
+
+// renamed reports whether WebRWKVName changes name, without making the
+// new name (a hostile file may hold a million tensors).
+func renamed(name string) bool {
+	for _, r := range renames {
+		if strings.Contains(name, r[0]) {
+			return true
+		}
+	}
+	return strings.IndexFunc(name, func(r rune) bool { return unicode.ToLower(r) != r }) >= 0
 }
 
 // ErrMixedLayout is wrapped by WebRWKV's error for a LoRA or state file with
