@@ -36,7 +36,13 @@ func main() {
 	if err == nil {
 		return
 	}
-	fmt.Fprintln(os.Stderr, "rwkvkit:", errorText(err))
+	if ctx.Err() != nil {
+		// A signal stopped it: say so first, not only what it was doing
+		// when its context was cancelled.
+		fmt.Fprintln(os.Stderr, "rwkvkit: interrupted:", errorText(err))
+	} else {
+		fmt.Fprintln(os.Stderr, "rwkvkit:", errorText(err))
+	}
 	var te *thresholdError
 	if errors.As(err, &te) {
 		os.Exit(exitThreshold)

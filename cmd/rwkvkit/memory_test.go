@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"errors"
 	"os"
 	"os/exec"
@@ -87,7 +88,8 @@ func memoryBound(t testing.TB, src *format.Source) (largest, total, bound int64)
 }
 
 // Interrupted halfway through by Ctrl-C (SIGINT), a kill (SIGTERM) or a
-// closed terminal (SIGHUP), convert --force exits with status 2, leaves the
+// closed terminal (SIGHUP), convert --force exits with status 2, says it
+// was interrupted, leaves the
 // file it was replacing as it was, and no temporary file. Killed outright
 // (SIGKILL), it leaves the old file and its temporary file, which the next
 // convert of the same output removes.
@@ -106,6 +108,8 @@ func TestConvertInterrupted(t *testing.T) {
 			}
 			cmd := exec.Command(os.Args[0], "convert", in, out, "--force")
 			cmd.Env = append(os.Environ(), "RWKVKIT_RUN_MAIN=1")
+			var stderr bytes.Buffer
+			cmd.Stderr = &stderr
 			if err := cmd.Start(); err != nil {
 				t.Fatal(err)
 			}
@@ -142,6 +146,9 @@ func TestConvertInterrupted(t *testing.T) {
 			var ee *exec.ExitError
 			if !errors.As(err, &ee) || ee.ExitCode() != 2 {
 				t.Fatalf("convert stopped by %v: %v, want exit status 2", sig, err)
+			}
+			if !strings.HasPrefix(stderr.String(), "rwkvkit: interrupted: ") {
+				t.Errorf("convert stopped by %v says %q", sig, stderr.String())
 			}
 			if len(left) != 1 || left[0].Name() != "model.st" {
 				t.Errorf("convert stopped by %v left %v", sig, left)
