@@ -82,7 +82,7 @@ func newRun() *cobra.Command {
 			if err := resume(g.State, state, e.Info()); err != nil {
 				return err
 			}
-			if random && !asJSON {
+			if random && !asJSON && n > 0 { // -n 0 samples nothing
 				fmt.Fprintf(cmd.ErrOrStderr(), "seed: %d\n", sampler.Seed)
 			}
 			st := runStats{Seed: sampler.Seed, PromptTokens: len(ids)}
@@ -94,6 +94,9 @@ func newRun() *cobra.Command {
 			if saveTo != "" {
 				if err := saveState(ctx, g.State, saveTo, force); err != nil {
 					return err
+				}
+				if !asJSON {
+					fmt.Fprintf(cmd.ErrOrStderr(), "saved the state after the prompt to %s\n", saveTo)
 				}
 			}
 			var out io.Writer = cmd.OutOrStdout()
@@ -113,6 +116,10 @@ func newRun() *cobra.Command {
 				t := gen.String()
 				st.Text = &t
 				return printJSON(cmd.OutOrStdout(), st)
+			}
+			if n == 0 { // the prompt only: nothing was written to end
+				fmt.Fprintf(cmd.ErrOrStderr(), "prompt: %d tokens in %.3f s (%.1f tokens/s)\n", st.PromptTokens, st.PromptSeconds, st.PromptTokensPerSecond)
+				return err
 			}
 			fmt.Fprintln(out)
 			if err != nil {

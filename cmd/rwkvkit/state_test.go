@@ -18,8 +18,13 @@ func TestSaveStateResumes(t *testing.T) {
 		t.Run(m, func(t *testing.T) {
 			model := tiny + m + ".pth"
 			state := filepath.Join(dir, m+".state.rkv")
-			if _, err := run(t, "run", model, "--prompt", a, "-n", "0", "--save-state", state); err != nil {
+			// -n 0 reads the prompt only: no text, no seed, the file named.
+			stdout, stderr, err := runStdin(t, "", "run", model, "--prompt", a, "-n", "0", "--save-state", state)
+			if err != nil {
 				t.Fatal(err)
+			}
+			if stdout != "" || strings.Contains(stderr, "seed:") || !strings.Contains(stderr, "saved the state after the prompt to "+state) {
+				t.Errorf("run -n 0 --save-state: stdout %q, stderr %q", stdout, stderr)
 			}
 			// A saved state records no tool, and inspect prints no empty
 			// line for it.
