@@ -17,6 +17,7 @@ import (
 	"strings"
 
 	"github.com/rwkvkit/rwkvkit/format"
+	"github.com/rwkvkit/rwkvkit/gguf"
 	"github.com/rwkvkit/rwkvkit/lora"
 	"github.com/rwkvkit/rwkvkit/model"
 	"github.com/rwkvkit/rwkvkit/serialize"
@@ -33,17 +34,21 @@ const (
 // A Report describes one file. Its JSON form uses snake_case keys, sizes
 // in bytes.
 type Report struct {
-	File       string                `json:"file"`
-	SizeBytes  int64                 `json:"size_bytes"`
-	Kind       string                `json:"kind"`     // the file format: pth, safetensors, rkv, gguf
-	Contents   string                `json:"contents"` // Model, LoRA, State or Unknown
-	Model      *format.ModelInfo     `json:"model,omitempty"`
-	Layout     string                `json:"layout,omitempty"`
-	NotModel   string                `json:"not_model,omitempty"` // why it is not a model, when it is not
-	LoRA       *Adapter              `json:"lora,omitempty"`
-	State      *StateInfo            `json:"state,omitempty"`
-	Parameters int64                 `json:"parameters"` // elements, over all tensors
-	DTypes     []DTypeSummary        `json:"dtypes"`
+	File       string            `json:"file"`
+	SizeBytes  int64             `json:"size_bytes"`
+	Kind       string            `json:"kind"`     // the file format: pth, safetensors, rkv, gguf
+	Contents   string            `json:"contents"` // Model, LoRA, State or Unknown
+	Model      *format.ModelInfo `json:"model,omitempty"`
+	Layout     string            `json:"layout,omitempty"`
+	NotModel   string            `json:"not_model,omitempty"` // why it is not a model, when it is not
+	LoRA       *Adapter          `json:"lora,omitempty"`
+	State      *StateInfo        `json:"state,omitempty"`
+	Parameters int64             `json:"parameters"` // elements, over all tensors
+	DTypes     []DTypeSummary    `json:"dtypes"`
+	// Stored is, for a GGUF, its tensors as the file stores them (ggml
+	// types, their bytes): DTypes are the tensors as rwkvkit reads them,
+	// block-quantized ones dequantized to float32 and fused ones split.
+	Stored     []DTypeSummary        `json:"stored,omitempty"`
 	Metadata   map[string]string     `json:"metadata,omitempty"`
 	Provenance *serialize.Provenance `json:"provenance,omitempty"`
 	// Verified is set by a checksum check: every payload of the artifact
@@ -108,11 +113,16 @@ func File(ctx context.Context, path string, opts *Options) (*Report, error) {
 		r.SizeBytes = fi.Size()
 	}
 	var header *serialize.Header
-	if src.Format == "rkv" {
+	switch src.Format {
+	case "rkv":
 		if header, err = serialize.ReadHeaderFile(path); err != nil {
 			return nil, err
 		}
 		r.Provenance = &header.Provenance
+	case "gguf":
+		if r.Stored, err = ggufStored(path); err != nil {
+			return nil, err
+		}
 	}
 	r.describe(src, header)
 	r.summarise(src, opts.Tensors)
@@ -127,6 +137,39 @@ func File(ctx context.Context, path string, opts *Options) (*Report, error) {
 		r.Verified = &ok
 	}
 	return r, nil
+}
+
+// ggufStored summarises the tensors of the GGUF at path by ggml type.
+func ggufStored(path string) ([]DTypeSummary, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	g, err := gguf.ReadFile(f, fi.Size())
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	by := map[gguf.Type]*DTypeSummary{}
+	for _, t := range g.Tensors {
+		s := by[t.Type]
+		if s == nil {
+			s = &DTypeSummary{DType: t.Type.String()}
+			by[t.Type] = s
+		}
+		n := int64(1)
+		for _, d := range t.Dims {
+			n *= d // checked against the file by ReadFile
+		}
+		s.Tensors++
+		s.Parameters += n
+		s.SizeBytes += t.Size
+	}
+	return sortedSummaries(by), nil
 }
 
 // describe says what src holds.
@@ -185,13 +228,20 @@ func (r *Report) summarise(src *format.Source, list bool) {
 			r.Tensors = append(r.Tensors, Tensor{t.Name, t.DType.String(), t.Shape, t.Size()})
 		}
 	}
+	r.DTypes = sortedSummaries(by)
+}
+
+// sortedSummaries lists the summaries most bytes first, then by name, so
+// that a report reads the same each time.
+func sortedSummaries[K comparable](by map[K]*DTypeSummary) []DTypeSummary {
+	out := make([]DTypeSummary, 0, len(by))
 	for _, s := range by {
-		r.DTypes = append(r.DTypes, *s)
+		out = append(out, *s)
 	}
-	// Most bytes first, then by name, so the summary reads the same each time.
-	slices.SortFunc(r.DTypes, func(a, b DTypeSummary) int {
+	slices.SortFunc(out, func(a, b DTypeSummary) int {
 		return cmp.Or(cmp.Compare(b.SizeBytes, a.SizeBytes), cmp.Compare(a.DType, b.DType))
 	})
+	return out
 }
 
 // verify reads every tensor of src to its end; an .rkv reader checks each

@@ -12,6 +12,7 @@ import (
 	"github.com/rwkvkit/rwkvkit/artifact"
 	"github.com/rwkvkit/rwkvkit/engine"
 	"github.com/rwkvkit/rwkvkit/format"
+	"github.com/rwkvkit/rwkvkit/gguf"
 	"github.com/rwkvkit/rwkvkit/quantize"
 	"github.com/rwkvkit/rwkvkit/statefile"
 )
@@ -99,5 +100,47 @@ func TestVerify(t *testing.T) {
 	}
 	if _, err := File(context.Background(), tiny+"tiny-rwkv-7v0-834K.pth", &Options{Verify: true}); !errors.Is(err, ErrNoChecksums) {
 		t.Errorf(".pth: %v, want ErrNoChecksums", err)
+	}
+}
+
+// A GGUF reports its tensors as the file stores them beside what rwkvkit
+// reads: a Q8_0 matrix takes 34 bytes a block of 32 values (ggml's
+// block_q8_0: a float16 scale and 32 int8), and is read as float32; the
+// parameters agree. Other formats store what they are read as.
+func TestGGUFStored(t *testing.T) {
+	src, err := format.Open(tiny + "tiny-rwkv-6v0-1m.pth")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	path := filepath.Join(t.TempDir(), "m.gguf")
+	if err := gguf.WriteFile(context.Background(), path, src, false, &gguf.Options{Type: gguf.TypeQ8_0}); err != nil {
+		t.Fatal(err)
+	}
+	r, err := File(context.Background(), path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fi, _ := os.Stat(path)
+	var q8 *DTypeSummary
+	var params, bytes int64
+	for i, s := range r.Stored {
+		if s.DType == "Q8_0" {
+			q8 = &r.Stored[i]
+		}
+		params += s.Parameters
+		bytes += s.SizeBytes
+	}
+	if q8 == nil || q8.Parameters%32 != 0 || q8.SizeBytes != q8.Parameters/32*34 {
+		t.Errorf("stored %+v, want Q8_0 at 34 bytes a block of 32", r.Stored)
+	}
+	if params != r.Parameters || bytes > fi.Size() {
+		t.Errorf("stored: %d parameters in %d bytes; read: %d parameters; the file: %d bytes", params, bytes, r.Parameters, fi.Size())
+	}
+	if len(r.DTypes) != 1 || r.DTypes[0].DType != "F32" {
+		t.Errorf("read as %+v, want F32 only", r.DTypes)
+	}
+	if r, err := File(context.Background(), tiny+"tiny-rwkv-6v0-1m.pth", nil); err != nil || r.Stored != nil {
+		t.Errorf(".pth: stored %+v, %v", r.Stored, err)
 	}
 }

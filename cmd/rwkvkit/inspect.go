@@ -77,8 +77,15 @@ func printInspect(w io.Writer, r *inspect.Report, tensors bool) {
 		fmt.Fprintf(w, "model:      %s\n", r.NotModel)
 	}
 	fmt.Fprintf(w, "parameters: %d (%s)\n", r.Parameters, humanCount(r.Parameters))
+	for _, d := range r.Stored {
+		fmt.Fprintf(w, "stored:     %-7s %d tensors, %s parameters, %s\n", d.DType, d.Tensors, humanCount(d.Parameters), humanBytes(d.SizeBytes))
+	}
+	read := "dtype:     "
+	if r.Stored != nil {
+		read = "read as:   " // dequantized, and fused tensors split
+	}
 	for _, d := range r.DTypes {
-		fmt.Fprintf(w, "dtype:      %-7s %d tensors, %s parameters, %s\n", d.DType, d.Tensors, humanCount(d.Parameters), humanBytes(d.SizeBytes))
+		fmt.Fprintf(w, "%s %-7s %d tensors, %s parameters, %s\n", read, d.DType, d.Tensors, humanCount(d.Parameters), humanBytes(d.SizeBytes))
 	}
 	for _, k := range sortedKeys(r.Metadata) {
 		fmt.Fprintf(w, "metadata:   %s = %s\n", k, r.Metadata[k])

@@ -36,6 +36,15 @@ func TestInspectSummary(t *testing.T) {
 		!strings.Contains(out, "changes:    att.key (layers 0-11), att.value (layers 0-11)") {
 		t.Errorf("LoRA (%v):\n%s", err, out)
 	}
+	// A GGUF: its ggml types as stored, then what they are read as.
+	gg := filepath.Join(t.TempDir(), "m.gguf")
+	if _, err := run(t, "convert", tiny+"tiny-rwkv-6v0-1m.pth", gg, "--type", "q8_0"); err != nil {
+		t.Fatal(err)
+	}
+	out, err = run(t, "inspect", "--tensors=false", gg)
+	if err != nil || !strings.Contains(out, "stored:     Q8_0    98 tensors") || !strings.Contains(out, "read as:    F32     342 tensors") || strings.Contains(out, "dtype:") {
+		t.Errorf("GGUF (%v):\n%s", err, out)
+	}
 }
 
 // inspect --json is data in snake_case: sizes in bytes, a dtype summary, a
