@@ -5,6 +5,8 @@ import (
 	"encoding/binary"
 	"errors"
 	"math"
+	"os"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"testing"
@@ -198,5 +200,17 @@ func TestVersion2(t *testing.T) {
 	}
 	if info, err := format.Detect(src); err != nil || info.Version != format.V7 || info.Layers != 2 {
 		t.Errorf("version 2 file: %+v, %v", info, err)
+	}
+}
+
+// ReadPath names the file in its errors and keeps the reason.
+func TestReadPathNamesTheFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "not.gguf")
+	if err := os.WriteFile(path, []byte("PK\x03\x04 not a GGUF at all"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, err := ReadPath(path)
+	if !errors.Is(err, ErrNotGGUF) || !strings.HasPrefix(err.Error(), path+": ") {
+		t.Errorf("ReadPath = %v, want ErrNotGGUF naming %s", err, path)
 	}
 }

@@ -141,35 +141,46 @@ func File(ctx context.Context, path string, opts *Options) (*Report, error) {
 
 // ggufStored summarises the tensors of the GGUF at path by ggml type.
 func ggufStored(path string) ([]DTypeSummary, error) {
-	f, err := os.Open(path)
+	g, err := gguf.ReadPath(path)
 	if err != nil {
 		return nil, err
 	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return nil, err
-	}
-	g, err := gguf.ReadFile(f, fi.Size())
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	by := map[gguf.Type]*DTypeSummary{}
+	by := summaries[gguf.Type]{}
 	for _, t := range g.Tensors {
-		s := by[t.Type]
-		if s == nil {
-			s = &DTypeSummary{DType: t.Type.String()}
-			by[t.Type] = s
-		}
 		n := int64(1)
 		for _, d := range t.Dims {
-			n *= d // checked against the file by ReadFile
+			n *= d // checked against the file by ReadPath
 		}
-		s.Tensors++
-		s.Parameters += n
-		s.SizeBytes += t.Size
+		by.add(t.Type, t.Type.String(), n, t.Size)
 	}
-	return sortedSummaries(by), nil
+	return by.sorted(), nil
+}
+
+// summaries sums tensors by their type.
+type summaries[K comparable] map[K]*DTypeSummary
+
+func (by summaries[K]) add(k K, name string, params, size int64) {
+	s := by[k]
+	if s == nil {
+		s = &DTypeSummary{DType: name}
+		by[k] = s
+	}
+	s.Tensors++
+	s.Parameters += params
+	s.SizeBytes += size
+}
+
+// sorted lists the summaries most bytes first, then by name, so that a
+// report reads the same each time.
+func (by summaries[K]) sorted() []DTypeSummary {
+	out := make([]DTypeSummary, 0, len(by))
+	for _, s := range by {
+		out = append(out, *s)
+	}
+	slices.SortFunc(out, func(a, b DTypeSummary) int {
+		return cmp.Or(cmp.Compare(b.SizeBytes, a.SizeBytes), cmp.Compare(a.DType, b.DType))
+	})
+	return out
 }
 
 // describe says what src holds.
@@ -213,35 +224,15 @@ func stateOf(src *format.Source) *StateInfo {
 }
 
 func (r *Report) summarise(src *format.Source, list bool) {
-	by := map[format.DType]*DTypeSummary{}
+	by := summaries[format.DType]{}
 	for _, t := range src.Tensors {
-		s := by[t.DType]
-		if s == nil {
-			s = &DTypeSummary{DType: t.DType.String()}
-			by[t.DType] = s
-		}
-		s.Tensors++
-		s.Parameters += t.Len()
-		s.SizeBytes += t.Size()
+		by.add(t.DType, t.DType.String(), t.Len(), t.Size())
 		r.Parameters += t.Len()
 		if list {
 			r.Tensors = append(r.Tensors, Tensor{t.Name, t.DType.String(), t.Shape, t.Size()})
 		}
 	}
-	r.DTypes = sortedSummaries(by)
-}
-
-// sortedSummaries lists the summaries most bytes first, then by name, so
-// that a report reads the same each time.
-func sortedSummaries[K comparable](by map[K]*DTypeSummary) []DTypeSummary {
-	out := make([]DTypeSummary, 0, len(by))
-	for _, s := range by {
-		out = append(out, *s)
-	}
-	slices.SortFunc(out, func(a, b DTypeSummary) int {
-		return cmp.Or(cmp.Compare(b.SizeBytes, a.SizeBytes), cmp.Compare(a.DType, b.DType))
-	})
-	return out
+	r.DTypes = by.sorted()
 }
 
 // verify reads every tensor of src to its end; an .rkv reader checks each
