@@ -94,6 +94,27 @@ func Open(path string) (*Source, error) {
 	return src, nil
 }
 
+// ReadPath opens the file at path and hands it and its size to read, which
+// reads what it needs at any offset (a header, say: serialize.ReadHeader,
+// gguf.ReadFile), then closes it. read's errors are given after "path: ".
+func ReadPath[T any](path string, read func(r io.ReaderAt, size int64) (T, error)) (T, error) {
+	var zero T
+	f, err := os.Open(path)
+	if err != nil {
+		return zero, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return zero, err
+	}
+	v, err := read(f, fi.Size())
+	if err != nil {
+		return zero, fmt.Errorf("%s: %w", path, err)
+	}
+	return v, nil
+}
+
 // OpenReaderAt is Open for data that is already at hand; name is used in
 // errors, those of reading a tensor included (a *TensorError with File
 // name). The caller closes whatever is behind r.

@@ -203,13 +203,14 @@ func TestVersion2(t *testing.T) {
 	}
 }
 
-// ReadPath names the file in its errors and keeps the reason.
+// Read through format.ReadPath, a file that is not a GGUF is named in the
+// error, which keeps the reason.
 func TestReadPathNamesTheFile(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "not.gguf")
 	if err := os.WriteFile(path, []byte("PK\x03\x04 not a GGUF at all"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	_, err := ReadPath(path)
+	_, err := format.ReadPath(path, ReadFile)
 	if !errors.Is(err, ErrNotGGUF) || !strings.HasPrefix(err.Error(), path+": ") {
 		t.Errorf("ReadPath = %v, want ErrNotGGUF naming %s", err, path)
 	}

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"os"
 )
 
 // Limits of ggml's own reader (gguf.cpp), which the files llama.cpp loads obey.
@@ -21,24 +20,6 @@ const (
 	minKVBytes     = 8 + 4 + 1     // empty key, value type, one byte of value
 	minTensorBytes = 8 + 4 + 4 + 8 // empty name, no dimensions, type, offset
 )
-
-// ReadPath is ReadFile for the file at path; its errors name the file.
-func ReadPath(path string) (*File, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return nil, err
-	}
-	g, err := ReadFile(f, fi.Size())
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	return g, nil
-}
 
 // ReadFile parses the header of the GGUF file in the size bytes of r: its
 // metadata and its tensor descriptors. It checks every length, count, type,

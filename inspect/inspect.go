@@ -141,7 +141,7 @@ func File(ctx context.Context, path string, opts *Options) (*Report, error) {
 
 // ggufStored summarises the tensors of the GGUF at path by ggml type.
 func ggufStored(path string) ([]DTypeSummary, error) {
-	g, err := gguf.ReadPath(path)
+	g, err := format.ReadPath(path, gguf.ReadFile)
 	if err != nil {
 		return nil, err
 	}
@@ -149,7 +149,7 @@ func ggufStored(path string) ([]DTypeSummary, error) {
 	for _, t := range g.Tensors {
 		n := int64(1)
 		for _, d := range t.Dims {
-			n *= d // checked against the file by ReadPath
+			n *= d // checked against the file by ReadFile
 		}
 		by.add(t.Type, t.Type.String(), n, t.Size)
 	}

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"os"
 
 	"github.com/cespare/xxhash/v2"
 	"github.com/vmihailenco/msgpack/v5"
@@ -54,20 +53,7 @@ func Open(r io.ReaderAt, size int64) (*format.Source, error) {
 
 // ReadHeaderFile is ReadHeader for the file at path.
 func ReadHeaderFile(path string) (*Header, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return nil, err
-	}
-	h, err := ReadHeader(f, fi.Size())
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	return h, nil
+	return format.ReadPath(path, ReadHeader)
 }
 
 // ReadHeader reads and validates the header and index of the artifact in r
