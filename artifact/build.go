@@ -133,6 +133,9 @@ func open(out string, spec *Spec) (*format.Source, format.ModelInfo, *format.Sou
 	if err := atomicfile.Check(out, spec.Force, inputs...); err != nil {
 		return nil, format.ModelInfo{}, nil, err
 	}
+	if err := format.CheckExtension(out, "rkv"); err != nil {
+		return nil, format.ModelInfo{}, nil, err // before any work, as the writer would at its end
+	}
 	src, err := model.Open(spec.Base)
 	if err != nil {
 		return nil, format.ModelInfo{}, nil, err

@@ -98,7 +98,20 @@ func File(ctx context.Context, in, out string, opts *Options) (Result, error) {
 	if opts == nil {
 		opts = &Options{}
 	}
+	outFormat := opts.Format
+	if outFormat == "" && strings.EqualFold(filepath.Ext(out), ".gguf") {
+		outFormat = "gguf"
+	}
+	written := map[string]string{"": "safetensors", "st": "safetensors", "gguf": "gguf"}[outFormat]
+	if written == "" {
+		return Result{}, fmt.Errorf("%s: unknown output format %q (st or gguf)", out, outFormat)
+	}
 	if err := atomicfile.Check(out, opts.Force, in); err != nil {
+		return Result{}, err
+	}
+	// The output's name is checked before any work, as its writer would at
+	// the end.
+	if err := format.CheckExtension(out, written); err != nil {
 		return Result{}, err
 	}
 	src, err := model.Open(in)
@@ -106,16 +119,8 @@ func File(ctx context.Context, in, out string, opts *Options) (Result, error) {
 		return Result{}, err
 	}
 	defer src.Close()
-	outFormat := opts.Format
-	if outFormat == "" && strings.EqualFold(filepath.Ext(out), ".gguf") {
-		outFormat = "gguf"
-	}
-	switch outFormat {
-	case "gguf":
+	if outFormat == "gguf" {
 		return toGGUF(ctx, in, out, src, opts)
-	case "", "st":
-	default:
-		return Result{}, fmt.Errorf("%s: unknown output format %q (st or gguf)", out, outFormat)
 	}
 	conv, err := WebRWKV(src)
 	if err != nil {

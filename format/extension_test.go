@@ -18,8 +18,8 @@ func TestCheckExtension(t *testing.T) {
 		{"dir.tp/out.TESTMODEL", "testmodel", ""},
 		{"out", "testmodel", ""},
 		{"out.other", "testmodel", ""},
-		{"out.tp", "testmodel", "out.tp: .tp is the extension of testpack files, but this writes a testmodel file: name it out.tm"},
-		{"a/b.c.Tm", "testpack", "a/b.c.Tm: .Tm is the extension of testmodel files, but this writes a testpack file: name it a/b.c.tp"},
+		{"out.tp", "testmodel", "out.tp: .tp is the extension of testpack files, but this writes testmodel data: name it out.tm"},
+		{"a/b.c.Tm", "testpack", "a/b.c.Tm: .Tm is the extension of testmodel files, but this writes testpack data: name it a/b.c.tp"},
 		{"raw.tp", "", "raw.tp: .tp is the extension of testpack files, but this writes data in no model format: name it raw.bin"},
 		{"raw.f32", "", ""},
 	} {

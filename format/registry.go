@@ -71,7 +71,7 @@ func CheckExtension(path, written string) error {
 	}
 	what := "data in no model format"
 	if written != "" {
-		what = "a " + written + " file"
+		what = written + " data"
 	}
 	return fmt.Errorf("%s: %s is the extension of %s files, but this writes %s: name it %s",
 		path, ext, owner, what, strings.TrimSuffix(path, ext)+fit)

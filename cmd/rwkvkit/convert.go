@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"path/filepath"
 	"strings"
 
@@ -33,6 +34,10 @@ runs, laid out as llama.cpp's own converter does, its matrices in --type (defaul
 			if err != nil {
 				return err
 			}
+			toGGUF := outFormat == "gguf" || (outFormat == "" && strings.EqualFold(filepath.Ext(out), ".gguf"))
+			if cmd.Flags().Changed("type") && !toGGUF {
+				return fmt.Errorf("--type %s: only a GGUF output takes a type; this writes web-rwkv's float16 .st", typ)
+			}
 			bar := newProgress(0, "convert")
 			res, err := convert.File(cmd.Context(), in, out, &convert.Options{Force: force, NoSync: noSync, Format: outFormat, GGUFType: gt, Progress: barProgress(bar)})
 			if err != nil {
@@ -42,7 +47,7 @@ runs, laid out as llama.cpp's own converter does, its matrices in --type (defaul
 			wr := written{File: out, Format: "safetensors", Tensors: res.Tensors, Parameters: res.Params,
 				InputSizeBytes: res.InputBytes, OutputSizeBytes: res.OutputBytes, BitsPerWeight: res.BitsPerWeight()}
 			what := ", float16, web-rwkv layout"
-			if outFormat == "gguf" || (outFormat == "" && strings.EqualFold(filepath.Ext(out), ".gguf")) {
+			if toGGUF {
 				wr.Format, what = "gguf", ", GGUF for llama.cpp, "+gt.String()
 			}
 			return wr.report(cmd.OutOrStdout(), cmd.ErrOrStderr(), asJSON, what)

@@ -6,6 +6,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/rwkvkit/rwkvkit/atomicfile"
+	"github.com/rwkvkit/rwkvkit/format"
 	"github.com/rwkvkit/rwkvkit/logits"
 	"github.com/rwkvkit/rwkvkit/verify"
 )
@@ -24,6 +25,11 @@ func newLogits() *cobra.Command {
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := atomicfile.Check(out, force, args[0]); err != nil {
+				return err
+			}
+			// Before the model is loaded: what the logits writer checks at
+			// its start, after the work.
+			if err := format.CheckExtension(out, ""); err != nil {
 				return err
 			}
 			if err := in.resolve(cmd); err != nil {

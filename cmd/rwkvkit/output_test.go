@@ -77,12 +77,20 @@ func TestOutputExtension(t *testing.T) {
 	} {
 		out := filepath.Join(dir, tc.out)
 		_, stderr, code := rwkvkit(t, w[tc.cmd](out)...)
-		if code != 2 || !strings.Contains(stderr, tc.want) {
-			t.Errorf("%s → %s: exit %d, stderr %q; want 2 and %q", tc.cmd, tc.out, code, stderr, tc.want)
+		if code != 2 || !strings.Contains(stderr, tc.want) || strings.Count(stderr, out+":") != 1 || strings.Contains(stderr, "device:") {
+			t.Errorf("%s → %s: exit %d, stderr %q; want 2 and %q, the file named once, nothing loaded", tc.cmd, tc.out, code, stderr, tc.want)
 		}
 		if _, err := os.Lstat(out); err == nil {
 			t.Errorf("%s → %s: the file was written", tc.cmd, tc.out)
 		}
+	}
+	// --type is GGUF's: given for a .st, it is refused, not ignored.
+	st := filepath.Join(dir, "typed.st")
+	if _, stderr, code := rwkvkit(t, "convert", model, st, "--type", "q8_0"); code != 2 || !strings.Contains(stderr, "--type q8_0: only a GGUF output takes a type") {
+		t.Errorf("convert → .st --type q8_0: exit %d, %q", code, stderr)
+	}
+	if _, err := os.Lstat(st); err == nil {
+		t.Error("convert → .st --type q8_0: the file was written")
 	}
 	for cmd, out := range map[string]string{"convert": "ok.safetensors", "quantize": "ok.model", "logits": "ok.f32"} {
 		if _, stderr, code := rwkvkit(t, w[cmd](filepath.Join(dir, out))...); code != 0 {
