@@ -16,26 +16,62 @@ import (
 // alone is written "9-9"). One rule holds for both: naming more layers than
 // the model has (N above nLayers, a layer at or past nLayers) is an error.
 func ParseLayers(spec string, nLayers int) ([]int, error) {
-	s := strings.TrimSpace(spec)
 	if nLayers < 0 {
 		return nil, fmt.Errorf("layer spec %q: negative layer count %d", spec, nLayers)
 	}
+	l, err := parseSpec(spec)
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case l.all:
+		return seq(0, nLayers), nil
+	case l.count >= 0:
+		if l.count > nLayers {
+			return nil, fmt.Errorf("layer spec %q: %d layers, but the model has %d (give all, or at most %d)", spec, l.count, nLayers, nLayers)
+		}
+		return seq(0, l.count), nil
+	}
+	var out []int
+	for _, r := range l.ranges {
+		if r[1] >= nLayers {
+			return nil, fmt.Errorf("layer spec %q: layer %d does not exist (the model has %d layers, 0-%d)", spec, r[1], nLayers, nLayers-1)
+		}
+		out = append(out, seq(r[0], r[1]+1)...)
+	}
+	slices.Sort(out)
+	return slices.Compact(out), nil
+}
+
+// CheckLayerSpec returns the error ParseLayers gives for spec in a model of
+// any number of layers: its syntax, checked before the model is known.
+func CheckLayerSpec(spec string) error {
+	_, err := parseSpec(spec)
+	return err
+}
+
+// A layerSpec is a spec as written: all, a count (−1: not one) or ranges.
+type layerSpec struct {
+	all    bool
+	count  int
+	ranges [][2]int // inclusive
+}
+
+func parseSpec(spec string) (layerSpec, error) {
+	s := strings.TrimSpace(spec)
 	if s == "" {
-		return nil, fmt.Errorf("layer spec is empty (want all, N, or ranges like 0-5,9)")
+		return layerSpec{}, fmt.Errorf("layer spec is empty (want all, N, or ranges like 0-5,9)")
 	}
 	if strings.EqualFold(s, "all") {
-		return seq(0, nLayers), nil
+		return layerSpec{all: true, count: -1}, nil
 	}
 	if n, err := strconv.Atoi(s); err == nil {
 		if n < 0 {
-			return nil, fmt.Errorf("layer spec %q: negative layer count", spec)
+			return layerSpec{}, fmt.Errorf("layer spec %q: negative layer count", spec)
 		}
-		if n > nLayers {
-			return nil, fmt.Errorf("layer spec %q: %d layers, but the model has %d (give all, or at most %d)", spec, n, nLayers, nLayers)
-		}
-		return seq(0, n), nil
+		return layerSpec{count: n}, nil
 	}
-	var out []int
+	l := layerSpec{count: -1}
 	for _, part := range strings.Split(s, ",") {
 		part = strings.TrimSpace(part)
 		a, b, isRange := strings.Cut(part, "-")
@@ -45,18 +81,14 @@ func ParseLayers(spec string, nLayers int) ([]int, error) {
 			hi, err2 = layerNumber(b)
 		}
 		if err1 != nil || err2 != nil {
-			return nil, fmt.Errorf("layer spec %q: %q is not a layer or a range of layers (want all, N, or ranges like 0-5,9)", spec, part)
+			return layerSpec{}, fmt.Errorf("layer spec %q: %q is not a layer or a range of layers (want all, N, or ranges like 0-5,9)", spec, part)
 		}
 		if hi < lo {
-			return nil, fmt.Errorf("layer spec %q: range %q runs backwards", spec, part)
+			return layerSpec{}, fmt.Errorf("layer spec %q: range %q runs backwards", spec, part)
 		}
-		if hi >= nLayers {
-			return nil, fmt.Errorf("layer spec %q: layer %d does not exist (the model has %d layers, 0-%d)", spec, hi, nLayers, nLayers-1)
-		}
-		out = append(out, seq(lo, hi+1)...)
+		l.ranges = append(l.ranges, [2]int{lo, hi})
 	}
-	slices.Sort(out)
-	return slices.Compact(out), nil
+	return l, nil
 }
 
 func layerNumber(s string) (int, error) {
@@ -97,7 +129,7 @@ func NewPlan(nLayers int, rules ...Rule) (*Plan, error) {
 		}
 		layers, err := ParseLayers(r.Layers, nLayers)
 		if err != nil {
-			return nil, fmt.Errorf("quantize: %v: %w", r.Kind, err)
+			return nil, fmt.Errorf("quantize: %s layers: %w", kindName(r.Kind), err)
 		}
 		for _, l := range layers {
 			p.kinds[l] = r.Kind

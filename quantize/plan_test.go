@@ -38,6 +38,12 @@ func TestParseLayers(t *testing.T) {
 	}
 	for _, tt := range tests {
 		got, err := quantize.ParseLayers(tt.spec, tt.n)
+		// CheckLayerSpec, knowing no model, refuses what is wrong
+		// whatever the model: every error but those of its size.
+		syntax := err != nil && !strings.Contains(err.Error(), "the model has")
+		if cerr := quantize.CheckLayerSpec(tt.spec); (cerr != nil) != syntax || (syntax && cerr.Error() != err.Error()) {
+			t.Errorf("CheckLayerSpec(%q) = %v; ParseLayers(%q, %d): %v", tt.spec, cerr, tt.spec, tt.n, err)
+		}
 		if e, ok := strings.CutPrefix(tt.want, "error: "); ok {
 			if err == nil || !strings.Contains(err.Error(), e) {
 				t.Errorf("ParseLayers(%q, %d) = %v, %v; want an error containing %q", tt.spec, tt.n, got, err, e)
@@ -97,7 +103,7 @@ func TestPlanLaterRuleWins(t *testing.T) {
 	if _, err := quantize.NewPlan(12, quantize.Rule{Kind: format.F16, Layers: "all"}); err == nil {
 		t.Error("F16 rule accepted")
 	}
-	if _, err := quantize.NewPlan(12, quantize.Rule{Kind: format.NF4Block, Layers: "3-20"}); err == nil || !strings.Contains(err.Error(), "NF4_64") {
+	if _, err := quantize.NewPlan(12, quantize.Rule{Kind: format.NF4Block, Layers: "3-20"}); err == nil || !strings.Contains(err.Error(), "NF4 layers: ") {
 		t.Errorf("bad spec: %v, want an error naming the kind", err)
 	}
 	if p, _ := quantize.NewPlan(4); p.String() != "nothing quantized" {

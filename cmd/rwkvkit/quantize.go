@@ -29,6 +29,11 @@ type ruleValue struct {
 func (v ruleValue) String() string { return "" }
 func (v ruleValue) Type() string   { return "SPEC" }
 func (v ruleValue) Set(s string) error {
+	// The syntax now, before any model is loaded; the layers against the
+	// model once it is.
+	if err := quantize.CheckLayerSpec(s); err != nil {
+		return err
+	}
 	*v.rules = append(*v.rules, quantize.Rule{Kind: v.kind, Layers: s})
 	return nil
 }

@@ -23,12 +23,13 @@ func runStdin(t *testing.T, stdin string, args ...string) (string, string, error
 	return out.String(), errOut.String(), err
 }
 
-// Sampling values and verify's thresholds outside their range are refused
-// before anything is loaded, with the range in the message (the models
-// named do not exist).
+// Sampling values, verify's thresholds and layer specs outside their range
+// (or syntax) are refused before anything is loaded, with the range in the
+// message (the models named do not exist).
 func TestFlagValuesChecked(t *testing.T) {
 	run := []string{"run", "no-such-model.pth", "--prompt", "a"}
 	verify := []string{"verify", "no-such-model.st", "--ref", "no-such-ref.st"}
+	quantize := []string{"quantize", "no-such-model.pth", filepath.Join(t.TempDir(), "out.rkv")}
 	for _, c := range []struct {
 		cmd               []string
 		flag, value, want string
@@ -46,6 +47,9 @@ func TestFlagValuesChecked(t *testing.T) {
 		{verify, "--min-top1", "150", "--min-top1 150: want 0 to 100 (percent)"},
 		{verify, "--min-top1", "-0.5", "--min-top1 -0.5: want 0 to 100"},
 		{verify, "--max-dlogit", "-1e-3", "--max-dlogit -0.001: want 0 or more"},
+		{quantize, "--int8", "", `invalid argument "" for "--int8" flag: layer spec is empty`},
+		{quantize, "--nf4", "5-2", `range "5-2" runs backwards`},
+		{verify, "--sf4", "1,x", `"x" is not a layer`},
 	} {
 		_, stderr, code := rwkvkit(t, append(c.cmd, c.flag, c.value)...)
 		if code != 2 || !strings.Contains(stderr, c.want) || strings.Contains(stderr, "no-such") {
