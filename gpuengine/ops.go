@@ -357,7 +357,8 @@ func (e *Engine) linear(name string, jobs ...job) error {
 			if err != nil {
 				return err
 			}
-			split := one && (mmSplit > 1 || mvp > 1)
+			mmSplits := one && mmSplit > 1
+			split := mmSplits || mvp > 1 // a matsum op follows
 			var sum *gpu.Kernel
 			if split {
 				t := mmTiles[0]
@@ -374,12 +375,12 @@ func (e *Engine) linear(name string, jobs ...job) error {
 			// tiles and the parts its columns are split into.
 			tile := func(count int) (v, tiles, parts int) {
 				v = e.mmTile(rowTiles, count)
-				if mmSplit > 1 && split && e.tile == 0 && count > 64 {
+				if mmSplits && e.tile == 0 && count > 64 {
 					v = 0 // the parts fill the GPU, in the tile that reads the least per product
 				}
 				tiles = ceilDiv(count, 8*mmTiles[v].tn)
 				parts = 1
-				if split && mmSplit > 1 {
+				if mmSplits {
 					parts = mmParts(v, rowTiles[v]*tiles, cols)
 				}
 				return v, tiles, parts

@@ -255,8 +255,8 @@ var<workgroup> part: array<array<vec4<f32>, LANES>, MV_PARTS>; // [quad·TV + to
 // token tiles; each part a multiple of 32 columns): workgroup row y
 // sums part y / tiles into partial sums at lin.scratch, which matsum adds
 // up and finishes. SPLIT (from the host) is 1 in the kernel of split
-// dispatches; with 0 the parts fold away, and the kernel of whole products
-// is what it was before they could be split.
+// dispatches; with 0 the parts fold away, so that whole products keep a
+// kernel without their arithmetic and registers.
 @compute @workgroup_size(MV_QUADS * LANES)
 fn matvec(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
           @builtin(local_invocation_index) lid: u32) {
