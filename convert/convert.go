@@ -90,6 +90,22 @@ func measure(in, out string, src *format.Source) Result {
 	return res
 }
 
+// OutputFormat is the format File writes to out given Options.Format f:
+// "st" or "gguf", f itself when set, else "gguf" for an out ending in .gguf
+// and "st" otherwise.
+func OutputFormat(out, f string) (string, error) {
+	switch f {
+	case "st", "gguf":
+		return f, nil
+	case "":
+		if strings.EqualFold(filepath.Ext(out), ".gguf") {
+			return "gguf", nil
+		}
+		return "st", nil
+	}
+	return "", fmt.Errorf("%s: unknown output format %q (st or gguf)", out, f)
+}
+
 // File converts the file at in and writes the result to out through a
 // temporary file renamed at the end (package atomicfile): on any error, or
 // when ctx is cancelled, nothing is left behind and an existing out is
@@ -98,14 +114,11 @@ func File(ctx context.Context, in, out string, opts *Options) (Result, error) {
 	if opts == nil {
 		opts = &Options{}
 	}
-	outFormat := opts.Format
-	if outFormat == "" && strings.EqualFold(filepath.Ext(out), ".gguf") {
-		outFormat = "gguf"
+	outFormat, err := OutputFormat(out, opts.Format)
+	if err != nil {
+		return Result{}, err
 	}
-	written := map[string]string{"": "safetensors", "st": "safetensors", "gguf": "gguf"}[outFormat]
-	if written == "" {
-		return Result{}, fmt.Errorf("%s: unknown output format %q (st or gguf)", out, outFormat)
-	}
+	written := map[string]string{"st": "safetensors", "gguf": "gguf"}[outFormat]
 	if err := atomicfile.Check(out, opts.Force, in); err != nil {
 		return Result{}, err
 	}

@@ -48,3 +48,22 @@ func TestConvertToGGUF(t *testing.T) {
 		t.Errorf("v4: left %s behind", out)
 	}
 }
+
+// The output's format is the one asked for, else its extension's: .gguf
+// (in any case) is GGUF, anything else web-rwkv's .st.
+func TestOutputFormat(t *testing.T) {
+	for _, c := range []struct{ out, f, want string }{
+		{"m.gguf", "", "gguf"},
+		{"m.GGUF", "", "gguf"},
+		{"m.st", "", "st"},
+		{"m.bin", "", "st"},
+		{"m.bin", "gguf", "gguf"},
+		{"m.gguf", "st", "st"},
+		{"m.st", "pth", ""},
+	} {
+		got, err := convert.OutputFormat(c.out, c.f)
+		if got != c.want || (err != nil) != (c.want == "") {
+			t.Errorf("OutputFormat(%q, %q) = %q, %v; want %q", c.out, c.f, got, err, c.want)
+		}
+	}
+}

@@ -2,8 +2,6 @@ package main
 
 import (
 	"fmt"
-	"path/filepath"
-	"strings"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -34,7 +32,11 @@ runs, laid out as llama.cpp's own converter does, its matrices in --type (defaul
 			if err != nil {
 				return err
 			}
-			toGGUF := outFormat == "gguf" || (outFormat == "" && strings.EqualFold(filepath.Ext(out), ".gguf"))
+			of, err := convert.OutputFormat(out, outFormat)
+			if err != nil {
+				return err
+			}
+			toGGUF := of == "gguf"
 			if cmd.Flags().Changed("type") && !toGGUF {
 				return fmt.Errorf("--type %s: only a GGUF output takes a type; this writes web-rwkv's float16 .st", typ)
 			}
