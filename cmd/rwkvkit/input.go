@@ -39,6 +39,9 @@ func (in *inputFlags) register(cmd *cobra.Command) {
 // resolve checks the flags and reads their input (stdin for "-"), before
 // any model is loaded.
 func (in *inputFlags) resolve(cmd *cobra.Command) error {
+	if err := checkState(in.state); err != nil {
+		return err
+	}
 	f := cmd.Flags()
 	given := 0
 	for _, name := range []string{"tokens", "text", "text-file"} {

@@ -56,6 +56,9 @@ func newRun() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if err := checkState(state); err != nil {
+				return err
+			}
 			if saveTo != "" {
 				if err := atomicfile.Check(saveTo, force, args[0], state); err != nil {
 					return err

@@ -23,9 +23,9 @@ func runStdin(t *testing.T, stdin string, args ...string) (string, string, error
 	return out.String(), errOut.String(), err
 }
 
-// Sampling values, verify's thresholds and layer specs outside their range
-// (or syntax) are refused before anything is loaded, with the range in the
-// message (the models named do not exist).
+// Sampling values, verify's thresholds, layer specs outside their range (or
+// syntax) and a --state file that is not there are refused before anything
+// is loaded, with the range in the message (the models named do not exist).
 func TestFlagValuesChecked(t *testing.T) {
 	run := []string{"run", "no-such-model.pth", "--prompt", "a"}
 	verify := []string{"verify", "no-such-model.st", "--ref", "no-such-ref.st"}
@@ -50,6 +50,8 @@ func TestFlagValuesChecked(t *testing.T) {
 		{quantize, "--int8", "", `invalid argument "" for "--int8" flag: layer spec is empty`},
 		{quantize, "--nf4", "5-2", `range "5-2" runs backwards`},
 		{verify, "--sf4", "1,x", `"x" is not a layer`},
+		{run, "--state", "absent-state.rkv", "--state: open absent-state.rkv: no such file"},
+		{verify, "--state", "absent-state.rkv", "--state: open absent-state.rkv: no such file"},
 	} {
 		_, stderr, code := rwkvkit(t, append(c.cmd, c.flag, c.value)...)
 		if code != 2 || !strings.Contains(stderr, c.want) || strings.Contains(stderr, "no-such") {

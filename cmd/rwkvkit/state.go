@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"fmt"
+	"os"
 
 	"github.com/spf13/pflag"
 
@@ -12,6 +14,19 @@ import (
 
 func registerState(f *pflag.FlagSet, path *string) {
 	f.StringVar(path, "state", "", "start from the state in FILE (saved by run --save-state, or a state-tuned .pth/.st)")
+}
+
+// checkState refuses a --state file that cannot be opened, before any
+// model is loaded; what it holds is read once the model is known.
+func checkState(path string) error {
+	if path == "" {
+		return nil
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return fmt.Errorf("--state: %w", err)
+	}
+	return f.Close()
 }
 
 // startState reads the state file at path for a model described by info;
