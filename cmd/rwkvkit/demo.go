@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -20,6 +21,7 @@ import (
 
 func newDemo() *cobra.Command {
 	var keep string
+	var force bool
 	var dev deviceFlag
 	cmd := &cobra.Command{
 		Use: "demo",
@@ -30,13 +32,14 @@ func newDemo() *cobra.Command {
 merges it, quantizes the merged model to Int8 and NF4 (on a GPU when one answers), saves each as a
 .rkv artifact, loads them back, and prints how close each one stays to the float model and a few
 bytes of text from each. Its files go to a temporary folder that is removed at the end, or to
---keep DIR.`,
+--keep DIR, where the files of an earlier demo are replaced only with --force.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return demo(cmd.Context(), cmd.OutOrStdout(), keep, dev.c)
+			return demo(cmd.Context(), cmd.OutOrStdout(), keep, force, dev.c)
 		},
 	}
 	cmd.Flags().StringVar(&keep, "keep", "", "write the files into DIR (created if needed) and keep them")
+	cmd.Flags().BoolVarP(&force, "force", "f", false, "with --keep, replace the files of an earlier demo in DIR")
 	registerDevice(cmd, &dev, "where to merge and quantize: auto, cpu or gpu")
 	return cmd
 }
@@ -51,7 +54,7 @@ var demoArtifacts = []struct {
 	{"NF4", "merged-nf4.rkv", []quantize.Rule{{Kind: format.NF4Block, Layers: "all"}}},
 }
 
-func demo(ctx context.Context, out io.Writer, keep string, choice device.Choice) error {
+func demo(ctx context.Context, out io.Writer, keep string, force bool, choice device.Choice) error {
 	dir := keep
 	if dir == "" {
 		tmp, err := os.MkdirTemp("", "rwkvkit-demo-")
@@ -67,7 +70,18 @@ func demo(ctx context.Context, out io.Writer, keep string, choice device.Choice)
 	step := func(format string, a ...any) { fmt.Fprintf(out, "• "+format+"\n", a...) }
 
 	pth, st, loraFile := path(fixtures.TinyRWKV7Name), path("tiny-rwkv7.st"), path("demo-lora.st")
-	if err := writeFixture(ctx, pth, fixtures.TinyRWKV7); err != nil {
+	// Every file is checked before the first is written: a demo refused
+	// for one file it would replace writes none.
+	outputs := []string{pth, st, loraFile}
+	for _, a := range demoArtifacts {
+		outputs = append(outputs, path(a.file))
+	}
+	for _, o := range outputs {
+		if err := atomicfile.Check(o, force); err != nil {
+			return err
+		}
+	}
+	if err := writeFixture(ctx, pth, fixtures.TinyRWKV7, force); err != nil {
 		return err
 	}
 	src, err := openModel(pth)
@@ -82,12 +96,12 @@ func demo(ctx context.Context, out io.Writer, keep string, choice device.Choice)
 	step("model: %s — RWKV v%s, %d layers, embedding %d, %d×%d heads, vocabulary %d, %s parameters",
 		fixtures.TinyRWKV7Name, info.Version, info.Layers, info.Embed, info.Heads, info.HeadSize, info.Vocab, humanCount(info.Params))
 
-	if _, err := convert.File(ctx, pth, st, &convert.Options{Force: true}); err != nil {
+	if _, err := convert.File(ctx, pth, st, &convert.Options{Force: force}); err != nil {
 		return err
 	}
 	step("converted to web-rwkv's float16 layout: %s", filepath.Base(st))
 
-	if err := writeFixture(ctx, loraFile, fixtures.TinyRWKV7LoRA); err != nil {
+	if err := writeFixture(ctx, loraFile, fixtures.TinyRWKV7LoRA, force); err != nil {
 		return err
 	}
 	step("made a rank-4 LoRA for every layer's att.key and att.value: %s", filepath.Base(loraFile))
@@ -103,7 +117,7 @@ func demo(ctx context.Context, out io.Writer, keep string, choice device.Choice)
 	}
 	loras := []artifact.LoRA{{Path: loraFile, Alpha: 1}}
 	for _, a := range demoArtifacts {
-		spec := &artifact.Spec{Base: st, LoRAs: loras, Quantize: a.rules, Device: dev, ToolVersion: version, Force: true}
+		spec := &artifact.Spec{Base: st, LoRAs: loras, Quantize: a.rules, Device: dev, ToolVersion: version, Force: force}
 		if _, err := artifact.Build(ctx, path(a.file), spec); err != nil {
 			return err
 		}
@@ -114,11 +128,11 @@ func demo(ctx context.Context, out io.Writer, keep string, choice device.Choice)
 		return err
 	}
 	if keep != "" {
-		files := []any{dir, filepath.Base(pth), filepath.Base(st), filepath.Base(loraFile)}
-		for _, a := range demoArtifacts {
-			files = append(files, a.file)
+		names := make([]string, len(outputs))
+		for i, o := range outputs {
+			names[i] = filepath.Base(o)
 		}
-		step("kept in %s: %s, %s, %s, %s, %s, %s", files...)
+		step("kept in %s: %s", dir, strings.Join(names, ", "))
 	} else {
 		step("all files were written to a temporary folder, now removed (use --keep DIR to keep them)")
 	}
@@ -126,9 +140,9 @@ func demo(ctx context.Context, out io.Writer, keep string, choice device.Choice)
 }
 
 // writeFixture writes an embedded file into the demo's folder, replacing a
-// regular file of that name (as every demo output does) but nothing else.
-func writeFixture(ctx context.Context, path string, data []byte) error {
-	return atomicfile.WriteFile(ctx, path, atomicfile.Options{Force: true}, func(w io.Writer) error {
+// regular file of that name only with force, as every demo output does.
+func writeFixture(ctx context.Context, path string, data []byte, force bool) error {
+	return atomicfile.WriteFile(ctx, path, atomicfile.Options{Force: force}, func(w io.Writer) error {
 		_, err := w.Write(data)
 		return err
 	})

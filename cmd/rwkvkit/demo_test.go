@@ -53,6 +53,30 @@ func TestDemo(t *testing.T) {
 			t.Errorf("--keep: %v", err)
 		}
 	}
+	// Into a folder that holds a file of the demo's, it writes nothing
+	// without --force, and replaces the files with it.
+	if _, stderr, code := rwkvkit(t, "demo", "--keep", keep, "--device", "cpu"); code != 2 || !strings.Contains(stderr, "already exists (not replaced without force)") {
+		t.Errorf("demo into an earlier demo's folder: exit %d, %q", code, stderr)
+	}
+	again := filepath.Join(t.TempDir(), "again")
+	must(t, os.Mkdir(again, 0o755))
+	mine := filepath.Join(again, "merged-nf4.rkv")
+	must(t, os.WriteFile(mine, []byte("mine"), 0o644))
+	if _, _, code := rwkvkit(t, "demo", "--keep", again, "--device", "cpu"); code != 2 {
+		t.Errorf("demo onto a file of the folder: exit %d, want 2", code)
+	}
+	if b, _ := os.ReadFile(mine); string(b) != "mine" {
+		t.Error("demo without --force replaced a file")
+	}
+	if left, _ := os.ReadDir(again); len(left) != 1 {
+		t.Errorf("a refused demo left %d files", len(left))
+	}
+	if _, err := run(t, "demo", "--keep", again, "--device", "cpu", "--force"); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(mine); string(b) == "mine" {
+		t.Error("demo --force kept the old file")
+	}
 	// Without --keep nothing stays behind.
 	tmp := t.TempDir()
 	t.Setenv("TMPDIR", tmp)
