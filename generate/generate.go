@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"time"
 
 	"github.com/rwkvkit/rwkvkit/engine"
 	"github.com/rwkvkit/rwkvkit/tokenizer"
@@ -20,7 +21,31 @@ type Generator struct {
 	Sampler   Sampler
 
 	logits []float32 // after the last token fed; nil before the first
+	stats  Stats
 }
+
+// Stats counts what a Generator has done, and how long it took.
+type Stats struct {
+	Fed          int           // tokens given to Feed (prompts)
+	FeedTime     time.Duration // spent in Feed
+	Generated    int           // tokens Generate returned
+	GenerateTime time.Duration // spent in Generate, feeding its tokens included
+}
+
+// FedPerSecond and GeneratedPerSecond are the rates of s's tokens (0 for
+// no time spent).
+func (s Stats) FedPerSecond() float64       { return perSecond(s.Fed, s.FeedTime) }
+func (s Stats) GeneratedPerSecond() float64 { return perSecond(s.Generated, s.GenerateTime) }
+
+func perSecond(n int, d time.Duration) float64 {
+	if d <= 0 {
+		return 0
+	}
+	return float64(n) / d.Seconds()
+}
+
+// Stats returns what g has done so far.
+func (g *Generator) Stats() Stats { return g.stats }
 
 // New returns a Generator for a fresh sequence on e.
 func New(e engine.Engine, tok tokenizer.Tokenizer, s Sampler) (*Generator, error) {
@@ -34,6 +59,16 @@ func New(e engine.Engine, tok tokenizer.Tokenizer, s Sampler) (*Generator, error
 // Feed runs tokens through the state; the logits after the last one are
 // what the next Generate samples from.
 func (g *Generator) Feed(ctx context.Context, tokens []int) error {
+	start := time.Now()
+	if err := g.feed(ctx, tokens); err != nil {
+		return err
+	}
+	g.stats.Fed += len(tokens)
+	g.stats.FeedTime += time.Since(start)
+	return nil
+}
+
+func (g *Generator) feed(ctx context.Context, tokens []int) error {
 	if len(tokens) == 0 {
 		return errors.New("generate: no tokens to feed")
 	}
@@ -58,6 +93,11 @@ func (g *Generator) Generate(ctx context.Context, n int, w io.Writer) ([]int, er
 	_, world := g.Tokenizer.(*tokenizer.Vocab)
 	dec := tokenizer.NewStreamDecoder(g.Tokenizer, w)
 	var out []int
+	start := time.Now()
+	defer func() {
+		g.stats.Generated += len(out)
+		g.stats.GenerateTime += time.Since(start)
+	}()
 	for range n {
 		id := g.Sampler.Sample(g.logits)
 		if world && id == tokenizer.EndOfText {
@@ -67,7 +107,7 @@ func (g *Generator) Generate(ctx context.Context, n int, w io.Writer) ([]int, er
 		if err := dec.WriteToken(id); err != nil && !errors.Is(err, tokenizer.ErrUnknownID) {
 			return out, err
 		}
-		if err := g.Feed(ctx, []int{id}); err != nil {
+		if err := g.feed(ctx, []int{id}); err != nil {
 			return out, fmt.Errorf("generate: after %d tokens: %w", len(out), err)
 		}
 	}

@@ -164,3 +164,33 @@ func TestGenerateNeedsFeed(t *testing.T) {
 		t.Error("Feed of no tokens succeeded")
 	}
 }
+
+// Stats counts the prompt's tokens apart from the generated ones (whose
+// own feeding is Generate's time, not Feed's), over every call.
+func TestStats(t *testing.T) {
+	e := tiny(t)
+	ctx := context.Background()
+	g, err := generate.New(e, tokenizer.Bytes{}, generate.Sampler{Seed: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := g.Stats(); s != (generate.Stats{}) || s.FedPerSecond() != 0 {
+		t.Fatalf("a new generator's stats: %+v", s)
+	}
+	for _, p := range []string{"The river", " ran "} {
+		if err := g.Feed(ctx, tokenizer.Bytes{}.Encode(p)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ids, err := g.Generate(ctx, 12, &bytes.Buffer{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := g.Stats()
+	if s.Fed != len("The river ran ") || s.Generated != len(ids) || len(ids) != 12 || s.FeedTime <= 0 || s.GenerateTime <= 0 {
+		t.Errorf("stats %+v after 14 tokens fed and %d generated", s, len(ids))
+	}
+	if got, want := s.GeneratedPerSecond(), float64(s.Generated)/s.GenerateTime.Seconds(); got != want {
+		t.Errorf("GeneratedPerSecond %v, want %v", got, want)
+	}
+}

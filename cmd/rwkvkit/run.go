@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"io"
 	"strings"
-	"time"
 
 	"github.com/spf13/cobra"
 
@@ -23,6 +22,12 @@ type runStats struct {
 	GenerationSeconds         float64 `json:"generation_seconds"`
 	GenerationTokensPerSecond float64 `json:"generation_tokens_per_second"`
 	Text                      *string `json:"text,omitempty"` // --json only
+}
+
+func statsOf(seed uint64, s generate.Stats) runStats {
+	return runStats{Seed: seed,
+		PromptTokens: s.Fed, PromptSeconds: s.FeedTime.Seconds(), PromptTokensPerSecond: s.FedPerSecond(),
+		GeneratedTokens: s.Generated, GenerationSeconds: s.GenerateTime.Seconds(), GenerationTokensPerSecond: s.GeneratedPerSecond()}
 }
 
 func newRun() *cobra.Command {
@@ -88,12 +93,9 @@ func newRun() *cobra.Command {
 			if random && !asJSON && n > 0 { // -n 0 samples nothing
 				fmt.Fprintf(cmd.ErrOrStderr(), "seed: %d\n", sampler.Seed)
 			}
-			st := runStats{Seed: sampler.Seed, PromptTokens: len(ids)}
-			start := time.Now()
 			if err := g.Feed(ctx, ids); err != nil {
 				return err
 			}
-			st.PromptSeconds = time.Since(start).Seconds()
 			if saveTo != "" {
 				if err := saveState(ctx, g.State, saveTo, force); err != nil {
 					return err
@@ -107,11 +109,8 @@ func newRun() *cobra.Command {
 			if asJSON {
 				out = &gen
 			}
-			start = time.Now()
-			got, err := g.Generate(ctx, n, out)
-			st.GenerationSeconds, st.GeneratedTokens = time.Since(start).Seconds(), len(got)
-			st.PromptTokensPerSecond = perSecond(st.PromptTokens, st.PromptSeconds)
-			st.GenerationTokensPerSecond = perSecond(st.GeneratedTokens, st.GenerationSeconds)
+			_, err = g.Generate(ctx, n, out)
+			st := statsOf(sampler.Seed, g.Stats())
 			if asJSON {
 				if err != nil {
 					return err
