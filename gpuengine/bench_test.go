@@ -31,8 +31,6 @@ var (
 	benchTile    = flag.Int("gpuengine.tile", 0, "matrix-matrix tile of every dispatch: 1 128×128, 2 64×64 (0: chosen by size)")
 	benchFill    = flag.Int("gpuengine.fill", 0, "workgroups a matrix-matrix dispatch should have when its tile is chosen by size (0: the engine's default)")
 	benchSplit   = flag.Int("gpuengine.split", 0, "most parts a one-job matrix-matrix dispatch splits its columns into: 1, 2, 4, 8 or 16 (0: the engine's default)")
-	benchMVSplit = flag.Int("gpuengine.mvsplit", 0, "most parts a one-job matrix-vector dispatch splits its columns into: 1, 2, 4, 8 … (0: the engine's default)")
-	benchMVFill  = flag.Int("gpuengine.mvfill", 0, "workgroups below which a one-job matrix-vector dispatch splits its columns (0: the engine's default)")
 	benchTMLanes = flag.Int("gpuengine.tmlanes", 0, "threads per channel of the RWKV-7 time mix for the second LoRA stages: 1, 2 or 4 (0: the default)")
 	benchCopy    = flag.Int("gpuengine.copiers", 0, "most goroutines copying logits out (0: the default)")
 	benchTMLoRA  = flag.Int("gpuengine.tmlora", -1, "most segments of a pass whose RWKV-7 time mix makes the second LoRA stages (0: never; -1: the default)")
@@ -72,12 +70,6 @@ func benchEngine(b *testing.B, sh synthShape, kind format.DType) *Engine {
 	if *benchSplit > 0 {
 		mmSplit = *benchSplit
 	}
-	if *benchMVSplit > 0 {
-		mvSplit = *benchMVSplit
-	}
-	if *benchMVFill > 0 {
-		mvFill = *benchMVFill
-	}
 	if *benchTMLanes != 0 {
 		timeMixLanes = *benchTMLanes
 	}
@@ -88,7 +80,7 @@ func benchEngine(b *testing.B, sh synthShape, kind format.DType) *Engine {
 		timeMixLoRAMax = *benchTMLoRA
 	}
 	directLogits = *benchDirect
-	key := fmt.Sprint(sh.name, kind, *benchChunk, *benchRows, mvLanes, mvRows, mvSplit, mvFill, timeMixLanes, mmSplit, directLogits)
+	key := fmt.Sprint(sh.name, kind, *benchChunk, *benchRows, mvLanes, mvRows, timeMixLanes, mmSplit, directLogits)
 	if benchCache.key == key {
 		return benchCache.e
 	}

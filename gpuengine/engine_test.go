@@ -288,52 +288,6 @@ func TestMatmatTiles(t *testing.T) {
 	}
 }
 
-// The columns of one-job matrix-vector dispatches split into parts (as
-// many as the columns allow, however many workgroups the dispatch has)
-// give the CPU engine's logits in every weight kind: token by token, and in
-// a chunk of 7 tokens, two token tiles of the kernel.
-func TestMatvecSplit(t *testing.T) {
-	base, err := synth.RWKV7(synth.Config{Layers: 1, Embed: 256, Vocab: 320, HeadSize: 32, DecayLoRA: 32, ALoRA: 32, VLoRA: 32, GLoRA: 64}, format.F16, 6)
-	if err != nil {
-		t.Fatal(err)
-	}
-	toks := testTokens[:7]
-	for _, wk := range weightKinds {
-		t.Run(wk.name, func(t *testing.T) {
-			src := quantized(t, base, wk.kind)
-			want := cpuRows(t, loadCPU(t, src), toks)
-			defer func(s, f int) { mvSplit, mvFill = s, f }(mvSplit, mvFill)
-			mvFill = 1 << 20
-			for _, mvSplit = range []int{1, 2, 8} {
-				e := loadGPU(t, src, nil)
-				V := e.Info().Vocab
-				matvec := map[*gpu.Kernel]bool{}
-				for key, k := range e.kernels {
-					matvec[k] = matvec[k] || strings.HasPrefix(key, "linear.wgsl.matvec")
-				}
-				most := 1
-				for _, o := range e.prog {
-					if matvec[o.kernels[0]] {
-						_, _, y := o.grid(shape{T: 1, S: 1, R: 1})
-						most = max(most, int(y))
-					}
-				}
-				if most != mvSplit {
-					t.Errorf("up to %d parts: a step's products split into up to %d", mvSplit, most)
-				}
-				what := fmt.Sprintf("columns in up to %d parts", mvSplit)
-				compare(t, what+", 7 tokens at once", runAll(t, e, newState(t, e), toks, engine.OutputAll), want, V, 1e-3)
-				s := newState(t, e)
-				var steps []float32
-				for _, tok := range toks {
-					steps = append(steps, runAll(t, e, s, []int{tok}, engine.OutputLast)...)
-				}
-				compare(t, what+", token by token", steps, want, V, 1e-3)
-			}
-		})
-	}
-}
-
 // The RWKV-7 recurrence keeps a row of S in registers as up to 16 written-out
 // quads, in groups of four: head sizes that are not a multiple of 16 up to
 // 64 are refused before anything is loaded.
@@ -418,7 +372,7 @@ func TestMatvecKernelByKind(t *testing.T) {
 		e := loadGPU(t, quantized(t, openSource(t, tinyV7), c.kind), nil)
 		matvec := func(kind int, int8s bool) *gpu.Kernel {
 			lanes, rows := e.mvGeometry(int8s)
-			return e.kernels["linear.wgsl.matvec"+fmt.Sprint(map[string]int{"KIND": kind, "LANES": lanes, "MV_ROWS": rows, "SPLIT": 0})]
+			return e.kernels["linear.wgsl.matvec"+fmt.Sprint(map[string]int{"KIND": kind, "LANES": lanes, "MV_ROWS": rows})]
 		}
 		f16, every, int8s := matvec(kindF16, false), matvec(anyKind, false), matvec(anyKind, true)
 		what := map[*gpu.Kernel]string{f16: "float16 alone", every: "every kind", int8s: "Int8 alone"}

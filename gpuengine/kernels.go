@@ -30,7 +30,7 @@ const maxJobs = 8
 // extra.
 func (e *Engine) compile(entry string, extra map[string]int, files ...string) (*gpu.Kernel, error) {
 	consts := map[string]int{
-		"C": e.info.Embed, "MAXJOBS": maxJobs, "WG": e.lnThreads(), "LANES": e.lanes(), "MV_ROWS": mvRows, "KIND": anyKind, "SPLIT": 0,
+		"C": e.info.Embed, "MAXJOBS": maxJobs, "WG": e.lnThreads(), "LANES": e.lanes(), "MV_ROWS": mvRows, "KIND": anyKind,
 	}
 	for k, v := range extra {
 		consts[k] = v

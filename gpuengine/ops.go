@@ -208,30 +208,6 @@ func mmParts(v, workgroups, cols int) int {
 	return n
 }
 
-// mvSplit is the most parts a matrix-vector dispatch of one product splits
-// its columns into, each part summed by workgroups of their own into
-// partial sums that matsum adds up and finishes, while the dispatch has
-// at most mvFill workgroups. A 4096-row product at 7B is 128 workgroups
-// of 32 rows, one for each of an H200's 132 multiprocessors: perhaps too
-// few warps to keep enough loads in flight, since the quantized products,
-// which read a half and a quarter of float16's bytes, took as long as
-// float16's. Whether parts make up for the second dispatch they need has
-// not been measured on a GPU yet, so the default is whole products
-// (-gpuengine.mvsplit and -gpuengine.mvfill try others).
-var mvSplit, mvFill = 1, 4 * 132
-
-// mvParts is the number of parts a matrix-vector dispatch of workgroups
-// over a product of rows × cols splits its columns into: a power of two,
-// each part a multiple of 32 columns (so that no column step of any kind
-// crosses a part), whose partial sums fit the scratch.
-func mvParts(workgroups, rows, cols int) int {
-	n := 1
-	for 2*n <= mvSplit && 2*n*workgroups <= mvFill && cols%(2*n*32) == 0 && 2*n*matvecMax*rows <= mmScratch {
-		n *= 2
-	}
-	return n
-}
-
 // mmTile picks the tile of a dispatch over count tokens whose jobs need
 // rowTiles[v] row tiles with tile v: 128 × 128 when it gives the dispatch
 // mmFill workgroups and half its tokens are used.
@@ -343,22 +319,15 @@ func (e *Engine) linear(name string, jobs ...job) error {
 					panic("gpuengine: jobs over tokens and rows in one dispatch")
 				}
 			}
-			for range maxJobs - n {
-				vals = append(vals, make([]int, 16)...)
-			}
-			cols := part[0].vals[4]
-			// A split needs one job over the tokens.
-			one := n == 1 && !onRows
-			mvp := 1
-			if one {
-				mvp = mvParts(mvTiles, part[0].rows, cols)
-			}
-			mv, err := e.compile("matvec", map[string]int{"KIND": kind, "LANES": lanes, "MV_ROWS": mvr, "SPLIT": min(mvp-1, 1)}, "linear.wgsl")
+			mv, err := e.compile("matvec", map[string]int{"KIND": kind, "LANES": lanes, "MV_ROWS": mvr}, "linear.wgsl")
 			if err != nil {
 				return err
 			}
-			mmSplits := one && mmSplit > 1
-			split := mmSplits || mvp > 1 // a matsum op follows
+			for range maxJobs - n {
+				vals = append(vals, make([]int, 16)...)
+			}
+			// A split needs one job over the tokens.
+			split := mmSplit > 1 && n == 1 && !onRows
 			var sum *gpu.Kernel
 			if split {
 				t := mmTiles[0]
@@ -371,16 +340,17 @@ func (e *Engine) linear(name string, jobs ...job) error {
 				}
 				vals[1] = e.scratch.off
 			}
+			cols := part[0].vals[4]
 			// tile returns the tile of a pass over count tokens, its token
 			// tiles and the parts its columns are split into.
 			tile := func(count int) (v, tiles, parts int) {
 				v = e.mmTile(rowTiles, count)
-				if mmSplits && e.tile == 0 && count > 64 {
+				if split && e.tile == 0 && count > 64 {
 					v = 0 // the parts fill the GPU, in the tile that reads the least per product
 				}
 				tiles = ceilDiv(count, 8*mmTiles[v].tn)
 				parts = 1
-				if mmSplits {
+				if split {
 					parts = mmParts(v, rowTiles[v]*tiles, cols)
 				}
 				return v, tiles, parts
@@ -396,7 +366,7 @@ func (e *Engine) linear(name string, jobs ...job) error {
 						return 0, 0, 0
 					}
 					if count <= matvecMax {
-						return 0, uint32(mvTiles), uint32(ceilDiv(count, mvTokens) * mvp)
+						return 0, uint32(mvTiles), uint32(ceilDiv(count, mvTokens))
 					}
 					v, tiles, parts := tile(count)
 					return 1 + v, uint32(rowTiles[v]), uint32(tiles * parts)
@@ -405,14 +375,13 @@ func (e *Engine) linear(name string, jobs ...job) error {
 				rows := part[0].rows
 				e.addOp(&op{name: name, kernels: []*gpu.Kernel{sum}, params: params(vals...), arena: -1, layer: -1, logits: true, head: head,
 					grid: func(s shape) (int, uint32, uint32) {
-						parts := mvp
-						if s.T > matvecMax {
-							_, _, parts = tile(s.T)
-						}
-						if s.T == 0 || parts == 1 {
+						if s.T <= matvecMax {
 							return 0, 0, 0
 						}
-						return 0, uint32(ceilDiv(s.T*rows/4, 256)), uint32(parts)
+						if _, _, parts := tile(s.T); parts > 1 {
+							return 0, uint32(ceilDiv(s.T*rows/4, 256)), uint32(parts)
+						}
+						return 0, 0, 0
 					}})
 			}
 		}

@@ -249,17 +249,10 @@ const MV_PARTS: u32 = MV_QUADS * TV;
 var<workgroup> part: array<array<vec4<f32>, LANES>, MV_PARTS>; // [quad·TV + token][lane]
 
 // matvec: thread (quad, lane) sums rows r…r+3 of up to TV tokens over the
-// column steps lane, lane + LANES, … of its part of the columns; the lanes'
-// sums meet in workgroup memory. A dispatch of one job may split the
-// columns into parts, as matmat does (the grid has that many times the
-// token tiles; each part a multiple of 32 columns): workgroup row y
-// sums part y / tiles into partial sums at lin.scratch, which matsum adds
-// up and finishes. SPLIT (from the host) is 1 in the kernel of split
-// dispatches; with 0 the parts fold away, so that whole products keep a
-// kernel without their arithmetic and registers.
+// column steps lane, lane + LANES, …; the lanes' sums meet in workgroup
+// memory.
 @compute @workgroup_size(MV_QUADS * LANES)
-fn matvec(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-          @builtin(local_invocation_index) lid: u32) {
+fn matvec(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
     let jr = find_job(wid.x, MV_ROWS);
     if jr.x >= lin.n {
         return;
@@ -267,15 +260,11 @@ fn matvec(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: v
     let j = lin.jobs[jr.x];
     load_book(j.kind, lid);
     let count = job_count(j);
-    let sp = select(vec3<u32>(1u, 0u, wid.y * TV), split_of(wid.y, nwg.y, count, TV), SPLIT == 1u);
-    let parts = sp.x;
-    let kp = sp.y;
-    let t0 = sp.z;
-    if t0 >= count || kp >= parts {
+    let t0 = wid.y * TV;
+    if t0 >= count {
         return;
     }
     let nt = min(TV, count - t0);
-    let pc = j.cols / parts; // the part's columns, from kp · pc
     let quad = lid / LANES;
     let lane = lid % LANES;
     let r = jr.y + quad * 4u;
@@ -289,11 +278,10 @@ fn matvec(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: v
                 // 8 values per vec4<u32>.
                 let n = j.cols / 8u;
                 let base = j.w / 4u + r * n;
-                let end = (kp + 1u) * pc / 8u;
                 // Two column steps per iteration: twice the loads in flight
                 // before the first is used.
-                var i = kp * pc / 8u + lane;
-                for (; i + LANES < end; i += 2u * LANES) {
+                var i = lane;
+                for (; i + LANES < n; i += 2u * LANES) {
                     let m0 = wt[base + i];
                     let m1 = wt[base + n + i];
                     let m2 = wt[base + 2u * n + i];
@@ -312,7 +300,7 @@ fn matvec(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: v
                                   f16rows(u0, u1, u2, u3, act[xu], act[xu + 1u]);
                     }
                 }
-                if i < end {
+                if i < n {
                     let m0 = wt[base + i];
                     let m1 = wt[base + n + i];
                     let m2 = wt[base + 2u * n + i];
@@ -331,9 +319,8 @@ fn matvec(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: v
                 // column steps per iteration, as for float16.
                 let n = j.cols / 16u;
                 let base = j.w / 4u + r * n;
-                let end = (kp + 1u) * pc / 16u;
-                var i = kp * pc / 16u + lane;
-                for (; i + LANES < end; i += 2u * LANES) {
+                var i = lane;
+                for (; i + LANES < n; i += 2u * LANES) {
                     let a = i8_load(j, base, n, r, i);
                     let b = i8_load(j, base, n, r, i + LANES);
                     for (var k = 0u; k < TV; k++) {
@@ -344,7 +331,7 @@ fn matvec(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: v
                         acc[k] += i8_rows(a, xi) + i8_rows(b, xi + 4u * LANES);
                     }
                 }
-                if i < end {
+                if i < n {
                     let a = i8_load(j, base, n, r, i);
                     for (var k = 0u; k < TV; k++) {
                         if k >= nt {
@@ -358,9 +345,8 @@ fn matvec(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: v
                 // Words of 8 codes, 4 words a row per iteration.
                 let n = j.cols / 8u;
                 let base = j.w + r * n;
-                let end = (kp + 1u) * pc / 8u;
-                var i = kp * pc / 8u + lane;
-                for (; i + 3u * LANES < end; i += 4u * LANES) {
+                var i = lane;
+                for (; i + 3u * LANES < n; i += 4u * LANES) {
                     let a = nf4_load(j, base, n, r, i);
                     let b = nf4_load(j, base, n, r, i + LANES);
                     let c = nf4_load(j, base, n, r, i + 2u * LANES);
@@ -374,7 +360,7 @@ fn matvec(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: v
                                   nf4_rows(c, xi + 4u * LANES) + nf4_rows(d, xi + 6u * LANES);
                     }
                 }
-                for (; i < end; i += LANES) {
+                for (; i < n; i += LANES) {
                     let a = nf4_load(j, base, n, r, i);
                     for (var k = 0u; k < TV; k++) {
                         if k >= nt {
@@ -395,10 +381,6 @@ fn matvec(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: v
         for (var l = 0u; l < LANES; l++) {
             s += part[quad * TV + lane][l];
         }
-        if parts > 1u {
-            act[(lin.scratch + (kp * count + t0 + lane) * j.rows + r) / 4u] = s;
-        } else {
-            finish(j, s, t0 + lane, r);
-        }
+        finish(j, s, t0 + lane, r);
     }
 }
