@@ -3,11 +3,13 @@ package gpu_test
 import (
 	"bytes"
 	"encoding/binary"
+	"errors"
 	"flag"
 	"fmt"
 	"math/rand/v2"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/cogentcore/webgpu/wgpu"
 
@@ -540,4 +542,98 @@ func BenchmarkFMA(b *testing.B) {
 	}
 	flops := 2.0 * 4 * 16 * 4 * iters * 256 * groups
 	b.ReportMetric(flops*float64(b.N)/b.Elapsed().Seconds()/1e12, "TFLOP/s")
+}
+
+// addKernel adds 1 to every word of a buffer it reads and writes, so that
+// each of its dispatches depends on the one before and a pass puts a
+// barrier between them, as between the ops of a model's step.
+const addKernel = `
+@group(0) @binding(0) var<storage, read_write> buf: array<f32>;
+@compute @workgroup_size(256)
+fn main(@builtin(global_invocation_id) g: vec3<u32>) {
+    buf[g.x] = buf[g.x] + 1.0;
+}
+`
+
+// BenchmarkDispatch measures what a dispatch costs beyond its work: a pass
+// of n dispatches of a kernel of almost none, each waiting for the one
+// before, submitted and waited for. It reports the wall time and the GPU
+// time (between timestamps, where the adapter has them) per dispatch, and
+// the CPU time recording one. A model's step of a few hundred dependent
+// dispatches pays this before any of its arithmetic.
+func BenchmarkDispatch(b *testing.B) {
+	d := gputest.Device(b)
+	k, err := d.NewKernel("add", addKernel, "main")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer k.Release()
+	for _, c := range []struct{ n, groups int }{{1, 1}, {256, 1}, {256, 132}, {256, 1056}} {
+		b.Run(fmt.Sprintf("n=%d/workgroups=%d", c.n, c.groups), func(b *testing.B) {
+			buf, err := d.Storage("buf", uint64(4*256*c.groups))
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer buf.Release()
+			g, err := k.Bind(gpu.Binding{Buffer: buf})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer g.Release()
+			timer, err := d.NewTimer(2)
+			if err != nil && !errors.Is(err, gpu.ErrNoTimestamps) {
+				b.Fatal(err)
+			}
+			var gpuTime, rec time.Duration
+			run := func() {
+				start := time.Now()
+				err := d.Submit(func(enc *wgpu.CommandEncoder) error {
+					if timer != nil {
+						if err := timer.Stamp(enc, 0); err != nil {
+							return err
+						}
+					}
+					p := gpu.BeginPass(enc)
+					for range c.n {
+						p.Dispatch(k, g, uint32(c.groups), 1)
+					}
+					if err := p.End(); err != nil {
+						return err
+					}
+					if timer != nil {
+						if err := timer.Stamp(enc, 1); err != nil {
+							return err
+						}
+						return timer.Resolve(enc)
+					}
+					return nil
+				})
+				rec += time.Since(start)
+				if err == nil {
+					err = d.Wait()
+				}
+				if err == nil && timer != nil {
+					var ts []uint64
+					if ts, err = timer.Read(); err == nil {
+						gpuTime += time.Duration(ts[1] - ts[0])
+					}
+				}
+				if err != nil {
+					b.Fatal(err)
+				}
+			}
+			run()
+			gpuTime, rec = 0, 0
+			for b.Loop() {
+				run()
+			}
+			per := float64(b.N * c.n)
+			b.ReportMetric(float64(b.Elapsed().Microseconds())/per, "wall-µs/dispatch")
+			b.ReportMetric(float64(rec.Microseconds())/per, "record-µs/dispatch")
+			if timer != nil {
+				timer.Release()
+				b.ReportMetric(float64(gpuTime.Nanoseconds())/1e3/per, "gpu-µs/dispatch")
+			}
+		})
+	}
 }
