@@ -300,47 +300,60 @@ func TestCancel(t *testing.T) {
 // within a pass and across passes: one sequence wanting every position
 // (45 rows over passes of 32 tokens, chunks of 6) and more sequences
 // wanting their last position than a chunk holds (20, of 1 to 3 tokens)
-// get the CPU engine's logits. Then a run with no output rows, while the
-// download buffers are still mapped from the first, and one more row. Both
-// ways to the host: the head writing the download buffers, and a copy.
+// get the CPU engine's logits; and so do passes whose rows fit one chunk
+// but go through the head in two halves (chunks of 32 rows, halves from 4).
+// Then a run with no output rows, while the download buffers are still
+// mapped from the first, and one more row. Both ways to the host: the head
+// writing the download buffers, and a copy.
 func TestLogitRowsInChunks(t *testing.T) {
-	for _, direct := range []bool{true, false} {
-		for _, tm := range testModels() {
-			t.Run(fmt.Sprintf("%s/direct=%v", tm.name, direct), func(t *testing.T) {
-				defer func(d bool) { directLogits = d }(directLogits)
-				directLogits = direct
-				src := tm.open(t)
-				cpu := loadCPU(t, src)
-				e := loadGPU(t, src, &Options{Chunk: 32, LogitRows: 6})
-				if want := direct && e.d.StorageDownloads(); e.direct != want {
-					t.Fatalf("direct logits %v, want %v", e.direct, want)
-				}
-				V := e.Info().Vocab
-				batch := []engine.Sequence{{Tokens: testTokens[:45], State: newState(t, e), Output: engine.OutputAll}}
-				for i := range 20 {
-					batch = append(batch, engine.Sequence{Tokens: testTokens[i : i+1+i%3], State: newState(t, e), Output: engine.OutputLast})
-				}
-				if err := e.Run(context.Background(), batch); err != nil {
-					t.Fatal(err)
-				}
-				compare(t, "every position", batch[0].Logits, cpuRows(t, cpu, testTokens[:45]), V, 1e-3)
-				for i, sq := range batch[1:] {
-					want := cpuRows(t, cpu, sq.Tokens)
-					compare(t, fmt.Sprintf("sequence %d's last position", i+1), sq.Logits, want[len(want)-V:], V, 1e-3)
-				}
-				s := batch[0].State
-				if err := e.Run(context.Background(), []engine.Sequence{{Tokens: testTokens[45:50], State: s, Output: engine.OutputNone}}); err != nil {
-					t.Fatal(err)
-				}
-				sq := []engine.Sequence{{Tokens: testTokens[50:51], State: s, Output: engine.OutputLast}}
-				if err := e.Run(context.Background(), sq); err != nil {
-					t.Fatal(err)
-				}
-				want := cpuRows(t, cpu, testTokens[:51])
-				compare(t, "after a run without rows", sq[0].Logits, want[len(want)-V:], V, 1e-3)
-			})
+	for _, c := range []struct {
+		rows, half int
+	}{{6, halfChunkRows}, {0, 4}} {
+		for _, direct := range []bool{true, false} {
+			for _, tm := range testModels() {
+				t.Run(fmt.Sprintf("%s/direct=%v/rows=%d/half=%d", tm.name, direct, c.rows, c.half), func(t *testing.T) {
+					defer func(d bool, h int) { directLogits, halfChunkRows = d, h }(directLogits, halfChunkRows)
+					directLogits, halfChunkRows = direct, c.half
+					testLogitRowsInChunks(t, tm, c.rows)
+				})
+			}
 		}
 	}
+}
+
+func testLogitRowsInChunks(t *testing.T, tm testModel, rows int) {
+	src := tm.open(t)
+	cpu := loadCPU(t, src)
+	e := loadGPU(t, src, &Options{Chunk: 32, LogitRows: rows})
+	if rows == 0 && e.chunkRows(32) != 16 {
+		t.Fatalf("a pass of 32 rows goes through the head in chunks of %d, not 16", e.chunkRows(32))
+	}
+	if want := directLogits && e.d.StorageDownloads(); e.direct != want {
+		t.Fatalf("direct logits %v, want %v", e.direct, want)
+	}
+	V := e.Info().Vocab
+	batch := []engine.Sequence{{Tokens: testTokens[:45], State: newState(t, e), Output: engine.OutputAll}}
+	for i := range 20 {
+		batch = append(batch, engine.Sequence{Tokens: testTokens[i : i+1+i%3], State: newState(t, e), Output: engine.OutputLast})
+	}
+	if err := e.Run(context.Background(), batch); err != nil {
+		t.Fatal(err)
+	}
+	compare(t, "every position", batch[0].Logits, cpuRows(t, cpu, testTokens[:45]), V, 1e-3)
+	for i, sq := range batch[1:] {
+		want := cpuRows(t, cpu, sq.Tokens)
+		compare(t, fmt.Sprintf("sequence %d's last position", i+1), sq.Logits, want[len(want)-V:], V, 1e-3)
+	}
+	s := batch[0].State
+	if err := e.Run(context.Background(), []engine.Sequence{{Tokens: testTokens[45:50], State: s, Output: engine.OutputNone}}); err != nil {
+		t.Fatal(err)
+	}
+	sq := []engine.Sequence{{Tokens: testTokens[50:51], State: s, Output: engine.OutputLast}}
+	if err := e.Run(context.Background(), sq); err != nil {
+		t.Fatal(err)
+	}
+	want := cpuRows(t, cpu, testTokens[:51])
+	compare(t, "after a run without rows", sq[0].Logits, want[len(want)-V:], V, 1e-3)
 }
 
 // The GPU engine refuses the batches the CPU engine refuses, in the same

@@ -28,7 +28,8 @@ type Options struct {
 	// LogitRows is the most output rows whose logits the GPU holds at once
 	// (0: 512, or fewer where one binding holds fewer, and at most Chunk):
 	// a pass with more computes and sends them in chunks of that many, each
-	// copied out on the host while the GPU computes the next. Their two
+	// copied out on the host while the GPU computes the next (and a pass of
+	// 256 rows or more that fit one chunk, in two halves). Their two
 	// download buffers take 2 × LogitRows × vocabulary × 4 bytes of host
 	// memory, which the head writes where the device allows it; elsewhere
 	// the logits take as much again on the device, copied out after it.
