@@ -584,6 +584,9 @@ func BenchmarkDispatch(b *testing.B) {
 			if err != nil && !errors.Is(err, gpu.ErrNoTimestamps) {
 				b.Fatal(err)
 			}
+			if timer != nil {
+				defer timer.Release()
+			}
 			var gpuTime, rec time.Duration
 			run := func() {
 				start := time.Now()
@@ -631,7 +634,6 @@ func BenchmarkDispatch(b *testing.B) {
 			b.ReportMetric(float64(b.Elapsed().Microseconds())/per, "wall-µs/dispatch")
 			b.ReportMetric(float64(rec.Microseconds())/per, "record-µs/dispatch")
 			if timer != nil {
-				timer.Release()
 				b.ReportMetric(float64(gpuTime.Nanoseconds())/1e3/per, "gpu-µs/dispatch")
 			}
 		})

@@ -172,9 +172,9 @@ func (e *Engine) planPass(batch []engine.Sequence, states []*State, pos []int, o
 // must have to go through the head in two: the host then copies the first
 // half's logits out while the GPU computes the second's. On an H200, a
 // batch of 256 one-token sequences (64 MiB of logits a step) went from
-// 26,305–28,645 to 30,728 tokens/s at 0.1B and from 6,087–6,099 to 6,550
-// at 1.5B with chunks of 128 rows (LogitRows 128); chunks of 64 gained less
-// (30,100–30,185 and 6,031–6,338).
+// 6,087–6,099 to 6,496 tokens/s at 1.5B and from 1,686–1,694 to
+// 1,718–1,719 at 7B in halves; 0.1B from 26,305–28,645 to 30,728 with
+// LogitRows 128, which makes the same chunks, and chunks of 64 gained less.
 var halfChunkRows = 256
 
 // chunkRows is the rows of each chunk of a pass of R output rows but the
