@@ -19,6 +19,28 @@ import (
 
 var benchMB = flag.Int("gpu.mb", 64, "buffer size in MiB for the gpu benchmarks")
 
+// oneBuffer compiles a kernel whose only binding is a storage buffer and
+// binds a new buffer of size bytes to it; tb's cleanup releases all three.
+func oneBuffer(tb testing.TB, d *gpu.Device, label, source string, size uint64) (*gpu.Kernel, *wgpu.Buffer, *wgpu.BindGroup) {
+	tb.Helper()
+	k, err := d.NewKernel(label, source, "main")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(k.Release)
+	buf, err := d.Storage(label, size)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(buf.Release)
+	g, err := k.Bind(gpu.Binding{Buffer: buf})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(g.Release)
+	return k, buf, g
+}
+
 func TestOpen(t *testing.T) {
 	d := gputest.Device(t)
 	info := d.Info()
@@ -508,21 +530,7 @@ fn main(@builtin(global_invocation_id) g: vec3<u32>) {
 func BenchmarkFMA(b *testing.B) {
 	d := gputest.Device(b)
 	const iters, groups = 1024, 2048
-	k, err := d.NewKernel("fma", fmt.Sprintf(fmaKernel, iters), "main")
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer k.Release()
-	out, err := d.Storage("out", 16*256*groups)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer out.Release()
-	g, err := k.Bind(gpu.Binding{Buffer: out})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer g.Release()
+	k, _, g := oneBuffer(b, d, "fma", fmt.Sprintf(fmaKernel, iters), 16*256*groups)
 	run := func() {
 		err := d.Submit(func(enc *wgpu.CommandEncoder) error {
 			p := gpu.BeginPass(enc)
@@ -563,23 +571,9 @@ fn main(@builtin(global_invocation_id) g: vec3<u32>) {
 // dispatches pays this before any of its arithmetic.
 func BenchmarkDispatch(b *testing.B) {
 	d := gputest.Device(b)
-	k, err := d.NewKernel("add", addKernel, "main")
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer k.Release()
 	for _, c := range []struct{ n, groups int }{{1, 1}, {256, 1}, {256, 132}, {256, 1056}} {
 		b.Run(fmt.Sprintf("n=%d/workgroups=%d", c.n, c.groups), func(b *testing.B) {
-			buf, err := d.Storage("buf", uint64(4*256*c.groups))
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer buf.Release()
-			g, err := k.Bind(gpu.Binding{Buffer: buf})
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer g.Release()
+			k, _, g := oneBuffer(b, d, "add", addKernel, uint64(4*256*c.groups))
 			timer, err := d.NewTimer(2)
 			if err != nil && !errors.Is(err, gpu.ErrNoTimestamps) {
 				b.Fatal(err)

@@ -40,21 +40,7 @@ fn main(@builtin(local_invocation_index) lid: u32) {
 // what the buffer held before.
 func TestLongSubmission(t *testing.T) {
 	d := gputest.Device(t)
-	k, err := d.NewKernel("spin", spinKernel, "main")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer k.Release()
-	buf, err := d.Storage("spin", 8)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer buf.Release()
-	g, err := k.Bind(gpu.Binding{Buffer: buf})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer g.Release()
+	k, buf, g := oneBuffer(t, d, "spin", spinKernel, 8)
 	down, err := d.NewDownload(8)
 	if err != nil {
 		t.Fatal(err)
