@@ -34,6 +34,7 @@ var (
 	benchTMLanes = flag.Int("gpuengine.tmlanes", 0, "threads per channel of the RWKV-7 time mix for the second LoRA stages: 1, 2 or 4 (0: the default)")
 	benchCopy    = flag.Int("gpuengine.copiers", 0, "most goroutines copying logits out (0: the default)")
 	benchTMLoRA  = flag.Int("gpuengine.tmlora", -1, "most segments of a pass whose RWKV-7 time mix makes the second LoRA stages (0: never; -1: the default)")
+	benchSpans   = flag.Int("gpuengine.spans", -1, "tokens of a span of a prompt's RWKV-7 recurrence (0: a segment is one span; -1: the default)")
 	benchDirect  = flag.Bool("gpuengine.direct", true, "the head writes the logits into host memory where the device allows it (false: copied there after it)")
 )
 
@@ -79,8 +80,11 @@ func benchEngine(b *testing.B, sh synthShape, kind format.DType) *Engine {
 	if *benchTMLoRA >= 0 {
 		timeMixLoRAMax = *benchTMLoRA
 	}
+	if *benchSpans >= 0 {
+		spanTokens = *benchSpans
+	}
 	directLogits = *benchDirect
-	key := fmt.Sprint(sh.name, kind, *benchChunk, *benchRows, mvLanes, mvRows, timeMixLanes, mmSplit, directLogits)
+	key := fmt.Sprint(sh.name, kind, *benchChunk, *benchRows, mvLanes, mvRows, timeMixLanes, mmSplit, directLogits, spanTokens)
 	if benchCache.key == key {
 		return benchCache.e
 	}

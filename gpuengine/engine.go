@@ -72,6 +72,7 @@ type Engine struct {
 
 	autoChunk bool   // tcap is the default: the longest pass whose activations fit one binding
 	scratch   region // partial sums of split products (width 0: none in this build)
+	spanLen   int    // tokens of a span of RWKV-7's recurrence (0: a segment is one span)
 
 	mu       sync.Mutex
 	kernels  map[string]*gpu.Kernel
@@ -574,5 +575,8 @@ func (e *Engine) fail(err error) error {
 
 // putWord sets word i of the pass description.
 func (e *Engine) putWord(i, v int) { binary.LittleEndian.PutUint32(e.pass[4*i:], uint32(v)) }
+
+// word is word i of the pass description.
+func (e *Engine) word(i int) int { return int(binary.LittleEndian.Uint32(e.pass[4*i:])) }
 
 func f32At(b []byte, i int) float32 { return math.Float32frombits(binary.LittleEndian.Uint32(b[4*i:])) }

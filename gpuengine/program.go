@@ -31,12 +31,13 @@ type op struct {
 }
 
 // A shape is what the grid of an op depends on: tokens, segments and output
-// rows of the pass.
-type shape struct{ T, S, R int }
+// rows of the pass, and for a pass of long RWKV-7 segments the spans of its
+// recurrence (see planSpans).
+type shape struct{ T, S, R, K int }
 
 // passWords is the size in u32 words of the description of a pass of up to
-// tcap tokens (see wgsl/common.wgsl).
-func passWords(tcap int) int { return 4 + 7*tcap }
+// tcap tokens (see wgsl/common.wgsl): up to tcap/2 spans of 4 words.
+func passWords(tcap int) int { return 4 + 9*tcap }
 
 // params packs u32 values into a uniform block.
 func params(vals ...int) []byte {

@@ -12,6 +12,7 @@ import (
 	"github.com/cogentcore/webgpu/wgpu"
 
 	"github.com/rwkvkit/rwkvkit/engine"
+	"github.com/rwkvkit/rwkvkit/format"
 )
 
 // Run feeds every sequence its tokens, in passes of at most Options.Chunk
@@ -165,6 +166,9 @@ func (e *Engine) planPass(batch []engine.Sequence, states []*State, pos []int, o
 	e.putWord(1, sh.S)
 	e.putWord(2, sh.R)
 	e.putWord(3, e.tcap)
+	if e.info.Version == format.V7 && longSegments(sh) {
+		e.planSpans(&sh)
+	}
 	return sh, outs
 }
 

@@ -93,9 +93,20 @@ func (e *Engine) buildV7() error {
 	if err != nil {
 		return err
 	}
-	recur, err := e.compile("main", hs, "state7.wgsl", "recur7.wgsl")
+	recur, err := e.compile("main", map[string]int{"N": N, "MODE": 0}, "state7.wgsl", "recur7.wgsl")
 	if err != nil {
 		return err
+	}
+	var spanParts, carry *gpu.Kernel
+	var spans region
+	if e.spanLen > 0 {
+		if spanParts, err = e.compile("main", map[string]int{"N": N, "MODE": 1}, "state7.wgsl", "recur7.wgsl"); err != nil {
+			return err
+		}
+		if carry, err = e.compile("main", hs, "state7.wgsl", "carry7.wgsl"); err != nil {
+			return err
+		}
+		spans = e.reserveAct(2*N*C, spanSlots(e.tcap, e.spanLen))
 	}
 	post, err := e.compile("main", hs, "post7.wgsl", "headnorm.wgsl")
 	if err != nil {
@@ -115,6 +126,16 @@ func (e *Engine) buildV7() error {
 	long := func(grid func(s shape) (int, uint32, uint32)) func(s shape) (int, uint32, uint32) {
 		return func(s shape) (int, uint32, uint32) {
 			if !longSegments(s) {
+				return 0, 0, 0
+			}
+			return grid(s)
+		}
+	}
+	// The spans' first two kernels have work only where a segment has
+	// more than one.
+	severalSpans := func(grid func(s shape) (int, uint32, uint32)) func(s shape) (int, uint32, uint32) {
+		return func(s shape) (int, uint32, uint32) {
+			if s.K == s.S {
 				return 0, 0, 0
 			}
 			return grid(s)
@@ -193,9 +214,18 @@ func (e *Engine) buildV7() error {
 			grid: long(tokensHeads)})
 		for page := range e.states {
 			slot0, n := e.pageRange(page)
+			recurParams := params(r.off, w.off, k.off, v.off, a.off, kb.off, y.off, e.slotStride, 2*C, slot0, n, spans.off)
+			if e.spanLen > 0 {
+				e.addOp(&op{name: p + "att.spans", kernels: []*gpu.Kernel{spanParts}, arena: -1, layer: l, page: page,
+					params: recurParams,
+					grid:   long(severalSpans(func(s shape) (int, uint32, uint32) { return 0, uint32(s.K), uint32(2 * H) }))})
+				e.addOp(&op{name: p + "att.carry", kernels: []*gpu.Kernel{carry}, arena: -1, layer: l, page: page,
+					params: params(spans.off, e.slotStride, 2*C, slot0, n, 0, 0, 0),
+					grid:   long(severalSpans(func(s shape) (int, uint32, uint32) { return 0, uint32(s.S), uint32(H * N / carryRows) }))})
+			}
 			e.addOp(&op{name: p + "att.recurrence", kernels: []*gpu.Kernel{recur}, arena: -1, layer: l, page: page,
-				params: params(r.off, w.off, k.off, v.off, a.off, kb.off, y.off, e.slotStride, 2*C, slot0, n, 0),
-				grid:   long(headGrid(H))})
+				params: recurParams,
+				grid:   long(func(s shape) (int, uint32, uint32) { return 0, uint32(s.K), uint32(H) })})
 		}
 		e.addOp(&op{name: p + "att.post", kernels: []*gpu.Kernel{post}, arena: vecs, layer: -1,
 			params: params(r.off, k.off, v.off, g.off, y.off, e.vec(p+"att.r_k"), e.vec(p+"att.ln_x.weight"), e.vec(p+"att.ln_x.bias")),
@@ -215,6 +245,75 @@ func (e *Engine) buildV7() error {
 	}
 	return e.head(x, xo)
 }
+
+// Spans of RWKV-7's recurrence (see wgsl/recur7.wgsl): a pass of long
+// segments whose segments × heads are at most spanGroups cuts each segment
+// into spans of spanTokens tokens, which run side by side; its scratch has
+// spanSlots slots. A variable for the benchmarks to try others.
+var (
+	spanTokens = 64
+	spanGroups = 512
+)
+
+// carryRows is the rows of S a workgroup of carry7.wgsl chains (its RB).
+const carryRows = 16
+
+// spanSlots is the scratch slots a pass of tcap tokens may need for spans
+// of L tokens: a segment of n > L tokens has ⌈n/L⌉ < 2n/L spans.
+func spanSlots(tcap, L int) int { return 2 * ceilDiv(tcap, L) }
+
+// spanLength returns the tokens of a span for this device, or 0 where it
+// lacks the workgroup memory of carry7.wgsl (a span's P and a block of
+// rows of S).
+func (e *Engine) spanLength() int {
+	n := e.info.HeadSize
+	if e.info.Version != format.V7 || spanTokens <= 0 || 4*(n*n+carryRows*n) > int(deviceLimits(e.d).MaxComputeWorkgroupStorageSize) {
+		return 0
+	}
+	return spanTokens
+}
+
+// planSpans writes the spans of the pass planned (a pass of long segments)
+// into the pass description and sets sh.K: each segment one span, or, where
+// segments × heads are at most spanGroups, spans of e.spanLen tokens.
+func (e *Engine) planSpans(sh *shape) {
+	base, table := 4+2*e.tcap, 4+7*e.tcap
+	L := e.spanLen
+	if L > 0 && sh.S*e.info.Heads <= spanGroups {
+		k := 0
+		for s := range sh.S {
+			k += ceilDiv(e.word(base+4*s+2), L)
+		}
+		if 2*k > e.tcap { // more than the table holds
+			L = 0
+		}
+	} else {
+		L = 0
+	}
+	if L == 0 {
+		L = e.tcap
+	}
+	k, slot := 0, 0
+	for s := range sh.S {
+		start, n := e.word(base+4*s+1), e.word(base+4*s+2)
+		e.putWord(base+4*s+3, k)
+		for t := start; t < start+n; t += L {
+			scratch := noScratch
+			if n > L {
+				scratch, slot = slot, slot+1
+			}
+			e.putWord(table+4*k, s)
+			e.putWord(table+4*k+1, t)
+			e.putWord(table+4*k+2, min(t+L, start+n))
+			e.putWord(table+4*k+3, scratch)
+			k++
+		}
+	}
+	sh.K = k
+}
+
+// noScratch marks the one span of a segment (NO_SCRATCH in common.wgsl).
+const noScratch = 0xffffffff
 
 // timeMixLoRAMax is the most segments a pass may have for its time mix to
 // make the second LoRA stages: each segment's workgroups read the

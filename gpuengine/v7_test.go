@@ -1,6 +1,7 @@
 package gpuengine
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"testing"
@@ -92,5 +93,81 @@ func TestV7HeadSizes(t *testing.T) {
 			steps = append(steps, runAll(t, e, s, []int{tok}, engine.OutputLast)...)
 		}
 		compare(t, fmt.Sprintf("head size %d, token by token", n), steps, want, V, 1e-3)
+	}
+}
+
+// plannedSpans returns the shape of the first pass of batch as the engine
+// plans it (the spans of its recurrence in K).
+func plannedSpans(t *testing.T, e *Engine, batch []engine.Sequence) shape {
+	t.Helper()
+	states := make([]*State, len(batch))
+	for i, sq := range batch {
+		states[i] = sq.State.(*State)
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	sh, _ := e.planPass(batch, states, make([]int, len(batch)), nil)
+	return sh
+}
+
+// A prompt's recurrence cut into spans of any length (wgsl/recur7.wgsl,
+// wgsl/carry7.wgsl: lengths that divide the segment or not, spans of fewer
+// tokens than a block, every head size) gives the CPU engine's logits at
+// every position and leaves its state: the next pass, which starts from
+// it, does too. So does a batch whose segments have one span and several,
+// each segment against the CPU engine alone; and spans off (0).
+func TestRecurrenceSpans(t *testing.T) {
+	defer func(n int) { spanTokens = n }(spanTokens)
+	sources := []struct {
+		name string
+		src  *format.Source
+	}{{"tiny", openSource(t, tinyV7)}}
+	for _, n := range []int{16, 32, 48} {
+		cfg := synth.Config{Layers: 2, Embed: 96, Vocab: 256, HeadSize: n, DecayLoRA: 32, ALoRA: 32, VLoRA: 32, GLoRA: 64}
+		src, err := synth.RWKV7(cfg, format.F16, 5)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sources = append(sources, struct {
+			name string
+			src  *format.Source
+		}{fmt.Sprintf("head size %d", n), src})
+	}
+	lens := []int{40, 3, 25} // a batch's segments
+	for _, m := range sources {
+		cpu := loadCPU(t, m.src)
+		V := cpu.Info().Vocab
+		want := cpuRows(t, cpu, testTokens)
+		alone := make([][]float32, len(lens))
+		for i, n := range lens {
+			alone[i] = cpuRows(t, cpu, testTokens[i:i+n])
+		}
+		for _, L := range []int{3, 5, 8, 16, 0} {
+			spanTokens = L
+			e := loadGPU(t, m.src, &Options{Chunk: 128})
+			what := fmt.Sprintf("%s, spans of %d", m.name, L)
+			s := newState(t, e)
+			first := []engine.Sequence{{Tokens: testTokens[:40], State: s, Output: engine.OutputAll}}
+			if sh := plannedSpans(t, e, first); (sh.K > sh.S) != (L > 0) {
+				t.Fatalf("%s: a pass of 40 tokens has %d spans", what, sh.K)
+			}
+			got := runAll(t, e, s, testTokens[:40], engine.OutputAll)
+			got = append(got, runAll(t, e, s, testTokens[40:], engine.OutputAll)...)
+			compare(t, what+", a prompt in two passes", got, want, V, 1e-3)
+
+			batch := make([]engine.Sequence, len(lens))
+			for i, n := range lens {
+				batch[i] = engine.Sequence{Tokens: testTokens[i : i+n], State: newState(t, e), Output: engine.OutputAll}
+			}
+			if sh := plannedSpans(t, e, batch); L > 0 && sh.K != 3+ceilDiv(40, L)+ceilDiv(25, L)-2+(ceilDiv(3, L)-1) {
+				t.Fatalf("%s: a batch of %v tokens has %d spans", what, lens, sh.K)
+			}
+			if err := e.Run(context.Background(), batch); err != nil {
+				t.Fatal(err)
+			}
+			for i, n := range lens {
+				compare(t, fmt.Sprintf("%s, batched segment of %d tokens", what, n), batch[i].Logits, alone[i], V, 1e-3)
+			}
+		}
 	}
 }

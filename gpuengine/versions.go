@@ -67,6 +67,7 @@ func vecs(names ...string) []tensorSpec {
 // version.
 func (e *Engine) build() error {
 	e.scratch = region{}
+	e.spanLen = e.spanLength()
 	switch e.info.Version {
 	case format.V4:
 		return e.buildV4()

@@ -8,9 +8,13 @@
 // The pass description (u32 words): [0] tokens T, [1] segments S,
 // [2] output rows R, [3] the capacity M (tokens of a pass); from 4 the
 // token ids; from 4 + M each token's segment; from 4 + 2M per segment its
-// state slot, first token and length (4 words); from 4 + 6M each output
-// row's token. A segment is the run of one sequence's tokens in this pass,
-// in order. The head works on a chunk of the pass's output rows at a time:
+// state slot, first token, length and first span (4 words); from 4 + 6M
+// each output row's token; from 4 + 7M, for a pass of long segments, the
+// spans of RWKV-7's recurrence (recur7.wgsl; up to M/2, 4 words each): the
+// span's segment, first token, end and scratch slot (NO_SCRATCH for the one
+// span of a segment). A segment is the run of one sequence's tokens in this
+// pass, in order; its spans are consecutive runs of its tokens, in order,
+// whose scratch slots are consecutive too. The head works on a chunk of the pass's output rows at a time:
 // R and the rows' tokens are those of the chunk, each chunk's written over
 // the last's.
 
@@ -24,7 +28,11 @@ fn token_seg(t: u32) -> u32 { return info[4u + info[3] + t]; }
 fn seg_slot(s: u32) -> u32 { return info[4u + 2u * info[3] + 4u * s]; }
 fn seg_start(s: u32) -> u32 { return info[4u + 2u * info[3] + 4u * s + 1u]; }
 fn seg_len(s: u32) -> u32 { return info[4u + 2u * info[3] + 4u * s + 2u]; }
+fn seg_span0(s: u32) -> u32 { return info[4u + 2u * info[3] + 4u * s + 3u]; }
 fn out_token(r: u32) -> u32 { return info[4u + 6u * info[3] + r]; }
+fn span_word(k: u32, w: u32) -> u32 { return info[4u + 7u * info[3] + 4u * k + w]; }
+
+const NO_SCRATCH: u32 = 0xffffffffu;
 
 // A Segment is what a kernel run per segment (and head) needs of segment
 // s: its tokens [start, end) and its state slot in the page of states
@@ -47,6 +55,29 @@ fn segment(s: u32, slot0: u32, nslots: u32) -> Segment {
     g.end = g.start + seg_len(s);
     g.slot = seg_slot(s) - slot0;
     g.ok = g.slot < nslots;
+    return g;
+}
+
+// A Span is a segment's (see segment) for span k: its tokens
+// [start, end), its scratch slot, and whether it is the segment's last.
+struct Span {
+    start: u32,
+    end: u32,
+    slot: u32,
+    scratch: u32,
+    last: bool,
+    ok: bool,
+}
+
+fn span(k: u32, slot0: u32, nslots: u32) -> Span {
+    var g: Span;
+    let sg = segment(span_word(k, 0u), slot0, nslots);
+    g.start = span_word(k, 1u);
+    g.end = span_word(k, 2u);
+    g.scratch = span_word(k, 3u);
+    g.slot = sg.slot;
+    g.last = g.end == sg.end;
+    g.ok = sg.ok;
     return g;
 }
 

@@ -1,5 +1,5 @@
 // RWKV-7's recurrence over long segments (see prep7.wgsl), one workgroup
-// per (segment, head) of 4·N threads: thread li keeps a quarter of row
+// per (span, head) of 4·N threads: thread li keeps a quarter of row
 // i = li mod N of the head's state S (N×N, [value i][key j]), columns
 // j0 = (li / N)·N/4 onwards, in registers as Q = N/16 vec4 (N a multiple of
 // 16 up to 64):
@@ -13,6 +13,19 @@
 // The tokens' r, w, k, a, b, v come through workgroup memory BT tokens at a
 // time (two barriers a block), the next block fetched into registers while
 // this one is computed.
+//
+// The chain token after token is what bounds the recurrence, and a prompt
+// has only as many workgroups as heads. So a long segment is cut into spans
+// (common.wgsl) that run side by side. The update is linear in S: a span
+// takes S to S·P + U, where U is the span run from S = 0 and P the span run
+// from S = I without the v·k term (each row of I evolving as a row of S
+// does). MODE 1 computes U and P of every span of a segment but its last
+// (workgroups of heads H…2H−1 make P) into the span's scratch slot;
+// carry7.wgsl chains them into each span's starting state, written in U's
+// place; MODE 0 then runs each span from its starting state, writing y, and
+// the segment's last span leaves the state. A segment of one span starts
+// from its state, as the whole segment did before spans. The scratch holds
+// U and P row after row (S[i][j] at i·N + j), U first, of each head in turn.
 
 struct Params {
     r: u32,  // activation offsets, [T][C] each
@@ -26,13 +39,14 @@ struct Params {
     mem: u32,    // offset of S within a slot
     slot0: u32,  // the first state slot of the bound buffer, which holds
     nslots: u32, // nslots: this dispatch serves the segments of those only
-    _0: u32,
+    scratch: u32, // activation offset of the spans' slots
 }
 
 const BT: u32 = 8u;   // tokens a block: 2 for each of a row's 4 threads to fetch
 const BLK: u32 = 40u; // 5·BT
 const Q: u32 = N / 16u;
 const THREADS: u32 = 4u * N;
+const H: u32 = C / N;
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(3) var<storage, read_write> act: array<f32>;
@@ -98,18 +112,83 @@ fn row_y(at: u32, i: u32) -> f32 {
     return (sh_y[at][i] + sh_y[at + 1u][i]) + (sh_y[at + 2u][i] + sh_y[at + 3u][i]);
 }
 
+// sc_base is where part z (0 U, 1 P) of head h of scratch slot x starts.
+fn sc_base(x: u32, z: u32, h: u32) -> u32 { return p.scratch + (2u * x + z) * C * N + h * N * N; }
+
+fn sc_ld4(b: u32, i: u32, j: u32) -> vec4<f32> {
+    let o = b + i * N + j;
+    return vec4<f32>(act[o], act[o + 1u], act[o + 2u], act[o + 3u]);
+}
+
+fn sc_st4(b: u32, i: u32, j: u32, v: vec4<f32>) {
+    let o = b + i * N + j;
+    act[o] = v.x;
+    act[o + 1u] = v.y;
+    act[o + 2u] = v.z;
+    act[o + 3u] = v.w;
+}
+
+// sc_load reads S[i][j0…j0 + 4·Q) of the scratch matrix at b.
+fn sc_load(b: u32, i: u32, j0: u32) -> array<vec4<f32>, 4> {
+    var S: array<vec4<f32>, 4>;
+    S[0] = sc_ld4(b, i, j0);
+    if Q > 1u {
+        S[1] = sc_ld4(b, i, j0 + 4u);
+    }
+    if Q > 2u {
+        S[2] = sc_ld4(b, i, j0 + 8u);
+    }
+    if Q > 3u {
+        S[3] = sc_ld4(b, i, j0 + 12u);
+    }
+    return S;
+}
+
+fn sc_store(b: u32, i: u32, j0: u32, S: array<vec4<f32>, 4>) {
+    sc_st4(b, i, j0, S[0]);
+    if Q > 1u {
+        sc_st4(b, i, j0 + 4u, S[1]);
+    }
+    if Q > 2u {
+        sc_st4(b, i, j0 + 8u, S[2]);
+    }
+    if Q > 3u {
+        sc_st4(b, i, j0 + 12u, S[3]);
+    }
+}
+
+// identity is I[i][j0…j0 + 4·Q).
+fn identity(i: u32, j0: u32) -> array<vec4<f32>, 4> {
+    var S: array<vec4<f32>, 4>;
+    let one = vec4<f32>(1.0);
+    let zero = vec4<f32>(0.0);
+    let d = vec4<u32>(0u, 1u, 2u, 3u);
+    S[0] = select(zero, one, vec4<u32>(j0) + d == vec4<u32>(i));
+    if Q > 1u {
+        S[1] = select(zero, one, vec4<u32>(j0 + 4u) + d == vec4<u32>(i));
+    }
+    if Q > 2u {
+        S[2] = select(zero, one, vec4<u32>(j0 + 8u) + d == vec4<u32>(i));
+    }
+    if Q > 3u {
+        S[3] = select(zero, one, vec4<u32>(j0 + 12u) + d == vec4<u32>(i));
+    }
+    return S;
+}
+
 // Constant indices only into S (a private array indexed by a variable
 // lives in local memory): the quads are written out, those past Q removed
 // by the compiler.
 @compute @workgroup_size(THREADS)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) li: u32) {
-    let h = wid.y;
-    let sg = segment(wid.x, p.slot0, p.nslots);
-    if !sg.ok {
+    let h = wid.y % H;
+    let pm = MODE == 1u && wid.y >= H; // making P
+    let sp = span(wid.x, p.slot0, p.nslots);
+    if !sp.ok || (MODE == 1u && (sp.scratch == NO_SCRATCH || sp.last)) {
         return;
     }
-    let start = sg.start;
-    let end = sg.end;
+    let start = sp.start;
+    let end = sp.end;
     if end == start {
         return;
     }
@@ -117,13 +196,22 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     let q = li / N;
     let c0 = q * Q; // this thread's first quad of a row
     let o = h * N + i;
-    let hb = sg.slot * p.stride + p.mem + h * N * N;
-    var S = load_part(hb, i, 4u * c0);
+    let hb = sp.slot * p.stride + p.mem + h * N * N;
+    var S: array<vec4<f32>, 4>;
+    if MODE == 0u {
+        if sp.scratch == NO_SCRATCH {
+            S = load_part(hb, i, 4u * c0);
+        } else {
+            S = sc_load(sc_base(sp.scratch, 0u, h), i, 4u * c0);
+        }
+    } else if pm {
+        S = identity(i, 4u * c0);
+    }
     var next = fetch(start + 2u * q, end, o);
     for (var t0 = start; t0 < end; t0 += BT) {
         let n = min(BT, end - t0);
         workgroupBarrier();
-        if q == 0u && t0 > start {
+        if MODE == 0u && q == 0u && t0 > start {
             act[p.y + (t0 - 1u) * C + o] = row_y(4u * ((t0 - 1u - start) & 1u), i);
         }
         put(next, 2u * q, i);
@@ -147,10 +235,10 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
             sh_sa[par + q][i] = (d.x + d.y) + (d.z + d.w);
             workgroupBarrier();
             let sa = vec4<f32>((sh_sa[par][i] + sh_sa[par + 1u][i]) + (sh_sa[par + 2u][i] + sh_sa[par + 3u][i]));
-            if q == 0u && u > 0u {
+            if MODE == 0u && q == 0u && u > 0u {
                 act[p.y + (t0 + u - 1u) * C + o] = row_y(4u - par, i);
             }
-            let v = vec4<f32>(vs[u][i]);
+            let v = vec4<f32>(select(vs[u][i], 0.0, pm));
             let r = 5u * u;
             let w = r + 1u;
             let k = r + 2u;
@@ -169,12 +257,20 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
                 S[3] = fma(S[3], blk[w][c0 + 3u], fma(sa, blk[b][c0 + 3u], v * blk[k][c0 + 3u]));
                 y = fma(S[3], blk[r][c0 + 3u], y);
             }
-            sh_y[par + q][i] = (y.x + y.y) + (y.z + y.w);
+            if MODE == 0u {
+                sh_y[par + q][i] = (y.x + y.y) + (y.z + y.w);
+            }
         }
+    }
+    if MODE == 1u {
+        sc_store(sc_base(sp.scratch, select(0u, 1u, pm), h), i, 4u * c0, S);
+        return;
     }
     workgroupBarrier();
     if q == 0u {
         act[p.y + (end - 1u) * C + o] = row_y(4u * ((end - 1u - start) & 1u), i);
     }
-    store_part(hb, i, 4u * c0, S);
+    if sp.last {
+        store_part(hb, i, 4u * c0, S);
+    }
 }
