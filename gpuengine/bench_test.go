@@ -35,6 +35,7 @@ var (
 	benchCopy    = flag.Int("gpuengine.copiers", 0, "most goroutines copying logits out (0: the default)")
 	benchTMLoRA  = flag.Int("gpuengine.tmlora", -1, "most segments of a pass whose RWKV-7 time mix makes the second LoRA stages (0: never; -1: the default)")
 	benchSpans   = flag.Int("gpuengine.spans", -1, "tokens of a span of a prompt's RWKV-7 recurrence (0: a segment is one span; -1: the default)")
+	benchSpanWG  = flag.Int("gpuengine.spangroups", 0, "most segments × heads of a pass whose RWKV-7 recurrence is cut into spans (0: the default)")
 	benchDirect  = flag.Bool("gpuengine.direct", true, "the head writes the logits into host memory where the device allows it (false: copied there after it)")
 )
 
@@ -83,8 +84,11 @@ func benchEngine(b *testing.B, sh synthShape, kind format.DType) *Engine {
 	if *benchSpans >= 0 {
 		spanTokens = *benchSpans
 	}
+	if *benchSpanWG > 0 {
+		spanGroups = *benchSpanWG
+	}
 	directLogits = *benchDirect
-	key := fmt.Sprint(sh.name, kind, *benchChunk, *benchRows, mvLanes, mvRows, timeMixLanes, mmSplit, directLogits, spanTokens)
+	key := fmt.Sprint(sh.name, kind, *benchChunk, *benchRows, mvLanes, mvRows, timeMixLanes, mmSplit, directLogits, spanTokens, spanGroups)
 	if benchCache.key == key {
 		return benchCache.e
 	}
