@@ -300,15 +300,15 @@ func TestCancel(t *testing.T) {
 // within a pass and across passes: one sequence wanting every position
 // (45 rows over passes of 32 tokens, chunks of 6) and more sequences
 // wanting their last position than a chunk holds (20, of 1 to 3 tokens)
-// get the CPU engine's logits; and so do passes whose rows fit one chunk
-// but go through the head in two halves (chunks of 32 rows, halves from 4).
+// get the CPU engine's logits; and so do passes whose last chunk goes
+// through the head in two halves (chunks of 32 rows or of 6, halves from 4).
 // Then a run with no output rows, while the download buffers are still
 // mapped from the first, and one more row. Both ways to the host: the head
 // writing the download buffers, and a copy.
 func TestLogitRowsInChunks(t *testing.T) {
 	for _, c := range []struct {
 		rows, half int
-	}{{6, halfChunkRows}, {0, 4}} {
+	}{{6, halfChunkRows}, {0, 4}, {6, 4}} {
 		for _, direct := range []bool{true, false} {
 			for _, tm := range testModels() {
 				t.Run(fmt.Sprintf("%s/direct=%v/rows=%d/half=%d", tm.name, direct, c.rows, c.half), func(t *testing.T) {
@@ -321,12 +321,37 @@ func TestLogitRowsInChunks(t *testing.T) {
 	}
 }
 
+// The chunks of a pass: whole ones, the last in halves from halfChunkRows.
+func TestChunks(t *testing.T) {
+	defer func(h int) { halfChunkRows = h }(halfChunkRows)
+	halfChunkRows = 256
+	e := &Engine{rcap: 512}
+	for _, c := range []struct {
+		rows int
+		want []int
+	}{
+		{0, []int{0}},
+		{1, []int{1}},
+		{255, []int{255}},
+		{256, []int{128, 128}},
+		{511, []int{256, 255}},
+		{512, []int{256, 256}},
+		{600, []int{512, 88}},
+		{2048, []int{512, 512, 512, 256, 256}},
+		{2047, []int{512, 512, 512, 256, 255}},
+	} {
+		if got := e.chunks(c.rows); !slices.Equal(got, c.want) {
+			t.Errorf("chunks(%d) = %v, want %v", c.rows, got, c.want)
+		}
+	}
+}
+
 func testLogitRowsInChunks(t *testing.T, tm testModel, rows int) {
 	src := tm.open(t)
 	cpu := loadCPU(t, src)
 	e := loadGPU(t, src, &Options{Chunk: 32, LogitRows: rows})
-	if rows == 0 && e.chunkRows(32) != 16 {
-		t.Fatalf("a pass of 32 rows goes through the head in chunks of %d, not 16", e.chunkRows(32))
+	if rows == 0 && !slices.Equal(e.chunks(32), []int{16, 16}) {
+		t.Fatalf("a pass of 32 rows goes through the head in chunks of %v, not 16 and 16", e.chunks(32))
 	}
 	if want := directLogits && e.d.StorageDownloads(); e.direct != want {
 		t.Fatalf("direct logits %v, want %v", e.direct, want)

@@ -36,6 +36,8 @@ var (
 	benchTMLoRA  = flag.Int("gpuengine.tmlora", -1, "most segments of a pass whose RWKV-7 time mix makes the second LoRA stages (0: never; -1: the default)")
 	benchSpans   = flag.Int("gpuengine.spans", -1, "tokens of a span of a prompt's RWKV-7 recurrence (0: a segment is one span; -1: the default)")
 	benchSpanWG  = flag.Int("gpuengine.spangroups", 0, "most segments × heads of a pass whose RWKV-7 recurrence is cut into spans (0: the default)")
+	benchMMKinds = flag.Bool("gpuengine.mmkinds", true, "float16 products of prompts and batches get matrix-matrix kernels of their own (false: the kernel of every kind)")
+	benchHalf    = flag.Int("gpuengine.halfrows", 0, "fewest rows of a pass's last chunk of logits that go through the head in halves (0: the default)")
 	benchDirect  = flag.Bool("gpuengine.direct", true, "the head writes the logits into host memory where the device allows it (false: copied there after it)")
 )
 
@@ -88,7 +90,11 @@ func benchEngine(b *testing.B, sh synthShape, kind format.DType) *Engine {
 		spanGroups = *benchSpanWG
 	}
 	directLogits = *benchDirect
-	key := fmt.Sprint(sh.name, kind, *benchChunk, *benchRows, mvLanes, mvRows, timeMixLanes, mmSplit, directLogits, spanTokens, spanGroups)
+	mmKinds = *benchMMKinds
+	if *benchHalf > 0 {
+		halfChunkRows = *benchHalf
+	}
+	key := fmt.Sprint(sh.name, kind, *benchChunk, *benchRows, mvLanes, mvRows, timeMixLanes, mmSplit, directLogits, spanTokens, spanGroups, mmKinds)
 	if benchCache.key == key {
 		return benchCache.e
 	}
@@ -216,6 +222,9 @@ func BenchmarkPrompt(b *testing.B) {
 				b.ReportMetric(tps, "tokens/s")
 				b.ReportMetric(flops/1e12, "TFLOP/s")
 				b.ReportMetric(flops/67e12, "ofFP32peak")
+				if out == engine.OutputAll {
+					reportLogitsWay(b, e)
+				}
 				if *benchProfile && out == engine.OutputLast {
 					profileOf(b, e, e.tcap, 1)
 				}
@@ -246,12 +255,21 @@ func BenchmarkBatch(b *testing.B) {
 				sec := time.Since(start).Seconds() / float64(b.N)
 				b.ReportMetric(float64(B)/sec, "tokens/s")
 				b.ReportMetric(float64(e.Stats().Dispatches), "dispatches")
+				reportLogitsWay(b, e)
 				if *benchProfile && B == 256 {
 					profileOf(b, e, B, B)
 				}
 			})
 		}
 	}
+}
+
+// reportLogitsWay reports how long the last Run waited for the GPU's
+// logits and copied them out.
+func reportLogitsWay(b *testing.B, e *Engine) {
+	st := e.Stats()
+	b.ReportMetric(float64(st.Wait.Microseconds())/1e3, "wait-ms")
+	b.ReportMetric(float64(st.Copy.Microseconds())/1e3, "copy-ms")
 }
 
 // profileOf prints the per-op wall times of a pass of T tokens of S

@@ -108,10 +108,13 @@ type Engine struct {
 	stats  Stats
 }
 
-// Stats describe the last pass an engine ran.
+// Stats describe what the last pass an engine ran cost, and the last Run's
+// way of the logits to the host.
 type Stats struct {
-	Dispatches int           // dispatches recorded
-	Record     time.Duration // CPU time recording and submitting it
+	Dispatches int           // dispatches recorded in the last pass
+	Record     time.Duration // CPU time recording and submitting them
+	Wait       time.Duration // time the last Run waited for the GPU's logits
+	Copy       time.Duration // time the last Run spent copying logits out
 }
 
 // Stats returns what the last pass cost.

@@ -230,16 +230,28 @@ const anyKind = 4
 // to try others).
 var mvRows, mvLanes = 32, 32
 
+// mmKinds gives dispatches of float16 jobs alone matrix-matrix kernels of
+// their own, as they have matrix-vector kernels of their own (a variable
+// for the benchmarks to compare).
+var mmKinds = true
+
 // linear adds the products of jobs, as few dispatches as their arenas and
 // maxJobs allow.
 func (e *Engine) linear(name string, jobs ...job) error {
-	var mms []*gpu.Kernel
-	for _, t := range mmTiles {
-		mm, err := e.compile("matmat", map[string]int{"TM": t.tm, "TN": t.tn}, "linear.wgsl", "matmat.wgsl")
-		if err != nil {
-			return err
+	// The matrix-matrix kernels of a dispatch's kind (see below).
+	matmats := func(kind int) ([]*gpu.Kernel, error) {
+		if !mmKinds {
+			kind = anyKind
 		}
-		mms = append(mms, mm)
+		var mms []*gpu.Kernel
+		for _, t := range mmTiles {
+			mm, err := e.compile("matmat", map[string]int{"TM": t.tm, "TN": t.tn, "KIND": kind}, "linear.wgsl", "matmat.wgsl")
+			if err != nil {
+				return nil, err
+			}
+			mms = append(mms, mm)
+		}
+		return mms, nil
 	}
 	type gpuJob struct {
 		vals   []int
@@ -320,6 +332,10 @@ func (e *Engine) linear(name string, jobs ...job) error {
 				}
 			}
 			mv, err := e.compile("matvec", map[string]int{"KIND": kind, "LANES": lanes, "MV_ROWS": mvr}, "linear.wgsl")
+			if err != nil {
+				return err
+			}
+			mms, err := matmats(kind)
 			if err != nil {
 				return err
 			}

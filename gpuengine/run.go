@@ -81,6 +81,7 @@ func (e *Engine) Run(ctx context.Context, batch []engine.Sequence) error {
 	}
 	var outs []outRow
 	next := 0
+	e.stats = Stats{}
 	for {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -90,10 +91,10 @@ func (e *Engine) Run(ctx context.Context, batch []engine.Sequence) error {
 		if sh.T == 0 {
 			break
 		}
-		e.stats = Stats{}
-		per := e.chunkRows(sh.R)
-		for first := 0; first == 0 || first < sh.R; first += per {
-			rows := outs[min(sh.R, first):min(sh.R, first+per)]
+		e.stats.Dispatches, e.stats.Record = 0, 0
+		first := 0
+		for _, n := range e.chunks(sh.R) {
+			rows := outs[first : first+n]
 			if len(rows) > 0 {
 				if err := read(next); err != nil {
 					return err
@@ -106,6 +107,7 @@ func (e *Engine) Run(ctx context.Context, batch []engine.Sequence) error {
 				held[next], pending[next] = append(held[next][:0], rows...), true
 				next = 1 - next
 			}
+			first += n
 		}
 	}
 	// The older chunk first, which is ready first.
@@ -172,22 +174,30 @@ func (e *Engine) planPass(batch []engine.Sequence, states []*State, pos []int, o
 	return sh, outs
 }
 
-// halfChunkRows is the fewest output rows a pass whose rows fit one chunk
-// must have to go through the head in two: the host then copies the first
-// half's logits out while the GPU computes the second's. On an H200, a
-// batch of 256 one-token sequences (64 MiB of logits a step) went from
-// 6,087–6,099 to 6,496 tokens/s at 1.5B and from 1,686–1,694 to
-// 1,718–1,719 at 7B in halves; 0.1B from 26,305–28,645 to 30,728 with
-// LogitRows 128, which makes the same chunks, and chunks of 64 gained less.
+// halfChunkRows is the fewest output rows the last chunk of a pass must
+// have to go through the head in two halves: the host then copies the
+// first half's logits out while the GPU computes the second's, and only the
+// second half's copy is left when the GPU is done. On an H200, a batch of
+// 256 one-token sequences (64 MiB of logits a step) went from 6,087–6,099
+// to 6,496 tokens/s at 1.5B and from 1,686–1,694 to 1,718–1,719 at 7B in
+// halves; 0.1B from 26,305–28,645 to 30,728 with LogitRows 128, which makes
+// the same chunks, and chunks of 64 gained less.
 var halfChunkRows = 256
 
-// chunkRows is the rows of each chunk of a pass of R output rows but the
-// last: rcap, or half of R when R fits one chunk and has halfChunkRows.
-func (e *Engine) chunkRows(R int) int {
-	if R <= e.rcap && R >= halfChunkRows {
-		return ceilDiv(R, 2)
+// chunks is the rows of each chunk in which a pass of R output rows goes
+// through the head, in order: chunks of rcap, the last cut in halves where
+// it has halfChunkRows. A pass with no output rows still has one chunk,
+// which runs the pass.
+func (e *Engine) chunks(R int) []int {
+	var c []int
+	for R > e.rcap {
+		c = append(c, e.rcap)
+		R -= e.rcap
 	}
-	return e.rcap
+	if R >= halfChunkRows && R > 1 {
+		return append(c, ceilDiv(R, 2), R/2)
+	}
+	return append(c, R)
 }
 
 // runChunk records and submits the chunk of the pass planned whose rows
@@ -241,11 +251,15 @@ func (e *Engine) runChunk(sh shape, first, rows, i int) error {
 // readRows waits for the logits in download buffer i and copies them into
 // the sequences.
 func (e *Engine) readRows(i int, batch []engine.Sequence, outs []outRow) error {
+	start := time.Now()
 	b, err := e.down[i].Bytes()
 	if err != nil {
 		return fmt.Errorf("gpuengine: reading logits: %w", err)
 	}
+	mapped := time.Now()
 	copyRows(b, batch, outs, e.info.Vocab)
+	e.stats.Wait += mapped.Sub(start)
+	e.stats.Copy += time.Since(mapped)
 	return nil
 }
 

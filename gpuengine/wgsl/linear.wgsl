@@ -87,6 +87,11 @@ fn split_of(y: u32, height: u32, count: u32, per: u32) -> vec3<u32> {
     return vec3<u32>(height / tiles, y / tiles, (y % tiles) * per);
 }
 
+// kind_of is job j's storage kind: KIND (from the host) where the kernel
+// was compiled for jobs of that kind alone, so that it has the registers
+// its own path needs, not the most any kind's does; else the job's own.
+fn kind_of(j: Job) -> u32 { return select(j.kind, KIND, KIND < 4u); }
+
 fn job_count(j: Job) -> u32 {
     return select(n_tokens(), n_rows(), j.count == 1u);
 }
@@ -270,10 +275,7 @@ fn matvec(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index
     let r = jr.y + quad * 4u;
     var acc: array<vec4<f32>, TV>;
     if r < j.rows {
-        // KIND (from the host) is the kind of every job of the dispatch,
-        // or 4 for jobs of any kind: a kernel of one kind has the
-        // registers its own loop needs, not the most any kind's does.
-        switch select(j.kind, KIND, KIND < 4u) {
+        switch kind_of(j) {
             case 0u: {
                 // 8 values per vec4<u32>.
                 let n = j.cols / 8u;

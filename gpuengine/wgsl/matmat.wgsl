@@ -48,7 +48,7 @@ fn fetch(j: Job, lid: u32, row: u32, tok: u32, count: u32, k0: u32) -> Slice {
     var s: Slice;
     if lid < BM && row < j.rows {
         let e = row * j.cols + k0; // element index in the matrix, a multiple of 8
-        switch j.kind {
+        switch kind_of(j) {
             case 0u: {
                 s.w = wt[(j.w + e / 2u) / 4u];
             }
@@ -133,6 +133,7 @@ fn matmat(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: v
     }
     let j = lin.jobs[jr.x];
     load_book(j.kind, lid);
+    let kind = kind_of(j);
     let count = job_count(j);
     let sp = split_of(wid.y, nwg.y, count, BN);
     let parts = sp.x;
@@ -153,7 +154,7 @@ fn matmat(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: v
     let n = j.cols / BK / parts;
     let first = kp * n;
     var s = fetch(j, lid, row, tok, count, first * BK);
-    put(j.kind, lid, s, 0u);
+    put(kind, lid, s, 0u);
     workgroupBarrier();
     for (var i = 0u; i < n; i++) {
         let b = i & 1u;
@@ -184,7 +185,7 @@ fn matmat(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: v
             acc[15] = fma(a1, vec4<f32>(b1.w), acc[15]);
         }
         if more {
-            put(j.kind, lid, s, 1u - b);
+            put(kind, lid, s, 1u - b);
         }
         workgroupBarrier();
     }
