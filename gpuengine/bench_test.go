@@ -36,7 +36,7 @@ var (
 	benchTMLoRA  = flag.Int("gpuengine.tmlora", -1, "most segments of a pass whose RWKV-7 time mix makes the second LoRA stages (0: never; -1: the default)")
 	benchSpans   = flag.Int("gpuengine.spans", -1, "tokens of a span of a prompt's RWKV-7 recurrence (0: a segment is one span; -1: the default)")
 	benchSpanWG  = flag.Int("gpuengine.spangroups", 0, "most segments × heads of a pass whose RWKV-7 recurrence is cut into spans (0: the default)")
-	benchMMKinds = flag.Bool("gpuengine.mmkinds", true, "float16 products of prompts and batches get matrix-matrix kernels of their own (false: the kernel of every kind)")
+	benchMMKinds = flag.Int("gpuengine.mmkinds", -1, "tiles (bit v: tile v) in which float16 products of prompts and batches get matrix-matrix kernels of their own (-1: the default)")
 	benchHalf    = flag.Int("gpuengine.halfrows", 0, "fewest rows of a pass's last chunk of logits that go through the head in halves (0: the default)")
 	benchDirect  = flag.Bool("gpuengine.direct", true, "the head writes the logits into host memory where the device allows it (false: copied there after it)")
 )
@@ -90,11 +90,13 @@ func benchEngine(b *testing.B, sh synthShape, kind format.DType) *Engine {
 		spanGroups = *benchSpanWG
 	}
 	directLogits = *benchDirect
-	mmKinds = *benchMMKinds
+	if *benchMMKinds >= 0 {
+		mmKindTiles = *benchMMKinds
+	}
 	if *benchHalf > 0 {
 		halfChunkRows = *benchHalf
 	}
-	key := fmt.Sprint(sh.name, kind, *benchChunk, *benchRows, mvLanes, mvRows, timeMixLanes, mmSplit, directLogits, spanTokens, spanGroups, mmKinds)
+	key := fmt.Sprint(sh.name, kind, *benchChunk, *benchRows, mvLanes, mvRows, timeMixLanes, mmSplit, directLogits, spanTokens, spanGroups, mmKindTiles)
 	if benchCache.key == key {
 		return benchCache.e
 	}

@@ -230,22 +230,24 @@ const anyKind = 4
 // to try others).
 var mvRows, mvLanes = 32, 32
 
-// mmKinds gives dispatches of float16 jobs alone matrix-matrix kernels of
-// their own, as they have matrix-vector kernels of their own (a variable
-// for the benchmarks to compare).
-var mmKinds = true
+// mmKindTiles is the set of tiles (bit v: mmTiles[v]) in which dispatches
+// of float16 jobs alone get a matrix-matrix kernel of their own, as they
+// have a matrix-vector kernel of their own (a variable for the benchmarks
+// to compare).
+var mmKindTiles = 3
 
 // linear adds the products of jobs, as few dispatches as their arenas and
 // maxJobs allow.
 func (e *Engine) linear(name string, jobs ...job) error {
 	// The matrix-matrix kernels of a dispatch's kind (see below).
 	matmats := func(kind int) ([]*gpu.Kernel, error) {
-		if !mmKinds {
-			kind = anyKind
-		}
 		var mms []*gpu.Kernel
-		for _, t := range mmTiles {
-			mm, err := e.compile("matmat", map[string]int{"TM": t.tm, "TN": t.tn, "KIND": kind}, "linear.wgsl", "matmat.wgsl")
+		for v, t := range mmTiles {
+			k := kind
+			if mmKindTiles&(1<<v) == 0 {
+				k = anyKind
+			}
+			mm, err := e.compile("matmat", map[string]int{"TM": t.tm, "TN": t.tn, "KIND": k}, "linear.wgsl", "matmat.wgsl")
 			if err != nil {
 				return nil, err
 			}
