@@ -169,8 +169,23 @@ func gemmF32Go(out []float32, ldo int, w []float32, ldw, rows int, x []float32, 
 			out[(t+1)*ldo+r] = dotGo(w[r*ldw:r*ldw+k], x1)
 		}
 	}
+	// A last odd token sums in the order of the pairs, so that its products
+	// do not depend on whether it had a partner.
 	for ; t < T; t++ {
-		dotRowsF32Go(out[t*ldo:t*ldo+rows], w, ldw, x[t*ldx:t*ldx+k], k)
+		x0 := x[t*ldx : t*ldx+k]
+		r := 0
+		for ; r+2 <= rows; r += 2 {
+			w0, w1 := w[r*ldw:r*ldw+k], w[(r+1)*ldw:(r+1)*ldw+k]
+			var s0, s1 float32
+			for c := range w0 {
+				s0 += w0[c] * x0[c]
+				s1 += w1[c] * x0[c]
+			}
+			out[t*ldo+r], out[t*ldo+r+1] = s0, s1
+		}
+		for ; r < rows; r++ {
+			out[t*ldo+r] = dotGo(w[r*ldw:r*ldw+k], x0)
+		}
 	}
 }
 

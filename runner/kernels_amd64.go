@@ -1,6 +1,10 @@
 package runner
 
-import "github.com/rwkvkit/rwkvkit/internal/x86"
+import (
+	"sync"
+
+	"github.com/rwkvkit/rwkvkit/internal/x86"
+)
 
 // Assembly kernels for x86-64 CPUs with AVX2, FMA and F16C (Intel Haswell,
 // AMD Zen and later), and an AVX-512 matrix-matrix kernel where AVX-512F is
@@ -111,13 +115,21 @@ var (
 	dotRowsBF16AVX2  = rowsKernel(rowsBF16AVX2, dotBF16Go, dotRowsBF16Go)
 )
 
+// The AVX2 tile sums a token in one 8-lane accumulator, where the 4-row dot
+// kernel sums two (columns 16i…16i+7 and 16i+8…16i+15, like one 16-lane
+// accumulator, which is what the AVX-512 tile does): so on AVX2 a pass's
+// leftover tokens go through the tile too, padded with zero tokens, and a
+// token's logits do not depend on how many tokens share its pass.
 func gemmF32AVX2(out []float32, ldo int, w []float32, ldw, rows int, x []float32, ldx, T, k int) {
-	gemmBlocked(out, ldo, w, ldw, rows, x, ldx, T, k, 8, 3, gemm4x3F32AVX2)
+	gemmBlocked(out, ldo, w, ldw, rows, x, ldx, T, k, 8, 3, gemm4x3F32AVX2, true)
 }
 
 func gemmF32AVX512(out []float32, ldo int, w []float32, ldw, rows int, x []float32, ldx, T, k int) {
-	gemmBlocked(out, ldo, w, ldw, rows, x, ldx, T, k, 16, 6, gemm4x6F32AVX512)
+	gemmBlocked(out, ldo, w, ldw, rows, x, ldx, T, k, 16, 6, gemm4x6F32AVX512, false)
 }
+
+// padPool holds the padded inputs and outputs of leftover tokens.
+var padPool = sync.Pool{New: func() any { return new([]float32) }}
 
 // kBlock is the depth of one pass of gemmBlocked: 6 input rows of this many
 // floats stay in L1 while the weight tile passes (measured on AMD Zen 5 at
@@ -129,9 +141,10 @@ const kBlock = kBlockGo
 // columns (later passes add to out). Tokens are the outer loop, so that tt
 // input rows stay in L1 while the weight tile (sized for L2 by the caller)
 // passes. Leftover tokens use the 4-row dot kernel; leftover rows and
-// columns are added in Go.
+// columns are added in Go. With pad, leftover tokens go through the kernel
+// as a tile of their own, padded with zero tokens.
 func gemmBlocked(out []float32, ldo int, w []float32, ldw, rows int, x []float32, ldx, T, k, width, tt int,
-	kernel func(w *float32, ldw int, x *float32, ldx int, k int, out *float32, ldo int, acc int)) {
+	kernel func(w *float32, ldw int, x *float32, ldx int, k int, out *float32, ldo int, acc int), pad bool) {
 	kv := k &^ (width - 1)
 	r4 := rows &^ 3
 	if kv == 0 || r4 == 0 || T == 0 {
@@ -140,6 +153,21 @@ func gemmBlocked(out []float32, ldo int, w []float32, ldw, rows int, x []float32
 	}
 	_, _, _ = w[(rows-1)*ldw+k-1], x[(T-1)*ldx+k-1], out[(T-1)*ldo+rows-1]
 	tfull := T - T%tt
+	// px: the leftover tokens' inputs, then zeros, tt rows of kv; po: their
+	// outputs, tt rows of r4.
+	var px, po []float32
+	if pad && tfull < T {
+		buf := padPool.Get().(*[]float32)
+		defer padPool.Put(buf)
+		if n := tt * (kv + r4); cap(*buf) < n {
+			*buf = make([]float32, n)
+		}
+		px, po = (*buf)[:tt*kv], (*buf)[tt*kv:tt*(kv+r4)]
+		clear(px)
+		for t := tfull; t < T; t++ {
+			copy(px[(t-tfull)*kv:(t-tfull+1)*kv], x[t*ldx:t*ldx+kv])
+		}
+	}
 	for kb := 0; kb < kv; kb += kBlock {
 		kn := min(kBlock, kv-kb)
 		acc := min(kb, 1)
@@ -148,8 +176,17 @@ func gemmBlocked(out []float32, ldo int, w []float32, ldw, rows int, x []float32
 				kernel(&w[r*ldw+kb], ldw, &x[t*ldx+kb], ldx, kn, &out[t*ldo+r], ldo, acc)
 			}
 		}
+		if px != nil {
+			for r := 0; r < r4; r += 4 {
+				kernel(&w[r*ldw+kb], ldw, &px[kb], kv, kn, &po[r], r4, acc)
+			}
+		}
 	}
 	for t := tfull; t < T; t++ {
+		if px != nil {
+			copy(out[t*ldo:t*ldo+r4], po[(t-tfull)*r4:(t-tfull+1)*r4])
+			continue
+		}
 		for r := 0; r < r4; r += 4 {
 			dot4F32AVX2(&w[r*ldw], ldw, &x[t*ldx], kv, &out[t*ldo+r])
 		}

@@ -118,6 +118,34 @@ func testGemmKernels(t *testing.T) {
 	}
 }
 
+// A token's products do not depend on the tokens beside it in a call
+// (T > 1; one token takes the matrix-vector kernels): a prompt fed in
+// pieces, resumed from a saved state, gets the logits of one pass bit for
+// bit.
+func TestGemmTokensIndependent(t *testing.T) { forKernelSets(t, testGemmTokensIndependent) }
+
+func testGemmTokensIndependent(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 8))
+	for _, rows := range []int{4, 13} {
+		for _, k := range []int{64, 96, 1552} {
+			const T = 14
+			w := randFloats(rng, rows*k)
+			x := randFloats(rng, T*k)
+			whole := make([]float32, T*rows)
+			gemmF32(whole, rows, w, k, rows, x, k, T, k)
+			for n := 2; n < T; n++ {
+				part := make([]float32, n*rows)
+				gemmF32(part, rows, w, k, rows, x[(T-n)*k:], k, n, k)
+				for i, v := range part {
+					if u := whole[(T-n)*rows+i]; math.Float32bits(u) != math.Float32bits(v) {
+						t.Fatalf("rows %d k %d: token %d of the last %d: %g, of all %d: %g", rows, k, i/rows, n, v, T, u)
+					}
+				}
+			}
+		}
+	}
+}
+
 func TestSumKernel(t *testing.T) { forKernelSets(t, testSumKernel) }
 
 func testSumKernel(t *testing.T) {
