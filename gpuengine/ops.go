@@ -233,7 +233,9 @@ var mvRows, mvLanes = 32, 32
 // mmKindTiles is the set of tiles (bit v: mmTiles[v]) in which dispatches
 // of float16 jobs alone get a matrix-matrix kernel of their own, as they
 // have a matrix-vector kernel of their own (a variable for the benchmarks
-// to compare).
+// to compare). On an H200, in both tiles: 7B prompts 2,042 → 2,064
+// tokens/s, batches of 256 3–4% faster at every shape, the 1.5B prompt
+// 0.6% and the 0.1B prompt 5% slower (91,318–91,655 → 86,648–87,655).
 var mmKindTiles = 3
 
 // linear adds the products of jobs, as few dispatches as their arenas and
