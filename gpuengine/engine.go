@@ -117,7 +117,8 @@ type Stats struct {
 	Copy       time.Duration // time the last Run spent copying logits out
 }
 
-// Stats returns what the last pass cost.
+// Stats returns what the last pass cost and how the last Run's logits
+// reached the host.
 func (e *Engine) Stats() Stats {
 	e.mu.Lock()
 	defer e.mu.Unlock()

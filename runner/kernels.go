@@ -144,11 +144,12 @@ func dotRowsBF16Go(out []float32, w []uint16, ldw int, x []float32, k int) {
 }
 
 // gemmF32Go works on 2×2 blocks (two weight rows against two inputs), so each
-// loaded element serves two products.
+// loaded element serves two products. A last odd token is paired with
+// itself, so that its products sum in the order they would with a partner.
 func gemmF32Go(out []float32, ldo int, w []float32, ldw, rows int, x []float32, ldx, T, k int) {
-	t := 0
-	for ; t+2 <= T; t += 2 {
-		x0, x1 := x[t*ldx:t*ldx+k], x[(t+1)*ldx:(t+1)*ldx+k]
+	for t := 0; t < T; t += 2 {
+		u := min(t+1, T-1)
+		x0, x1 := x[t*ldx:t*ldx+k], x[u*ldx:u*ldx+k]
 		r := 0
 		for ; r+2 <= rows; r += 2 {
 			w0, w1 := w[r*ldw:r*ldw+k], w[(r+1)*ldw:(r+1)*ldw+k]
@@ -161,30 +162,12 @@ func gemmF32Go(out []float32, ldo int, w []float32, ldw, rows int, x []float32, 
 				s10 += b * p
 				s11 += b * q
 			}
-			out[t*ldo+r], out[(t+1)*ldo+r] = s00, s01
-			out[t*ldo+r+1], out[(t+1)*ldo+r+1] = s10, s11
+			out[t*ldo+r], out[u*ldo+r] = s00, s01
+			out[t*ldo+r+1], out[u*ldo+r+1] = s10, s11
 		}
 		for ; r < rows; r++ {
 			out[t*ldo+r] = dotGo(w[r*ldw:r*ldw+k], x0)
-			out[(t+1)*ldo+r] = dotGo(w[r*ldw:r*ldw+k], x1)
-		}
-	}
-	// A last odd token sums in the order of the pairs, so that its products
-	// do not depend on whether it had a partner.
-	for ; t < T; t++ {
-		x0 := x[t*ldx : t*ldx+k]
-		r := 0
-		for ; r+2 <= rows; r += 2 {
-			w0, w1 := w[r*ldw:r*ldw+k], w[(r+1)*ldw:(r+1)*ldw+k]
-			var s0, s1 float32
-			for c := range w0 {
-				s0 += w0[c] * x0[c]
-				s1 += w1[c] * x0[c]
-			}
-			out[t*ldo+r], out[t*ldo+r+1] = s0, s1
-		}
-		for ; r < rows; r++ {
-			out[t*ldo+r] = dotGo(w[r*ldw:r*ldw+k], x0)
+			out[u*ldo+r] = dotGo(w[r*ldw:r*ldw+k], x1)
 		}
 	}
 }
