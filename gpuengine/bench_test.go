@@ -4,6 +4,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"regexp"
 	"sort"
 	"strings"
 	"testing"
@@ -38,6 +39,8 @@ var (
 	benchSpanWG  = flag.Int("gpuengine.spangroups", 0, "most segments × heads of a pass whose RWKV-7 recurrence is cut into spans (0: the default)")
 	benchMMKinds = flag.Int("gpuengine.mmkinds", -1, "tiles (bit v: tile v) in which float16 products of prompts and batches get matrix-matrix kernels of their own (-1: the default)")
 	benchHalf    = flag.Int("gpuengine.halfrows", 0, "fewest rows of a pass's last chunk of logits that go through the head in halves (0: the default)")
+	benchMV1     = flag.Bool("gpuengine.mv1", true, "a step's quantized products take the kernel of one sum a row (false: the kernel of up to 4 tokens)")
+	benchDrop    = flag.String("gpuengine.drop", "", "ops (a regular expression of their names) the profile's whole pass leaves out, to time the rest")
 	benchDirect  = flag.Bool("gpuengine.direct", true, "the head writes the logits into host memory where the device allows it (false: copied there after it)")
 )
 
@@ -96,7 +99,8 @@ func benchEngine(b *testing.B, sh synthShape, kind format.DType) *Engine {
 	if *benchHalf > 0 {
 		halfChunkRows = *benchHalf
 	}
-	key := fmt.Sprint(sh.name, kind, *benchChunk, *benchRows, mvLanes, mvRows, timeMixLanes, mmSplit, directLogits, spanTokens, spanGroups, mmKindTiles)
+	oneTokenKernel = *benchMV1
+	key := fmt.Sprint(sh.name, kind, *benchChunk, *benchRows, mvLanes, mvRows, timeMixLanes, mmSplit, directLogits, spanTokens, spanGroups, mmKindTiles, oneTokenKernel)
 	if benchCache.key == key {
 		return benchCache.e
 	}
@@ -289,6 +293,16 @@ func profileOf(b *testing.B, e *Engine, T, S int) {
 	e.d.Lock()
 	defer e.d.Unlock()
 	sh, _ := e.planPass(batch, states, make([]int, S), nil)
+	if *benchDrop != "" {
+		drop := regexp.MustCompile(*benchDrop)
+		for _, o := range e.prog {
+			if drop.MatchString(o.name) {
+				grid := o.grid
+				o.grid = func(shape) (int, uint32, uint32) { return 0, 0, 0 }
+				defer func() { o.grid = grid }()
+			}
+		}
+	}
 	var prof map[string]time.Duration
 	var whole time.Duration
 	what := "GPU timestamps; each op in a pass of its own"

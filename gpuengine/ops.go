@@ -230,6 +230,11 @@ const anyKind = 4
 // to try others).
 var mvRows, mvLanes = 32, 32
 
+// oneTokenKernel is whether a step's quantized products take the kernel of
+// one sum a row (matvec1.wgsl) rather than matvec (a variable for the
+// benchmarks to compare).
+var oneTokenKernel = true
+
 // mmKindTiles is the set of tiles (bit v: mmTiles[v]) in which dispatches
 // of float16 jobs alone get a matrix-matrix kernel of their own, as they
 // have a matrix-vector kernel of their own (a variable for the benchmarks
@@ -339,6 +344,15 @@ func (e *Engine) linear(name string, jobs ...job) error {
 			if err != nil {
 				return err
 			}
+			// A step's quantized products take the kernel of one sum a
+			// row (matvec1.wgsl).
+			var mv1 *gpu.Kernel
+			if oneTokenKernel && kind != kindF16 {
+				if mv1, err = e.compile("matvec1", map[string]int{"KIND": kind, "LANES": lanes, "MV_ROWS": mvr},
+					"linear.wgsl", "matvec1.wgsl"); err != nil {
+					return err
+				}
+			}
 			mms, err := matmats(kind)
 			if err != nil {
 				return err
@@ -376,6 +390,10 @@ func (e *Engine) linear(name string, jobs ...job) error {
 				return v, tiles, parts
 			}
 			kernels := append([]*gpu.Kernel{mv}, mms...)
+			mv1At := len(kernels)
+			if mv1 != nil {
+				kernels = append(kernels, mv1)
+			}
 			e.addOp(&op{name: name, kernels: kernels, params: params(vals...), arena: a, layer: -1, logits: true, head: head, rows: onRows,
 				grid: func(s shape) (int, uint32, uint32) {
 					count := s.T
@@ -384,6 +402,9 @@ func (e *Engine) linear(name string, jobs ...job) error {
 					}
 					if count == 0 {
 						return 0, 0, 0
+					}
+					if count == 1 && mv1 != nil {
+						return mv1At, uint32(mvTiles), 1
 					}
 					if count <= matvecMax {
 						return 0, uint32(mvTiles), uint32(ceilDiv(count, mvTokens))
