@@ -17,8 +17,8 @@ struct Params {
 @group(0) @binding(2) var<storage, read> wt: array<u32>;
 @group(0) @binding(3) var<storage, read_write> act: array<f32>;
 
-var<workgroup> sh_y: array<f32, N>;
-var<workgroup> sx: array<f32, N>;
+var<workgroup> sh_y: array<vec4<f32>, HQ>;
+var<workgroup> sx: array<vec4<f32>, HQ>;
 
 fn wf(i: u32) -> f32 { return bitcast<f32>(wt[i]); }
 
@@ -31,13 +31,14 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     let c = wid.y * N + i;
     let o = t * C + c;
     let y = act[p.y + o];
-    sh_y[i] = y;
-    sx[i] = act[p.r + o] * act[p.k + o] * wf(p.rk + c);
+    sh_y[i / 4u][i % 4u] = y;
+    sx[i / 4u][i % 4u] = act[p.r + o] * act[p.k + o] * wf(p.rk + c);
     workgroupBarrier();
-    var bonus = 0.0;
-    for (var j = 0u; j < N; j++) {
-        bonus += sx[j];
+    var b = vec4<f32>(0.0);
+    for (var j = 0u; j < HQ; j++) {
+        b += sx[j];
     }
+    let bonus = b.x + b.y + b.z + b.w;
     let yn = head_norm(y) * wf(p.lnw + c) + wf(p.lnb + c);
     act[p.y + o] = (yn + bonus * act[p.v + o]) * act[p.g + o];
 }

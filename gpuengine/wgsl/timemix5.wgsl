@@ -35,7 +35,7 @@ var<workgroup> sh_r: array<f32, N>;
 var<workgroup> sh_k: array<f32, N>;
 var<workgroup> sh_w: array<f32, N>;
 var<workgroup> sh_u: array<f32, N>;
-var<workgroup> sh_y: array<f32, N>;
+var<workgroup> sh_y: array<vec4<f32>, HQ>;
 
 fn wf(i: u32) -> f32 { return bitcast<f32>(wt[i]); }
 
@@ -78,7 +78,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
             S[i] = sh_k[i] * v + sh_w[i] * S[i];
         }
         y += ruk * v;
-        sh_y[j] = y;
+        sh_y[j / 4u][j % 4u] = y;
         workgroupBarrier();
         var out = head_norm(y) * lnw + lnb;
         if p.gated == 1u {

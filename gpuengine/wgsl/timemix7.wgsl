@@ -67,9 +67,9 @@ var<workgroup> sh_w: array<vec4<f32>, N4>;
 var<workgroup> sh_k: array<vec4<f32>, N4>;
 var<workgroup> sh_a: array<vec4<f32>, N4>;
 var<workgroup> sh_b: array<vec4<f32>, N4>;
-var<workgroup> sh_q: array<f32, N>;
-var<workgroup> sh_x: array<f32, N>;
-var<workgroup> sh_y: array<f32, N>;
+var<workgroup> sh_q: array<vec4<f32>, N4>;
+var<workgroup> sh_x: array<vec4<f32>, N4>;
+var<workgroup> sh_y: array<vec4<f32>, N4>;
 
 const THREADS: u32 = N * LL;
 
@@ -172,7 +172,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
             lo = vec4<f32>(act[p.w + o], act[p.a + o], act[p.g + o], act[p.vg + o]);
         }
         if own {
-            sh_q[i] = act[p.k + o] * kkc;
+            sh_q[i / 4u][i % 4u] = act[p.k + o] * kkc;
         }
         workgroupBarrier();
         var v = 0.0;
@@ -181,11 +181,12 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
         if own {
             let w = exp(-0.6065306597126334 * sigmoid(w0 + lo.x));
             let a = sigmoid(a0 + lo.y);
-            var ss = 0.0;
-            for (var j = 0u; j < N; j++) {
-                ss += sh_q[j] * sh_q[j];
+            var sq = vec4<f32>(0.0);
+            for (var j = 0u; j < N4; j++) {
+                sq += sh_q[j] * sh_q[j];
             }
-            let kk = sh_q[i] / max(sqrt(ss), 1e-12);
+            let ss = sq.x + sq.y + sq.z + sq.w;
+            let kk = sh_q[i / 4u][i % 4u] / max(sqrt(ss), 1e-12);
             let k = act[p.k + o] * (1.0 + (a - 1.0) * kac);
             v = act[p.v + o];
             if p.first == 1u {
@@ -201,7 +202,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
             sh_k[qd][qc] = k;
             sh_a[qd][qc] = -kk;
             sh_b[qd][qc] = kk * a;
-            sh_x[i] = r * k * rkc;
+            sh_x[i / 4u][i % 4u] = r * k * rkc;
         }
         workgroupBarrier();
         if own {
@@ -278,10 +279,12 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
             }
             let yy = (y0 + y1) + (y2 + y3);
             y = yy.x + yy.y + yy.z + yy.w;
-            for (var j = 0u; j < N; j++) {
-                bonus += sh_x[j];
+            var bx = vec4<f32>(0.0);
+            for (var j = 0u; j < N4; j++) {
+                bx += sh_x[j];
             }
-            sh_y[i] = y;
+            bonus = bx.x + bx.y + bx.z + bx.w;
+            sh_y[i / 4u][i % 4u] = y;
         }
         workgroupBarrier();
         if own {
