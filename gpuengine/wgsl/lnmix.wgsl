@@ -69,30 +69,52 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     row_t = p.x + t * C;
     row_prev = p.x + (max(t, 1u) - 1u) * C;
     row_last = p.x + last * C;
-    let ln = ln_stats(lid);
-    for (var c = c0 + lid; c < c1; c += WG) {
-        let w = wf(p.w + c);
-        let b = wf(p.b + c);
-        let n = (rows_at(c) - ln[0]) * ln[1] * w + b;
-        let xa = n.x;
-        var prev = n.y;
+    // A thread has at most one channel (c1 − c0 ≤ WG). Its vectors and
+    // shift state are read before the statistics, so that those loads
+    // (from memory: the weights streamed through the cache since the last
+    // step) are in flight during the reductions instead of after them.
+    let c = c0 + lid;
+    let live = c < c1;
+    var w = 0.0;
+    var b = 0.0;
+    var old = 0.0;
+    var m: array<f32, 8>;
+    let si = slot * p.stride + p.shift + c;
+    if live {
+        w = wf(p.w + c);
+        b = wf(p.b + c);
         if first {
-            let si = slot * p.stride + p.shift + c;
-            prev = st[si];
-            st[si] = n.z;
+            old = st[si];
         }
-        let o = t * C + c;
-        if p.mode == 2u {
-            act[p.out[0].x + o] = xa;
-            act[p.out[0].y + o] = prev - xa;
-            act[p.out[0].z + o] = xa + (prev - xa) * wf(p.mix[0].x + c);
-            continue;
+        for (var f = 0u; f < 8u; f++) {
+            if f < p.nmix {
+                m[f] = wf(p.mix[f >> 2u][f & 3u] + c);
+            }
         }
-        for (var f = 0u; f < p.nmix; f++) {
-            let m = wf(p.mix[f >> 2u][f & 3u] + c);
-            var y = xa + (prev - xa) * m;
+    }
+    let ln = ln_stats(lid);
+    if !live {
+        return;
+    }
+    let n = (rows_at(c) - ln[0]) * ln[1] * w + b;
+    let xa = n.x;
+    var prev = n.y;
+    if first {
+        prev = old;
+        st[si] = n.z;
+    }
+    let o = t * C + c;
+    if p.mode == 2u {
+        act[p.out[0].x + o] = xa;
+        act[p.out[0].y + o] = prev - xa;
+        act[p.out[0].z + o] = xa + (prev - xa) * m[0];
+        return;
+    }
+    for (var f = 0u; f < 8u; f++) {
+        if f < p.nmix {
+            var y = xa + (prev - xa) * m[f];
             if p.mode == 1u {
-                y = xa * m + prev * (1.0 - m);
+                y = xa * m[f] + prev * (1.0 - m[f]);
             }
             act[p.out[f >> 2u][f & 3u] + o] = y;
         }
