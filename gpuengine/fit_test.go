@@ -71,6 +71,7 @@ func TestHeadKernelMemory(t *testing.T) {
 				consts[m[1]], _ = strconv.Atoi(m[2])
 			}
 			consts["N4"] = n / 4 // const N4: u32 = N / 4u
+			consts["HQ"] = n / 4 // headnorm.wgsl: const HQ: u32 = N / 4u
 			consts["LORA4"] = n  // timemix7.wgsl without the LoRA stages
 			total := 0
 			for _, m := range workgroupVar.FindAllStringSubmatch(src, -1) {
