@@ -15,7 +15,7 @@
 // steps in flight 193–195; a vec4<u32> with the inputs copied into
 // workgroup memory, swizzled so that no two lanes of a warp read one bank,
 // 5–7% slower than two words. Int8 went from 195 (matvec's loop, two steps
-// loaded then summed) to 212–215; with the next two steps in flight, 195,
+// loaded then summed) to 212–218; with the next two steps in flight, 195,
 // and with its inputs in workgroup memory, 13% slower. Float16 jobs alone
 // keep matvec: through this kernel 7B decode went from 170 to 143–156.
 
