@@ -11,11 +11,12 @@
 //   3 SF4 (web-rwkv): NF4 with the code book SF4 (Student-t quantiles).
 // rows are a multiple of 4, cols of 32, offsets of activations of 4.
 //
-// Two kernels over the same jobs: matvec, a few tokens per workgroup, for
-// steps (reads the weights once per 4 tokens; bound by memory bandwidth),
-// and matmat (matmat.wgsl, compiled after this file), tiles of rows ×
-// tokens through workgroup memory, for prompts and batches (bound by
-// arithmetic).
+// Three kernels over the same jobs: matvec, a few tokens per workgroup, for
+// steps (reads the weights once per 4 tokens; bound by memory bandwidth);
+// matvec1 (matvec1.wgsl, compiled after this file), one token, for the
+// quantized products of a step of one sequence; and matmat (matmat.wgsl,
+// likewise), tiles of rows × tokens through workgroup memory, for prompts
+// and batches (bound by arithmetic).
 
 struct Job {
     w: u32,     // arena word offset of the codes (or float16 pairs)
