@@ -1,0 +1,327 @@
+package gpuengine
+
+import (
+	"fmt"
+
+	"github.com/rwkvkit/rwkvkit/gpu"
+)
+
+// Activations of linear jobs (see wgsl/linear.wgsl).
+const (
+	actNone = iota
+	actTanh
+	actSigmoid
+	actReluSq
+	actSilu
+	actAdd     // y += W·x
+	actGateAdd // y += aux ⊙ W·x
+)
+
+// A job is one product y[t] = act(W·x[t]) of a linear op.
+type job struct {
+	m      string // matrix name
+	x, y   region
+	act    int
+	aux    region // the gate of actGateAdd
+	onRows bool   // over the pass's output rows instead of its tokens
+	logits bool   // y is in the logits buffer
+
+	// Optionally rows [r0, r0+rows) of a float16 matrix only, and the
+	// input's columns from xcol in a wider region.
+	r0, rows, xcol int
+}
+
+// matvecMax is the largest token count multiplied by the matrix-vector
+// kernel; more go through the tiled matrix-matrix kernel.
+const matvecMax = 16
+
+// Tokens per workgroup of the matrix-vector kernel.
+const mvTokens = 4
+
+// mmTiles are the tiles of the matrix-matrix kernel, as threads along rows
+// and along tokens (each thread sums 8 rows × 8 tokens): 128 × 128, and
+// 64 × 64 for dispatches too small to fill the GPU with the large one.
+var mmTiles = [...]struct{ tm, tn int }{{16, 16}, {8, 8}}
+
+// mmFill is the fewest workgroups a dispatch takes the 128 × 128 tile with:
+// about one per multiprocessor of a large GPU (an H200 has 132); with
+// fewer, the 64 × 64 tile runs four times as many. On an H200 (prompts of
+// 512-token passes): 7B's 4096-row products, 128 workgroups of 128 × 128,
+// took 9% less time in 64 × 64 tiles than the earlier 128 × 128 kernel;
+// 1.5B's 8192-row product and its attention products, 256 and 212
+// workgroups, took 1.35–1.6× as long in tiles of 128 × 64.
+var mmFill = 160
+
+// mmSplit is the most parts a dispatch of one product over the tokens
+// splits its columns into, each part summed by workgroups of their own
+// into partial sums that a second dispatch adds up and finishes, while its
+// tile gives it fewer than mmSplitWarps warps: the narrow products (4096
+// rows × 512 tokens at 7B make 128 workgroups of 128 × 128; a batch of 256
+// one-token sequences at 0.1B, 12 to 48) leave the multiprocessors half
+// empty or worse. On an H200, up to 4 parts made 2048-token prompts 10–12%
+// faster at 1.5B and 7B (7,776 → 8,583 and 1,661 → 1,864 tokens/s); for
+// batches of 256, up to 8 parts of every product (not only those of at
+// most C rows) took the GPU time of a step from 7.7 to 6.0 ms at 0.1B and
+// from 40.3 to 35.4 ms at 1.5B (up to 16: 35.9 at 1.5B).
+var mmSplit = 8
+
+// mmSplitWarps is the warps two workgroups of 128 × 128 on each of an
+// H200's 132 multiprocessors make.
+const mmSplitWarps = 132 * 16
+
+// mmScratch bounds the partial sums of a split dispatch, parts × tokens ×
+// rows floats: mmParts stops doubling the parts once the warps reach
+// mmSplitWarps, so the parts' warps stay below twice that, and a warp
+// (32 threads of 64 sums each) sums 2048 values of a part.
+const mmScratch = 2 * mmSplitWarps * 2048
+
+// mmParts is the number of parts a dispatch of workgroups of tile v over
+// columns cols is split into.
+func mmParts(v, workgroups, cols int) int {
+	warps := workgroups * mmTiles[v].tm * mmTiles[v].tn / 32
+	n := 1
+	for 2*n <= mmSplit && warps*n < mmSplitWarps && (cols/8)%(2*n) == 0 {
+		n *= 2
+	}
+	return n
+}
+
+// mmTile picks the tile of a dispatch over count tokens whose jobs need
+// rowTiles[v] row tiles with tile v: 128 × 128 when it gives the dispatch
+// mmFill workgroups and half its tokens are used.
+func (e *Engine) mmTile(rowTiles []int, count int) int {
+	if e.tile > 0 {
+		return e.tile - 1
+	}
+	if count > 64 && rowTiles[0]*ceilDiv(count, 8*mmTiles[0].tn) >= mmFill {
+		return 0
+	}
+	return 1
+}
+
+// anyKind is the KIND of a matrix kernel whose jobs may be of any kind
+// (every kernel's, unless compiled with another).
+const anyKind = 4
+
+// mvRows is the rows per workgroup of the matrix-vector kernel and mvLanes
+// the most threads it gives a quad of rows (variables for the benchmarks
+// to try others).
+var mvRows, mvLanes = 32, 32
+
+// oneTokenKernel is whether a step's quantized products take the kernel of
+// one sum a row (matvec1.wgsl) rather than matvec (a variable for the
+// benchmarks to compare).
+var oneTokenKernel = true
+
+// mmKindTiles is the set of tiles (bit v: mmTiles[v]) in which dispatches
+// of float16 jobs alone get a matrix-matrix kernel of their own, as they
+// have a matrix-vector kernel of their own (a variable for the benchmarks
+// to compare). On an H200, in both tiles: 7B prompts 2,042 → 2,064
+// tokens/s, batches of 256 3–4% faster at every shape, the 1.5B prompt
+// 0.6% and the 0.1B prompt 5% slower (91,318–91,655 → 86,648–87,655).
+var mmKindTiles = 3
+
+// linear adds the products of jobs, as few dispatches as their arenas and
+// maxJobs allow.
+func (e *Engine) linear(name string, jobs ...job) error {
+	byArena, order := e.gpuJobs(jobs)
+	for _, a := range order {
+		js := byArena[a]
+		for len(js) > 0 {
+			n := min(len(js), maxJobs)
+			if err := e.addProducts(name, a, js[:n]); err != nil {
+				return err
+			}
+			js = js[n:]
+		}
+	}
+	return nil
+}
+
+// A gpuJob is a job's product over the rows of one piece of its matrix: the
+// kernels' Job (wgsl/linear.wgsl) and what choosing its dispatch needs.
+type gpuJob struct {
+	vals   []int
+	rows   int
+	onRows bool
+	logits bool
+	kind   int
+}
+
+// gpuJobs cuts jobs into the products of their matrices' pieces, by arena,
+// the arenas in the order the jobs first use them.
+func (e *Engine) gpuJobs(jobs []job) (byArena map[int][]gpuJob, order []int) {
+	byArena = map[int][]gpuJob{}
+	for _, j := range jobs {
+		m := e.mat(j.m)
+		if j.xcol+m.cols > j.x.width || (j.xcol == 0 && j.rows == 0 && j.x.width != m.cols) {
+			panic(fmt.Sprintf("gpuengine: %s: input of %d for %d columns", j.m, j.x.width, m.cols))
+		}
+		rows := j.rows
+		if rows == 0 {
+			rows = m.rows - j.r0
+		}
+		if (j.r0 > 0 || rows < m.rows) && m.kind != kindF16 {
+			panic("gpuengine: rows of a quantized matrix")
+		}
+		for _, p := range m.pieces {
+			lo, hi := max(p.r0, j.r0), min(p.r0+p.n, j.r0+rows)
+			if lo >= hi {
+				continue
+			}
+			count, dst := 0, 0
+			if j.onRows {
+				count = 1
+			}
+			if j.logits {
+				dst = 1
+			}
+			w := p.w + (lo-p.r0)*m.cols/2
+			g := gpuJob{rows: hi - lo, onRows: j.onRows, logits: j.logits, kind: m.kind, vals: []int{w, p.p, m.kind, hi - lo, m.cols, j.x.off + j.xcol, j.x.width,
+				j.y.off + lo - j.r0, j.y.width, j.act, j.aux.off + lo - j.r0, j.aux.width, count, dst, 0, 0}}
+			if _, ok := byArena[p.arena]; !ok {
+				order = append(order, p.arena)
+			}
+			byArena[p.arena] = append(byArena[p.arena], g)
+		}
+	}
+	return byArena, order
+}
+
+// productKernels are the kernels of a dispatch of jobs of kind (kindF16 or
+// anyKind) whose matrix-vector kernel has lanes a quad of rows and mvr rows
+// a workgroup: matvec, matvec1 (nil where the dispatch does not take it)
+// and the matrix-matrix kernels, one a tile.
+func (e *Engine) productKernels(kind, lanes, mvr int) (mv, mv1 *gpu.Kernel, mms []*gpu.Kernel, err error) {
+	if mv, err = e.compile("matvec", map[string]int{"KIND": kind, "LANES": lanes, "MV_ROWS": mvr}, "linear.wgsl"); err != nil {
+		return nil, nil, nil, err
+	}
+	// A step's quantized products take the kernel of one sum a row
+	// (matvec1.wgsl).
+	if oneTokenKernel && kind != kindF16 {
+		if mv1, err = e.compile("matvec1", map[string]int{"KIND": kind, "LANES": lanes, "MV_ROWS": mvr},
+			"linear.wgsl", "matvec1.wgsl"); err != nil {
+			return nil, nil, nil, err
+		}
+	}
+	for v, t := range mmTiles {
+		k := kind
+		if mmKindTiles&(1<<v) == 0 {
+			k = anyKind
+		}
+		mm, err := e.compile("matmat", map[string]int{"TM": t.tm, "TN": t.tn, "KIND": k}, "linear.wgsl", "matmat.wgsl")
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		mms = append(mms, mm)
+	}
+	return mv, mv1, mms, nil
+}
+
+// addProducts adds the dispatch of up to maxJobs products of one arena (and
+// the dispatch that adds up its parts, where its columns may be split).
+func (e *Engine) addProducts(name string, a int, part []gpuJob) error {
+	n := len(part)
+	vals := []int{n, 0, 0, 0}
+	mvTiles, rowTiles := 0, make([]int, len(mmTiles))
+	onRows := part[0].onRows
+	head := false // a job writes the logits
+	// Float16 jobs alone take a matrix-vector kernel of their own, which
+	// needs fewer registers than one of every kind: on an H200, 7B decode
+	// went from 161 to 171 tokens/s. Kernels of Int8 or NF4 alone were
+	// slower than the kernel of every kind (7B 194 → 190 and 175 → 166), so
+	// those keep it; but Int8 jobs alone take it with twice the lanes a quad
+	// of rows and half the rows a workgroup (see mvGeometry).
+	kind, int8s := kindF16, true
+	for _, g := range part {
+		if g.kind != kindF16 {
+			kind = anyKind
+		}
+		int8s = int8s && g.kind == kindInt8
+	}
+	lanes, mvr := e.mvGeometry(int8s)
+	for _, g := range part {
+		vals = append(vals, g.vals...)
+		head = head || g.logits
+		mvTiles += ceilDiv(g.rows, mvr)
+		for v, t := range mmTiles {
+			rowTiles[v] += ceilDiv(g.rows, 8*t.tm)
+		}
+		if g.onRows != onRows {
+			panic("gpuengine: jobs over tokens and rows in one dispatch")
+		}
+	}
+	mv, mv1, mms, err := e.productKernels(kind, lanes, mvr)
+	if err != nil {
+		return err
+	}
+	for range maxJobs - n {
+		vals = append(vals, make([]int, 16)...)
+	}
+	// A split needs one job over the tokens.
+	split := mmSplit > 1 && n == 1 && !onRows
+	var sum *gpu.Kernel
+	if split {
+		t := mmTiles[0]
+		if sum, err = e.compile("matsum", map[string]int{"TM": t.tm, "TN": t.tn},
+			"linear.wgsl", "matmat.wgsl"); err != nil {
+			return err
+		}
+		if e.scratch.width == 0 {
+			e.scratch = e.tokens(ceilDiv(mmScratch, e.tcap))
+		}
+		vals[1] = e.scratch.off
+	}
+	cols := part[0].vals[4]
+	// tile returns the tile of a pass over count tokens, its token tiles
+	// and the parts its columns are split into.
+	tile := func(count int) (v, tiles, parts int) {
+		v = e.mmTile(rowTiles, count)
+		if split && e.tile == 0 && count > 64 {
+			v = 0 // the parts fill the GPU, in the tile that reads the least per product
+		}
+		tiles = ceilDiv(count, 8*mmTiles[v].tn)
+		parts = 1
+		if split {
+			parts = mmParts(v, rowTiles[v]*tiles, cols)
+		}
+		return v, tiles, parts
+	}
+	kernels := append([]*gpu.Kernel{mv}, mms...)
+	mv1At := len(kernels)
+	if mv1 != nil {
+		kernels = append(kernels, mv1)
+	}
+	e.addOp(&op{name: name, kernels: kernels, params: params(vals...), arena: a, layer: -1, logits: true, head: head, rows: onRows,
+		grid: func(s shape) (int, uint32, uint32) {
+			count := s.T
+			if onRows {
+				count = s.R
+			}
+			if count == 0 {
+				return 0, 0, 0
+			}
+			if count == 1 && mv1 != nil {
+				return mv1At, uint32(mvTiles), 1
+			}
+			if count <= matvecMax {
+				return 0, uint32(mvTiles), uint32(ceilDiv(count, mvTokens))
+			}
+			v, tiles, parts := tile(count)
+			return 1 + v, uint32(rowTiles[v]), uint32(tiles * parts)
+		}})
+	if split {
+		rows := part[0].rows
+		e.addOp(&op{name: name, kernels: []*gpu.Kernel{sum}, params: params(vals...), arena: -1, layer: -1, logits: true, head: head,
+			grid: func(s shape) (int, uint32, uint32) {
+				if s.T <= matvecMax {
+					return 0, 0, 0
+				}
+				if _, _, parts := tile(s.T); parts > 1 {
+					return 0, uint32(ceilDiv(s.T*rows/4, 256)), uint32(parts)
+				}
+				return 0, 0, 0
+			}})
+	}
+	return nil
+}
