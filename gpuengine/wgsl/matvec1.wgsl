@@ -7,9 +7,9 @@
 // workgroup memory, in a tree.
 //
 // NF4 and SF4 take two words of codes a row a step (16 codes, a quarter of
-// a block, so one absmax), their lanes 8 bytes apart, so that a warp's
-// loads of the inputs touch half the cache lines a vec4<u32> of codes a
-// lane would (whose inputs are 128 bytes apart). On an H200 (7B decode,
+// a block, so one absmax): a lane's inputs are 64 bytes from its
+// neighbour's, and a warp's loads of them touch half the cache lines they
+// would with a vec4<u32> of codes a lane (128 bytes). On an H200 (7B decode,
 // tokens/s): four words loaded then summed, as matvec does, 168–185; a
 // vec4<u32> a step 159; two words 195–197; two words with the next three
 // steps in flight 193–195; a vec4<u32> with the inputs copied into
