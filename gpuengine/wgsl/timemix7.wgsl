@@ -69,7 +69,7 @@ var<workgroup> sh_a: array<vec4<f32>, N4>;
 var<workgroup> sh_b: array<vec4<f32>, N4>;
 var<workgroup> sh_q: array<vec4<f32>, N4>;
 var<workgroup> sh_x: array<vec4<f32>, N4>;
-var<workgroup> sh_y: array<vec4<f32>, N4>;
+var<workgroup> sh_y: array<vec4<f32>, HQ>; // head_norm's (headnorm.wgsl)
 
 const THREADS: u32 = N * LL;
 
