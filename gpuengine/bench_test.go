@@ -41,6 +41,8 @@ var (
 	benchHalf    = flag.Int("gpuengine.halfrows", 0, "fewest rows of a pass's last chunk of logits that go through the head in halves (0: the default)")
 	benchMV1     = flag.Bool("gpuengine.mv1", true, "a step's quantized products take the kernel of one sum a row (false: the kernel of up to 4 tokens)")
 	benchDrop    = flag.String("gpuengine.drop", "", "ops (a regular expression of their names) the profile's whole pass leaves out, to time the rest")
+	benchPairs   = flag.Bool("gpuengine.mmpairs", true, "the matrix-matrix kernel's lanes read workgroup memory in pairs (false: the layout before)")
+	benchPairG   = flag.Bool("gpuengine.mmfetch2", true, "the 128×128 matrix-matrix tile's threads fetch two slices at once (false: one a slice)")
 	benchDirect  = flag.Bool("gpuengine.direct", true, "the head writes the logits into host memory where the device allows it (false: copied there after it)")
 )
 
@@ -100,7 +102,9 @@ func benchEngine(b *testing.B, sh synthShape, kind format.DType) *Engine {
 		halfChunkRows = *benchHalf
 	}
 	oneTokenKernel = *benchMV1
-	key := fmt.Sprint(sh.name, kind, *benchChunk, *benchRows, mvLanes, mvRows, timeMixLanes, mmSplit, directLogits, spanTokens, spanGroups, mmKindTiles, oneTokenKernel)
+	mmPairLanes = *benchPairs
+	mmPairFetch = *benchPairG
+	key := fmt.Sprint(sh.name, kind, *benchChunk, *benchRows, mvLanes, mvRows, timeMixLanes, mmSplit, directLogits, spanTokens, spanGroups, mmKindTiles, oneTokenKernel, mmPairLanes, mmPairFetch)
 	if benchCache.key == key {
 		return benchCache.e
 	}

@@ -121,6 +121,16 @@ var oneTokenKernel = true
 // 0.6% and the 0.1B prompt 5% slower (91,318–91,655 → 86,648–87,655).
 var mmKindTiles = 3
 
+// mmPairLanes is whether the matrix-matrix kernel places a warp's lanes so
+// that each of its reads of workgroup memory has lanes reading in pairs
+// (matmat.wgsl; a variable for the benchmarks to compare).
+var mmPairLanes = true
+
+// mmPairFetch is whether the 128 × 128 tile's threads fetch two slices at
+// once, in pairs (matmat.wgsl's G; a variable for the benchmarks to
+// compare).
+var mmPairFetch = true
+
 // linear adds the products of jobs, as few dispatches as their arenas and
 // maxJobs allow.
 func (e *Engine) linear(name string, jobs ...job) error {
@@ -209,7 +219,7 @@ func (e *Engine) productKernels(kind, lanes, mvr int) (mv, mv1 *gpu.Kernel, mms 
 		if mmKindTiles&(1<<v) == 0 {
 			k = anyKind
 		}
-		mm, err := e.compile("matmat", map[string]int{"TM": t.tm, "TN": t.tn, "KIND": k}, "linear.wgsl", "matmat.wgsl")
+		mm, err := e.compile("matmat", mmConsts(t.tm, t.tn, k), "linear.wgsl", "matmat.wgsl")
 		if err != nil {
 			return nil, nil, nil, err
 		}
@@ -263,8 +273,7 @@ func (e *Engine) addProducts(name string, a int, part []gpuJob) error {
 	var sum *gpu.Kernel
 	if split {
 		t := mmTiles[0]
-		if sum, err = e.compile("matsum", map[string]int{"TM": t.tm, "TN": t.tn},
-			"linear.wgsl", "matmat.wgsl"); err != nil {
+		if sum, err = e.compile("matsum", mmConsts(t.tm, t.tn, anyKind), "linear.wgsl", "matmat.wgsl"); err != nil {
 			return err
 		}
 		if e.scratch.width == 0 {
@@ -324,4 +333,18 @@ func (e *Engine) addProducts(name string, a int, part []gpuJob) error {
 			}})
 	}
 	return nil
+}
+
+// mmConsts are the constants of matmat.wgsl for a tile of tm × tn threads
+// and jobs of kind.
+func mmConsts(tm, tn, kind int) map[string]int {
+	c := map[string]int{"TM": tm, "TN": tn, "KIND": kind, "PAIRS": 0, "G": 1}
+	if mmPairLanes {
+		c["PAIRS"] = 1
+	}
+	// Two slices a fetch where the tile has twice the threads of its rows.
+	if mmPairFetch && tm*tn == 2*8*tm {
+		c["G"] = 2
+	}
+	return c
 }

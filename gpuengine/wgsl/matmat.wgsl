@@ -13,9 +13,14 @@
 // columns, with half the barriers and twice the workgroup memory, were
 // slower on an H200 however their columns were looped or unrolled.)
 //
-// Loading: thread lid fetches row lid of the weight slice (lid < BM) and
-// token lid − XS of the input slice (lid ≥ XS), 8 columns each, so a warp
-// reads 32 rows (or tokens) and its scalar stores fill 32 banks.
+// Loading (Fetcher below): in the 64 × 64 tile every thread fetches a row
+// of the weight slice and a token of the input slice, 8 columns each; in
+// the 128 × 128 tile each thread pair fetches a row and a token of two
+// slices at once, one each, so that a warp's load instruction touches 16
+// rows (or tokens) rather than 32: a load is served a line of memory at a
+// time, and the lines, not the bytes, were what the fetches cost (an H200,
+// 7B prompt 2,094 → 2,130 tokens/s, 0.1B 87,630–87,850 → 95,250–97,230).
+// The scalar stores of a warp fill 32 banks.
 //
 // Constant indices only into private arrays: one indexed by a variable
 // lives in local memory.
@@ -44,9 +49,9 @@ struct Slice {
     x1: vec4<f32>,
 }
 
-fn fetch(j: Job, lid: u32, row: u32, tok: u32, count: u32, k0: u32) -> Slice {
+fn fetch(j: Job, f: Fetcher, row: u32, tok: u32, count: u32, k0: u32) -> Slice {
     var s: Slice;
-    if lid < BM && row < j.rows {
+    if f.w && row < j.rows {
         let e = row * j.cols + k0; // element index in the matrix, a multiple of 8
         switch kind_of(j) {
             case 0u: {
@@ -64,7 +69,7 @@ fn fetch(j: Job, lid: u32, row: u32, tok: u32, count: u32, k0: u32) -> Slice {
             }
         }
     }
-    if lid >= XS && tok < count {
+    if f.x && tok < count {
         let xi = (j.x + tok * j.xs + k0) / 4u;
         s.x0 = act[xi];
         s.x1 = act[xi + 1u];
@@ -72,9 +77,31 @@ fn fetch(j: Job, lid: u32, row: u32, tok: u32, count: u32, k0: u32) -> Slice {
     return s;
 }
 
+// Fetcher is what thread lid fetches: with G = 1, row r of the weights
+// (lid < BM) and token t of the inputs (lid ≥ XS) of every slice; with
+// G = 2 (the 128 × 128 tile, twice the threads of a tile's rows), row r and
+// token t of every other slice, those ≡ h (mod 2), two slices fetched at
+// once a group: a thread pair then reads 32 adjacent bytes of a row of
+// float16 weights and 64 of a token, a warp 16 rows and 16 tokens, where
+// one slice's fetch by 32 threads touches 32 of each.
+struct Fetcher {
+    w: bool,
+    x: bool,
+    r: u32,
+    t: u32,
+    h: u32,
+}
+
+fn fetcher(lid: u32) -> Fetcher {
+    if G == 2u {
+        return Fetcher(true, true, lid / 2u, lid / 2u, lid % 2u);
+    }
+    return Fetcher(lid < BM, lid >= XS, lid, lid - XS, 0u);
+}
+
 // put decodes slice s into buffer b.
-fn put(kind: u32, lid: u32, s: Slice, b: u32) {
-    if lid < BM {
+fn put(kind: u32, f: Fetcher, s: Slice, b: u32) {
+    if f.w {
         var w0: vec4<f32>;
         var w1: vec4<f32>;
         switch kind {
@@ -94,8 +121,8 @@ fn put(kind: u32, lid: u32, s: Slice, b: u32) {
                 w1 = nf4x4(s.w.x, 16u) * am;
             }
         }
-        let q = lid / 4u;
-        let c = lid % 4u;
+        let q = f.r / 4u;
+        let c = f.r % 4u;
         ws[b][0][q][c] = w0.x;
         ws[b][1][q][c] = w0.y;
         ws[b][2][q][c] = w0.z;
@@ -105,10 +132,9 @@ fn put(kind: u32, lid: u32, s: Slice, b: u32) {
         ws[b][6][q][c] = w1.z;
         ws[b][7][q][c] = w1.w;
     }
-    if lid >= XS {
-        let t = lid - XS;
-        let q = t / 4u;
-        let c = t % 4u;
+    if f.x {
+        let q = f.t / 4u;
+        let c = f.t % 4u;
         xs[b][0][q][c] = s.x0.x;
         xs[b][1][q][c] = s.x0.y;
         xs[b][2][q][c] = s.x0.z;
@@ -143,24 +169,45 @@ fn matmat(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: v
         return;
     }
     // A warp computes 8 row quads × 4 token quads: its reads of a column
-    // are 8 and 4 consecutive vec4 (broadcast to the others).
+    // are 8 and 4 consecutive vec4 (broadcast to the others). A read of a
+    // vec4 returns four registers a lane, at 32 a clock, unless lanes n
+    // and n^1 or lanes n and n^2 read the same address: then it takes half
+    // the clocks. So with PAIRS, lane bit 0 picks among token quads and
+    // bit 1 among row quads, each read meets one of the two rules (lanes
+    // n and n^1 share a row quad, n and n^2 a token quad); without, lanes
+    // n and n^1 differ in their token quad. (An H200: 7B prompt 2,045 →
+    // 2,094 tokens/s, 1.5B 9,743–9,760 → 9,927–9,943.)
     let lane = lid % 32u;
     let warp = lid / 32u;
-    let tx = (warp % (TN / 4u)) * 4u + lane % 4u;
-    let ty = (warp / (TN / 4u)) * 8u + lane / 4u;
-    let row = jr.y + lid;
-    let tok = t0 + lid - XS;
+    var lx = lane % 4u;
+    var ly = lane / 4u;
+    if PAIRS == 1u {
+        lx = (lane & 1u) | ((lane >> 3u) & 2u);
+        ly = (lane >> 1u) & 7u;
+    }
+    let tx = (warp % (TN / 4u)) * 4u + lx;
+    let ty = (warp / (TN / 4u)) * 8u + ly;
+    let f = fetcher(lid);
+    let row = jr.y + f.r;
+    let tok = t0 + f.t;
     var acc: array<vec4<f32>, 16>; // [token][row quad]
     let n = j.cols / BK / parts;
     let first = kp * n;
-    var s = fetch(j, lid, row, tok, count, first * BK);
-    put(kind, lid, s, 0u);
+    var s: Slice;
+    if f.h < n {
+        s = fetch(j, f, row, tok, count, (first + f.h) * BK);
+    }
+    if f.h == 0u {
+        put(kind, f, s, 0u);
+    }
     workgroupBarrier();
     for (var i = 0u; i < n; i++) {
         let b = i & 1u;
         let more = i + 1u < n;
-        if more {
-            s = fetch(j, lid, row, tok, count, (first + i + 1u) * BK);
+        // The last slice of a group fetches the next group.
+        let next = i + 1u + f.h;
+        if (i + 1u) % G == 0u && next < n {
+            s = fetch(j, f, row, tok, count, (first + next) * BK);
         }
         for (var k = 0u; k < BK; k++) {
             let a0 = ws[b][k][ty];
@@ -184,8 +231,8 @@ fn matmat(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: v
             acc[14] = fma(a0, vec4<f32>(b1.w), acc[14]);
             acc[15] = fma(a1, vec4<f32>(b1.w), acc[15]);
         }
-        if more {
-            put(kind, lid, s, 1u - b);
+        if more && (i + 1u) % G == f.h {
+            put(kind, f, s, 1u - b);
         }
         workgroupBarrier();
     }
