@@ -181,7 +181,9 @@ func (e *Engine) planPass(batch []engine.Sequence, states []*State, pos []int, o
 // 256 one-token sequences (64 MiB of logits a step) went from 6,087–6,099
 // to 6,496 tokens/s at 1.5B and from 1,686–1,694 to 1,718–1,719 at 7B in
 // halves; 0.1B from 26,305–28,645 to 30,728 with LogitRows 128, which makes
-// the same chunks, and chunks of 64 gained less.
+// the same chunks, and chunks of 64 gained less. Chunks of the default
+// 128 rows (logitRows) never reach it; an Options.LogitRows of 256 or more
+// does.
 var halfChunkRows = 256
 
 // chunks is the rows of each chunk in which a pass of R output rows goes
