@@ -342,8 +342,9 @@ func mmConsts(tm, tn, kind int) map[string]int {
 	if mmPairLanes {
 		c["PAIRS"] = 1
 	}
-	// Two slices a fetch where the tile has twice the threads of its rows.
-	if mmPairFetch && tm*tn == 2*8*tm {
+	// Two slices a fetch where the tile has twice the threads of its rows
+	// and of its tokens (8·tm and 8·tn).
+	if mmPairFetch && tm*tn == 2*8*tm && tm == tn {
 		c["G"] = 2
 	}
 	return c
