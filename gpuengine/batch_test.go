@@ -301,19 +301,20 @@ func TestCancel(t *testing.T) {
 // (45 rows over passes of 32 tokens, chunks of 6) and more sequences
 // wanting their last position than a chunk holds (20, of 1 to 3 tokens)
 // get the CPU engine's logits; and so do passes whose last chunk goes
-// through the head in two halves (chunks of 32 rows or of 6, halves from 4).
-// Then a run with no output rows, while the download buffers are still
-// mapped from the first, and one more row. Both ways to the host: the head
-// writing the download buffers, and a copy.
+// through the head in two halves (chunks of 32 rows or of 6, halves from 4),
+// and chunks that take three download buffers in turn. Then a run with no
+// output rows, while the download buffers are still mapped from the first,
+// and one more row. Both ways to the host: the head writing the download
+// buffers, and a copy.
 func TestLogitRowsInChunks(t *testing.T) {
 	for _, c := range []struct {
-		rows, half int
-	}{{6, halfChunkRows}, {0, 4}, {6, 4}} {
+		rows, half, downs int
+	}{{6, halfChunkRows, 2}, {0, 4, 2}, {6, 4, 2}, {6, 4, 3}} {
 		for _, direct := range []bool{true, false} {
 			for _, tm := range testModels() {
-				t.Run(fmt.Sprintf("%s/direct=%v/rows=%d/half=%d", tm.name, direct, c.rows, c.half), func(t *testing.T) {
-					defer func(d bool, h int) { directLogits, halfChunkRows = d, h }(directLogits, halfChunkRows)
-					directLogits, halfChunkRows = direct, c.half
+				t.Run(fmt.Sprintf("%s/direct=%v/rows=%d/half=%d/downs=%d", tm.name, direct, c.rows, c.half, c.downs), func(t *testing.T) {
+					defer func(d bool, h, n int) { directLogits, halfChunkRows, downloadBuffers = d, h, n }(directLogits, halfChunkRows, downloadBuffers)
+					directLogits, halfChunkRows, downloadBuffers = direct, c.half, c.downs
 					testLogitRowsInChunks(t, tm, c.rows)
 				})
 			}

@@ -43,6 +43,7 @@ var (
 	benchDrop    = flag.String("gpuengine.drop", "", "ops (a regular expression of their names) the profile's whole pass leaves out, to time the rest")
 	benchPairs   = flag.Bool("gpuengine.mmpairs", true, "the matrix-matrix kernel's lanes read workgroup memory in pairs (false: the layout before)")
 	benchPairG   = flag.Bool("gpuengine.mmfetch2", true, "the 128×128 matrix-matrix tile's threads fetch two slices at once (false: one a slice)")
+	benchDowns   = flag.Int("gpuengine.downs", 0, "download buffers a pass's chunks of logits take in turn (0: the default)")
 	benchDirect  = flag.Bool("gpuengine.direct", true, "the head writes the logits into host memory where the device allows it (false: copied there after it)")
 )
 
@@ -104,7 +105,10 @@ func benchEngine(b *testing.B, sh synthShape, kind format.DType) *Engine {
 	oneTokenKernel = *benchMV1
 	mmPairLanes = *benchPairs
 	mmPairFetch = *benchPairG
-	key := fmt.Sprint(sh.name, kind, *benchChunk, *benchRows, mvLanes, mvRows, timeMixLanes, mmSplit, directLogits, spanTokens, spanGroups, mmKindTiles, oneTokenKernel, mmPairLanes, mmPairFetch)
+	if *benchDowns > 0 {
+		downloadBuffers = *benchDowns
+	}
+	key := fmt.Sprint(sh.name, kind, *benchChunk, *benchRows, mvLanes, mvRows, timeMixLanes, mmSplit, directLogits, spanTokens, spanGroups, mmKindTiles, oneTokenKernel, mmPairLanes, mmPairFetch, downloadBuffers)
 	if benchCache.key == key {
 		return benchCache.e
 	}

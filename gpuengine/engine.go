@@ -62,6 +62,12 @@ const maxAutoChunk, minAutoChunk = 2048, 512
 // the GPU waited less for its writes into host memory as well.
 const logitRows = 128
 
+// downloadBuffers is the number of download buffers a pass's chunks of
+// logits take in turn: with two, the host copies a chunk's logits out while
+// the GPU computes the next, and the chunk after that is submitted once the
+// copy is done (a variable for the benchmarks to try more).
+var downloadBuffers = 2
+
 // ErrTooLarge is wrapped by the error for a model that does not fit the
 // device (or Options.MaxMemory).
 var ErrTooLarge = errors.New("model does not fit the device")
@@ -93,8 +99,8 @@ type Engine struct {
 	uniform  *wgpu.Buffer
 	prog     []*op
 	logits   region
-	down     [2]*gpu.Staging // logits of alternate chunks, read while the next runs
-	direct   bool            // the head writes the logits into down itself
+	down     []*gpu.Staging // logits of chunks in turn, each read while later ones run
+	direct   bool           // the head writes the logits into down itself
 
 	// States: pages of at most pageSlots slots, each a buffer per layer of
 	// slots × slotStride floats; slot s is slot s − page·pageSlots of page
@@ -372,9 +378,9 @@ func (e *Engine) plan(specs []tensorSpec, dtypes []format.DType, same []int) err
 		e.releaseProgram()
 		act = int64(4 * e.actSize)
 		e.actSize = 0
-		staging = 2 * int64(4*e.rcap*e.info.Vocab)
+		staging = int64(downloadBuffers) * int64(4*e.rcap*e.info.Vocab)
 		if !e.direct {
-			staging += staging / 2 // the logits on the device, copied to the download buffers
+			staging += int64(4 * e.rcap * e.info.Vocab) // the logits on the device, copied to the download buffers
 		}
 		total = weights + act + states + staging + int64(4*passWords(e.tcap))
 		fits := act <= e.limits.binding && (e.limits.memory == 0 || total <= e.limits.memory)
@@ -413,6 +419,7 @@ func (e *Engine) plan(specs []tensorSpec, dtypes []format.DType, same []int) err
 		return err
 	}
 	e.pass = make([]byte, 4*passWords(e.tcap))
+	e.down = make([]*gpu.Staging, downloadBuffers)
 	for i := range e.down {
 		if e.direct {
 			e.down[i], err = e.d.NewStorageDownload(logitBytes)
@@ -521,12 +528,12 @@ func (e *Engine) release() {
 		}
 	}
 	e.arenas, e.states, e.act, e.logitBuf, e.noLogits, e.passBuf = nil, nil, nil, nil, nil, nil
-	for _, s := range append(e.down[:], e.snapDown) {
+	for _, s := range append(e.down, e.snapDown) {
 		if s != nil {
 			s.Release()
 		}
 	}
-	e.down, e.snapDown = [2]*gpu.Staging{}, nil
+	e.down, e.snapDown = nil, nil
 	for _, k := range e.kernels {
 		k.Release()
 	}

@@ -18,15 +18,15 @@ type op struct {
 	name    string
 	kernels []*gpu.Kernel
 	groups  []*wgpu.BindGroup
-	alt     []*wgpu.BindGroup // of a logits op with direct logits: download buffer 1 bound (groups: 0)
-	params  []byte            // the kernel's uniform block
-	uoff    int               // its offset in the uniform buffer
-	arena   int               // weight arena bound at 2 (−1: none, the kernel reads no weights)
-	layer   int               // layer whose states are bound at 4 (−1: none)
-	page    int               // the page of states bound
-	logits  bool              // binds the logits at 4
-	head    bool              // writes them (with direct logits, the others bind a stand-in)
-	rows    bool              // works on the output rows: runs once per chunk of them
+	alt     [][]*wgpu.BindGroup // of a logits op with direct logits, [d−1][kernel]: download buffer d bound (groups: 0)
+	params  []byte              // the kernel's uniform block
+	uoff    int                 // its offset in the uniform buffer
+	arena   int                 // weight arena bound at 2 (−1: none, the kernel reads no weights)
+	layer   int                 // layer whose states are bound at 4 (−1: none)
+	page    int                 // the page of states bound
+	logits  bool                // binds the logits at 4
+	head    bool                // writes them (with direct logits, the others bind a stand-in)
+	rows    bool                // works on the output rows: runs once per chunk of them
 	grid    func(s shape) (variant int, x, y uint32)
 }
 
@@ -121,10 +121,13 @@ func (e *Engine) bindAll(statesOnly bool) error {
 		o.releaseGroups(false)
 		for _, k := range o.kernels {
 			g, err := e.bindOp(o, k, 0)
-			if err == nil && o.head && e.direct {
+			for d := 1; err == nil && o.head && e.direct && d < len(e.down); d++ {
+				if len(o.alt) < d {
+					o.alt = append(o.alt, nil)
+				}
 				var a *wgpu.BindGroup
-				if a, err = e.bindOp(o, k, 1); err == nil {
-					o.alt = append(o.alt, a)
+				if a, err = e.bindOp(o, k, d); err == nil {
+					o.alt[d-1] = append(o.alt[d-1], a)
 				}
 			}
 			if err != nil {
@@ -139,7 +142,7 @@ func (e *Engine) bindAll(statesOnly bool) error {
 // releaseGroups releases the op's bind groups, both sets (on a lost
 // device it only forgets them), and empties them.
 func (o *op) releaseGroups(lost bool) {
-	for _, gs := range [][]*wgpu.BindGroup{o.groups, o.alt} {
+	for _, gs := range append([][]*wgpu.BindGroup{o.groups}, o.alt...) {
 		for _, g := range gs {
 			if g != nil && !lost {
 				g.Release()
@@ -205,8 +208,8 @@ func (e *Engine) record(ops []*op, s shape, down int, after func(enc *wgpu.Comma
 					continue
 				}
 				g := o.groups[v]
-				if down == 1 && len(o.alt) > 0 {
-					g = o.alt[v]
+				if down > 0 && len(o.alt) > 0 {
+					g = o.alt[down-1][v]
 				}
 				p.Dispatch(o.kernels[v], g, x, y)
 			}

@@ -55,11 +55,11 @@ func (e *Engine) Run(ctx context.Context, batch []engine.Sequence) error {
 	}
 	pos := make([]int, len(batch))
 	// A pass's output rows go through the head and to the host in chunks of
-	// at most rcap (chunkRows), which take two download buffers in turn: the
-	// logits of one chunk are copied out while the GPU works on the next, of
-	// this pass or the next.
-	var held [2][]outRow // the rows in each download buffer
-	var pending [2]bool
+	// at most rcap (chunkRows), which take the download buffers in turn: the
+	// logits of one chunk are copied out while the GPU works on the later
+	// ones, of this pass or the next.
+	held := make([][]outRow, len(e.down)) // the rows in each download buffer
+	pending := make([]bool, len(e.down))
 	// A mapping left pending would hold the garbage collector (package gpu)
 	// and the buffer: on an early return, wait for it.
 	defer func() {
@@ -105,17 +105,16 @@ func (e *Engine) Run(ctx context.Context, batch []engine.Sequence) error {
 			}
 			if len(rows) > 0 {
 				held[next], pending[next] = append(held[next][:0], rows...), true
-				next = 1 - next
+				next = (next + 1) % len(e.down)
 			}
 			first += n
 		}
 	}
-	// The older chunk first, which is ready first.
-	if err := read(next); err != nil {
-		return err
-	}
-	if err := read(1 - next); err != nil {
-		return err
+	// The oldest chunk first, which is ready first.
+	for d := range e.down {
+		if err := read((next + d) % len(e.down)); err != nil {
+			return err
+		}
 	}
 	runtime.KeepAlive(states)
 	return nil
