@@ -343,8 +343,8 @@ func mmConsts(tm, tn, kind int) map[string]int {
 		c["PAIRS"] = 1
 	}
 	// Two slices a fetch where the tile has twice the threads of its rows
-	// and of its tokens (8·tm and 8·tn).
-	if mmPairFetch && tm*tn == 2*8*tm && tm == tn {
+	// and of its tokens.
+	if threads := tm * tn; mmPairFetch && threads == 2*8*tm && threads == 2*8*tn {
 		c["G"] = 2
 	}
 	return c

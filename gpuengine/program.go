@@ -139,7 +139,7 @@ func (e *Engine) bindAll(statesOnly bool) error {
 	return nil
 }
 
-// releaseGroups releases the op's bind groups, both sets (on a lost
+// releaseGroups releases the op's bind groups, every set (on a lost
 // device it only forgets them), and empties them.
 func (o *op) releaseGroups(lost bool) {
 	for _, gs := range append([][]*wgpu.BindGroup{o.groups}, o.alt...) {
