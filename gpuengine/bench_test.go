@@ -35,7 +35,8 @@ var (
 	benchTMLanes = flag.Int("gpuengine.tmlanes", 0, "threads per channel of the RWKV-7 time mix for the second LoRA stages: 1, 2 or 4 (0: the default)")
 	benchCopy    = flag.Int("gpuengine.copiers", 0, "most goroutines copying logits out (0: the default)")
 	benchTMLoRA  = flag.Int("gpuengine.tmlora", -1, "most segments of a pass whose RWKV-7 time mix makes the second LoRA stages (0: never; -1: the default)")
-	benchSpans   = flag.Int("gpuengine.spans", -1, "tokens of a span of a prompt's RWKV-7 recurrence (0: a segment is one span; -1: the default)")
+	benchSpans   = flag.Int("gpuengine.spans", -1, "tokens of the shortest span of a prompt's RWKV-7 recurrence (0: a segment is one span; -1: the default)")
+	benchSpanWk  = flag.Int("gpuengine.spanwork", 0, "most spans × heads of a pass's RWKV-7 recurrence before its spans grow longer (0: the default)")
 	benchSpanWG  = flag.Int("gpuengine.spangroups", 0, "most segments × heads of a pass whose RWKV-7 recurrence is cut into spans (0: the default)")
 	benchMMKinds = flag.Int("gpuengine.mmkinds", -1, "tiles (bit v: tile v) in which float16 products of prompts and batches get matrix-matrix kernels of their own (-1: the default)")
 	benchHalf    = flag.Int("gpuengine.halfrows", 0, "fewest rows of a pass's last chunk of logits that go through the head in halves (0: the default)")
@@ -92,6 +93,9 @@ func benchEngine(b *testing.B, sh synthShape, kind format.DType) *Engine {
 	if *benchSpans >= 0 {
 		spanTokens = *benchSpans
 	}
+	if *benchSpanWk > 0 {
+		spanWork = *benchSpanWk
+	}
 	if *benchSpanWG > 0 {
 		spanGroups = *benchSpanWG
 	}
@@ -108,7 +112,7 @@ func benchEngine(b *testing.B, sh synthShape, kind format.DType) *Engine {
 	if *benchDowns > 0 {
 		downloadBuffers = *benchDowns
 	}
-	key := fmt.Sprint(sh.name, kind, *benchChunk, *benchRows, mvLanes, mvRows, timeMixLanes, mmSplit, directLogits, spanTokens, spanGroups, mmKindTiles, oneTokenKernel, mmPairLanes, mmPairFetch, downloadBuffers)
+	key := fmt.Sprint(sh.name, kind, *benchChunk, *benchRows, mvLanes, mvRows, timeMixLanes, mmSplit, directLogits, spanTokens, spanGroups, spanWork, mmKindTiles, oneTokenKernel, mmPairLanes, mmPairFetch, downloadBuffers)
 	if benchCache.key == key {
 		return benchCache.e
 	}

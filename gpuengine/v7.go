@@ -256,9 +256,18 @@ func (e *Engine) buildV7() error {
 // spans of 64 lost 1% and of 128 or 256 gained nothing: there the work the
 // spans add (U and P, three times the recurrence's arithmetic) outweighs
 // the parallelism they bring.
+//
+// spanTokens is the shortest span: a pass whose spans × heads would exceed
+// spanWork takes spans twice as long until they do not. On an H200, a
+// 2048-token prompt of 1.5B (32 heads) in spans of 256 (256 workgroups)
+// ran at 10,295–10,303 tokens/s against 10,235–10,237 in spans of 128
+// (512), and its verify at 8,997–9,021 against 8,955–8,975 (spans of 512:
+// 8,976–8,989); 0.1B's (12 heads) lost 2–6% in spans of 256 or 64, whose
+// 384 workgroups the rule does not take either.
 var (
 	spanTokens = 128
 	spanGroups = 32
+	spanWork   = 256
 )
 
 // carryRows is the rows of S a workgroup of carry7.wgsl chains (its RB).
@@ -281,16 +290,23 @@ func (e *Engine) spanLength() int {
 
 // planSpans writes the spans of the pass planned (a pass of long segments)
 // into the pass description and sets sh.K: each segment one span, or, where
-// segments × heads are at most spanGroups, spans of e.spanLen tokens.
+// segments × heads are at most spanGroups, spans of e.spanLen tokens or a
+// power of two times as many, the shortest whose spans × heads are at most
+// spanWork.
 func (e *Engine) planSpans(sh *shape) {
 	base, table := 4+2*e.tcap, 4+7*e.tcap
 	L := e.spanLen
 	if L > 0 && sh.S*e.info.Heads <= spanGroups {
-		k := 0
-		for s := range sh.S {
-			k += ceilDiv(e.word(base+4*s+2), L)
+		spans := func(L int) (k int) {
+			for s := range sh.S {
+				k += ceilDiv(e.word(base+4*s+2), L)
+			}
+			return k
 		}
-		if 2*k > e.tcap { // more than the table holds
+		for spans(L)*e.info.Heads > spanWork && spans(L) > sh.S {
+			L *= 2
+		}
+		if 2*spans(L) > e.tcap { // more than the table holds
 			L = 0
 		}
 	} else {

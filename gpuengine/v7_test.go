@@ -117,7 +117,8 @@ func plannedSpans(t *testing.T, e *Engine, batch []engine.Sequence) shape {
 // it, does too. So does a batch whose segments have one span and several,
 // each segment against the CPU engine alone; and spans off (0).
 func TestRecurrenceSpans(t *testing.T) {
-	defer func(n int) { spanTokens = n }(spanTokens)
+	defer func(n, w int) { spanTokens, spanWork = n, w }(spanTokens, spanWork)
+	work := spanWork
 	sources := []struct {
 		name string
 		src  *format.Source
@@ -142,13 +143,26 @@ func TestRecurrenceSpans(t *testing.T) {
 		for i, n := range lens {
 			alone[i] = cpuRows(t, cpu, testTokens[i:i+n])
 		}
-		for _, L := range []int{3, 5, 8, 16, 0} {
-			spanTokens = L
+		// work: the most spans × heads as a multiple of the heads (0: the
+		// default, which none of these passes reaches); prompt and batch:
+		// the span lengths that then cut the first pass of 40 tokens and
+		// the batch (0: one span a segment).
+		for _, c := range []struct{ L, work, prompt, batch int }{
+			{3, 0, 3, 3}, {5, 0, 5, 5}, {8, 0, 8, 8}, {16, 0, 16, 16}, {0, 0, 0, 0},
+			{3, 4, 12, 0},  // 14 spans of 3, 7 of 6, 4 of 12; the batch one a segment
+			{5, 12, 5, 10}, // the prompt 8 spans; the batch 8 + 1 + 5 of 5, 4 + 1 + 3 of 10
+		} {
+			spanTokens = c.L
 			e := loadGPU(t, m.src, &Options{Chunk: 128})
-			what := fmt.Sprintf("%s, spans of %d", m.name, L)
+			spanWork = c.work * e.info.Heads
+			if c.work == 0 {
+				spanWork = work
+			}
+			L := c.batch
+			what := fmt.Sprintf("%s, spans of %d (at most %d × heads)", m.name, c.L, c.work)
 			s := newState(t, e)
 			first := []engine.Sequence{{Tokens: testTokens[:40], State: s, Output: engine.OutputAll}}
-			if sh := plannedSpans(t, e, first); (sh.K > sh.S) != (L > 0) {
+			if sh := plannedSpans(t, e, first); (sh.K > sh.S) != (c.prompt > 0) || c.prompt > 0 && sh.K != ceilDiv(40, c.prompt) {
 				t.Fatalf("%s: a pass of 40 tokens has %d spans", what, sh.K)
 			}
 			got := runAll(t, e, s, testTokens[:40], engine.OutputAll)
@@ -159,7 +173,7 @@ func TestRecurrenceSpans(t *testing.T) {
 			for i, n := range lens {
 				batch[i] = engine.Sequence{Tokens: testTokens[i : i+n], State: newState(t, e), Output: engine.OutputAll}
 			}
-			if sh := plannedSpans(t, e, batch); L > 0 && sh.K != 3+ceilDiv(40, L)+ceilDiv(25, L)-2+(ceilDiv(3, L)-1) {
+			if sh := plannedSpans(t, e, batch); L > 0 && sh.K != 3+ceilDiv(40, L)+ceilDiv(25, L)-2+(ceilDiv(3, L)-1) || L == 0 && sh.K != 3 {
 				t.Fatalf("%s: a batch of %v tokens has %d spans", what, lens, sh.K)
 			}
 			if err := e.Run(context.Background(), batch); err != nil {
