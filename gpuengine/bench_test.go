@@ -44,6 +44,7 @@ var (
 	benchDrop    = flag.String("gpuengine.drop", "", "ops (a regular expression of their names) the profile's whole pass leaves out, to time the rest")
 	benchPairs   = flag.Bool("gpuengine.mmpairs", true, "the matrix-matrix kernel's lanes read workgroup memory in pairs (false: the layout before)")
 	benchPairG   = flag.Bool("gpuengine.mmfetch2", true, "the 128×128 matrix-matrix tile's threads fetch two slices at once (false: one a slice)")
+	benchSplitJs = flag.Int("gpuengine.splitjobs", -1, "fewest 64×64 workgroups with which a matrix-matrix dispatch of several products is not split into parts (0: never split; -1: the default)")
 	benchDowns   = flag.Int("gpuengine.downs", 0, "download buffers a pass's chunks of logits take in turn (0: the default)")
 	benchDirect  = flag.Bool("gpuengine.direct", true, "the head writes the logits into host memory where the device allows it (false: copied there after it)")
 )
@@ -112,7 +113,10 @@ func benchEngine(b *testing.B, sh synthShape, kind format.DType) *Engine {
 	if *benchDowns > 0 {
 		downloadBuffers = *benchDowns
 	}
-	key := fmt.Sprint(sh.name, kind, *benchChunk, *benchRows, mvLanes, mvRows, timeMixLanes, mmSplit, directLogits, spanTokens, spanGroups, spanWork, mmKindTiles, oneTokenKernel, mmPairLanes, mmPairFetch, downloadBuffers)
+	if *benchSplitJs >= 0 {
+		mmSplitJobs = *benchSplitJs
+	}
+	key := fmt.Sprint(sh.name, kind, *benchChunk, *benchRows, mvLanes, mvRows, timeMixLanes, mmSplit, directLogits, spanTokens, spanGroups, spanWork, mmKindTiles, oneTokenKernel, mmPairLanes, mmPairFetch, downloadBuffers, mmSplitJobs)
 	if benchCache.key == key {
 		return benchCache.e
 	}

@@ -251,8 +251,8 @@ func TestTinyModels(t *testing.T) {
 	}
 }
 
-// Every tile of the matrix-matrix kernel, with the columns of one-job
-// dispatches split into parts or not, gives the CPU engine's logits, in
+// Every tile of the matrix-matrix kernel, with the columns of dispatches of one
+// product or of several split into parts or not, gives the CPU engine's logits, in
 // every weight kind, on a model whose matrices end inside a tile in rows
 // (160 and 320 rows: 128 + 32, 64 + 32 …), whose Int8 and NF4 blocks cross
 // rows (160 columns), and on a prompt that ends inside the second or third
@@ -271,8 +271,9 @@ func TestMatmatTiles(t *testing.T) {
 		t.Run(wk.name, func(t *testing.T) {
 			src := quantized(t, base, wk.kind)
 			want := cpuRows(t, loadCPU(t, src), toks)
-			defer func(s int) { mmSplit = s }(mmSplit)
-			for _, mmSplit = range []int{1, 4, 16} {
+			defer func(s, j int) { mmSplit, mmSplitJobs = s, j }(mmSplit, mmSplitJobs)
+			for _, c := range []struct{ split, jobs int }{{1, 0}, {4, 0}, {16, 0}, {4, 1 << 30}, {16, 1 << 30}} {
+				mmSplit, mmSplitJobs = c.split, c.jobs
 				e := loadGPU(t, src, &Options{Chunk: 256})
 				for v := 0; v <= len(mmTiles); v++ {
 					e.tile = v
@@ -280,7 +281,7 @@ func TestMatmatTiles(t *testing.T) {
 					if v > 0 {
 						what = fmt.Sprintf("tile %d×%d", 8*mmTiles[v-1].tm, 8*mmTiles[v-1].tn)
 					}
-					what += fmt.Sprintf(", columns in up to %d parts", mmSplit)
+					what += fmt.Sprintf(", columns in up to %d parts (dispatches of several products too: %v)", mmSplit, mmSplitJobs > 0)
 					compare(t, what, runAll(t, e, newState(t, e), toks, engine.OutputAll), want, e.Info().Vocab, 1e-3)
 				}
 			}

@@ -75,8 +75,26 @@ const mmSplitWarps = 132 * 16
 // (32 threads of 64 sums each) sums 2048 values of a part.
 const mmScratch = 2 * mmSplitWarps * 2048
 
+// mmSplitJobs is the fewest workgroups of 64 × 64 with which a dispatch of
+// several products over count tokens is not split like one of a single
+// product (0: never split; a variable for the benchmarks to compare). On an
+// H200, batches of 256 with every such dispatch split (their 128 × 128
+// tiles in up to 8 parts): 0.1B 31,749–31,964 → 35,414–35,730 tokens/s,
+// whose attention products make about 164 workgroups of 64 × 64; 1.5B
+// 6,410–6,585 → 6,066–6,181 (416 of them); 7B 1,720–1,726 → 1,729–1,737
+// (its 200 workgroups of 128 × 128, in which they run unsplit).
+var mmSplitJobs = 0
+
+// gcd is the greatest common divisor of a and b.
+func gcd(a, b int) int {
+	for b != 0 {
+		a, b = b, a%b
+	}
+	return a
+}
+
 // mmParts is the number of parts a dispatch of workgroups of tile v over
-// columns cols is split into.
+// columns that are multiples of cols is split into.
 func mmParts(v, workgroups, cols int) int {
 	warps := workgroups * mmTiles[v].tm * mmTiles[v].tn / 32
 	n := 1
@@ -250,8 +268,12 @@ func (e *Engine) addProducts(name string, a int, part []gpuJob) error {
 		int8s = int8s && g.kind == kindInt8
 	}
 	lanes, mvr := e.mvGeometry(int8s)
-	for _, g := range part {
+	rows, cols := 0, 0 // all the jobs' rows; the greatest common divisor of their columns
+	for i, g := range part {
 		vals = append(vals, g.vals...)
+		vals[4+16*i+14] = rows
+		rows += g.rows
+		cols = gcd(cols, g.vals[4])
 		head = head || g.logits
 		mvTiles += ceilDiv(g.rows, mvr)
 		for v, t := range mmTiles {
@@ -268,8 +290,9 @@ func (e *Engine) addProducts(name string, a int, part []gpuJob) error {
 	for range maxJobs - n {
 		vals = append(vals, make([]int, 16)...)
 	}
-	// A split needs one job over the tokens.
-	split := mmSplit > 1 && n == 1 && !onRows
+	vals[2] = rows
+	// A split needs jobs over the tokens.
+	split := mmSplit > 1 && !onRows && (n == 1 || mmSplitJobs > 0)
 	var sum *gpu.Kernel
 	if split {
 		t := mmTiles[0]
@@ -281,11 +304,11 @@ func (e *Engine) addProducts(name string, a int, part []gpuJob) error {
 		}
 		vals[1] = e.scratch.off
 	}
-	cols := part[0].vals[4]
 	// tile returns the tile of a pass over count tokens, its token tiles
 	// and the parts its columns are split into.
 	tile := func(count int) (v, tiles, parts int) {
 		v = e.mmTile(rowTiles, count)
+		split := split && (n == 1 || rowTiles[1]*ceilDiv(count, 8*mmTiles[1].tn) < mmSplitJobs)
 		if split && e.tile == 0 && count > 64 {
 			v = 0 // the parts fill the GPU, in the tile that reads the least per product
 		}
@@ -320,7 +343,6 @@ func (e *Engine) addProducts(name string, a int, part []gpuJob) error {
 			return 1 + v, uint32(rowTiles[v]), uint32(tiles * parts)
 		}})
 	if split {
-		rows := part[0].rows
 		e.addOp(&op{name: name, kernels: []*gpu.Kernel{sum}, params: params(vals...), arena: -1, layer: -1, logits: true, head: head,
 			grid: func(s shape) (int, uint32, uint32) {
 				if s.T <= matvecMax {

@@ -33,14 +33,14 @@ struct Job {
     auxs: u32,
     count: u32, // 0: the pass's tokens, 1: its output rows
     dst: u32,   // 0: y is in the activations, 1: in the logits
-    _1: u32,
+    off: u32,   // the rows of the jobs before it in the dispatch
     _2: u32,
 }
 
 struct Jobs {
     n: u32,
-    scratch: u32, // activation offset of the partial sums of a split product (matmat.wgsl)
-    _1: u32,
+    scratch: u32, // activation offset of the partial sums of a split dispatch (matmat.wgsl)
+    rows: u32,    // the rows of all its jobs
     _2: u32,
     jobs: array<Job, MAXJOBS>,
 }

@@ -146,10 +146,10 @@ fn put(kind: u32, f: Fetcher, s: Slice, b: u32) {
     }
 }
 
-// A dispatch of one job may split its columns into parts (the grid has
-// that many times the token tiles): workgroup row y sums part y / tiles of
-// the slices into partial sums at lin.scratch ([part][token][row]), which
-// matsum adds up and finishes.
+// A dispatch may split its columns into parts (the grid has that many times
+// the token tiles): workgroup row y sums part y / tiles of the slices into
+// partial sums at lin.scratch ([part][token][row], the rows of the jobs one
+// after another), which matsum adds up and finishes.
 @compute @workgroup_size(NT)
 fn matmat(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
           @builtin(local_invocation_index) lid: u32) {
@@ -241,7 +241,7 @@ fn matmat(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: v
     let t = t0 + 4u * tx;
     let t2 = t + 4u * TN;
     if parts > 1u {
-        let base = lin.scratch + kp * count * j.rows;
+        let base = lin.scratch + kp * count * lin.rows + j.off;
         partial2(j, base, acc[0], acc[1], t, r, r2, count);
         partial2(j, base, acc[2], acc[3], t + 1u, r, r2, count);
         partial2(j, base, acc[4], acc[5], t + 2u, r, r2, count);
@@ -275,37 +275,43 @@ fn store2(j: Job, a: vec4<f32>, b: vec4<f32>, t: u32, r: u32, r2: u32, count: u3
 }
 
 // partial2 stores the sums of rows r…r+3 and r2…r2+3 of token t, as far as
-// they exist, into a part's partial sums from base.
+// they exist, into a part's partial sums of job j from base.
 fn partial2(j: Job, base: u32, a: vec4<f32>, b: vec4<f32>, t: u32, r: u32, r2: u32, count: u32) {
     if t < count {
         if r < j.rows {
-            act[(base + t * j.rows + r) / 4u] = a;
+            act[(base + t * lin.rows + r) / 4u] = a;
         }
         if r2 < j.rows {
-            act[(base + t * j.rows + r2) / 4u] = b;
+            act[(base + t * lin.rows + r2) / 4u] = b;
         }
     }
 }
 
-// matsum adds up the partial sums of a split dispatch of one job and
-// finishes them: thread g of the grid's first row of workgroups the rows
-// 4(g mod rows/4)… of token g / (rows/4); the grid's height is the number
-// of parts.
+// matsum adds up the partial sums of a split dispatch and finishes them:
+// thread g of the grid's first row of workgroups the rows 4(g mod R/4)… of
+// the jobs' R rows (in the job they fall in) of token g / (R/4); the grid's
+// height is the number of parts.
 @compute @workgroup_size(256)
 fn matsum(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
           @builtin(local_invocation_index) lid: u32) {
-    let j = lin.jobs[0];
-    let count = job_count(j);
-    let q = j.rows / 4u;
+    let count = job_count(lin.jobs[0]);
+    let q = lin.rows / 4u;
     let g = wid.x * 256u + lid;
     if wid.y > 0u || g >= count * q {
         return;
     }
     let t = g / q;
-    let r = (g % q) * 4u;
+    let rr = (g % q) * 4u;
+    var ji = 0u;
+    for (var i = 1u; i < lin.n; i++) {
+        if rr >= lin.jobs[i].off {
+            ji = i;
+        }
+    }
+    let j = lin.jobs[ji];
     var v = vec4<f32>(0.0);
     for (var p = 0u; p < nwg.y; p++) {
-        v += act[(lin.scratch + (p * count + t) * j.rows + r) / 4u];
+        v += act[(lin.scratch + (p * count + t) * lin.rows + rr) / 4u];
     }
-    finish(j, v, t, r);
+    finish(j, v, t, rr - j.off);
 }
