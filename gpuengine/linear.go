@@ -85,6 +85,9 @@ const mmScratch = 2 * mmSplitWarps * 2048
 // (its 200 workgroups of 128 × 128, in which they run unsplit).
 var mmSplitJobs = 0
 
+// jobOff is the index of a Job's off (wgsl/linear.wgsl) among its words.
+const jobOff = 14
+
 // gcd is the greatest common divisor of a and b.
 func gcd(a, b int) int {
 	for b != 0 {
@@ -271,7 +274,7 @@ func (e *Engine) addProducts(name string, a int, part []gpuJob) error {
 	rows, cols := 0, 0 // all the jobs' rows; the greatest common divisor of their columns
 	for i, g := range part {
 		vals = append(vals, g.vals...)
-		vals[4+16*i+14] = rows
+		vals[4+16*i+jobOff] = rows
 		rows += g.rows
 		cols = gcd(cols, g.vals[4])
 		head = head || g.logits
@@ -308,13 +311,13 @@ func (e *Engine) addProducts(name string, a int, part []gpuJob) error {
 	// and the parts its columns are split into.
 	tile := func(count int) (v, tiles, parts int) {
 		v = e.mmTile(rowTiles, count)
-		split := split && (n == 1 || rowTiles[1]*ceilDiv(count, 8*mmTiles[1].tn) < mmSplitJobs)
-		if split && e.tile == 0 && count > 64 {
+		splits := split && (n == 1 || rowTiles[1]*ceilDiv(count, 8*mmTiles[1].tn) < mmSplitJobs)
+		if splits && e.tile == 0 && count > 64 {
 			v = 0 // the parts fill the GPU, in the tile that reads the least per product
 		}
 		tiles = ceilDiv(count, 8*mmTiles[v].tn)
 		parts = 1
-		if split {
+		if splits {
 			parts = mmParts(v, rowTiles[v]*tiles, cols)
 		}
 		return v, tiles, parts

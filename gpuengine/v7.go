@@ -303,10 +303,12 @@ func (e *Engine) planSpans(sh *shape) {
 			}
 			return k
 		}
-		for spans(L)*e.info.Heads > spanWork && spans(L) > sh.S {
+		k := spans(L)
+		for k*e.info.Heads > spanWork && k > sh.S {
 			L *= 2
+			k = spans(L)
 		}
-		if 2*spans(L) > e.tcap { // more than the table holds
+		if 2*k > e.tcap { // more than the table holds
 			L = 0
 		}
 	} else {
