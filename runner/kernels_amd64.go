@@ -12,9 +12,6 @@ import (
 // wrappers below handle the edges and check bounds before passing pointers.
 
 //go:noescape
-func dot4F32AVX2(w *float32, ldw int, x *float32, k int, out *float32)
-
-//go:noescape
 func rowsF32AVX2(w *float32, ldw int, x *float32, k int, out *float32, n int)
 
 //go:noescape
@@ -115,17 +112,16 @@ var (
 	dotRowsBF16AVX2  = rowsKernel(rowsBF16AVX2, dotBF16Go, dotRowsBF16Go)
 )
 
-// The AVX2 tile sums a token in one 8-lane accumulator, where the 4-row dot
-// kernel sums two (columns 16i…16i+7 and 16i+8…16i+15, like one 16-lane
-// accumulator, which is what the AVX-512 tile does): so on AVX2 a pass's
-// leftover tokens go through the tile too, padded with zero tokens, and a
-// token's logits do not depend on how many tokens share its pass.
+// Leftover tokens go through the tiles too, padded with zero tokens, so
+// that a token's logits do not depend on how many tokens share its pass: a
+// dot kernel over the whole row would sum in another order than a tile's
+// passes of kBlock columns (and on AVX2 with other accumulators).
 func gemmF32AVX2(out []float32, ldo int, w []float32, ldw, rows int, x []float32, ldx, T, k int) {
-	gemmBlocked(out, ldo, w, ldw, rows, x, ldx, T, k, 8, 3, gemm4x3F32AVX2, true)
+	gemmBlocked(out, ldo, w, ldw, rows, x, ldx, T, k, 8, 3, gemm4x3F32AVX2)
 }
 
 func gemmF32AVX512(out []float32, ldo int, w []float32, ldw, rows int, x []float32, ldx, T, k int) {
-	gemmBlocked(out, ldo, w, ldw, rows, x, ldx, T, k, 16, 6, gemm4x6F32AVX512, false)
+	gemmBlocked(out, ldo, w, ldw, rows, x, ldx, T, k, 16, 6, gemm4x6F32AVX512)
 }
 
 // padPool holds the padded inputs and outputs of leftover tokens.
@@ -140,11 +136,10 @@ const kBlock = kBlockGo
 // over the first kv = k − k mod width columns, in passes of at most kBlock
 // columns (later passes add to out). Tokens are the outer loop, so that tt
 // input rows stay in L1 while the weight tile (sized for L2 by the caller)
-// passes. Leftover tokens use the 4-row dot kernel; leftover rows and
-// columns are added in Go. With pad, leftover tokens go through the kernel
-// as a tile of their own, padded with zero tokens.
+// passes. Leftover tokens go through the kernel as a tile of their own,
+// padded with zero tokens; leftover rows and columns are added in Go.
 func gemmBlocked(out []float32, ldo int, w []float32, ldw, rows int, x []float32, ldx, T, k, width, tt int,
-	kernel func(w *float32, ldw int, x *float32, ldx int, k int, out *float32, ldo int, acc int), pad bool) {
+	kernel func(w *float32, ldw int, x *float32, ldx int, k int, out *float32, ldo int, acc int)) {
 	kv := k &^ (width - 1)
 	r4 := rows &^ 3
 	if kv == 0 || r4 == 0 || T == 0 {
@@ -156,7 +151,7 @@ func gemmBlocked(out []float32, ldo int, w []float32, ldw, rows int, x []float32
 	// px: the leftover tokens' inputs, then zeros, tt rows of kv; po: their
 	// outputs, tt rows of r4.
 	var px, po []float32
-	if pad && tfull < T {
+	if tfull < T {
 		buf := padPool.Get().(*[]float32)
 		defer padPool.Put(buf)
 		if n := tt * (kv + r4); cap(*buf) < n {
@@ -183,13 +178,7 @@ func gemmBlocked(out []float32, ldo int, w []float32, ldw, rows int, x []float32
 		}
 	}
 	for t := tfull; t < T; t++ {
-		if px != nil {
-			copy(out[t*ldo:t*ldo+r4], po[(t-tfull)*r4:(t-tfull+1)*r4])
-			continue
-		}
-		for r := 0; r < r4; r += 4 {
-			dot4F32AVX2(&w[r*ldw], ldw, &x[t*ldx], kv, &out[t*ldo+r])
-		}
+		copy(out[t*ldo:t*ldo+r4], po[(t-tfull)*r4:(t-tfull+1)*r4])
 	}
 	for t := range T {
 		xt := x[t*ldx : t*ldx+k]

@@ -245,64 +245,6 @@ rbdone:
 	VZEROUPPER
 	RET
 
-// func dot4F32AVX2(w *float32, ldw int, x *float32, k int, out *float32)
-// out[i] = Σ_{c<k} w[i·ldw+c]·x[c] for i < 4; k is a positive multiple of 8.
-TEXT ·dot4F32AVX2(SB), NOSPLIT, $0-40
-	MOVQ w+0(FP), SI
-	MOVQ ldw+8(FP), BX
-	SHLQ $2, BX
-	MOVQ x+16(FP), DI
-	MOVQ k+24(FP), CX
-	LEAQ (SI)(BX*2), R8          // row 2
-	VXORPS Y0, Y0, Y0
-	VXORPS Y1, Y1, Y1
-	VXORPS Y2, Y2, Y2
-	VXORPS Y3, Y3, Y3
-	VXORPS Y4, Y4, Y4
-	VXORPS Y5, Y5, Y5
-	VXORPS Y6, Y6, Y6
-	VXORPS Y7, Y7, Y7
-	CMPQ CX, $16
-	JLT  f32tail
-
-f32loop:
-	VMOVUPS (DI), Y8
-	VMOVUPS 32(DI), Y9
-	VFMADD231PS (SI), Y8, Y0
-	VFMADD231PS 32(SI), Y9, Y4
-	VFMADD231PS (SI)(BX*1), Y8, Y1
-	VFMADD231PS 32(SI)(BX*1), Y9, Y5
-	VFMADD231PS (R8), Y8, Y2
-	VFMADD231PS 32(R8), Y9, Y6
-	VFMADD231PS (R8)(BX*1), Y8, Y3
-	VFMADD231PS 32(R8)(BX*1), Y9, Y7
-	ADDQ $64, SI
-	ADDQ $64, R8
-	ADDQ $64, DI
-	SUBQ $16, CX
-	CMPQ CX, $16
-	JGE  f32loop
-
-f32tail:
-	CMPQ CX, $0
-	JEQ  f32done
-	VMOVUPS (DI), Y8
-	VFMADD231PS (SI), Y8, Y0
-	VFMADD231PS (SI)(BX*1), Y8, Y1
-	VFMADD231PS (R8), Y8, Y2
-	VFMADD231PS (R8)(BX*1), Y8, Y3
-
-f32done:
-	VADDPS Y4, Y0, Y0
-	VADDPS Y5, Y1, Y1
-	VADDPS Y6, Y2, Y2
-	VADDPS Y7, Y3, Y3
-	HSUM4(Y0, Y1, Y2, Y3, X0, X1)
-	MOVQ out+32(FP), DX
-	VMOVUPS X0, (DX)
-	VZEROUPPER
-	RET
-
 // func gemm4x3F32AVX2(w *float32, ldw int, x *float32, ldx int, k int, out *float32, ldo int, acc int)
 // out[t·ldo+r] = Σ_{c<k} w[r·ldw+c]·x[t·ldx+c] for r < 4, t < 3; k is a
 // positive multiple of 8; acc ≠ 0 adds to out instead. Twelve accumulators, each 8-element step loads
