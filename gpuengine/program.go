@@ -119,12 +119,12 @@ func (e *Engine) bindAll(statesOnly bool) error {
 			continue
 		}
 		o.releaseGroups(false)
+		if o.head && e.direct {
+			o.alt = make([][]*wgpu.BindGroup, len(e.down)-1)
+		}
 		for _, k := range o.kernels {
 			g, err := e.bindOp(o, k, 0)
-			for d := 1; err == nil && o.head && e.direct && d < len(e.down); d++ {
-				if len(o.alt) < d {
-					o.alt = append(o.alt, nil)
-				}
+			for d := 1; err == nil && d <= len(o.alt); d++ {
 				var a *wgpu.BindGroup
 				if a, err = e.bindOp(o, k, d); err == nil {
 					o.alt[d-1] = append(o.alt[d-1], a)
