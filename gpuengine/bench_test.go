@@ -46,6 +46,7 @@ var (
 	benchPairG   = flag.Bool("gpuengine.mmfetch2", true, "the 128×128 matrix-matrix tile's threads fetch two slices at once (false: one a slice)")
 	benchSplitJs = flag.Int("gpuengine.splitjobs", -1, "fewest 64×64 workgroups with which a matrix-matrix dispatch of several products is not split into parts (0: never split; -1: the default)")
 	benchDowns   = flag.Int("gpuengine.downs", 0, "download buffers a pass's chunks of logits take in turn (0: the default)")
+	benchStream  = flag.String("gpuengine.stream", "", "stream dispatches: which (0 none, 1 of several products, 2 all), workgroups, fewer tiles than, fewest slices a workgroup, e.g. 1,264,264,16")
 	benchDirect  = flag.Bool("gpuengine.direct", true, "the head writes the logits into host memory where the device allows it (false: copied there after it)")
 )
 
@@ -116,7 +117,12 @@ func benchEngine(b *testing.B, sh synthShape, kind format.DType) *Engine {
 	if *benchSplitJs >= 0 {
 		mmSplitJobs = *benchSplitJs
 	}
-	key := fmt.Sprint(sh.name, kind, *benchChunk, *benchRows, mvLanes, mvRows, timeMixLanes, mmSplit, directLogits, spanTokens, spanGroups, spanWork, mmKindTiles, oneTokenKernel, mmPairLanes, mmPairFetch, downloadBuffers, mmSplitJobs)
+	if *benchStream != "" {
+		if _, err := fmt.Sscanf(*benchStream, "%d,%d,%d,%d", &mmStream, &mmStreams, &mmStreamTiles, &mmStreamMin); err != nil || mmStreams < 1 || mmStreamMin < 1 {
+			b.Fatalf("-gpuengine.stream %q: want WHICH,WORKGROUPS,TILES,SLICES", *benchStream)
+		}
+	}
+	key := fmt.Sprint(sh.name, kind, *benchChunk, *benchRows, mvLanes, mvRows, timeMixLanes, mmSplit, directLogits, spanTokens, spanGroups, spanWork, mmKindTiles, oneTokenKernel, mmPairLanes, mmPairFetch, downloadBuffers, mmSplitJobs, mmStream, mmStreams, mmStreamTiles, mmStreamMin)
 	if benchCache.key == key {
 		return benchCache.e
 	}

@@ -252,13 +252,15 @@ func TestTinyModels(t *testing.T) {
 }
 
 // Every tile of the matrix-matrix kernel, with the columns of dispatches of one
-// product or of several split into parts or not, gives the CPU engine's logits, in
-// every weight kind, on a model whose matrices end inside a tile in rows
-// (160 and 320 rows: 128 + 32, 64 + 32 …), whose Int8 and NF4 blocks cross
-// rows (160 columns), and on a prompt that ends inside the second or third
-// tile of tokens (147 tokens).
+// product or of several split into parts or not, or their slices shared out among
+// a few workgroups or many (a workgroup summing several whole tiles and parts of
+// two, or parts of one tile; the second LoRA stages, 32 and 64 columns, in one
+// dispatch), gives the CPU engine's logits, in every weight kind, on a model whose
+// matrices end inside a tile in rows (160 and 320 rows: 128 + 32, 64 + 32 …), whose
+// Int8 and NF4 blocks cross rows (160 columns), and on a prompt that ends inside
+// the second or third tile of tokens (147 tokens).
 func TestMatmatTiles(t *testing.T) {
-	base, err := synth.RWKV7(synth.Config{Layers: 1, Embed: 160, Vocab: 320, HeadSize: 32, DecayLoRA: 32, ALoRA: 32, VLoRA: 32, GLoRA: 64}, format.F16, 5)
+	base, err := synth.RWKV7(synth.Config{Layers: 2, Embed: 160, Vocab: 320, HeadSize: 32, DecayLoRA: 32, ALoRA: 32, VLoRA: 32, GLoRA: 64}, format.F16, 5)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -267,13 +269,23 @@ func TestMatmatTiles(t *testing.T) {
 		toks = append(toks, testTokens...)
 	}
 	toks = toks[:147]
+	type knobs struct{ split, jobs, stream, streams, tiles, min, tmLoRA int }
+	saved := knobs{mmSplit, mmSplitJobs, mmStream, mmStreams, mmStreamTiles, mmStreamMin, timeMixLoRAMax}
+	defer func() {
+		mmSplit, mmSplitJobs, mmStream, mmStreams, mmStreamTiles, mmStreamMin, timeMixLoRAMax =
+			saved.split, saved.jobs, saved.stream, saved.streams, saved.tiles, saved.min, saved.tmLoRA
+	}()
 	for _, wk := range weightKinds {
 		t.Run(wk.name, func(t *testing.T) {
 			src := quantized(t, base, wk.kind)
 			want := cpuRows(t, loadCPU(t, src), toks)
-			defer func(s, j int) { mmSplit, mmSplitJobs = s, j }(mmSplit, mmSplitJobs)
-			for _, c := range []struct{ split, jobs int }{{1, 0}, {4, 0}, {16, 0}, {4, 1 << 30}, {16, 1 << 30}} {
-				mmSplit, mmSplitJobs = c.split, c.jobs
+			for _, c := range []knobs{
+				{1, 0, 0, 1, 0, 1, saved.tmLoRA}, {4, 0, 0, 1, 0, 1, saved.tmLoRA}, {16, 0, 0, 1, 0, 1, saved.tmLoRA},
+				{4, 1 << 30, 0, 1, 0, 1, saved.tmLoRA}, {16, 1 << 30, 0, 1, 0, 1, saved.tmLoRA},
+				{4, 0, 1, 7, 1 << 30, 1, 0}, {4, 0, 2, 3, 1 << 30, 1, 0}, {1, 0, 2, 40, 1 << 30, 1, 0},
+			} {
+				mmSplit, mmSplitJobs, mmStream, mmStreams, mmStreamTiles, mmStreamMin, timeMixLoRAMax =
+					c.split, c.jobs, c.stream, c.streams, c.tiles, c.min, c.tmLoRA
 				e := loadGPU(t, src, &Options{Chunk: 256})
 				for v := 0; v <= len(mmTiles); v++ {
 					e.tile = v
@@ -282,6 +294,9 @@ func TestMatmatTiles(t *testing.T) {
 						what = fmt.Sprintf("tile %d×%d", 8*mmTiles[v-1].tm, 8*mmTiles[v-1].tn)
 					}
 					what += fmt.Sprintf(", columns in up to %d parts (dispatches of several products too: %v)", mmSplit, mmSplitJobs > 0)
+					if mmStream > 0 && v != 2 {
+						what += fmt.Sprintf(", slices of %s shared among %d workgroups", map[int]string{1: "several products", 2: "every dispatch"}[mmStream], mmStreams)
+					}
 					compare(t, what, runAll(t, e, newState(t, e), toks, engine.OutputAll), want, e.Info().Vocab, 1e-3)
 				}
 			}

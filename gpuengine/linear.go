@@ -83,7 +83,30 @@ const mmScratch = 2 * mmSplitWarps * 2048
 // whose attention products make about 164 workgroups of 64 × 64; 1.5B
 // 6,410–6,585 → 6,066–6,181 (416 of them); 7B 1,720–1,726 → 1,729–1,737
 // (its 200 workgroups of 128 × 128, in which they run unsplit).
-var mmSplitJobs = 0
+var mmSplitJobs = 264
+
+// Stream dispatches (wgsl/matstream.wgsl): a dispatch over the tokens
+// whose 128 × 128 tiles hold at least mmStreamMin slices of 8 columns for
+// each of mmStreams workgroups shares them out evenly among that many:
+// with mmStream 1, a dispatch of several products, or of one in at least
+// mmStreamTiles tiles; with 2, every one; with 0, none. mmStreams is two
+// workgroups of 128 × 128 on each of an H200's 132 multiprocessors, what it
+// holds at once (132 workgroups made a batch of 256 at 7B 9% slower, 396
+// 3%). On an H200 (BENCHMARKS.md, run V), against tiles and parts:
+// 2048-token prompts 0.1B 91,131 → 107,294 tokens/s, 1.5B 9,982–9,992 →
+// 10,462–10,470, 7B 2,065 → 2,108; batches of 256, whose attention
+// products are too few tiles to fill the GPU in any tile, 1.5B 5,721–5,988
+// → 6,554–6,798 and 7B 1,742 → 1,838–1,840. A batch's single products,
+// whose columns split into parts already fill it, lost at 1.5B (6,778–6,897
+// → 6,506–6,516 streamed), so with mmStream 1 they keep their parts; a
+// batch of 256 at 0.1B, at most 16 slices a workgroup, keeps them too.
+// Variables for the benchmarks to compare.
+var (
+	mmStream      = 1
+	mmStreams     = 264
+	mmStreamTiles = 264
+	mmStreamMin   = 32
+)
 
 // jobOff is the index of a Job's off (wgsl/linear.wgsl) among its words.
 const jobOff = 14
@@ -272,11 +295,13 @@ func (e *Engine) addProducts(name string, a int, part []gpuJob) error {
 	}
 	lanes, mvr := e.mvGeometry(int8s)
 	rows, cols := 0, 0 // all the jobs' rows; the greatest common divisor of their columns
+	units := 0         // the slices of 8 columns of all their 128 × 128 tiles of a token tile
 	for i, g := range part {
 		vals = append(vals, g.vals...)
 		vals[4+16*i+jobOff] = rows
 		rows += g.rows
 		cols = gcd(cols, g.vals[4])
+		units += ceilDiv(g.rows, 8*mmTiles[0].tm) * g.vals[4] / 8
 		head = head || g.logits
 		mvTiles += ceilDiv(g.rows, mvr)
 		for v, t := range mmTiles {
@@ -294,18 +319,23 @@ func (e *Engine) addProducts(name string, a int, part []gpuJob) error {
 		vals = append(vals, make([]int, 16)...)
 	}
 	vals[2] = rows
-	// A split needs jobs over the tokens.
+	// A split or a stream needs jobs over the tokens.
 	split := mmSplit > 1 && !onRows && (n == 1 || mmSplitJobs > 0)
-	var sum *gpu.Kernel
-	if split {
+	streams := mmStream > 0 && !onRows
+	var sum, fix *gpu.Kernel
+	if split || streams {
 		t := mmTiles[0]
 		if sum, err = e.compile("matsum", mmConsts(t.tm, t.tn, anyKind), "linear.wgsl", "matmat.wgsl"); err != nil {
 			return err
 		}
+		if fix, err = e.compile("matfix", mmConsts(t.tm, t.tn, anyKind), "linear.wgsl", "matmat.wgsl", "matstream.wgsl"); err != nil {
+			return err
+		}
 		if e.scratch.width == 0 {
-			e.scratch = e.tokens(ceilDiv(mmScratch, e.tcap))
+			e.scratch = e.tokens(ceilDiv(max(mmScratch, 2*mmStreams*64*t.tm*t.tn), e.tcap))
 		}
 		vals[1] = e.scratch.off
+		vals[3] = mmStreams
 	}
 	// tile returns the tile of a pass over count tokens, its token tiles
 	// and the parts its columns are split into.
@@ -322,10 +352,36 @@ func (e *Engine) addProducts(name string, a int, part []gpuJob) error {
 		}
 		return v, tiles, parts
 	}
+	// stream is whether a pass over count tokens takes matstream, and
+	// its tiles.
+	stream := func(count int) (bool, int) {
+		if !streams || e.tile == 2 || count <= 64 {
+			return false, 0
+		}
+		tiles := rowTiles[0] * ceilDiv(count, 8*mmTiles[0].tn)
+		units := ceilDiv(count, 8*mmTiles[0].tn) * units
+		if n == 1 && mmStream == 1 && tiles < mmStreamTiles {
+			return false, 0
+		}
+		return units >= mmStreamMin*mmStreams && units*mmStreams < 1<<32, tiles
+	}
 	kernels := append([]*gpu.Kernel{mv}, mms...)
 	mv1At := len(kernels)
 	if mv1 != nil {
 		kernels = append(kernels, mv1)
+	}
+	streamAt := len(kernels)
+	if streams {
+		t := mmTiles[0]
+		k := kind
+		if mmKindTiles&1 == 0 {
+			k = anyKind
+		}
+		ms, err := e.compile("matstream", mmConsts(t.tm, t.tn, k), "linear.wgsl", "matmat.wgsl", "matstream.wgsl")
+		if err != nil {
+			return err
+		}
+		kernels = append(kernels, ms)
 	}
 	e.addOp(&op{name: name, kernels: kernels, params: params(vals...), arena: a, layer: -1, logits: true, head: head, rows: onRows,
 		grid: func(s shape) (int, uint32, uint32) {
@@ -342,16 +398,22 @@ func (e *Engine) addProducts(name string, a int, part []gpuJob) error {
 			if count <= matvecMax {
 				return 0, uint32(mvTiles), uint32(ceilDiv(count, mvTokens))
 			}
+			if ok, _ := stream(count); ok {
+				return streamAt, uint32(mmStreams), 1
+			}
 			v, tiles, parts := tile(count)
 			return 1 + v, uint32(rowTiles[v]), uint32(tiles * parts)
 		}})
-	if split {
-		e.addOp(&op{name: name, kernels: []*gpu.Kernel{sum}, params: params(vals...), arena: -1, layer: -1, logits: true, head: head,
+	if split || streams {
+		e.addOp(&op{name: name, kernels: []*gpu.Kernel{sum, fix}, params: params(vals...), arena: -1, layer: -1, logits: true, head: head,
 			grid: func(s shape) (int, uint32, uint32) {
 				if s.T <= matvecMax {
 					return 0, 0, 0
 				}
-				if _, _, parts := tile(s.T); parts > 1 {
+				if ok, tiles := stream(s.T); ok {
+					return 1, uint32(tiles), uint32(64 * mmTiles[0].tm * mmTiles[0].tn / 1024)
+				}
+				if _, _, parts := tile(s.T); split && parts > 1 {
 					return 0, uint32(ceilDiv(s.T*rows/4, 256)), uint32(parts)
 				}
 				return 0, 0, 0

@@ -11,12 +11,15 @@
 //   3 SF4 (web-rwkv): NF4 with the code book SF4 (Student-t quantiles).
 // rows are a multiple of 4, cols of 32, offsets of activations of 4.
 //
-// Three kernels over the same jobs: matvec, a few tokens per workgroup, for
+// Four kernels over the same jobs: matvec, a few tokens per workgroup, for
 // steps (reads the weights once per 4 tokens; bound by memory bandwidth);
 // matvec1 (matvec1.wgsl, compiled after this file), one token, for the
-// quantized products of a step of one sequence; and matmat (matmat.wgsl,
+// quantized products of a step of one sequence; matmat (matmat.wgsl,
 // likewise), tiles of rows × tokens through workgroup memory, for prompts
-// and batches (bound by arithmetic).
+// and batches (bound by arithmetic); and matstream (matstream.wgsl, after
+// matmat.wgsl), matmat's tiles with their slices shared out evenly among a
+// fixed number of workgroups, for dispatches of too few tiles to fill the
+// GPU.
 
 struct Job {
     w: u32,     // arena word offset of the codes (or float16 pairs)
@@ -41,7 +44,7 @@ struct Jobs {
     n: u32,
     scratch: u32, // activation offset of the partial sums of a split dispatch (matmat.wgsl)
     rows: u32,    // the rows of all its jobs
-    _2: u32,
+    streams: u32, // workgroups of a stream dispatch (matstream.wgsl)
     jobs: array<Job, MAXJOBS>,
 }
 

@@ -158,8 +158,6 @@ fn matmat(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: v
         return;
     }
     let j = lin.jobs[jr.x];
-    load_book(j.kind, lid);
-    let kind = kind_of(j);
     let count = job_count(j);
     let sp = split_of(wid.y, nwg.y, count, BN);
     let parts = sp.x;
@@ -168,6 +166,27 @@ fn matmat(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: v
     if t0 >= count || kp >= parts {
         return;
     }
+    let n = j.cols / BK / parts;
+    var o = Out(false, 0u, 0u);
+    if parts > 1u {
+        o = Out(true, lin.scratch + kp * count * lin.rows + j.off, lin.rows);
+    }
+    tile_sums(j, jr.y, t0, count, kp * n, n, o, lid);
+}
+
+// Where a tile's sums go: finished into the job's output, or as partial sums
+// of row r, token t at base + t·stride + r.
+struct Out {
+    partial: bool,
+    base: u32,
+    stride: u32,
+}
+
+// tile_sums sums the tile of rows r0… and tokens t0… of job j over n slices
+// from slice first, and stores the sums as o says.
+fn tile_sums(j: Job, r0: u32, t0: u32, count: u32, first: u32, n: u32, o: Out, lid: u32) {
+    load_book(j.kind, lid);
+    let kind = kind_of(j);
     // A warp computes 8 row quads × 4 token quads: its reads of a column
     // are 8 and 4 consecutive vec4 (broadcast to the others). A read of a
     // vec4 returns four registers a lane, at 32 a clock, unless lanes n
@@ -188,11 +207,9 @@ fn matmat(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: v
     let tx = (warp % (TN / 4u)) * 4u + lx;
     let ty = (warp / (TN / 4u)) * 8u + ly;
     let f = fetcher(lid);
-    let row = jr.y + f.r;
+    let row = r0 + f.r;
     let tok = t0 + f.t;
     var acc: array<vec4<f32>, 16>; // [token][row quad]
-    let n = j.cols / BK / parts;
-    let first = kp * n;
     var s: Slice;
     if f.h < n {
         s = fetch(j, f, row, tok, count, (first + f.h) * BK);
@@ -236,20 +253,19 @@ fn matmat(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: v
         }
         workgroupBarrier();
     }
-    let r = jr.y + 4u * ty;
+    let r = r0 + 4u * ty;
     let r2 = r + 4u * TM;
     let t = t0 + 4u * tx;
     let t2 = t + 4u * TN;
-    if parts > 1u {
-        let base = lin.scratch + kp * count * lin.rows + j.off;
-        partial2(j, base, acc[0], acc[1], t, r, r2, count);
-        partial2(j, base, acc[2], acc[3], t + 1u, r, r2, count);
-        partial2(j, base, acc[4], acc[5], t + 2u, r, r2, count);
-        partial2(j, base, acc[6], acc[7], t + 3u, r, r2, count);
-        partial2(j, base, acc[8], acc[9], t2, r, r2, count);
-        partial2(j, base, acc[10], acc[11], t2 + 1u, r, r2, count);
-        partial2(j, base, acc[12], acc[13], t2 + 2u, r, r2, count);
-        partial2(j, base, acc[14], acc[15], t2 + 3u, r, r2, count);
+    if o.partial {
+        partial2(j, o, acc[0], acc[1], t, r, r2, count);
+        partial2(j, o, acc[2], acc[3], t + 1u, r, r2, count);
+        partial2(j, o, acc[4], acc[5], t + 2u, r, r2, count);
+        partial2(j, o, acc[6], acc[7], t + 3u, r, r2, count);
+        partial2(j, o, acc[8], acc[9], t2, r, r2, count);
+        partial2(j, o, acc[10], acc[11], t2 + 1u, r, r2, count);
+        partial2(j, o, acc[12], acc[13], t2 + 2u, r, r2, count);
+        partial2(j, o, acc[14], acc[15], t2 + 3u, r, r2, count);
         return;
     }
     store2(j, acc[0], acc[1], t, r, r2, count);
@@ -275,14 +291,14 @@ fn store2(j: Job, a: vec4<f32>, b: vec4<f32>, t: u32, r: u32, r2: u32, count: u3
 }
 
 // partial2 stores the sums of rows r…r+3 and r2…r2+3 of token t, as far as
-// they exist, into a part's partial sums of job j from base.
-fn partial2(j: Job, base: u32, a: vec4<f32>, b: vec4<f32>, t: u32, r: u32, r2: u32, count: u32) {
+// they exist, as partial sums where o says.
+fn partial2(j: Job, o: Out, a: vec4<f32>, b: vec4<f32>, t: u32, r: u32, r2: u32, count: u32) {
     if t < count {
         if r < j.rows {
-            act[(base + t * lin.rows + r) / 4u] = a;
+            act[(o.base + t * o.stride + r) / 4u] = a;
         }
         if r2 < j.rows {
-            act[(base + t * lin.rows + r2) / 4u] = b;
+            act[(o.base + t * o.stride + r2) / 4u] = b;
         }
     }
 }
