@@ -269,23 +269,23 @@ func TestMatmatTiles(t *testing.T) {
 		toks = append(toks, testTokens...)
 	}
 	toks = toks[:147]
-	type knobs struct{ split, jobs, stream, streams, tiles, min, tmLoRA int }
-	saved := knobs{mmSplit, mmSplitJobs, mmStream, mmStreams, mmStreamTiles, mmStreamMin, timeMixLoRAMax}
+	type knobs struct{ split, jobs, stream, streams, tiles, min, one, tmLoRA int }
+	saved := knobs{mmSplit, mmSplitJobs, mmStream, mmStreams, mmStreamTiles, mmStreamMin, mmStreamOne, timeMixLoRAMax}
 	defer func() {
-		mmSplit, mmSplitJobs, mmStream, mmStreams, mmStreamTiles, mmStreamMin, timeMixLoRAMax =
-			saved.split, saved.jobs, saved.stream, saved.streams, saved.tiles, saved.min, saved.tmLoRA
+		mmSplit, mmSplitJobs, mmStream, mmStreams, mmStreamTiles, mmStreamMin, mmStreamOne, timeMixLoRAMax =
+			saved.split, saved.jobs, saved.stream, saved.streams, saved.tiles, saved.min, saved.one, saved.tmLoRA
 	}()
 	for _, wk := range weightKinds {
 		t.Run(wk.name, func(t *testing.T) {
 			src := quantized(t, base, wk.kind)
 			want := cpuRows(t, loadCPU(t, src), toks)
 			for _, c := range []knobs{
-				{1, 0, 0, 1, 0, 1, saved.tmLoRA}, {4, 0, 0, 1, 0, 1, saved.tmLoRA}, {16, 0, 0, 1, 0, 1, saved.tmLoRA},
-				{4, 1 << 30, 0, 1, 0, 1, saved.tmLoRA}, {16, 1 << 30, 0, 1, 0, 1, saved.tmLoRA},
-				{4, 0, 1, 7, 1 << 30, 1, 0}, {4, 0, 2, 3, 1 << 30, 1, 0}, {1, 0, 2, 40, 1 << 30, 1, 0},
+				{1, 0, 0, 1, 0, 1, 0, saved.tmLoRA}, {4, 0, 0, 1, 0, 1, 0, saved.tmLoRA}, {16, 0, 0, 1, 0, 1, 0, saved.tmLoRA},
+				{4, 1 << 30, 0, 1, 0, 1, 0, saved.tmLoRA}, {16, 1 << 30, 0, 1, 0, 1, 0, saved.tmLoRA},
+				{4, 0, 1, 7, 1 << 30, 1, 0, 0}, {4, 0, 1, 5, 1 << 30, 1, 1, 0}, {4, 0, 2, 3, 1 << 30, 1, 0, 0}, {1, 0, 2, 40, 1 << 30, 1, 0, 0},
 			} {
-				mmSplit, mmSplitJobs, mmStream, mmStreams, mmStreamTiles, mmStreamMin, timeMixLoRAMax =
-					c.split, c.jobs, c.stream, c.streams, c.tiles, c.min, c.tmLoRA
+				mmSplit, mmSplitJobs, mmStream, mmStreams, mmStreamTiles, mmStreamMin, mmStreamOne, timeMixLoRAMax =
+					c.split, c.jobs, c.stream, c.streams, c.tiles, c.min, c.one, c.tmLoRA
 				e := loadGPU(t, src, &Options{Chunk: 256})
 				for v := 0; v <= len(mmTiles); v++ {
 					e.tile = v
@@ -295,7 +295,11 @@ func TestMatmatTiles(t *testing.T) {
 					}
 					what += fmt.Sprintf(", columns in up to %d parts (dispatches of several products too: %v)", mmSplit, mmSplitJobs > 0)
 					if mmStream > 0 && v != 2 {
-						what += fmt.Sprintf(", slices of %s shared among %d workgroups", map[int]string{1: "several products", 2: "every dispatch"}[mmStream], mmStreams)
+						which := map[int]string{1: "several products", 2: "every dispatch"}[mmStream]
+						if mmStream == 1 && mmStreamOne > 0 {
+							which = "several products and one of many slices"
+						}
+						what += fmt.Sprintf(", slices of %s shared among %d workgroups", which, mmStreams)
 					}
 					compare(t, what, runAll(t, e, newState(t, e), toks, engine.OutputAll), want, e.Info().Vocab, 1e-3)
 				}

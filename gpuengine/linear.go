@@ -77,35 +77,47 @@ const mmScratch = 2 * mmSplitWarps * 2048
 
 // mmSplitJobs is the fewest workgroups of 64 × 64 with which a dispatch of
 // several products over count tokens is not split like one of a single
-// product (0: never split; a variable for the benchmarks to compare). On an
-// H200, batches of 256 with every such dispatch split (their 128 × 128
-// tiles in up to 8 parts): 0.1B 31,749–31,964 → 35,414–35,730 tokens/s,
-// whose attention products make about 164 workgroups of 64 × 64; 1.5B
-// 6,410–6,585 → 6,066–6,181 (416 of them); 7B 1,720–1,726 → 1,729–1,737
-// (its 200 workgroups of 128 × 128, in which they run unsplit).
+// product (0: never split; a variable for the benchmarks to compare), where
+// it is not a stream dispatch (below). On an H200, batches of 256 with every
+// such dispatch split (their 128 × 128 tiles in up to 8 parts): 0.1B
+// 31,749–31,964 → 35,414–35,730 tokens/s, whose attention products make
+// about 164 workgroups of 64 × 64; 1.5B 6,410–6,585 → 6,066–6,181 (416 of
+// them); 7B 1,720–1,726 → 1,729–1,737 (its 200 workgroups of 128 × 128, in
+// which they run unsplit). Split below 264: 0.1B 31,173–31,256 →
+// 34,178–35,180.
 var mmSplitJobs = 264
 
 // Stream dispatches (wgsl/matstream.wgsl): a dispatch over the tokens
 // whose 128 × 128 tiles hold at least mmStreamMin slices of 8 columns for
 // each of mmStreams workgroups shares them out evenly among that many:
 // with mmStream 1, a dispatch of several products, or of one in at least
-// mmStreamTiles tiles; with 2, every one; with 0, none. mmStreams is two
+// mmStreamTiles tiles or (unless 0) with at least mmStreamOne slices for
+// each workgroup; with 2, every one; with 0, none. mmStreams is two
 // workgroups of 128 × 128 on each of an H200's 132 multiprocessors, what it
 // holds at once (132 workgroups made a batch of 256 at 7B 9% slower, 396
-// 3%). On an H200 (BENCHMARKS.md, run V), against tiles and parts:
-// 2048-token prompts 0.1B 91,131 → 107,294 tokens/s, 1.5B 9,982–9,992 →
-// 10,462–10,470, 7B 2,065 → 2,108; batches of 256, whose attention
-// products are too few tiles to fill the GPU in any tile, 1.5B 5,721–5,988
-// → 6,554–6,798 and 7B 1,742 → 1,838–1,840. A batch's single products,
-// whose columns split into parts already fill it, lost at 1.5B (6,778–6,897
-// → 6,506–6,516 streamed), so with mmStream 1 they keep their parts; a
-// batch of 256 at 0.1B, at most 16 slices a workgroup, keeps them too.
+// 3%). On an H200 (BENCHMARKS.md, run V), against tiles and parts, in
+// the same call: 2048-token prompts 0.1B 91,117 → 102,983 tokens/s, 1.5B
+// 9,944 → 10,325, 7B 2,053 → 2,117 (verify 1.5B 8,705 → 9,008, 7B 1,958 →
+// 2,019); batches of 256, whose attention products are too few tiles to
+// fill the GPU in any tile, 1.5B 5,721–5,988 → 6,554–6,798 and 7B 1,742 →
+// 1,838–1,840. A batch's single products, whose columns split into parts
+// already fill it, lost at 1.5B when streamed (6,778–6,897 → 6,506–6,516),
+// so with mmStream 1 they keep their parts; a batch of 256 at 0.1B, at
+// most 16 slices a workgroup, keeps them too. Yet every dispatch streamed
+// made 7B's batch of 256 faster still (1,834–1,841 → 1,890–1,909; its
+// single products have 496 slices a workgroup where 1.5B's have 124), and
+// the 1.5B prompt too (10,462–10,470 in another call, where the default
+// made 9,982–9,992 before the single products of 264 tiles streamed: its
+// ffn.value and att.output, 256 tiles, have 993 slices a workgroup):
+// mmStreamOne 256 would take those and leave 1.5B's batch alone, but is
+// not measured as a whole yet, so it is off.
 // Variables for the benchmarks to compare.
 var (
 	mmStream      = 1
 	mmStreams     = 264
 	mmStreamTiles = 264
 	mmStreamMin   = 32
+	mmStreamOne   = 0
 )
 
 // jobOff is the index of a Job's off (wgsl/linear.wgsl) among its words.
@@ -360,7 +372,7 @@ func (e *Engine) addProducts(name string, a int, part []gpuJob) error {
 		}
 		tiles := rowTiles[0] * ceilDiv(count, 8*mmTiles[0].tn)
 		units := ceilDiv(count, 8*mmTiles[0].tn) * units
-		if n == 1 && mmStream == 1 && tiles < mmStreamTiles {
+		if n == 1 && mmStream == 1 && tiles < mmStreamTiles && (mmStreamOne == 0 || units < mmStreamOne*mmStreams) {
 			return false, 0
 		}
 		return units >= mmStreamMin*mmStreams && units*mmStreams < 1<<32, tiles
