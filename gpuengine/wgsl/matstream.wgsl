@@ -74,10 +74,9 @@ fn matstream(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_in
 
 // matfix adds up the pieces of tile wid.x of a stream dispatch, if it was
 // cut, and finishes them: workgroup row y the quads of rows 256y… of the
-// tile, a quad of consecutive rows to consecutive threads. (One workgroup a
-// tile, each thread summing 16 quads one after another, was bound by the
-// latency of its loads: an H200 took 1.1 ms longer over a step of 256
-// sequences at 1.5B than matsum over the same products split in parts.)
+// tile, a quad of consecutive rows to consecutive threads: a thread's loads
+// of the pieces follow one another, so the sum wants many threads in
+// flight, not one workgroup a tile whose threads each add up 16 quads.
 @compute @workgroup_size(256)
 fn matfix(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
     let count = job_count(lin.jobs[0]);
