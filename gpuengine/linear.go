@@ -94,7 +94,7 @@ var mmSplitJobs = 264
 // mmStreamTiles tiles or (unless 0) with at least mmStreamOne slices for
 // each workgroup; with 2, every one; with 0, none. mmStreams is two
 // workgroups of 128 × 128 on each of an H200's 132 multiprocessors, what it
-// holds at once (132 workgroups made a batch of 256 at 7B 9% slower, 396
+// holds at once (132 workgroups made a batch of 256 at 7B 7% slower, 396
 // 3%). On an H200 (BENCHMARKS.md, run V), against tiles and parts, in
 // the same call: 2048-token prompts 0.1B 91,117 → 102,983 tokens/s, 1.5B
 // 9,944 → 10,325, 7B 2,053 → 2,117 (verify 1.5B 8,705 → 9,008, 7B 1,958 →

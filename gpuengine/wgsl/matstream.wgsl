@@ -73,9 +73,9 @@ fn matstream(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_in
 }
 
 // matfix adds up the pieces of tile wid.x of a stream dispatch, if it was
-// cut, and finishes them: workgroup row y the quads of rows 256y… of the
-// tile, a quad of consecutive rows to consecutive threads: a thread's loads
-// of the pieces follow one another, so the sum wants many threads in
+// cut, and finishes them: workgroup row y the tile's quads 256y… (of rows,
+// token after token), consecutive quads to consecutive threads. A thread's
+// loads of the pieces follow one another, so the sum wants many threads in
 // flight, not one workgroup a tile whose threads each add up 16 quads.
 @compute @workgroup_size(256)
 fn matfix(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
