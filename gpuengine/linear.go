@@ -271,17 +271,22 @@ func (e *Engine) productKernels(kind, lanes, mvr int) (mv, mv1 *gpu.Kernel, mms 
 		}
 	}
 	for v, t := range mmTiles {
-		k := kind
-		if mmKindTiles&(1<<v) == 0 {
-			k = anyKind
-		}
-		mm, err := e.compile("matmat", mmConsts(t.tm, t.tn, k), "linear.wgsl", "matmat.wgsl")
+		mm, err := e.compile("matmat", mmConsts(t.tm, t.tn, mmKind(kind, v)), "linear.wgsl", "matmat.wgsl")
 		if err != nil {
 			return nil, nil, nil, err
 		}
 		mms = append(mms, mm)
 	}
 	return mv, mv1, mms, nil
+}
+
+// mmKind is the KIND a matrix-matrix kernel of tile v is compiled with for a
+// dispatch of jobs of kind.
+func mmKind(kind, v int) int {
+	if mmKindTiles&(1<<v) == 0 {
+		return anyKind
+	}
+	return kind
 }
 
 // addProducts adds the dispatch of up to maxJobs products of one arena (and
@@ -307,13 +312,13 @@ func (e *Engine) addProducts(name string, a int, part []gpuJob) error {
 	}
 	lanes, mvr := e.mvGeometry(int8s)
 	rows, cols := 0, 0 // all the jobs' rows; the greatest common divisor of their columns
-	units := 0         // the slices of 8 columns of all their 128 × 128 tiles of a token tile
+	slices := 0        // the slices of 8 columns of all their 128 × 128 tiles of a token tile
 	for i, g := range part {
 		vals = append(vals, g.vals...)
 		vals[4+16*i+jobOff] = rows
 		rows += g.rows
 		cols = gcd(cols, g.vals[4])
-		units += ceilDiv(g.rows, 8*mmTiles[0].tm) * g.vals[4] / 8
+		slices += ceilDiv(g.rows, 8*mmTiles[0].tm) * g.vals[4] / 8
 		head = head || g.logits
 		mvTiles += ceilDiv(g.rows, mvr)
 		for v, t := range mmTiles {
@@ -344,7 +349,7 @@ func (e *Engine) addProducts(name string, a int, part []gpuJob) error {
 			return err
 		}
 		if e.scratch.width == 0 {
-			e.scratch = e.tokens(ceilDiv(max(mmScratch, 2*mmStreams*64*t.tm*t.tn), e.tcap))
+			e.scratch = e.tokens(ceilDiv(max(mmScratch, 2*mmStreams*(8*t.tm)*(8*t.tn)), e.tcap)) // two pieces a stream workgroup
 		}
 		vals[1] = e.scratch.off
 		vals[3] = mmStreams
@@ -370,8 +375,8 @@ func (e *Engine) addProducts(name string, a int, part []gpuJob) error {
 		if !streams || e.tile == 2 || count <= 64 {
 			return false, 0
 		}
-		tiles := rowTiles[0] * ceilDiv(count, 8*mmTiles[0].tn)
-		units := ceilDiv(count, 8*mmTiles[0].tn) * units
+		tt := ceilDiv(count, 8*mmTiles[0].tn)
+		tiles, units := rowTiles[0]*tt, tt*slices
 		if n == 1 && mmStream == 1 && tiles < mmStreamTiles && (mmStreamOne == 0 || units < mmStreamOne*mmStreams) {
 			return false, 0
 		}
@@ -385,11 +390,7 @@ func (e *Engine) addProducts(name string, a int, part []gpuJob) error {
 	streamAt := len(kernels)
 	if streams {
 		t := mmTiles[0]
-		k := kind
-		if mmKindTiles&1 == 0 {
-			k = anyKind
-		}
-		ms, err := e.compile("matstream", mmConsts(t.tm, t.tn, k), "linear.wgsl", "matmat.wgsl", "matstream.wgsl")
+		ms, err := e.compile("matstream", mmConsts(t.tm, t.tn, mmKind(kind, 0)), "linear.wgsl", "matmat.wgsl", "matstream.wgsl")
 		if err != nil {
 			return err
 		}
@@ -423,7 +424,8 @@ func (e *Engine) addProducts(name string, a int, part []gpuJob) error {
 					return 0, 0, 0
 				}
 				if ok, tiles := stream(s.T); ok {
-					return 1, uint32(tiles), uint32(64 * mmTiles[0].tm * mmTiles[0].tn / 1024)
+					t := mmTiles[0]
+					return 1, uint32(tiles), uint32((8 * t.tm) * (8 * t.tn) / 4 / 256) // a quad of a tile a thread
 				}
 				if _, _, parts := tile(s.T); split && parts > 1 {
 					return 0, uint32(ceilDiv(s.T*rows/4, 256)), uint32(parts)
