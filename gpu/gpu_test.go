@@ -171,8 +171,11 @@ func TestStorageDownload(t *testing.T) {
 
 // TestDispatch2D runs more workgroups than one dimension allows and checks
 // that every invocation ran exactly where it should and nothing beyond.
-func TestDispatch2D(t *testing.T) {
-	d := gputest.Device(t)
+func TestDispatch2D(t *testing.T) { dispatch2D(t, gputest.Device(t)) }
+
+// dispatch2D runs a kernel over more workgroups than a grid row holds and
+// checks what each wrote.
+func dispatch2D(t *testing.T, d *gpu.Device) {
 	k, err := d.NewKernel("index", indexKernel, "main")
 	if err != nil {
 		t.Fatal(err)

@@ -46,7 +46,7 @@ var (
 	benchPairG   = flag.Bool("gpuengine.mmfetch2", true, "the 128×128 matrix-matrix tile's threads fetch two slices at once (false: one a slice)")
 	benchSplitJs = flag.Int("gpuengine.splitjobs", -1, "fewest 64×64 workgroups with which a matrix-matrix dispatch of several products is not split into parts (0: never split; -1: the default)")
 	benchDowns   = flag.Int("gpuengine.downs", 0, "download buffers a pass's chunks of logits take in turn (0: the default)")
-	benchStream  = flag.String("gpuengine.stream", "", "stream dispatches: which (0 none, 1 of several products and large ones of one, 2 all), workgroups, tiles of a large product of one, fewest slices a workgroup, slices a workgroup of a large product of one (0: none), e.g. 1,264,264,32,0")
+	benchStream  = flag.String("gpuengine.stream", "", "stream dispatches: which (0 none, 1 of several products and large ones of one, 2 all), workgroups, tiles of a large product of one, fewest slices a workgroup, slices a workgroup of a large product of one (0: none), e.g. 1,264,264,32,256")
 	benchDirect  = flag.Bool("gpuengine.direct", true, "the head writes the logits into host memory where the device allows it (false: copied there after it)")
 )
 

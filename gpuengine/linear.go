@@ -102,22 +102,22 @@ var mmSplitJobs = 264
 // fill the GPU in any tile, 1.5B 5,721–5,988 → 6,554–6,798 and 7B 1,742 →
 // 1,838–1,840. A batch's single products, whose columns split into parts
 // already fill it, lost at 1.5B when streamed (6,778–6,897 → 6,506–6,516),
-// so with mmStream 1 they keep their parts; a batch of 256 at 0.1B, at
-// most 16 slices a workgroup, keeps them too. Yet every dispatch streamed
-// made 7B's batch of 256 faster still (1,834–1,841 → 1,890–1,909; its
-// single products have 496 slices a workgroup where 1.5B's have 124), and
-// the 1.5B prompt too (10,462–10,470 in another call, where the default
-// made 9,982–9,992 before the single products of 264 tiles streamed: its
-// ffn.value and att.output, 256 tiles, have 993 slices a workgroup):
-// mmStreamOne 256 would take those and leave 1.5B's batch alone, but is
-// not measured as a whole yet, so it is off.
+// so with mmStream 1 they keep their parts unless each workgroup would get
+// at least mmStreamOne slices; a batch of 256 at 0.1B, at most 16 slices a
+// workgroup, keeps them too. Every dispatch streamed made 7B's batch of
+// 256 faster still (1,834–1,841 → 1,890–1,909; its single products have
+// 496 slices a workgroup where 1.5B's have 124), and so does mmStreamOne
+// 256, which leaves 1.5B's batch alone (run W, the same binary with 0 and
+// with 256 in the same calls: 7B batch 1,826–1,838 → 1,884–1,891, 1.5B
+// batch 6,340–6,904 → 6,742–7,070, 1.5B prompt 10,293–10,303 →
+// 10,433–10,435, verify 8,982–9,012 → 9,093–9,095; 7B prompts unchanged).
 // Variables for the benchmarks to compare.
 var (
 	mmStream      = 1
 	mmStreams     = 264
 	mmStreamTiles = 264
 	mmStreamMin   = 32
-	mmStreamOne   = 0
+	mmStreamOne   = 256
 )
 
 // jobOff is the index of a Job's off (wgsl/linear.wgsl) among its words.

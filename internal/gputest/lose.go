@@ -12,6 +12,9 @@ import (
 //go:embed testdata/loselayer.c
 var loseLayer []byte
 
+//go:embed testdata/layer.h
+var layerHeader []byte
+
 const (
 	childEnv  = "RWKVKIT_LOSABLE_CHILD" // set in the child process
 	loseEnv   = "RWKVKIT_LOSE_FILE"     // the file whose existence loses the device
@@ -55,33 +58,50 @@ func RunLosable(t *testing.T, timeout string) (string, error) {
 	t.Helper()
 	Device(t)
 	dir := t.TempDir()
-	src := filepath.Join(dir, "loselayer.c")
-	if err := os.WriteFile(src, loseLayer, 0o644); err != nil {
+	buildLayer(t, dir, layerName, "loselayer", loseLayer, "loses the device once a file exists")
+	return runChild(t, timeout, dir, layerName,
+		childEnv+"=1",
+		loseEnv+"="+filepath.Join(dir, "lost"),
+		oomEnv+"="+filepath.Join(dir, "oom"),
+		"RUST_BACKTRACE=0",
+	)
+}
+
+// buildLayer compiles the Vulkan layer source src (with testdata/layer.h)
+// with the C compiler that cgo uses (extra flags from CC) into dir, beside
+// its manifest, as name.
+func buildLayer(t *testing.T, dir, name, file string, src []byte, desc string) {
+	t.Helper()
+	path := filepath.Join(dir, file+".c")
+	if err := os.WriteFile(path, src, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "layer.h"), layerHeader, 0o644); err != nil {
 		t.Fatal(err)
 	}
 	cc := strings.Fields(os.Getenv("CC"))
 	if len(cc) == 0 {
 		cc = []string{"cc"}
 	}
-	args := append(cc[1:], "-shared", "-fPIC", "-O1", "-fvisibility=hidden", "-o", filepath.Join(dir, "liblose.so"), src)
+	args := append(cc[1:], "-shared", "-fPIC", "-O1", "-fvisibility=hidden", "-o", filepath.Join(dir, "lib"+file+".so"), path)
 	if out, err := exec.Command(cc[0], args...).CombinedOutput(); err != nil {
-		t.Fatalf("compiling the device-losing Vulkan layer: %v\n%s", err, out)
+		t.Fatalf("compiling the Vulkan layer %s: %v\n%s", file, err, out)
 	}
-	manifest := `{"file_format_version": "1.0.0", "layer": {"name": "` + layerName + `", "type": "GLOBAL",
-"library_path": "./liblose.so", "api_version": "1.3.0", "implementation_version": "1",
-"description": "loses the device once a file exists"}}`
-	if err := os.WriteFile(filepath.Join(dir, "lose.json"), []byte(manifest), 0o644); err != nil {
+	manifest := `{"file_format_version": "1.0.0", "layer": {"name": "` + name + `", "type": "GLOBAL",
+"library_path": "./lib` + file + `.so", "api_version": "1.3.0", "implementation_version": "1",
+"description": "` + desc + `"}}`
+	if err := os.WriteFile(filepath.Join(dir, file+".json"), []byte(manifest), 0o644); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// runChild runs the top-level test t again in a child process of the test
+// binary with the layer of dir enabled and env added.
+func runChild(t *testing.T, timeout, dir, layer string, env ...string) (string, error) {
+	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^"+t.Name()+"$", "-test.v", "-test.timeout="+timeout)
-	cmd.Env = append(os.Environ(),
-		childEnv+"=1",
-		loseEnv+"="+filepath.Join(dir, "lost"),
-		oomEnv+"="+filepath.Join(dir, "oom"),
-		"VK_LAYER_PATH="+dir,
-		"VK_INSTANCE_LAYERS="+layerName,
-		"RUST_BACKTRACE=0",
-	)
+	cmd.Env = append(os.Environ(), "VK_LAYER_PATH="+dir, "VK_INSTANCE_LAYERS="+layer)
+	cmd.Env = append(cmd.Env, env...)
 	out, err := cmd.CombinedOutput()
 	return string(out), err
 }
