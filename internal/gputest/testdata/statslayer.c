@@ -68,9 +68,9 @@ static int looked_up;
 
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 
-// The modules seen so far: handle, number, workgroup size.
+// The modules seen so far, numbered in order: handle, workgroup size.
 enum { MAXMOD = 4096 };
-static struct { uint64_t h; int n; uint32_t size[3]; } mods[MAXMOD];
+static struct { uint64_t h; uint32_t size[3]; } mods[MAXMOD];
 static int nmods;
 
 static FILE *out(void) {
@@ -141,7 +141,6 @@ static VkResult l_createModule(void *d, const moduleInfo *info, const void *a, u
 	int n = nmods;
 	if (nmods < MAXMOD) {
 		mods[n].h = *m;
-		mods[n].n = n;
 		localSize(info->pCode, info->codeSize / 4, mods[n].size);
 		nmods++;
 	}
@@ -166,7 +165,7 @@ static void report(void *d, uint64_t p, const stageInfo *stage) {
 	pthread_mutex_lock(&mu);
 	for (int i = nmods - 1; i >= 0; i--) {
 		if (mods[i].h == stage->module) {
-			n = mods[i].n;
+			n = i;
 			memcpy(size, mods[i].size, sizeof size);
 			break;
 		}
