@@ -381,21 +381,22 @@ func matricesF16(t *testing.T, src *format.Source) *format.Source {
 
 // A dispatch of float16 products alone runs the matrix-vector kernel
 // compiled for float16 (KIND 0), which needs fewer registers than the kernel
-// of every kind; one of Int8 products alone, the kernel of every kind in the
-// Int8 geometry (mvGeometry); any other, the kernel of every kind. (All give
-// the CPU engine's logits: the tests of every weight kind above.)
+// of every kind; one of Int8 products alone, or with 4-bit ones, the kernel
+// of every kind in the wide geometry (mvGeometry); any other, the kernel of
+// every kind. (All give the CPU engine's logits: the tests of every weight
+// kind above.)
 func TestMatvecKernelByKind(t *testing.T) {
 	for _, c := range []struct {
 		name string
 		kind format.DType
 	}{{"F16", format.Invalid}, {"Int8", format.Int8Block}, {"NF4", format.NF4Block}} {
 		e := loadGPU(t, quantized(t, openSource(t, tinyV7), c.kind), nil)
-		matvec := func(kind int, int8s bool) *gpu.Kernel {
-			lanes, rows := e.mvGeometry(int8s)
+		matvec := func(kind int, quant bool) *gpu.Kernel {
+			lanes, rows := e.mvGeometry(quant)
 			return e.kernels["linear.wgsl.matvec"+fmt.Sprint(map[string]int{"KIND": kind, "LANES": lanes, "MV_ROWS": rows})]
 		}
-		f16, every, int8s := matvec(kindF16, false), matvec(anyKind, false), matvec(anyKind, true)
-		what := map[*gpu.Kernel]string{f16: "float16 alone", every: "every kind", int8s: "Int8 alone"}
+		f16, every, wide := matvec(kindF16, false), matvec(anyKind, false), matvec(anyKind, true)
+		what := map[*gpu.Kernel]string{f16: "float16 alone", every: "every kind", wide: "every kind, wide"}
 		products := map[*gpu.Kernel]bool{}
 		for key, k := range e.kernels {
 			products[k] = products[k] || strings.HasPrefix(key, "linear.wgsl.matvec")
@@ -406,27 +407,28 @@ func TestMatvecKernelByKind(t *testing.T) {
 			if !products[k] {
 				continue // not a product
 			}
-			allF16, allInt8 := true, true
+			allF16, allInt8, fourBits := true, true, false
 			for i := range int(binary.LittleEndian.Uint32(o.params)) {
 				kind := binary.LittleEndian.Uint32(o.params[4*(4+16*i+2):])
 				allF16 = allF16 && kind == kindF16
 				allInt8 = allInt8 && kind == kindInt8
+				fourBits = fourBits || kind == kindNF4 || kind == kindSF4
 			}
 			want := every
 			switch {
 			case allF16:
 				want = f16
-			case allInt8:
-				want = int8s
+			case allInt8 || fourBits:
+				want = wide
 			}
 			if k != want {
 				t.Errorf("%s: %s runs the matrix-vector kernel of %s, want %s's", c.name, o.name, what[k], what[want])
 			}
 			counts[k]++
 		}
-		t.Logf("%s: %d dispatches of float16 alone, %d of every kind, %d of Int8 alone", c.name, counts[f16], counts[every], counts[int8s])
-		if counts[f16] == 0 || (c.kind == format.Int8Block && counts[int8s] == 0) || (c.kind == format.NF4Block && counts[every] == 0) {
-			t.Errorf("%s: %d dispatches of float16 alone, %d of every kind, %d of Int8 alone", c.name, counts[f16], counts[every], counts[int8s])
+		t.Logf("%s: %d dispatches of float16 alone, %d of every kind, %d wide", c.name, counts[f16], counts[every], counts[wide])
+		if counts[f16] == 0 || (c.kind != format.Invalid && counts[wide] == 0) {
+			t.Errorf("%s: %d dispatches of float16 alone, %d of every kind, %d wide", c.name, counts[f16], counts[every], counts[wide])
 		}
 	}
 }

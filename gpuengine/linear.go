@@ -301,16 +301,18 @@ func (e *Engine) addProducts(name string, a int, part []gpuJob) error {
 	// needs fewer registers than one of every kind: on an H200, 7B decode
 	// went from 161 to 171 tokens/s. Kernels of Int8 or NF4 alone were
 	// slower than the kernel of every kind (7B 194 → 190 and 175 → 166), so
-	// those keep it; but Int8 jobs alone take it with twice the lanes a quad
-	// of rows and half the rows a workgroup (see mvGeometry).
-	kind, int8s := kindF16, true
+	// those keep it; dispatches of Int8 products alone, or with 4-bit ones,
+	// take it with twice the lanes a quad of rows and half the rows a
+	// workgroup (see mvGeometry).
+	kind, int8s, fourBits := kindF16, true, false
 	for _, g := range part {
 		if g.kind != kindF16 {
 			kind = anyKind
 		}
 		int8s = int8s && g.kind == kindInt8
+		fourBits = fourBits || g.kind == kindNF4 || g.kind == kindSF4
 	}
-	lanes, mvr := e.mvGeometry(int8s)
+	lanes, mvr := e.mvGeometry(int8s || fourBits)
 	rows, cols := 0, 0 // all the jobs' rows; the greatest common divisor of their columns
 	slices := 0        // the slices of 8 columns of all their 128 × 128 tiles of a token tile
 	for i, g := range part {
