@@ -381,10 +381,11 @@ func matricesF16(t *testing.T, src *format.Source) *format.Source {
 
 // A dispatch of float16 products alone runs the matrix-vector kernel
 // compiled for float16 (KIND 0), which needs fewer registers than the kernel
-// of every kind; one of Int8 products alone, or with 4-bit ones, the kernel
-// of every kind in the wide geometry (mvGeometry); any other, the kernel of
-// every kind. (All give the CPU engine's logits: the tests of every weight
-// kind above.)
+// of every kind; one of Int8 products alone, the kernel of every kind in the
+// wide geometry (mvGeometry); any other, the kernel of every kind. A step's
+// quantized products take matvec1, wide where they are Int8 alone or
+// include 4-bit ones. (All give the CPU engine's logits: the tests of every
+// weight kind above.)
 func TestMatvecKernelByKind(t *testing.T) {
 	for _, c := range []struct {
 		name string
@@ -395,11 +396,17 @@ func TestMatvecKernelByKind(t *testing.T) {
 			lanes, rows := e.mvGeometry(quant)
 			return e.kernels["linear.wgsl.matvec"+fmt.Sprint(map[string]int{"KIND": kind, "LANES": lanes, "MV_ROWS": rows})]
 		}
+		matvec1 := func(wide bool) *gpu.Kernel {
+			lanes, rows := e.mvGeometry(wide)
+			return e.kernels["linear.wgsl+matvec1.wgsl.matvec1"+fmt.Sprint(map[string]int{"KIND": anyKind, "LANES": lanes, "MV_ROWS": rows})]
+		}
 		f16, every, wide := matvec(kindF16, false), matvec(anyKind, false), matvec(anyKind, true)
-		what := map[*gpu.Kernel]string{f16: "float16 alone", every: "every kind", wide: "every kind, wide"}
-		products := map[*gpu.Kernel]bool{}
+		one, oneWide := matvec1(false), matvec1(true)
+		what := map[*gpu.Kernel]string{f16: "float16 alone", every: "every kind", wide: "every kind, wide", one: "matvec1", oneWide: "matvec1, wide"}
+		products, ones := map[*gpu.Kernel]bool{}, map[*gpu.Kernel]bool{}
 		for key, k := range e.kernels {
 			products[k] = products[k] || strings.HasPrefix(key, "linear.wgsl.matvec")
+			ones[k] = ones[k] || strings.HasPrefix(key, "linear.wgsl+matvec1.wgsl.matvec1")
 		}
 		counts := map[*gpu.Kernel]int{}
 		for _, o := range e.prog {
@@ -414,21 +421,33 @@ func TestMatvecKernelByKind(t *testing.T) {
 				allInt8 = allInt8 && kind == kindInt8
 				fourBits = fourBits || kind == kindNF4 || kind == kindSF4
 			}
-			want := every
+			want, want1 := every, one
 			switch {
 			case allF16:
-				want = f16
-			case allInt8 || fourBits:
-				want = wide
+				want, want1 = f16, nil
+			case allInt8:
+				want, want1 = wide, oneWide
+			case fourBits:
+				want1 = oneWide
 			}
 			if k != want {
 				t.Errorf("%s: %s runs the matrix-vector kernel of %s, want %s's", c.name, o.name, what[k], what[want])
 			}
+			var k1 *gpu.Kernel
+			if at := 1 + len(mmTiles); at < len(o.kernels) && ones[o.kernels[at]] {
+				k1 = o.kernels[at]
+			}
+			if k1 != want1 {
+				t.Errorf("%s: %s steps run %s, want %s", c.name, o.name, what[k1], what[want1])
+			}
 			counts[k]++
+			if k1 != nil {
+				counts[k1]++
+			}
 		}
-		t.Logf("%s: %d dispatches of float16 alone, %d of every kind, %d wide", c.name, counts[f16], counts[every], counts[wide])
-		if counts[f16] == 0 || (c.kind != format.Invalid && counts[wide] == 0) {
-			t.Errorf("%s: %d dispatches of float16 alone, %d of every kind, %d wide", c.name, counts[f16], counts[every], counts[wide])
+		t.Logf("%s: %d dispatches of float16 alone, %d of every kind, %d wide; matvec1 %d, wide %d", c.name, counts[f16], counts[every], counts[wide], counts[one], counts[oneWide])
+		if counts[f16] == 0 || (c.kind == format.Int8Block && counts[wide] == 0) || (c.kind == format.NF4Block && (counts[every] == 0 || counts[oneWide] == 0)) {
+			t.Errorf("%s: %d dispatches of float16 alone, %d of every kind, %d wide; matvec1 %d, wide %d", c.name, counts[f16], counts[every], counts[wide], counts[one], counts[oneWide])
 		}
 	}
 }

@@ -101,9 +101,10 @@ func (e *Engine) lanesUpTo(most int) int {
 // half the rows. On an H200 the wide geometry made 7B Int8 decode 2%
 // faster for dispatches of Int8 products alone (193.4–193.6 → 196.8–198.3
 // tokens/s, 1.5B 439–448 → 451–454); NF4 lost 2% so in matvec, and gained
-// 3% once its steps took matvec1 (194.8–196.8 → 201.9–203.3, every
-// dispatch wide). Float16 gained nothing; dispatches of Int8 and float16
-// products together are not measured wide.
+// 3% in matvec1 (194.8–196.8 → 201.9–203.3, every dispatch of the model
+// wide), so matvec1 takes it for dispatches with 4-bit products. Float16
+// gained nothing; dispatches of Int8 and float16 products together are not
+// measured wide.
 func (e *Engine) mvGeometry(wide bool) (lanes, rows int) {
 	if wide && mvRows >= 8 {
 		return e.lanesUpTo(2 * mvLanes), mvRows / 2

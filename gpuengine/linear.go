@@ -255,17 +255,17 @@ func (e *Engine) gpuJobs(jobs []job) (byArena map[int][]gpuJob, order []int) {
 }
 
 // productKernels are the kernels of a dispatch of jobs of kind (kindF16 or
-// anyKind) whose matrix-vector kernel has lanes a quad of rows and mvr rows
-// a workgroup: matvec, matvec1 (nil where the dispatch does not take it)
-// and the matrix-matrix kernels, one a tile.
-func (e *Engine) productKernels(kind, lanes, mvr int) (mv, mv1 *gpu.Kernel, mms []*gpu.Kernel, err error) {
-	if mv, err = e.compile("matvec", map[string]int{"KIND": kind, "LANES": lanes, "MV_ROWS": mvr}, "linear.wgsl"); err != nil {
+// anyKind) whose matrix-vector kernels have the geometries g and g1 (lanes
+// a quad of rows, rows a workgroup): matvec, matvec1 (nil where the
+// dispatch does not take it) and the matrix-matrix kernels, one a tile.
+func (e *Engine) productKernels(kind int, g, g1 [2]int) (mv, mv1 *gpu.Kernel, mms []*gpu.Kernel, err error) {
+	if mv, err = e.compile("matvec", map[string]int{"KIND": kind, "LANES": g[0], "MV_ROWS": g[1]}, "linear.wgsl"); err != nil {
 		return nil, nil, nil, err
 	}
 	// A step's quantized products take the kernel of one sum a row
 	// (matvec1.wgsl).
 	if oneTokenKernel && kind != kindF16 {
-		if mv1, err = e.compile("matvec1", map[string]int{"KIND": kind, "LANES": lanes, "MV_ROWS": mvr},
+		if mv1, err = e.compile("matvec1", map[string]int{"KIND": kind, "LANES": g1[0], "MV_ROWS": g1[1]},
 			"linear.wgsl", "matvec1.wgsl"); err != nil {
 			return nil, nil, nil, err
 		}
@@ -294,16 +294,16 @@ func mmKind(kind, v int) int {
 func (e *Engine) addProducts(name string, a int, part []gpuJob) error {
 	n := len(part)
 	vals := []int{n, 0, 0, 0}
-	mvTiles, rowTiles := 0, make([]int, len(mmTiles))
+	mvTiles, mvTiles1, rowTiles := 0, 0, make([]int, len(mmTiles))
 	onRows := part[0].onRows
 	head := false // a job writes the logits
 	// Float16 jobs alone take a matrix-vector kernel of their own, which
 	// needs fewer registers than one of every kind: on an H200, 7B decode
 	// went from 161 to 171 tokens/s. Kernels of Int8 or NF4 alone were
 	// slower than the kernel of every kind (7B 194 → 190 and 175 → 166), so
-	// those keep it; dispatches of Int8 products alone, or with 4-bit ones,
-	// take it with twice the lanes a quad of rows and half the rows a
-	// workgroup (see mvGeometry).
+	// those keep it; but Int8 jobs alone take it with twice the lanes a quad
+	// of rows and half the rows a workgroup, and so do a step's products in
+	// matvec1 where they include 4-bit ones (see mvGeometry).
 	kind, int8s, fourBits := kindF16, true, false
 	for _, g := range part {
 		if g.kind != kindF16 {
@@ -312,7 +312,8 @@ func (e *Engine) addProducts(name string, a int, part []gpuJob) error {
 		int8s = int8s && g.kind == kindInt8
 		fourBits = fourBits || g.kind == kindNF4 || g.kind == kindSF4
 	}
-	lanes, mvr := e.mvGeometry(int8s || fourBits)
+	lanes, mvr := e.mvGeometry(int8s)
+	lanes1, mvr1 := e.mvGeometry(int8s || fourBits)
 	rows, cols := 0, 0 // all the jobs' rows; the greatest common divisor of their columns
 	slices := 0        // the slices of 8 columns of all their 128 × 128 tiles of a token tile
 	for i, g := range part {
@@ -323,6 +324,7 @@ func (e *Engine) addProducts(name string, a int, part []gpuJob) error {
 		slices += ceilDiv(g.rows, 8*mmTiles[0].tm) * g.vals[4] / 8
 		head = head || g.logits
 		mvTiles += ceilDiv(g.rows, mvr)
+		mvTiles1 += ceilDiv(g.rows, mvr1)
 		for v, t := range mmTiles {
 			rowTiles[v] += ceilDiv(g.rows, 8*t.tm)
 		}
@@ -330,7 +332,7 @@ func (e *Engine) addProducts(name string, a int, part []gpuJob) error {
 			panic("gpuengine: jobs over tokens and rows in one dispatch")
 		}
 	}
-	mv, mv1, mms, err := e.productKernels(kind, lanes, mvr)
+	mv, mv1, mms, err := e.productKernels(kind, [2]int{lanes, mvr}, [2]int{lanes1, mvr1})
 	if err != nil {
 		return err
 	}
@@ -408,7 +410,7 @@ func (e *Engine) addProducts(name string, a int, part []gpuJob) error {
 				return 0, 0, 0
 			}
 			if count == 1 && mv1 != nil {
-				return mv1At, uint32(mvTiles), 1
+				return mv1At, uint32(mvTiles1), 1
 			}
 			if count <= matvecMax {
 				return 0, uint32(mvTiles), uint32(ceilDiv(count, mvTokens))
