@@ -392,8 +392,8 @@ func TestMatvecKernelByKind(t *testing.T) {
 		kind format.DType
 	}{{"F16", format.Invalid}, {"Int8", format.Int8Block}, {"NF4", format.NF4Block}} {
 		e := loadGPU(t, quantized(t, openSource(t, tinyV7), c.kind), nil)
-		matvec := func(kind int, quant bool) *gpu.Kernel {
-			lanes, rows := e.mvGeometry(quant)
+		matvec := func(kind int, wide bool) *gpu.Kernel {
+			lanes, rows := e.mvGeometry(wide)
 			return e.kernels["linear.wgsl.matvec"+fmt.Sprint(map[string]int{"KIND": kind, "LANES": lanes, "MV_ROWS": rows})]
 		}
 		matvec1 := func(wide bool) *gpu.Kernel {

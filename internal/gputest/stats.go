@@ -10,13 +10,15 @@ import (
 var statsLayer []byte
 
 const (
-	statsEnv       = "RWKVKIT_VKSTATS" // the file the layer writes to
+	statsChildEnv  = "RWKVKIT_VKSTATS_CHILD" // set in the child process
+	statsEnv       = "RWKVKIT_VKSTATS"       // the file the layer writes to
 	statsLayerName = "VK_LAYER_RWKVKIT_stats"
 )
 
 // InStats reports whether this process is the child that RunWithStats
-// starts, whose compute pipelines the statistics layer reports.
-func InStats() bool { return os.Getenv(statsEnv) != "" }
+// starts, whose compute pipelines the statistics layer reports. (A process
+// run under the layer by hand, with RWKVKIT_VKSTATS set, is not.)
+func InStats() bool { return os.Getenv(statsChildEnv) != "" }
 
 // RunWithStats runs the test t again (by name, a top-level test) in a child
 // process under a Vulkan layer that writes to file, for every compute
@@ -28,5 +30,5 @@ func RunWithStats(t *testing.T, timeout, file string) (string, error) {
 	Device(t)
 	dir := t.TempDir()
 	buildLayer(t, dir, statsLayerName, "statslayer", statsLayer, "reports what the driver compiled each compute pipeline into")
-	return runChild(t, timeout, dir, statsLayerName, statsEnv+"="+file)
+	return runChild(t, timeout, dir, statsLayerName, statsChildEnv+"=1", statsEnv+"="+file)
 }
