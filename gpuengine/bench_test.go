@@ -26,7 +26,8 @@ var (
 	benchShapes  = flag.String("gpuengine.shapes", "0.1B", "synthetic shapes to benchmark: 0.1B, 1.5B, 7B")
 	benchChunk   = flag.Int("gpuengine.chunk", 0, "tokens per pass in the benchmarks (0: the engine's default)")
 	benchRows    = flag.Int("gpuengine.logitrows", 0, "output rows whose logits the GPU holds at once (0: the engine's default)")
-	benchSubmit  = flag.String("gpuengine.submit", "", "ops of the first and of the largest submission of a pass, e.g. 16,64")
+	benchSubmit  = flag.String("gpuengine.submit", "", "ops of the first and of the largest submission of a pass of many tokens, e.g. 16,64")
+	benchStepSub = flag.String("gpuengine.stepsubmit", "", "ops of the first and of the largest submission of a pass of few tokens, e.g. 32,128")
 	benchMV      = flag.String("gpuengine.mv", "", "lanes per quad and rows per workgroup of the matrix-vector kernel, e.g. 32,32")
 	benchProfile = flag.Bool("gpuengine.profile", false, "print a per-op profile of a step, of a prompt pass and of a batch step")
 	benchTile    = flag.Int("gpuengine.tile", 0, "matrix-matrix tile of every dispatch: 1 128×128, 2 64×64 (0: chosen by size)")
@@ -75,6 +76,11 @@ func benchEngine(b *testing.B, sh synthShape, kind format.DType) *Engine {
 	if *benchSubmit != "" {
 		if _, err := fmt.Sscanf(*benchSubmit, "%d,%d", &firstSubmit, &maxSubmit); err != nil || firstSubmit < 1 || maxSubmit < firstSubmit {
 			b.Fatalf("-gpuengine.submit %q: want FIRST,MAX", *benchSubmit)
+		}
+	}
+	if *benchStepSub != "" {
+		if _, err := fmt.Sscanf(*benchStepSub, "%d,%d", &stepSubmit[0], &stepSubmit[1]); err != nil || stepSubmit[0] < 1 || stepSubmit[1] < stepSubmit[0] {
+			b.Fatalf("-gpuengine.stepsubmit %q: want FIRST,MAX", *benchStepSub)
 		}
 	}
 	if *benchFill > 0 {

@@ -196,7 +196,8 @@ func (e *Engine) heads() []*op {
 // records the others (recording costs microseconds per dispatch, as much as
 // the GPU spends on a small one). after is recorded at the end of the last.
 func (e *Engine) record(ops []*op, s shape, down int, after func(enc *wgpu.CommandEncoder) error) error {
-	for size := firstSubmit; len(ops) > 0; size = min(2*size, maxSubmit) {
+	first, most := submitSizes(s)
+	for size := first; len(ops) > 0; size = min(2*size, most) {
 		part := ops[:min(size, len(ops))]
 		ops = ops[len(part):]
 		last := len(ops) == 0
@@ -231,11 +232,32 @@ func (e *Engine) record(ops []*op, s shape, down int, after func(enc *wgpu.Comma
 
 // firstSubmit and maxSubmit bound the ops of the first and of any
 // submission of a pass: long submissions of slow work risk the driver's
-// watchdog.
+// watchdog. A pass of at most stepTokens tokens, whose ops take
+// microseconds, goes in submissions of stepSubmit[0] ops, then up to
+// stepSubmit[1]: each submission costs the host tens of microseconds, and
+// the last ones' cost falls where the GPU waits for them. On an H200
+// (decode, tokens/s, two processes each, F16 / Int8 / NF4): at 7B, 16 then
+// up to 64 ops a submission 171 / 215 / 201, 32 then 128 175 / 221 / 207,
+// 48 then 192 176 / 222 / 209, 32 then 256 176 / 222 / 209, 64 then 128
+// 174 / 219 / 206 (the GPU waits longer for the first); at 1.5B 439 /
+// 459 / 458 with 16 and 64, 460 / 482 / 485 with 48 and 192. The whole
+// step in one submission ran at 169 / 214 / 203 at 7B, the GPU idle while
+// it was recorded.
 var (
 	firstSubmit = 16
 	maxSubmit   = 64
+	stepTokens  = 8
+	stepSubmit  = [2]int{48, 192}
 )
+
+// submitSizes is the ops of the first and of the largest submission of a
+// pass of shape s.
+func submitSizes(s shape) (first, most int) {
+	if s.T <= stepTokens {
+		return stepSubmit[0], stepSubmit[1]
+	}
+	return firstSubmit, maxSubmit
+}
 
 // profile runs the program of the pass last planned one op at a time,
 // waiting for each, and returns the wall time per op name (the layer
